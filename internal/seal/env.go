@@ -1,0 +1,57 @@
+package seal
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"unicode"
+)
+
+// The environment variables FromEnv reads.
+const (
+	envKey     = "TOKENWARD_MASTER_KEY"
+	envKeyFile = "TOKENWARD_MASTER_KEY_FILE"
+)
+
+// FromEnv builds a keyring from TOKENWARD_MASTER_KEY or, when that is empty,
+// from the file named by TOKENWARD_MASTER_KEY_FILE. Either holds one or more
+// base64 keys of 32 bytes separated by commas or whitespace: the first is the
+// primary, the rest are older keys kept for opening during a rekey. Lines of
+// the file starting with # are comments. getenv is os.Getenv in production.
+func FromEnv(getenv func(string) string) (*Keyring, error) {
+	if v := getenv(envKey); strings.TrimSpace(v) != "" {
+		return parseKeys(envKey, v)
+	}
+	path := getenv(envKeyFile)
+	if path == "" {
+		return nil, fmt.Errorf("%w: set %s or %s to base64 of 32 random bytes", ErrNoKey, envKey, envKeyFile)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", envKeyFile, err) // err names the path
+	}
+	var lines []string
+	for line := range strings.Lines(string(b)) {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			lines = append(lines, line)
+		}
+	}
+	return parseKeys(path, strings.Join(lines, "\n"))
+}
+
+// parseKeys parses the keys in s; source names where s came from in errors.
+func parseKeys(source, s string) (*Keyring, error) {
+	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("%s: %w", source, ErrNoKey)
+	}
+	keys := make([]Key, len(fields))
+	for i, f := range fields {
+		key, err := ParseKey(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: key %d: %w", source, i+1, err)
+		}
+		keys[i] = key
+	}
+	return NewKeyring(keys[0], keys[1:]...), nil
+}

@@ -1,0 +1,260 @@
+// Package store persists tokenward's records behind one interface with two
+// engines: SQLite (embedded, the default) and PostgreSQL (shared by a team).
+//
+// It guarantees that every change made inside Update commits or rolls back as
+// a whole, that audit events are appended to one hash chain in the same
+// transaction as the change they describe, that a token has at most one
+// pending, one current and one previous version, and that the locks it hands
+// out exclude each other across processes. It stores what it is given: token
+// secrets arrive hashed and sensitive values sealed, never in plaintext.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
+	"github.com/tokenward/terraform-provider-tokenward/internal/token"
+)
+
+// Errors a caller can switch on; the returned errors wrap them with the name
+// of the record concerned.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrInUse    = errors.New("in use")
+	ErrConflict = errors.New("conflict")
+)
+
+// Scope is a permission name, resource:action.
+type Scope struct {
+	Name        string
+	Description string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Role is a named bundle of scopes.
+type Role struct {
+	Name        string
+	Description string
+	Scopes      []string // sorted
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Lifetime is the rotation policy of a token.
+type Lifetime struct {
+	TTL          time.Duration // life of each version
+	RotateBefore time.Duration // rotation is due at expires_at - RotateBefore
+	Overlap      time.Duration // how long the previous version stays valid after a rotation
+}
+
+// Token is a named credential. Its values live in its versions.
+type Token struct {
+	ID          string
+	Name        string
+	Owner       string
+	Description string
+	Scopes      []string // own scopes, sorted
+	Roles       []string // sorted
+	Lifetime    Lifetime
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Version is one issued value of a token. Only the hash of its secret is
+// kept; Sealed holds the encrypted value while the version is pending.
+type Version struct {
+	ID          string
+	TokenID     string
+	State       token.State
+	Hash        [32]byte
+	Fingerprint string
+	Sealed      []byte // nil once delivered
+	CreatedAt   time.Time
+	ActivatedAt time.Time // zero while pending
+	ExpiresAt   time.Time
+	RevokedAt   time.Time // zero unless revoked
+}
+
+// Destination is one place a token's value is delivered to. Key identifies it
+// within its token (for example "github_secret:acme/app:DEPLOY_TOKEN"); Config
+// holds the kind's parameters as JSON.
+type Destination struct {
+	TokenID string
+	Key     string
+	Kind    string
+	Config  json.RawMessage
+}
+
+// Delivery records one attempt to write a version to a destination.
+type Delivery struct {
+	VersionID   string
+	Destination string // Destination.Key
+	At          time.Time
+	Outcome     string // audit.Success or audit.Failure
+	Detail      string // never a value
+}
+
+// Constraints restrict the values of a setting.
+type Constraints struct {
+	AllowedValues []json.RawMessage `json:"allowed_values,omitempty"`
+	Min           *float64          `json:"min,omitempty"`
+	Max           *float64          `json:"max,omitempty"`
+	Pattern       string            `json:"pattern,omitempty"`
+}
+
+// Setting is a system-wide user-configuration default. A sensitive setting
+// keeps its default only in SealedDefault.
+type Setting struct {
+	Key           string
+	Type          string
+	Default       json.RawMessage // nil when Sensitive
+	SealedDefault []byte          // set only when Sensitive
+	Description   string
+	Constraints   Constraints
+	Sensitive     bool
+	UserEditable  bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// UserValue is one user's override of a setting, kept apart from the
+// defaults. A value of a sensitive setting is kept only in Sealed.
+type UserValue struct {
+	User      string
+	Key       string
+	Value     json.RawMessage // nil when sealed
+	Sealed    []byte
+	UpdatedAt time.Time
+}
+
+// Tx is the set of operations available inside one transaction.
+type Tx interface {
+	CreateScope(ctx context.Context, s Scope) error
+	UpdateScope(ctx context.Context, s Scope) error
+	GetScope(ctx context.Context, name string) (Scope, error)
+	ListScopes(ctx context.Context) ([]Scope, error)
+	DeleteScope(ctx context.Context, name string) error
+	// ScopeUsers returns the names of the tokens and roles that grant a scope.
+	ScopeUsers(ctx context.Context, name string) (tokens, roles []string, err error)
+
+	CreateRole(ctx context.Context, r Role) error
+	UpdateRole(ctx context.Context, r Role) error
+	GetRole(ctx context.Context, name string) (Role, error)
+	ListRoles(ctx context.Context) ([]Role, error)
+	DeleteRole(ctx context.Context, name string) error
+	// RoleUsers returns the names of the tokens that hold a role.
+	RoleUsers(ctx context.Context, name string) ([]string, error)
+
+	CreateToken(ctx context.Context, t Token) error
+	UpdateToken(ctx context.Context, t Token) error
+	GetToken(ctx context.Context, name string) (Token, error)
+	GetTokenByID(ctx context.Context, id string) (Token, error)
+	ListTokens(ctx context.Context) ([]Token, error)
+	DeleteToken(ctx context.Context, id string) error
+	// EffectiveScopes returns a token's own scopes and those of its roles, sorted.
+	EffectiveScopes(ctx context.Context, tokenID string) ([]string, error)
+
+	CreateVersion(ctx context.Context, v Version) error
+	UpdateVersion(ctx context.Context, v Version) error
+	GetVersion(ctx context.Context, id string) (Version, error)
+	// ListVersions returns a token's versions, newest first.
+	ListVersions(ctx context.Context, tokenID string) ([]Version, error)
+	// ListSealedVersions returns every version that still holds a sealed value.
+	ListSealedVersions(ctx context.Context) ([]Version, error)
+
+	// SetDestinations replaces a token's destinations; order is kept.
+	SetDestinations(ctx context.Context, tokenID string, ds []Destination) error
+	ListDestinations(ctx context.Context, tokenID string) ([]Destination, error)
+
+	RecordDelivery(ctx context.Context, d Delivery) error
+	ListDeliveries(ctx context.Context, versionID string) ([]Delivery, error)
+
+	CreateSetting(ctx context.Context, s Setting) error
+	UpdateSetting(ctx context.Context, s Setting) error
+	GetSetting(ctx context.Context, key string) (Setting, error)
+	ListSettings(ctx context.Context) ([]Setting, error)
+	DeleteSetting(ctx context.Context, key string) error
+	// SettingUsers returns the users who hold a value for a setting.
+	SettingUsers(ctx context.Context, key string) ([]string, error)
+
+	PutUserValue(ctx context.Context, v UserValue) error
+	DeleteUserValue(ctx context.Context, user, key string) error
+	ListUserValues(ctx context.Context, user string) ([]UserValue, error)
+	// ListSealedUserValues returns every user value that is kept sealed.
+	ListSealedUserValues(ctx context.Context) ([]UserValue, error)
+
+	// AppendAudit links e to the end of the chain and stores it; the returned
+	// event carries its sequence number and hashes.
+	AppendAudit(ctx context.Context, e audit.Event) (audit.Event, error)
+}
+
+// Store is a tokenward store.
+type Store interface {
+	// Update runs fn in a read-write transaction, committed when fn returns nil.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a transaction that is always rolled back.
+	View(ctx context.Context, fn func(Tx) error) error
+
+	// AuditEvents returns up to limit events with a sequence number above after.
+	AuditEvents(ctx context.Context, after int64, limit int) ([]audit.Event, error)
+	// AuditHead returns the recorded end of the audit chain.
+	AuditHead(ctx context.Context) (audit.Head, error)
+
+	// TryLock takes the named lock for holder for ttl, unless another holder
+	// has it and its lease has not run out. It does not wait.
+	TryLock(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	// Unlock releases the named lock if holder has it.
+	Unlock(ctx context.Context, name, holder string) error
+
+	// Engine names the engine: "sqlite" or "postgres".
+	Engine() string
+	Close() error
+}
+
+// Open opens the store a DSN names and brings its schema up to date: a
+// postgres:// or postgresql:// URL selects PostgreSQL; sqlite:PATH or a bare
+// path selects SQLite (the file is created with mode 0600).
+func Open(ctx context.Context, dsn string, opts ...Option) (Store, error) {
+	switch {
+	case dsn == "":
+		return nil, errors.New("open store: no store configured: set TOKENWARD_STORE to a file path or a postgres:// URL")
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return openPostgres(ctx, dsn, opts...)
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return openSQLite(ctx, strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//"), opts...)
+	case strings.Contains(dsn, "://"):
+		scheme, _, _ := strings.Cut(dsn, "://")
+		return nil, fmt.Errorf("open store: unsupported scheme %q: use a file path, sqlite:PATH or postgres://", scheme)
+	default:
+		return openSQLite(ctx, dsn, opts...)
+	}
+}
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	leaseClock func() time.Time
+}
+
+// WithLeaseClock sets the clock that lock leases are measured with. Leases
+// measure whether a process is still alive, so they default to the wall
+// clock even when tokenward's domain clock is overridden for a drill.
+func WithLeaseClock(now func() time.Time) Option {
+	return func(o *options) { o.leaseClock = now }
+}
+
+func buildOptions(opts []Option) options {
+	o := options{leaseClock: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
