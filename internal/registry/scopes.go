@@ -1,0 +1,191 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
+)
+
+var (
+	scopeNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_.-]*:([a-z][a-z0-9_.-]*|\*)$`)
+	namePattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+)
+
+const maxNameLength = 128
+
+// CheckScopeName reports whether name is a valid scope: resource:action in
+// lower case, or resource:* for every action of one resource.
+func CheckScopeName(name string) error {
+	if len(name) > maxNameLength || !scopeNamePattern.MatchString(name) {
+		return invalid("name", "scope %q must be resource:action in lower case (letters, digits, _ . -), such as billing:read, or resource:* for every action of a resource", name)
+	}
+	return nil
+}
+
+// CheckName reports whether name is a valid name for a role or a token:
+// letters, digits, '_', '.' and '-', starting with a letter or digit.
+func CheckName(field, name string) error {
+	if len(name) == 0 || len(name) > maxNameLength || !namePattern.MatchString(name) {
+		return invalid(field, "%q must be 1 to %d letters, digits, '_', '.' or '-', starting with a letter or digit", name, maxNameLength)
+	}
+	return nil
+}
+
+// CreateScope declares a scope.
+func (r *Registry) CreateScope(ctx context.Context, name, description string) (store.Scope, error) {
+	if err := CheckScopeName(name); err != nil {
+		return store.Scope{}, err
+	}
+	now := r.clock()
+	s := store.Scope{Name: name, Description: description, CreatedAt: now, UpdatedAt: now}
+	err := r.change(ctx, "scope.create", "scope/"+name, func(tx store.Tx, _ map[string]string) error {
+		return tx.CreateScope(ctx, s)
+	})
+	return s, err
+}
+
+// UpdateScope changes the description of a scope.
+func (r *Registry) UpdateScope(ctx context.Context, name, description string) (store.Scope, error) {
+	var s store.Scope
+	err := r.change(ctx, "scope.update", "scope/"+name, func(tx store.Tx, _ map[string]string) error {
+		var err error
+		if s, err = tx.GetScope(ctx, name); err != nil {
+			return err
+		}
+		s.Description, s.UpdatedAt = description, r.clock()
+		return tx.UpdateScope(ctx, s)
+	})
+	return s, err
+}
+
+// Scope returns one scope.
+func (r *Registry) Scope(ctx context.Context, name string) (s store.Scope, err error) {
+	err = r.st.View(ctx, func(tx store.Tx) error { s, err = tx.GetScope(ctx, name); return err })
+	return s, err
+}
+
+// Scopes returns every scope, sorted by name.
+func (r *Registry) Scopes(ctx context.Context) (out []store.Scope, err error) {
+	err = r.st.View(ctx, func(tx store.Tx) error { out, err = tx.ListScopes(ctx); return err })
+	return out, err
+}
+
+// DeleteScope removes a scope that no token or role grants; otherwise the
+// error names them.
+func (r *Registry) DeleteScope(ctx context.Context, name string) error {
+	return r.change(ctx, "scope.delete", "scope/"+name, func(tx store.Tx, _ map[string]string) error {
+		tokens, roles, err := tx.ScopeUsers(ctx, name)
+		if err != nil {
+			return err
+		}
+		if len(tokens)+len(roles) > 0 {
+			return fmt.Errorf("delete scope %s: %w: %s; remove it from them first", name, ErrInUse, users(tokens, roles))
+		}
+		return tx.DeleteScope(ctx, name)
+	})
+}
+
+func users(tokens, roles []string) string {
+	var parts []string
+	if len(tokens) > 0 {
+		parts = append(parts, "granted to tokens "+strings.Join(tokens, ", "))
+	}
+	if len(roles) > 0 {
+		parts = append(parts, "part of roles "+strings.Join(roles, ", "))
+	}
+	return strings.Join(parts, " and ")
+}
+
+// RoleSpec is what a caller declares about a role.
+type RoleSpec struct {
+	Name        string
+	Description string
+	Scopes      []string
+}
+
+func checkRole(spec RoleSpec) error {
+	if err := CheckName("name", spec.Name); err != nil {
+		return err
+	}
+	return checkScopeList("scopes", spec.Scopes)
+}
+
+func checkScopeList(field string, scopes []string) error {
+	for _, s := range scopes {
+		if err := CheckScopeName(s); err != nil {
+			return invalid(field, "%q is not a scope: use resource:action, such as billing:read", s)
+		}
+	}
+	return nil
+}
+
+// sortedSet returns the distinct values of in, sorted.
+func sortedSet(in []string) []string {
+	out := slices.Clone(in)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// CreateRole declares a role; its scopes must exist.
+func (r *Registry) CreateRole(ctx context.Context, spec RoleSpec) (store.Role, error) {
+	if err := checkRole(spec); err != nil {
+		return store.Role{}, err
+	}
+	now := r.clock()
+	role := store.Role{Name: spec.Name, Description: spec.Description, Scopes: sortedSet(spec.Scopes), CreatedAt: now, UpdatedAt: now}
+	err := r.change(ctx, "role.create", "role/"+spec.Name, func(tx store.Tx, d map[string]string) error {
+		d["scopes"] = strings.Join(role.Scopes, ",")
+		return tx.CreateRole(ctx, role)
+	})
+	return role, err
+}
+
+// UpdateRole changes a role's description and scopes; every token that holds
+// the role gains or loses the scopes at once.
+func (r *Registry) UpdateRole(ctx context.Context, spec RoleSpec) (store.Role, error) {
+	if err := checkRole(spec); err != nil {
+		return store.Role{}, err
+	}
+	var role store.Role
+	err := r.change(ctx, "role.update", "role/"+spec.Name, func(tx store.Tx, d map[string]string) error {
+		var err error
+		if role, err = tx.GetRole(ctx, spec.Name); err != nil {
+			return err
+		}
+		d["scopes_before"] = strings.Join(role.Scopes, ",")
+		role.Description, role.Scopes, role.UpdatedAt = spec.Description, sortedSet(spec.Scopes), r.clock()
+		d["scopes"] = strings.Join(role.Scopes, ",")
+		return tx.UpdateRole(ctx, role)
+	})
+	return role, err
+}
+
+// Role returns one role.
+func (r *Registry) Role(ctx context.Context, name string) (role store.Role, err error) {
+	err = r.st.View(ctx, func(tx store.Tx) error { role, err = tx.GetRole(ctx, name); return err })
+	return role, err
+}
+
+// Roles returns every role, sorted by name.
+func (r *Registry) Roles(ctx context.Context) (out []store.Role, err error) {
+	err = r.st.View(ctx, func(tx store.Tx) error { out, err = tx.ListRoles(ctx); return err })
+	return out, err
+}
+
+// DeleteRole removes a role no token holds; otherwise the error names them.
+func (r *Registry) DeleteRole(ctx context.Context, name string) error {
+	return r.change(ctx, "role.delete", "role/"+name, func(tx store.Tx, _ map[string]string) error {
+		tokens, err := tx.RoleUsers(ctx, name)
+		if err != nil {
+			return err
+		}
+		if len(tokens) > 0 {
+			return fmt.Errorf("delete role %s: %w: held by tokens %s; remove it from them first", name, ErrInUse, strings.Join(tokens, ", "))
+		}
+		return tx.DeleteRole(ctx, name)
+	})
+}

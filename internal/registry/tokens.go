@@ -1,0 +1,568 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
+	"github.com/tokenward/terraform-provider-tokenward/internal/token"
+)
+
+// TokenSpec is what a caller declares about a token.
+type TokenSpec struct {
+	Name         string
+	Owner        string
+	Description  string
+	Scopes       []string
+	Roles        []string
+	Lifetime     store.Lifetime
+	Destinations []store.Destination // Key and Kind set; Config optional
+}
+
+// CheckLifetime reports whether a lifetime policy is usable:
+// 0 < rotate_before < ttl and 0 <= overlap <= rotate_before.
+func CheckLifetime(l store.Lifetime) error {
+	switch {
+	case l.TTL <= 0:
+		return invalid("ttl", "must be longer than zero, such as 90d")
+	case l.RotateBefore <= 0:
+		return invalid("rotate_before", "must be longer than zero, such as 14d")
+	case l.RotateBefore >= l.TTL:
+		return invalid("rotate_before", "must be shorter than ttl (%s), or every version is due for rotation as soon as it is issued", l.TTL)
+	case l.Overlap < 0:
+		return invalid("overlap", "must not be negative")
+	case l.Overlap > l.RotateBefore:
+		return invalid("overlap", "must not be longer than rotate_before (%s), so the previous version never outlives its rotation window", l.RotateBefore)
+	}
+	return nil
+}
+
+func checkToken(spec TokenSpec) error {
+	if err := CheckName("name", spec.Name); err != nil {
+		return err
+	}
+	if err := checkScopeList("scopes", spec.Scopes); err != nil {
+		return err
+	}
+	for _, role := range spec.Roles {
+		if err := CheckName("roles", role); err != nil {
+			return err
+		}
+	}
+	seen := map[string]bool{}
+	for _, d := range spec.Destinations {
+		if d.Key == "" || d.Kind == "" {
+			return invalid("destinations", "each destination needs a key and a kind")
+		}
+		if seen[d.Key] {
+			return invalid("destinations", "%s is listed twice", d.Key)
+		}
+		seen[d.Key] = true
+	}
+	return CheckLifetime(spec.Lifetime)
+}
+
+// CreateToken declares a token. It issues no value: see IssueFirst.
+func (r *Registry) CreateToken(ctx context.Context, spec TokenSpec) (store.Token, error) {
+	if err := checkToken(spec); err != nil {
+		return store.Token{}, err
+	}
+	id, err := token.NewID(r.rand)
+	if err != nil {
+		return store.Token{}, fmt.Errorf("create token %s: %w", spec.Name, err)
+	}
+	now := r.clock()
+	tk := store.Token{
+		ID: id, Name: spec.Name, Owner: spec.Owner, Description: spec.Description,
+		Scopes: sortedSet(spec.Scopes), Roles: sortedSet(spec.Roles), Lifetime: spec.Lifetime,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	err = r.change(ctx, "token.create", "token/"+spec.Name, func(tx store.Tx, d map[string]string) error {
+		tokenDetails(d, tk, spec.Destinations)
+		if err := tx.CreateToken(ctx, tk); err != nil {
+			return err
+		}
+		return tx.SetDestinations(ctx, tk.ID, withToken(spec.Destinations, tk.ID))
+	})
+	return tk, err
+}
+
+func withToken(ds []store.Destination, id string) []store.Destination {
+	out := make([]store.Destination, len(ds))
+	for i, d := range ds {
+		d.TokenID = id
+		out[i] = d
+	}
+	return out
+}
+
+func tokenDetails(d map[string]string, tk store.Token, ds []store.Destination) {
+	d["owner"] = tk.Owner
+	d["scopes"] = strings.Join(tk.Scopes, ",")
+	d["roles"] = strings.Join(tk.Roles, ",")
+	d["ttl"] = tk.Lifetime.TTL.String()
+	d["rotate_before"] = tk.Lifetime.RotateBefore.String()
+	d["overlap"] = tk.Lifetime.Overlap.String()
+	keys := make([]string, len(ds))
+	for i, x := range ds {
+		keys[i] = x.Key
+	}
+	d["destinations"] = strings.Join(keys, ",")
+}
+
+// UpdateToken changes a token in place: owner, description, scopes, roles,
+// lifetime and destinations. Scope and role changes apply to every live
+// version at once; nothing is rotated here.
+func (r *Registry) UpdateToken(ctx context.Context, spec TokenSpec) (store.Token, error) {
+	if err := checkToken(spec); err != nil {
+		return store.Token{}, err
+	}
+	var tk store.Token
+	err := r.change(ctx, "token.update", "token/"+spec.Name, func(tx store.Tx, d map[string]string) error {
+		var err error
+		if tk, err = tx.GetToken(ctx, spec.Name); err != nil {
+			return err
+		}
+		d["scopes_before"] = strings.Join(tk.Scopes, ",")
+		d["roles_before"] = strings.Join(tk.Roles, ",")
+		tk.Owner, tk.Description = spec.Owner, spec.Description
+		tk.Scopes, tk.Roles, tk.Lifetime = sortedSet(spec.Scopes), sortedSet(spec.Roles), spec.Lifetime
+		tk.UpdatedAt = r.clock()
+		tokenDetails(d, tk, spec.Destinations)
+		if err := tx.UpdateToken(ctx, tk); err != nil {
+			return err
+		}
+		return tx.SetDestinations(ctx, tk.ID, withToken(spec.Destinations, tk.ID))
+	})
+	return tk, err
+}
+
+// TokenInfo is a token with its effective scopes, destinations and live
+// versions. It never holds a value.
+type TokenInfo struct {
+	store.Token
+	EffectiveScopes []string
+	Destinations    []store.Destination
+	Pending         *store.Version
+	Current         *store.Version
+	Previous        *store.Version
+}
+
+// NextRotationAt is when the current version is due for rotation; zero when
+// there is no current version.
+func (ti TokenInfo) NextRotationAt() time.Time {
+	if ti.Current == nil {
+		return time.Time{}
+	}
+	return ti.Current.ExpiresAt.Add(-ti.Lifetime.RotateBefore)
+}
+
+// Token returns a token by name with its versions and destinations.
+func (r *Registry) Token(ctx context.Context, name string) (TokenInfo, error) {
+	var ti TokenInfo
+	err := r.st.View(ctx, func(tx store.Tx) error {
+		tk, err := tx.GetToken(ctx, name)
+		if err != nil {
+			return err
+		}
+		ti, err = describe(ctx, tx, tk)
+		return err
+	})
+	return ti, err
+}
+
+// Tokens returns every token, sorted by name.
+func (r *Registry) Tokens(ctx context.Context) ([]TokenInfo, error) {
+	var out []TokenInfo
+	err := r.st.View(ctx, func(tx store.Tx) error {
+		tks, err := tx.ListTokens(ctx)
+		if err != nil {
+			return err
+		}
+		for _, tk := range tks {
+			ti, err := describe(ctx, tx, tk)
+			if err != nil {
+				return err
+			}
+			out = append(out, ti)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func describe(ctx context.Context, tx store.Tx, tk store.Token) (TokenInfo, error) {
+	ti := TokenInfo{Token: tk}
+	var err error
+	if ti.EffectiveScopes, err = tx.EffectiveScopes(ctx, tk.ID); err != nil {
+		return ti, err
+	}
+	if ti.Destinations, err = tx.ListDestinations(ctx, tk.ID); err != nil {
+		return ti, err
+	}
+	versions, err := tx.ListVersions(ctx, tk.ID)
+	if err != nil {
+		return ti, err
+	}
+	for i := range versions {
+		v := &versions[i]
+		switch v.State {
+		case token.StatePending:
+			ti.Pending = v
+		case token.StateCurrent:
+			ti.Current = v
+		case token.StatePrevious:
+			ti.Previous = v
+		}
+	}
+	return ti, nil
+}
+
+// DeleteToken revokes every version of a token and removes it. The values
+// it issued stop verifying at once.
+func (r *Registry) DeleteToken(ctx context.Context, name string) error {
+	return r.change(ctx, "token.delete", "token/"+name, func(tx store.Tx, d map[string]string) error {
+		tk, err := tx.GetToken(ctx, name)
+		if err != nil {
+			return err
+		}
+		versions, err := tx.ListVersions(ctx, tk.ID)
+		if err != nil {
+			return err
+		}
+		var revoked []string
+		for _, v := range versions {
+			if v.State != token.StateRevoked {
+				revoked = append(revoked, v.Fingerprint)
+			}
+		}
+		d["revoked"] = strings.Join(revoked, ",")
+		return tx.DeleteToken(ctx, tk.ID)
+	})
+}
+
+// Issued is a freshly issued or resumed token value. Value is the plaintext:
+// deliver it and drop it; tokenward keeps only its hash.
+type Issued struct {
+	TokenName   string
+	VersionID   string
+	Value       string
+	Fingerprint string
+	State       token.State
+	ExpiresAt   time.Time
+}
+
+// ErrAlreadyIssued is wrapped when IssueFirst finds a live version.
+var ErrAlreadyIssued = errors.New("already issued")
+
+// IssueFirst issues the first current version of a token and returns its
+// value, exactly once: the value is not kept, only its hash.
+func (r *Registry) IssueFirst(ctx context.Context, name string) (Issued, error) {
+	var out Issued
+	err := r.change(ctx, "version.issue", "token/"+name, func(tx store.Tx, d map[string]string) error {
+		tk, err := tx.GetToken(ctx, name)
+		if err != nil {
+			return err
+		}
+		versions, err := tx.ListVersions(ctx, tk.ID)
+		if err != nil {
+			return err
+		}
+		for _, v := range versions {
+			if v.State != token.StateRevoked {
+				return fmt.Errorf("issue first version of %s: %w: version %s is %s; rotate the token instead", name, ErrAlreadyIssued, v.Fingerprint, v.State)
+			}
+		}
+		now := r.clock()
+		v, m, err := r.mint(tk, token.StateCurrent, now)
+		if err != nil {
+			return err
+		}
+		v.ActivatedAt = now
+		if err := tx.CreateVersion(ctx, v); err != nil {
+			return err
+		}
+		d["version"], d["fingerprint"], d["expires_at"] = v.ID, v.Fingerprint, v.ExpiresAt.Format(time.RFC3339)
+		out = issued(tk.Name, v, m.Value)
+		return nil
+	})
+	return out, err
+}
+
+func (r *Registry) mint(tk store.Token, state token.State, now time.Time) (store.Version, token.Minted, error) {
+	m, err := token.Generate(r.rand)
+	if err != nil {
+		return store.Version{}, token.Minted{}, fmt.Errorf("mint version of %s: %w", tk.Name, err)
+	}
+	return store.Version{
+		ID: m.ID, TokenID: tk.ID, State: state, Hash: m.Hash, Fingerprint: m.Fingerprint,
+		CreatedAt: now, ExpiresAt: now.Add(tk.Lifetime.TTL),
+	}, m, nil
+}
+
+func issued(name string, v store.Version, value string) Issued {
+	return Issued{TokenName: name, VersionID: v.ID, Value: value, Fingerprint: v.Fingerprint, State: v.State, ExpiresAt: v.ExpiresAt}
+}
+
+// versionAAD binds a sealed pending value to its version record.
+func versionAAD(id string) string { return "token_version\x00" + id }
+
+// BeginRotation is step 1 of a rotation: it returns the token's pending
+// version, minting one when there is none. The pending value is kept sealed
+// until FinishRotation, so a retry after a crash delivers the same value
+// instead of minting another. Resumed tells whether the pending version
+// existed already.
+func (r *Registry) BeginRotation(ctx context.Context, name string) (out Issued, resumed bool, err error) {
+	err = r.st.Update(ctx, func(tx store.Tx) error {
+		tk, err := tx.GetToken(ctx, name)
+		if err != nil {
+			return err
+		}
+		ti, err := describe(ctx, tx, tk)
+		if err != nil {
+			return err
+		}
+		if p := ti.Pending; p != nil {
+			value, err := r.keys.Open(p.Sealed, versionAAD(p.ID))
+			if err != nil {
+				return fmt.Errorf("resume rotation of %s: open pending version %s: %w", name, p.Fingerprint, err)
+			}
+			out, resumed = issued(name, *p, string(value)), true
+			return nil
+		}
+		v, m, err := r.mint(tk, token.StatePending, r.clock())
+		if err != nil {
+			return err
+		}
+		if v.Sealed, err = r.keys.Seal([]byte(m.Value), versionAAD(v.ID)); err != nil {
+			return fmt.Errorf("begin rotation of %s: seal pending version: %w", name, err)
+		}
+		if err := tx.CreateVersion(ctx, v); err != nil {
+			return err
+		}
+		out = issued(name, v, m.Value)
+		return r.record(ctx, tx, "rotation.create", "token/"+name, audit.Success, map[string]string{
+			"version": v.ID, "fingerprint": v.Fingerprint, "expires_at": v.ExpiresAt.Format(time.RFC3339),
+		})
+	})
+	return out, resumed, err
+}
+
+// RecordDelivery is step 2's record: the outcome of writing a version to one
+// destination. cause is nil on success; its message must hold no value.
+func (r *Registry) RecordDelivery(ctx context.Context, tokenName, versionID, destination string, cause error) error {
+	outcome, detail := audit.Success, ""
+	if cause != nil {
+		outcome, detail = audit.Failure, cause.Error()
+	}
+	return r.st.Update(ctx, func(tx store.Tx) error {
+		if err := tx.RecordDelivery(ctx, store.Delivery{VersionID: versionID, Destination: destination, At: r.clock(), Outcome: outcome, Detail: detail}); err != nil {
+			return err
+		}
+		d := map[string]string{"version": versionID, "destination": destination}
+		if detail != "" {
+			d["error"] = detail
+		}
+		return r.record(ctx, tx, "version.deliver", "token/"+tokenName, outcome, d)
+	})
+}
+
+// Finished reports the versions a finished rotation moved.
+type Finished struct {
+	Current  store.Version
+	Previous *store.Version // nil when the token had no current version
+	Revoked  *store.Version // the version that was previous before, now revoked
+}
+
+// FinishRotation is step 4 of a rotation, in one transaction: the pending
+// version becomes current with its sealed value erased, the current one
+// becomes previous and stays valid for the overlap (never past its own
+// expiry), and the old previous is revoked. Finishing a version that is
+// current already is a no-op, so a retry after a crash is safe.
+func (r *Registry) FinishRotation(ctx context.Context, name, versionID string) (Finished, error) {
+	var out Finished
+	err := r.st.Update(ctx, func(tx store.Tx) error {
+		tk, err := tx.GetToken(ctx, name)
+		if err != nil {
+			return err
+		}
+		ti, err := describe(ctx, tx, tk)
+		if err != nil {
+			return err
+		}
+		if ti.Current != nil && ti.Current.ID == versionID && ti.Pending == nil {
+			out = Finished{Current: *ti.Current, Previous: ti.Previous}
+			return nil
+		}
+		if ti.Pending == nil || ti.Pending.ID != versionID {
+			return fmt.Errorf("finish rotation of %s: version %s is not pending: %w", name, versionID, store.ErrConflict)
+		}
+		now := r.clock()
+		d := map[string]string{"version": versionID, "fingerprint": ti.Pending.Fingerprint}
+		if p := ti.Previous; p != nil {
+			p.State, p.RevokedAt = token.StateRevoked, now
+			if err := tx.UpdateVersion(ctx, *p); err != nil {
+				return err
+			}
+			out.Revoked = p
+			d["revoked"] = p.Fingerprint
+		}
+		if c := ti.Current; c != nil {
+			c.State = token.StatePrevious
+			if end := now.Add(tk.Lifetime.Overlap); end.Before(c.ExpiresAt) {
+				c.ExpiresAt = end
+			}
+			if err := tx.UpdateVersion(ctx, *c); err != nil {
+				return err
+			}
+			out.Previous = c
+			d["previous"], d["previous_expires_at"] = c.Fingerprint, c.ExpiresAt.Format(time.RFC3339)
+		}
+		p := ti.Pending
+		p.State, p.ActivatedAt, p.Sealed = token.StateCurrent, now, nil
+		if err := tx.UpdateVersion(ctx, *p); err != nil {
+			return err
+		}
+		out.Current = *p
+		return r.record(ctx, tx, "rotation.finish", "token/"+name, audit.Success, d)
+	})
+	return out, err
+}
+
+// RevokeExpired revokes every previous version whose overlap has ended and
+// returns how many it revoked.
+func (r *Registry) RevokeExpired(ctx context.Context) (int, error) {
+	n := 0
+	err := r.st.Update(ctx, func(tx store.Tx) error {
+		tks, err := tx.ListTokens(ctx)
+		if err != nil {
+			return err
+		}
+		now := r.clock()
+		for _, tk := range tks {
+			versions, err := tx.ListVersions(ctx, tk.ID)
+			if err != nil {
+				return err
+			}
+			for _, v := range versions {
+				if v.State != token.StatePrevious || now.Before(v.ExpiresAt) {
+					continue
+				}
+				v.State, v.RevokedAt = token.StateRevoked, now
+				if err := tx.UpdateVersion(ctx, v); err != nil {
+					return err
+				}
+				if err := r.record(ctx, tx, "version.revoke", "token/"+tk.Name, audit.Success, map[string]string{
+					"version": v.ID, "fingerprint": v.Fingerprint, "reason": "overlap ended",
+				}); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Verify checks a presented token value against the store and the required
+// scopes. The result's code says why a value is refused, never which part of
+// a secret was wrong.
+func (r *Registry) Verify(ctx context.Context, value string, required []string) (token.Result, error) {
+	lookup := func(ctx context.Context, id string) (rec token.Record, found bool, err error) {
+		err = r.st.View(ctx, func(tx store.Tx) error {
+			v, err := tx.GetVersion(ctx, id)
+			if notFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			tk, err := tx.GetTokenByID(ctx, v.TokenID)
+			if err != nil {
+				return err
+			}
+			scopes, err := tx.EffectiveScopes(ctx, tk.ID)
+			if err != nil {
+				return err
+			}
+			rec = token.Record{VersionID: v.ID, TokenName: tk.Name, Hash: v.Hash, State: v.State, ExpiresAt: v.ExpiresAt, Scopes: scopes}
+			found = true
+			return nil
+		})
+		return rec, found, err
+	}
+	return token.Verify(ctx, value, required, r.clock(), lookup)
+}
+
+// Rekey re-wraps every sealed value (pending token values, sensitive setting
+// defaults and user values) under the keyring's primary key, in one
+// transaction, and returns how many it changed.
+func (r *Registry) Rekey(ctx context.Context) (int, error) {
+	n := 0
+	err := r.change(ctx, "store.rekey", "store", func(tx store.Tx, d map[string]string) error {
+		versions, err := tx.ListSealedVersions(ctx)
+		if err != nil {
+			return err
+		}
+		for _, v := range versions {
+			out, changed, err := r.keys.Rewrap(v.Sealed, versionAAD(v.ID))
+			if err != nil {
+				return fmt.Errorf("rekey version %s: %w", v.Fingerprint, err)
+			}
+			if changed {
+				v.Sealed = out
+				if err := tx.UpdateVersion(ctx, v); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		settings, err := tx.ListSettings(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range settings {
+			if s.SealedDefault == nil {
+				continue
+			}
+			out, changed, err := r.keys.Rewrap(s.SealedDefault, defaultAAD(s.Key))
+			if err != nil {
+				return fmt.Errorf("rekey default of setting %s: %w", s.Key, err)
+			}
+			if changed {
+				s.SealedDefault = out
+				if err := tx.UpdateSetting(ctx, s); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		values, err := tx.ListSealedUserValues(ctx)
+		if err != nil {
+			return err
+		}
+		for _, v := range values {
+			out, changed, err := r.keys.Rewrap(v.Sealed, userValueAAD(v.User, v.Key))
+			if err != nil {
+				return fmt.Errorf("rekey value of setting %s for user %s: %w", v.Key, v.User, err)
+			}
+			if changed {
+				v.Sealed = out
+				if err := tx.PutUserValue(ctx, v); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		d["rewrapped"] = strconv.Itoa(n)
+		d["primary_key"] = r.keys.PrimaryID()
+		return nil
+	})
+	return n, err
+}
