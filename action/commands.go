@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/token"
+)
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// verifyOutput is what verify prints. It never holds the value.
+type verifyOutput struct {
+	Valid     bool       `json:"valid"`
+	Code      token.Code `json:"code"`
+	Token     string     `json:"token,omitempty"`
+	Version   string     `json:"version,omitempty"`
+	Scopes    []string   `json:"scopes"`
+	ExpiresAt string     `json:"expires_at,omitempty"`
+}
+
+func (c *cli) verify(ctx context.Context, args []string) int {
+	fs, sf := c.flagSet("verify")
+	var scopes stringList
+	fs.Var(&scopes, "scope", "a scope the token must grant (repeatable)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	line, err := bufio.NewReader(io.LimitReader(c.stdin, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return c.fail(exitUsage, "read the token from stdin: %v", err)
+	}
+	value := strings.TrimSpace(line)
+	if value == "" {
+		return c.fail(exitUsage, "no token on stdin: pipe the token in, such as: tokenward verify < token.txt")
+	}
+	if c.inWorkflow() {
+		c.gha.AddMask(value)
+	}
+	reg, err := c.open(ctx, sf)
+	if err != nil {
+		return c.fail(exitTrouble, "%v", err)
+	}
+	defer reg.Close()
+	res, err := reg.Verify(ctx, value, scopes)
+	if err != nil {
+		return c.fail(exitTrouble, "verify: %v", err)
+	}
+	out := verifyOutput{Valid: res.Valid(), Code: res.Code, Token: res.TokenName, Version: res.VersionID, Scopes: res.Scopes}
+	if out.Scopes == nil {
+		out.Scopes = []string{}
+	}
+	if !res.ExpiresAt.IsZero() {
+		out.ExpiresAt = res.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return c.fail(exitTrouble, "write result: %v", err)
+	}
+	if !res.Valid() {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// auditPage is how many events audit verify reads at a time, so a chain of
+// any length is verified in constant memory.
+const auditPage = 1000
+
+func (c *cli) auditVerify(ctx context.Context, args []string) int {
+	fs, sf := c.flagSet("audit verify")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	reg, err := c.open(ctx, sf)
+	if err != nil {
+		return c.fail(exitTrouble, "%v", err)
+	}
+	defer reg.Close()
+	st := reg.Store()
+	// Read the head first: events appended while we walk are past it and
+	// are not judged.
+	head, err := st.AuditHead(ctx)
+	if err != nil {
+		return c.fail(exitTrouble, "%v", err)
+	}
+	v := audit.NewVerifier()
+	var after int64
+	for after < head.Seq {
+		page, err := st.AuditEvents(ctx, after, auditPage)
+		if err != nil {
+			return c.fail(exitTrouble, "%v", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			if e.Seq > head.Seq {
+				break
+			}
+			if err := v.Add(e); err != nil {
+				return c.fail(exitFailed, "audit chain broken: %v", err)
+			}
+			after = e.Seq
+		}
+	}
+	if err := v.Finish(head); err != nil {
+		return c.fail(exitFailed, "audit chain broken: %v", err)
+	}
+	fmt.Fprintf(c.stdout, "audit chain intact: %d events, head %s\n", head.Seq, head.Hash)
+	return exitOK
+}
+
+// effectiveOutput is one key of config get. A sensitive value is shown only
+// with --reveal.
+type effectiveOutput struct {
+	Value     json.RawMessage `json:"value,omitempty"`
+	Source    string          `json:"source"`
+	Sensitive bool            `json:"sensitive,omitempty"`
+}
+
+func (c *cli) configGet(ctx context.Context, args []string) int {
+	fs, sf := c.flagSet("config get")
+	user := fs.String("user", "", "the user whose effective configuration to print (required)")
+	reveal := fs.Bool("reveal", false, "print the values of sensitive settings too")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if *user == "" {
+		return c.fail(exitUsage, "config get: --user is required")
+	}
+	reg, err := c.open(ctx, sf)
+	if err != nil {
+		return c.fail(exitTrouble, "%v", err)
+	}
+	defer reg.Close()
+	eff, err := reg.EffectiveConfig(ctx, *user)
+	if err != nil {
+		return c.fail(exitTrouble, "config get: %v", err)
+	}
+	out := map[string]effectiveOutput{}
+	for _, e := range eff {
+		o := effectiveOutput{Value: e.Value, Source: e.Source, Sensitive: e.Sensitive}
+		if e.Sensitive && !*reveal {
+			o.Value = nil
+		}
+		out[e.Key] = o
+	}
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return c.fail(exitTrouble, "write result: %v", err)
+	}
+	return exitOK
+}
+
+func (c *cli) configSet(ctx context.Context, args []string) int {
+	fs, sf := c.flagSet("config set")
+	user := fs.String("user", "", "the user whose values to set (required)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if *user == "" || fs.NArg() == 0 {
+		return c.fail(exitUsage, "config set: give --user and at least one KEY=VALUE")
+	}
+	updates := map[string]json.RawMessage{}
+	for _, kv := range fs.Args() {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return c.fail(exitUsage, "config set: %q is not KEY=VALUE", k)
+		}
+		if json.Valid([]byte(v)) {
+			updates[k] = json.RawMessage(v)
+		} else {
+			// A bare word is a string: theme=dark means "dark".
+			b, _ := json.Marshal(v)
+			updates[k] = b
+		}
+	}
+	reg, err := c.open(ctx, sf)
+	if err != nil {
+		return c.fail(exitTrouble, "%v", err)
+	}
+	defer reg.Close()
+	values, err := reg.UserValues(ctx, *user)
+	if err != nil {
+		return c.fail(exitTrouble, "config set: %v", err)
+	}
+	for k, v := range updates {
+		values[k] = v
+	}
+	if err := reg.SetUserValues(ctx, *user, values); err != nil {
+		var ie *registry.InvalidError
+		if errors.As(err, &ie) {
+			return c.fail(exitUsage, "config set: %v", err)
+		}
+		return c.fail(exitTrouble, "config set: %v", err)
+	}
+	keys := make([]string, 0, len(updates))
+	for k := range updates {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintf(c.stdout, "set %s for user %s\n", strings.Join(keys, ", "), *user)
+	return exitOK
+}
+
+func (c *cli) rekey(ctx context.Context, args []string) int {
+	fs, sf := c.flagSet("rekey")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	reg, err := c.open(ctx, sf)
+	if err != nil {
+		return c.fail(exitTrouble, "%v", err)
+	}
+	defer reg.Close()
+	n, err := reg.Rekey(ctx)
+	if err != nil {
+		return c.fail(exitTrouble, "rekey: %v", err)
+	}
+	fmt.Fprintf(c.stdout, "re-wrapped %d sealed values under the primary master key\n", n)
+	return exitOK
+}

@@ -1,0 +1,179 @@
+// Command tokenward is the operator's and the GitHub Action's entry point to
+// a tokenward store: verify a token, verify the audit chain, read and write
+// user configuration, and re-wrap sealed values under a new master key.
+//
+// Configuration comes from flags, then TOKENWARD_* environment variables,
+// then GitHub Action inputs (INPUT_*). TOKENWARD_NOW fixes the clock for
+// tests and drills only.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/sethvargo/go-githubactions"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+)
+
+// version is set at build time with -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // the check ran and said no: invalid token, broken chain
+	exitUsage   = 2 // bad flags or input
+	exitTrouble = 3 // the store or the key could not be used
+)
+
+const usage = `tokenward manages API tokens and user configuration.
+
+Usage:
+  tokenward verify [--scope S]...       read a token on stdin and verify it (JSON out; exit 0 when valid)
+  tokenward audit verify                verify the hash chain of the audit log
+  tokenward config get --user U         print a user's effective configuration (JSON)
+  tokenward config set --user U K=V...  set a user's values (V is JSON, or a plain string)
+  tokenward rekey                       re-wrap every sealed value under the primary master key
+  tokenward version
+
+Common flags (or environment, or action inputs):
+  --store DSN            TOKENWARD_STORE, input "store": a SQLite path or a postgres:// URL
+  --master-key-file F    TOKENWARD_MASTER_KEY_FILE (or TOKENWARD_MASTER_KEY, input "master-key")
+TOKENWARD_NOW=RFC3339 fixes the clock, for tests and drills only.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], io.Reader(os.Stdin), os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// cli is one invocation: its streams, environment and action handle.
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	gha            *githubactions.Action
+}
+
+// inWorkflow tells whether the binary runs as a GitHub Actions step.
+func (c *cli) inWorkflow() bool { return c.getenv("GITHUB_ACTIONS") == "true" }
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv,
+		gha: githubactions.New(githubactions.WithWriter(stdout), githubactions.WithGetenv(getenv))}
+	if len(args) == 0 {
+		// In a workflow the command comes from the action's input.
+		if cmd := c.gha.GetInput("command"); cmd != "" {
+			args = strings.Fields(cmd)
+		}
+	}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "verify":
+		return c.verify(ctx, args[1:])
+	case "audit":
+		if len(args) < 2 || args[1] != "verify" {
+			return c.usageError("audit: the only subcommand is \"audit verify\"")
+		}
+		return c.auditVerify(ctx, args[2:])
+	case "config":
+		if len(args) < 2 {
+			return c.usageError("config: use \"config get\" or \"config set\"")
+		}
+		switch args[1] {
+		case "get":
+			return c.configGet(ctx, args[2:])
+		case "set":
+			return c.configSet(ctx, args[2:])
+		}
+		return c.usageError(fmt.Sprintf("config: unknown subcommand %q: use get or set", args[1]))
+	case "rekey":
+		return c.rekey(ctx, args[1:])
+	case "version", "--version":
+		fmt.Fprintln(stdout, "tokenward", version)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	return c.usageError(fmt.Sprintf("unknown command %q", args[0]))
+}
+
+func (c *cli) usageError(msg string) int {
+	fmt.Fprintf(c.stderr, "tokenward: %s\n\n%s", msg, usage)
+	return exitUsage
+}
+
+// fail reports an error, as an annotation in a workflow.
+func (c *cli) fail(code int, format string, args ...any) int {
+	msg := fmt.Sprintf(format, args...)
+	if c.inWorkflow() {
+		c.gha.Errorf("%s", msg)
+	} else {
+		fmt.Fprintln(c.stderr, "tokenward:", msg)
+	}
+	return code
+}
+
+// storeFlags are the flags every command that opens the store takes.
+type storeFlags struct {
+	store, masterKeyFile string
+}
+
+func (c *cli) flagSet(name string) (*flag.FlagSet, *storeFlags) {
+	fs := flag.NewFlagSet("tokenward "+name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	sf := &storeFlags{}
+	fs.StringVar(&sf.store, "store", "", "store DSN: a SQLite path or a postgres:// URL (default $TOKENWARD_STORE)")
+	fs.StringVar(&sf.masterKeyFile, "master-key-file", "", "file holding the base64 master key (default $TOKENWARD_MASTER_KEY_FILE)")
+	return fs, sf
+}
+
+// open opens the registry: flags first, then TOKENWARD_* variables, then
+// action inputs.
+func (c *cli) open(ctx context.Context, sf *storeFlags) (*registry.Registry, error) {
+	getenv := func(name string) string {
+		if v := c.getenv(name); v != "" {
+			return v
+		}
+		switch name {
+		case registry.EnvStore:
+			return c.gha.GetInput("store")
+		case "TOKENWARD_MASTER_KEY":
+			key := c.gha.GetInput("master-key")
+			if key != "" && c.inWorkflow() {
+				c.gha.AddMask(key)
+			}
+			return key
+		}
+		return ""
+	}
+	actor := "tokenward"
+	if a := c.getenv("GITHUB_ACTOR"); a != "" {
+		actor = "github:" + a
+	}
+	return registry.Open(ctx, registry.Config{Store: sf.store, MasterKeyFile: sf.masterKeyFile, Actor: actor, Getenv: getenv})
+}
+
+// parse parses flags; a usage problem returns its exit code.
+func parse(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	return 0, true
+}

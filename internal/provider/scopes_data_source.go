@@ -1,0 +1,74 @@
+package provider
+
+import (
+	"context"
+
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+)
+
+// scopesDataSource lists every declared scope.
+type scopesDataSource struct {
+	reg *registry.Registry
+}
+
+func newScopesDataSource() datasource.DataSource { return &scopesDataSource{} }
+
+type scopesModel struct {
+	ID     types.String `tfsdk:"id"`
+	Scopes []scopeModel `tfsdk:"scopes"`
+}
+
+type scopeModel struct {
+	Name        types.String `tfsdk:"name"`
+	Description types.String `tfsdk:"description"`
+}
+
+func (d *scopesDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_scopes"
+}
+
+func (d *scopesDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Every scope declared in the tokenward store, sorted by name: for `for_each`, checks and reviews.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{Computed: true, MarkdownDescription: "Always `scopes`."},
+			"scopes": schema.ListNestedAttribute{
+				Computed:            true,
+				MarkdownDescription: "The scopes, sorted by name.",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"name":        schema.StringAttribute{Computed: true, MarkdownDescription: "The scope, `resource:action`, such as `billing:read`."},
+					"description": schema.StringAttribute{Computed: true, MarkdownDescription: "What the scope allows."},
+				}},
+			},
+		},
+	}
+}
+
+func (d *scopesDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
+	if req.ProviderData == nil {
+		return
+	}
+	reg, ok := req.ProviderData.(*registry.Registry)
+	if !ok {
+		resp.Diagnostics.AddError("Unexpected provider data", "The tokenward provider handed over something that is not a registry; this is a bug in the provider.")
+		return
+	}
+	d.reg = reg
+}
+
+func (d *scopesDataSource) Read(ctx context.Context, _ datasource.ReadRequest, resp *datasource.ReadResponse) {
+	scopes, err := d.reg.Scopes(ctx)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot read scopes", err.Error())
+		return
+	}
+	m := scopesModel{ID: types.StringValue("scopes"), Scopes: make([]scopeModel, 0, len(scopes))}
+	for _, s := range scopes {
+		m.Scopes = append(m.Scopes, scopeModel{Name: types.StringValue(s.Name), Description: types.StringValue(s.Description)})
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}

@@ -1,0 +1,93 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
+)
+
+// Environment variables read by Open.
+const (
+	EnvStore         = "TOKENWARD_STORE"
+	EnvMasterKeyFile = "TOKENWARD_MASTER_KEY_FILE"
+	// EnvNow overrides the clock with a fixed RFC 3339 time. It is for tests
+	// and drills only: with it set, tokens are issued, rotated and verified
+	// as if it were that time.
+	EnvNow = "TOKENWARD_NOW"
+)
+
+// Config says where the store and the master key are. Empty fields fall back
+// to the environment: TOKENWARD_STORE, TOKENWARD_MASTER_KEY,
+// TOKENWARD_MASTER_KEY_FILE and TOKENWARD_NOW.
+type Config struct {
+	Store         string              // DSN: a path, sqlite:PATH or postgres://…
+	MasterKeyFile string              // a file holding the base64 master key(s)
+	Actor         string              // who the audit log names
+	Getenv        func(string) string // os.Getenv when nil
+}
+
+// Open opens the store and the keyring a Config names and returns a
+// registry over them; Close releases the store. Each error says what to set.
+func Open(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
+	getenv := cfg.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	dsn := cfg.Store
+	if dsn == "" {
+		dsn = getenv(EnvStore)
+	}
+	if dsn == "" {
+		return nil, fmt.Errorf("no store configured: set %s (or the provider's store attribute) to a file path such as tokenward.db, or to a postgres:// URL", EnvStore)
+	}
+	keyEnv := getenv
+	if cfg.MasterKeyFile != "" {
+		keyEnv = func(k string) string {
+			switch k {
+			case "TOKENWARD_MASTER_KEY":
+				return ""
+			case EnvMasterKeyFile:
+				return cfg.MasterKeyFile
+			}
+			return getenv(k)
+		}
+	}
+	keys, err := seal.FromEnv(keyEnv)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w (generate one with: openssl rand -base64 32)", err)
+	}
+	now, err := ClockFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	all := []Option{WithClock(now)}
+	if cfg.Actor != "" {
+		all = append(all, WithActor(cfg.Actor))
+	}
+	return New(st, keys, append(all, opts...)...), nil
+}
+
+// ClockFromEnv returns the wall clock, or the fixed time TOKENWARD_NOW names.
+func ClockFromEnv(getenv func(string) string) (func() time.Time, error) {
+	v := strings.TrimSpace(getenv(EnvNow))
+	if v == "" {
+		return time.Now, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", EnvNow, v)
+	}
+	return func() time.Time { return t }, nil
+}
+
+// Close closes the store.
+func (r *Registry) Close() error { return r.st.Close() }
