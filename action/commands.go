@@ -66,10 +66,8 @@ func (c *cli) verify(ctx context.Context, args []string) int {
 	if !res.ExpiresAt.IsZero() {
 		out.ExpiresAt = res.ExpiresAt.UTC().Format(time.RFC3339)
 	}
-	enc := json.NewEncoder(c.stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
-		return c.fail(exitTrouble, "write result: %v", err)
+	if code := c.printJSON(out); code != exitOK {
+		return code
 	}
 	if !res.Valid() {
 		return exitFailed
@@ -160,9 +158,14 @@ func (c *cli) configGet(ctx context.Context, args []string) int {
 		}
 		out[e.Key] = o
 	}
+	return c.printJSON(out)
+}
+
+// printJSON writes v to stdout as indented JSON.
+func (c *cli) printJSON(v any) int {
 	enc := json.NewEncoder(c.stdout)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return c.fail(exitTrouble, "write result: %v", err)
 	}
 	return exitOK

@@ -506,21 +506,32 @@ func (r *Registry) Verify(ctx context.Context, value string, required []string) 
 func (r *Registry) Rekey(ctx context.Context) (int, error) {
 	n := 0
 	err := r.change(ctx, "store.rekey", "store", func(tx store.Tx, d map[string]string) error {
+		// rewrap re-wraps one value in place and counts it when it moved.
+		rewrap := func(sealed *[]byte, aad, what string) (bool, error) {
+			out, changed, err := r.keys.Rewrap(*sealed, aad)
+			if err != nil {
+				return false, fmt.Errorf("rekey %s: %w", what, err)
+			}
+			if changed {
+				*sealed = out
+				n++
+			}
+			return changed, nil
+		}
 		versions, err := tx.ListSealedVersions(ctx)
 		if err != nil {
 			return err
 		}
 		for _, v := range versions {
-			out, changed, err := r.keys.Rewrap(v.Sealed, versionAAD(v.ID))
+			changed, err := rewrap(&v.Sealed, versionAAD(v.ID), "version "+v.Fingerprint)
 			if err != nil {
-				return fmt.Errorf("rekey version %s: %w", v.Fingerprint, err)
+				return err
 			}
-			if changed {
-				v.Sealed = out
-				if err := tx.UpdateVersion(ctx, v); err != nil {
-					return err
-				}
-				n++
+			if !changed {
+				continue
+			}
+			if err := tx.UpdateVersion(ctx, v); err != nil {
+				return err
 			}
 		}
 		settings, err := tx.ListSettings(ctx)
@@ -531,16 +542,15 @@ func (r *Registry) Rekey(ctx context.Context) (int, error) {
 			if s.SealedDefault == nil {
 				continue
 			}
-			out, changed, err := r.keys.Rewrap(s.SealedDefault, defaultAAD(s.Key))
+			changed, err := rewrap(&s.SealedDefault, defaultAAD(s.Key), "default of setting "+s.Key)
 			if err != nil {
-				return fmt.Errorf("rekey default of setting %s: %w", s.Key, err)
+				return err
 			}
-			if changed {
-				s.SealedDefault = out
-				if err := tx.UpdateSetting(ctx, s); err != nil {
-					return err
-				}
-				n++
+			if !changed {
+				continue
+			}
+			if err := tx.UpdateSetting(ctx, s); err != nil {
+				return err
 			}
 		}
 		values, err := tx.ListSealedUserValues(ctx)
@@ -548,16 +558,15 @@ func (r *Registry) Rekey(ctx context.Context) (int, error) {
 			return err
 		}
 		for _, v := range values {
-			out, changed, err := r.keys.Rewrap(v.Sealed, userValueAAD(v.User, v.Key))
+			changed, err := rewrap(&v.Sealed, userValueAAD(v.User, v.Key), "value of setting "+v.Key+" for user "+v.User)
 			if err != nil {
-				return fmt.Errorf("rekey value of setting %s for user %s: %w", v.Key, v.User, err)
+				return err
 			}
-			if changed {
-				v.Sealed = out
-				if err := tx.PutUserValue(ctx, v); err != nil {
-					return err
-				}
-				n++
+			if !changed {
+				continue
+			}
+			if err := tx.PutUserValue(ctx, v); err != nil {
+				return err
 			}
 		}
 		d["rewrapped"] = strconv.Itoa(n)
