@@ -197,11 +197,40 @@ func TestAlphabet(t *testing.T) {
 	t.Parallel()
 	for c := range 256 {
 		want := strings.IndexByte(alphabet, byte(c))
-		if got := digit(byte(c)); got != want {
-			t.Errorf("digit(%q) = %d, want %d", byte(c), got, want)
+		if want < 0 {
+			want = 0xFF
 		}
-		if got := isBase62(string([]byte{'0', byte(c), 'z'})); got != (want >= 0) {
-			t.Errorf("isBase62 with %q = %v, want %v", byte(c), got, want >= 0)
+		if got := int(base62Values[c]); got != want {
+			t.Errorf("base62Values[%q] = %#x, want %#x", byte(c), got, want)
+		}
+		// The byte at every offset of the body and of the checksum counts.
+		body := []byte(strings.Repeat("0", IDLength+SecretLength))
+		body[c%len(body)] = byte(c)
+		if _, ok := scanBody(string(body)); ok != (want != 0xFF) {
+			t.Errorf("scanBody with %q at offset %d: ok = %v", byte(c), c%len(body), ok)
+		}
+		sum := []byte("000000")
+		sum[c%len(sum)] = byte(c)
+		if _, ok := decodeChecksum(string(sum)); ok != (want != 0xFF) {
+			t.Errorf("decodeChecksum with %q at offset %d: ok = %v", byte(c), c%len(sum), ok)
+		}
+	}
+}
+
+func TestScanBodyMatchesCRC32(t *testing.T) {
+	t.Parallel()
+	if want := crc32.ChecksumIEEE([]byte(Prefix)); prefixCRC != want {
+		t.Fatalf("prefixCRC = %#x, want %#x", prefixCRC, want)
+	}
+	r := mrand.New(mrand.NewPCG(1, 2))
+	for i := range 100 {
+		body := make([]byte, IDLength+SecretLength)
+		for j := range body {
+			body[j] = byte(r.UintN(256))
+		}
+		want := crc32.ChecksumIEEE(append([]byte(Prefix), body...))
+		if got, _ := scanBody(string(body)); got != want {
+			t.Fatalf("body %d %q: scanBody CRC = %#x, crc32 = %#x", i, body, got, want)
 		}
 	}
 }
@@ -376,6 +405,12 @@ func FuzzParse(f *testing.F) {
 	f.Add("tw_é" + goldenValue[5:])
 	f.Add(strings.Repeat("tw_0aZ", 40))
 	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) == Length {
+			got, _ := scanBody(s[idStart:checksumStart])
+			if want := crc32.ChecksumIEEE([]byte(Prefix + s[idStart:checksumStart])); got != want {
+				t.Fatalf("scanBody CRC = %#x, crc32 = %#x", got, want)
+			}
+		}
 		p, err := Parse(s)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {

@@ -124,6 +124,7 @@ func live(s State) bool {
 	return false
 }
 
+// grantsAll reports whether granted covers every required scope.
 func grantsAll(granted, required []string) bool {
 	for _, r := range required {
 		if !Grants(granted, r) {

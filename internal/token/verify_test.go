@@ -134,6 +134,21 @@ func TestVerifyLooksUpParsedID(t *testing.T) {
 	}
 }
 
+func TestEqual(t *testing.T) {
+	t.Parallel()
+	a := HashSecret("a")
+	if !equal(&a, &a) {
+		t.Fatal("equal(a, a) = false")
+	}
+	for i := range len(a) {
+		b := a
+		b[i] ^= 0x80
+		if equal(&a, &b) {
+			t.Errorf("equal = true for hashes differing in byte %d", i)
+		}
+	}
+}
+
 func TestGrants(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
