@@ -45,8 +45,8 @@ type Head struct {
 	Hash string
 }
 
-// Genesis is the head of an empty chain.
-var Genesis = Head{Seq: 0, Hash: GenesisHash}
+// Genesis returns the head of an empty chain.
+func Genesis() Head { return Head{Seq: 0, Hash: GenesisHash} }
 
 // canonical is the hashed form of an event: fixed field order, UTC time in
 // RFC 3339 with microseconds, details with sorted keys (encoding/json sorts
@@ -119,7 +119,7 @@ type Verifier struct {
 
 // NewVerifier starts verifying a chain from its genesis.
 func NewVerifier() *Verifier {
-	return &Verifier{head: Genesis}
+	return &Verifier{head: Genesis()}
 }
 
 // Head returns the head of the part of the chain verified so far.

@@ -10,7 +10,7 @@ import (
 
 func chain(t *testing.T, n int) ([]Event, Head) {
 	t.Helper()
-	head := Genesis
+	head := Genesis()
 	base := time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
 	var events []Event
 	for i := 0; i < n; i++ {
@@ -45,8 +45,8 @@ func TestLinkIsDeterministic(t *testing.T) {
 	}
 	// Nil and empty details hash alike, so a store that reads back {} as nil
 	// still verifies.
-	x := Link(Genesis, Event{Action: "a"})
-	y := Link(Genesis, Event{Action: "a", Details: map[string]string{}})
+	x := Link(Genesis(), Event{Action: "a"})
+	y := Link(Genesis(), Event{Action: "a", Details: map[string]string{}})
 	if x.Hash != y.Hash {
 		t.Fatal("nil and empty details hash differently")
 	}
@@ -58,7 +58,7 @@ func TestVerifyIntact(t *testing.T) {
 	if err := Verify(events, head); err != nil {
 		t.Fatalf("intact chain: %v", err)
 	}
-	if err := Verify(nil, Genesis); err != nil {
+	if err := Verify(nil, Genesis()); err != nil {
 		t.Fatalf("empty chain: %v", err)
 	}
 }

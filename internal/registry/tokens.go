@@ -380,7 +380,8 @@ type Finished struct {
 }
 
 // FinishRotation is step 4 of a rotation, in one transaction: the pending
-// version becomes current with its sealed value erased, the current one
+// version becomes current, valid for a full ttl from now, with its sealed
+// value erased; the current one
 // becomes previous and stays valid for the overlap (never past its own
 // expiry), and the old previous is revoked. Finishing a version that is
 // current already is a no-op, so a retry after a crash is safe.
@@ -395,7 +396,8 @@ func (r *Registry) FinishRotation(ctx context.Context, name, versionID string) (
 		if err != nil {
 			return err
 		}
-		if ti.Current != nil && ti.Current.ID == versionID && ti.Pending == nil {
+		if ti.Current != nil && ti.Current.ID == versionID {
+			// Finished already, by this run before a crash or by another.
 			out = Finished{Current: *ti.Current, Previous: ti.Previous}
 			return nil
 		}
@@ -424,7 +426,9 @@ func (r *Registry) FinishRotation(ctx context.Context, name, versionID string) (
 			d["previous"], d["previous_expires_at"] = c.Fingerprint, c.ExpiresAt.Format(time.RFC3339)
 		}
 		p := ti.Pending
-		p.State, p.ActivatedAt, p.Sealed = token.StateCurrent, now, nil
+		// The version's life starts when it becomes current, however long
+		// its delivery took.
+		p.State, p.ActivatedAt, p.Sealed, p.ExpiresAt = token.StateCurrent, now, nil, now.Add(tk.Lifetime.TTL)
 		if err := tx.UpdateVersion(ctx, *p); err != nil {
 			return err
 		}

@@ -31,11 +31,15 @@ type dialect struct {
 	numbered   bool   // placeholders are $1, $2 rather than ?
 	forUpdate  string // row lock clause for the audit head
 	migrations string // folder under migrations/
+	// serializeWriters is run first in every write transaction, so writers
+	// take turns; empty where BEGIN does that already.
+	serializeWriters string
 }
 
 var (
 	sqliteDialect   = dialect{name: "sqlite", goose: goose.DialectSQLite3, migrations: "migrations/sqlite"}
-	postgresDialect = dialect{name: "postgres", goose: goose.DialectPostgres, numbered: true, forUpdate: " FOR UPDATE", migrations: "migrations/postgres"}
+	postgresDialect = dialect{name: "postgres", goose: goose.DialectPostgres, numbered: true, forUpdate: " FOR UPDATE", migrations: "migrations/postgres",
+		serializeWriters: `SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE`}
 )
 
 // bind rewrites the ? placeholders of a shared query for the engine.
@@ -107,10 +111,20 @@ func redact(err error, dsn string) error {
 		return err
 	}
 	if pw, ok := u.User.Password(); ok && pw != "" && strings.Contains(err.Error(), pw) {
-		return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
+		return &redactedError{msg: strings.ReplaceAll(err.Error(), pw, "xxxxx"), err: err}
 	}
 	return err
 }
+
+// redactedError shows a message with the password masked and still unwraps
+// to the cause, so errors.Is and errors.As keep working.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 func newSQLStore(ctx context.Context, db *sql.DB, d dialect, o options) (Store, error) {
 	if err := migrate(ctx, db, d); err != nil {

@@ -32,10 +32,21 @@ func (s *sqlStore) View(ctx context.Context, fn func(Tx) error) error {
 	return s.run(ctx, true, fn)
 }
 
+// run runs fn in a transaction. Writers are serialized on both engines: on
+// SQLite by BEGIN IMMEDIATE, on PostgreSQL by locking the audit head row
+// first, which every change appends to anyway. So a change that reads a
+// record and writes it back never undoes another change committed in
+// between, although PostgreSQL runs at READ COMMITTED. Readers take no lock.
 func (s *sqlStore) run(ctx context.Context, readOnly bool, fn func(Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly})
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if !readOnly && s.d.serializeWriters != "" {
+		if _, err := tx.ExecContext(ctx, s.d.serializeWriters); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("begin transaction: take the writer lock: %w", err)
+		}
 	}
 	if err := fn(&sqlTx{tx: tx, d: s.d}); err != nil {
 		_ = tx.Rollback()
@@ -146,8 +157,8 @@ func mustAffect(res sql.Result, err error, what string) error {
 	return nil
 }
 
-// strings runs a query that returns one text column.
-func (t *sqlTx) strings(ctx context.Context, query string, args ...any) ([]string, error) {
+// column runs a query that returns one text column.
+func (t *sqlTx) column(ctx context.Context, query string, args ...any) ([]string, error) {
 	rows, err := t.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -218,11 +229,11 @@ func (t *sqlTx) DeleteScope(ctx context.Context, name string) error {
 }
 
 func (t *sqlTx) ScopeUsers(ctx context.Context, name string) (tokens, roles []string, err error) {
-	tokens, err = t.strings(ctx, `SELECT t.name FROM token_scopes ts JOIN tokens t ON t.id = ts.token_id WHERE ts.scope = ? ORDER BY t.name`, name)
+	tokens, err = t.column(ctx, `SELECT t.name FROM token_scopes ts JOIN tokens t ON t.id = ts.token_id WHERE ts.scope = ? ORDER BY t.name`, name)
 	if err != nil {
 		return nil, nil, fmt.Errorf("users of scope %s: %w", name, err)
 	}
-	roles, err = t.strings(ctx, `SELECT role FROM role_scopes WHERE scope = ? ORDER BY role`, name)
+	roles, err = t.column(ctx, `SELECT role FROM role_scopes WHERE scope = ? ORDER BY role`, name)
 	if err != nil {
 		return nil, nil, fmt.Errorf("users of scope %s: %w", name, err)
 	}
@@ -282,14 +293,14 @@ func (t *sqlTx) GetRole(ctx context.Context, name string) (Role, error) {
 		return Role{}, fmt.Errorf("get role %s: %w", name, classify(err))
 	}
 	r.CreatedAt, r.UpdatedAt = fromMicros(c), fromMicros(u)
-	if r.Scopes, err = t.strings(ctx, `SELECT scope FROM role_scopes WHERE role = ? ORDER BY scope`, name); err != nil {
+	if r.Scopes, err = t.column(ctx, `SELECT scope FROM role_scopes WHERE role = ? ORDER BY scope`, name); err != nil {
 		return Role{}, fmt.Errorf("get role %s: %w", name, err)
 	}
 	return r, nil
 }
 
 func (t *sqlTx) ListRoles(ctx context.Context) ([]Role, error) {
-	names, err := t.strings(ctx, `SELECT name FROM roles ORDER BY name`)
+	names, err := t.column(ctx, `SELECT name FROM roles ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list roles: %w", err)
 	}
@@ -310,7 +321,7 @@ func (t *sqlTx) DeleteRole(ctx context.Context, name string) error {
 }
 
 func (t *sqlTx) RoleUsers(ctx context.Context, name string) ([]string, error) {
-	out, err := t.strings(ctx, `SELECT t.name FROM token_roles tr JOIN tokens t ON t.id = tr.token_id WHERE tr.role = ? ORDER BY t.name`, name)
+	out, err := t.column(ctx, `SELECT t.name FROM token_roles tr JOIN tokens t ON t.id = tr.token_id WHERE tr.role = ? ORDER BY t.name`, name)
 	if err != nil {
 		return nil, fmt.Errorf("users of role %s: %w", name, err)
 	}
@@ -361,10 +372,10 @@ func (t *sqlTx) scanToken(ctx context.Context, where string, arg any) (Token, er
 	}
 	tk.Lifetime = Lifetime{TTL: time.Duration(ttl), RotateBefore: time.Duration(rb), Overlap: time.Duration(ov)}
 	tk.CreatedAt, tk.UpdatedAt = fromMicros(c), fromMicros(u)
-	if tk.Scopes, err = t.strings(ctx, `SELECT scope FROM token_scopes WHERE token_id = ? ORDER BY scope`, tk.ID); err != nil {
+	if tk.Scopes, err = t.column(ctx, `SELECT scope FROM token_scopes WHERE token_id = ? ORDER BY scope`, tk.ID); err != nil {
 		return Token{}, err
 	}
-	if tk.Roles, err = t.strings(ctx, `SELECT role FROM token_roles WHERE token_id = ? ORDER BY role`, tk.ID); err != nil {
+	if tk.Roles, err = t.column(ctx, `SELECT role FROM token_roles WHERE token_id = ? ORDER BY role`, tk.ID); err != nil {
 		return Token{}, err
 	}
 	return tk, nil
@@ -387,7 +398,7 @@ func (t *sqlTx) GetTokenByID(ctx context.Context, id string) (Token, error) {
 }
 
 func (t *sqlTx) ListTokens(ctx context.Context) ([]Token, error) {
-	ids, err := t.strings(ctx, `SELECT id FROM tokens ORDER BY name`)
+	ids, err := t.column(ctx, `SELECT id FROM tokens ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -408,7 +419,7 @@ func (t *sqlTx) DeleteToken(ctx context.Context, id string) error {
 }
 
 func (t *sqlTx) EffectiveScopes(ctx context.Context, tokenID string) ([]string, error) {
-	out, err := t.strings(ctx, `
+	out, err := t.column(ctx, `
 		SELECT scope FROM token_scopes WHERE token_id = ?
 		UNION
 		SELECT rs.scope FROM token_roles tr JOIN role_scopes rs ON rs.role = tr.role WHERE tr.token_id = ?`,
@@ -660,7 +671,7 @@ func (t *sqlTx) DeleteSetting(ctx context.Context, key string) error {
 }
 
 func (t *sqlTx) SettingUsers(ctx context.Context, key string) ([]string, error) {
-	out, err := t.strings(ctx, `SELECT user_id FROM user_values WHERE key = ? ORDER BY user_id`, key)
+	out, err := t.column(ctx, `SELECT user_id FROM user_values WHERE key = ? ORDER BY user_id`, key)
 	if err != nil {
 		return nil, fmt.Errorf("users of setting %s: %w", key, err)
 	}

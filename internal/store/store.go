@@ -208,7 +208,11 @@ type Store interface {
 	AuditHead(ctx context.Context) (audit.Head, error)
 
 	// TryLock takes the named lock for holder for ttl, unless another holder
-	// has it and its lease has not run out. It does not wait.
+	// has it and its lease has not run out. It does not wait. A holder may
+	// take its own lock again to extend the lease. Leases are measured by
+	// the caller's clock: processes that share a PostgreSQL store from
+	// several machines need synchronized clocks and a ttl well above any
+	// skew between them.
 	TryLock(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	// Unlock releases the named lock if holder has it.
 	Unlock(ctx context.Context, name, holder string) error
@@ -217,6 +221,12 @@ type Store interface {
 	Engine() string
 	Close() error
 }
+
+// RunLock names the lock one rotation run holds, so two runs never overlap.
+const RunLock = "run"
+
+// TokenLock names the lock held while one token is rotated.
+func TokenLock(tokenID string) string { return "token/" + tokenID }
 
 // Open opens the store a DSN names and brings its schema up to date: a
 // postgres:// or postgresql:// URL selects PostgreSQL; sqlite:PATH or a bare
