@@ -84,12 +84,12 @@ func (c *cli) auditVerify(ctx context.Context, args []string) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	reg, err := c.open(ctx, sf)
+	// The chain holds no sealed value: no master key is needed.
+	st, err := registry.OpenStore(ctx, c.config(sf))
 	if err != nil {
 		return c.fail(exitTrouble, "%v", err)
 	}
-	defer reg.Close()
-	st := reg.Store()
+	defer st.Close()
 	// Read the head first: events appended while we walk are past it and
 	// are not judged.
 	head, err := st.AuditHead(ctx)
@@ -98,6 +98,7 @@ func (c *cli) auditVerify(ctx context.Context, args []string) int {
 	}
 	v := audit.NewVerifier()
 	var after int64
+walk:
 	for after < head.Seq {
 		page, err := st.AuditEvents(ctx, after, auditPage)
 		if err != nil {
@@ -108,7 +109,8 @@ func (c *cli) auditVerify(ctx context.Context, args []string) int {
 		}
 		for _, e := range page {
 			if e.Seq > head.Seq {
-				break
+				// Past the recorded head: Finish names what is missing.
+				break walk
 			}
 			if err := v.Add(e); err != nil {
 				return c.fail(exitFailed, "audit chain broken: %v", err)
@@ -153,8 +155,16 @@ func (c *cli) configGet(ctx context.Context, args []string) int {
 	out := map[string]effectiveOutput{}
 	for _, e := range eff {
 		o := effectiveOutput{Value: e.Value, Source: e.Source, Sensitive: e.Sensitive}
-		if e.Sensitive && !*reveal {
+		switch {
+		case e.Sensitive && !*reveal:
 			o.Value = nil
+		case e.Sensitive && c.inWorkflow():
+			// Hide it in the log, in both its JSON and its plain form.
+			c.gha.AddMask(string(e.Value))
+			var plain string
+			if json.Unmarshal(e.Value, &plain) == nil && plain != "" {
+				c.gha.AddMask(plain)
+			}
 		}
 		out[e.Key] = o
 	}
@@ -180,45 +190,61 @@ func (c *cli) configSet(ctx context.Context, args []string) int {
 	if *user == "" || fs.NArg() == 0 {
 		return c.fail(exitUsage, "config set: give --user and at least one KEY=VALUE")
 	}
-	updates := map[string]json.RawMessage{}
-	for _, kv := range fs.Args() {
+	set := map[string]json.RawMessage{}
+	for i, kv := range fs.Args() {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return c.fail(exitUsage, "config set: %q is not KEY=VALUE", k)
+			// Not echoed: the argument may be a mistyped secret.
+			return c.fail(exitUsage, "config set: argument %d is not KEY=VALUE", i+1)
 		}
 		if json.Valid([]byte(v)) {
-			updates[k] = json.RawMessage(v)
+			set[k] = json.RawMessage(v)
 		} else {
 			// A bare word is a string: theme=dark means "dark".
 			b, _ := json.Marshal(v)
-			updates[k] = b
+			set[k] = b
 		}
 	}
+	return c.updateUserValues(ctx, sf, *user, set, nil)
+}
+
+func (c *cli) configUnset(ctx context.Context, args []string) int {
+	fs, sf := c.flagSet("config unset")
+	user := fs.String("user", "", "the user whose values to remove (required)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if *user == "" || fs.NArg() == 0 {
+		return c.fail(exitUsage, "config unset: give --user and at least one KEY")
+	}
+	return c.updateUserValues(ctx, sf, *user, nil, fs.Args())
+}
+
+// updateUserValues sets and removes some of a user's values in one change.
+func (c *cli) updateUserValues(ctx context.Context, sf *storeFlags, user string, set map[string]json.RawMessage, unset []string) int {
 	reg, err := c.open(ctx, sf)
 	if err != nil {
 		return c.fail(exitTrouble, "%v", err)
 	}
 	defer reg.Close()
-	values, err := reg.UserValues(ctx, *user)
-	if err != nil {
-		return c.fail(exitTrouble, "config set: %v", err)
-	}
-	for k, v := range updates {
-		values[k] = v
-	}
-	if err := reg.SetUserValues(ctx, *user, values); err != nil {
+	if err := reg.UpdateUserValues(ctx, user, set, unset); err != nil {
 		var ie *registry.InvalidError
 		if errors.As(err, &ie) {
-			return c.fail(exitUsage, "config set: %v", err)
+			return c.fail(exitUsage, "config: %v", err)
 		}
-		return c.fail(exitTrouble, "config set: %v", err)
+		return c.fail(exitTrouble, "config: %v", err)
 	}
-	keys := make([]string, 0, len(updates))
-	for k := range updates {
+	keys := make([]string, 0, len(set))
+	for k := range set {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	fmt.Fprintf(c.stdout, "set %s for user %s\n", strings.Join(keys, ", "), *user)
+	if len(keys) > 0 {
+		fmt.Fprintf(c.stdout, "set %s for user %s\n", strings.Join(keys, ", "), user)
+	}
+	if len(unset) > 0 {
+		fmt.Fprintf(c.stdout, "unset %s for user %s\n", strings.Join(unset, ", "), user)
+	}
 	return exitOK
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
 )
 
 // version is set at build time with -ldflags "-X main.version=1.2.3".
@@ -39,7 +40,8 @@ Usage:
   tokenward verify [--scope S]...       read a token on stdin and verify it (JSON out; exit 0 when valid)
   tokenward audit verify                verify the hash chain of the audit log
   tokenward config get --user U         print a user's effective configuration (JSON)
-  tokenward config set --user U K=V...  set a user's values (V is JSON, or a plain string)
+  tokenward config set --user U K=V...  set some of a user's values (V is JSON, or a plain string)
+  tokenward config unset --user U K...  remove some of a user's values
   tokenward rekey                       re-wrap every sealed value under the primary master key
   tokenward version
 
@@ -90,15 +92,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.auditVerify(ctx, args[2:])
 	case "config":
 		if len(args) < 2 {
-			return c.usageError("config: use \"config get\" or \"config set\"")
+			return c.usageError("config: use \"config get\", \"config set\" or \"config unset\"")
 		}
 		switch args[1] {
 		case "get":
 			return c.configGet(ctx, args[2:])
 		case "set":
 			return c.configSet(ctx, args[2:])
+		case "unset":
+			return c.configUnset(ctx, args[2:])
 		}
-		return c.usageError(fmt.Sprintf("config: unknown subcommand %q: use get or set", args[1]))
+		return c.usageError(fmt.Sprintf("config: unknown subcommand %q: use get, set or unset", args[1]))
 	case "rekey":
 		return c.rekey(ctx, args[1:])
 	case "version", "--version":
@@ -141,9 +145,9 @@ func (c *cli) flagSet(name string) (*flag.FlagSet, *storeFlags) {
 	return fs, sf
 }
 
-// open opens the registry: flags first, then TOKENWARD_* variables, then
-// action inputs.
-func (c *cli) open(ctx context.Context, sf *storeFlags) (*registry.Registry, error) {
+// config resolves where the store and the key are: flags first, then
+// TOKENWARD_* variables, then action inputs.
+func (c *cli) config(sf *storeFlags) registry.Config {
 	getenv := func(name string) string {
 		if v := c.getenv(name); v != "" {
 			return v
@@ -151,7 +155,7 @@ func (c *cli) open(ctx context.Context, sf *storeFlags) (*registry.Registry, err
 		switch name {
 		case registry.EnvStore:
 			return c.gha.GetInput("store")
-		case "TOKENWARD_MASTER_KEY":
+		case seal.EnvKey:
 			key := c.gha.GetInput("master-key")
 			if key != "" && c.inWorkflow() {
 				c.gha.AddMask(key)
@@ -164,7 +168,12 @@ func (c *cli) open(ctx context.Context, sf *storeFlags) (*registry.Registry, err
 	if a := c.getenv("GITHUB_ACTOR"); a != "" {
 		actor = "github:" + a
 	}
-	return registry.Open(ctx, registry.Config{Store: sf.store, MasterKeyFile: sf.masterKeyFile, Actor: actor, Getenv: getenv})
+	return registry.Config{Store: sf.store, MasterKeyFile: sf.masterKeyFile, Actor: actor, Getenv: getenv}
+}
+
+// open opens the registry: the store and the master key.
+func (c *cli) open(ctx context.Context, sf *storeFlags) (*registry.Registry, error) {
+	return registry.Open(ctx, c.config(sf))
 }
 
 // parse parses flags; a usage problem returns its exit code.

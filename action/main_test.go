@@ -182,6 +182,30 @@ func TestAuditVerify(t *testing.T) {
 	}
 }
 
+// TestAuditVerifyHeadPastAGap: the recorded head's event is missing while a
+// later one exists; the walk must end and name the missing event.
+func TestAuditVerifyHeadPastAGap(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	db, err := sql.Open("sqlite", "file:"+w.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{"DROP TRIGGER audit_events_no_delete", "DELETE FROM audit_events WHERE seq = 5", "UPDATE audit_head SET seq = 5"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code := run(ctx, []string{"audit", "verify"}, strings.NewReader(""), &out, &errOut, w.getenv)
+	if code != exitFailed || !strings.Contains(errOut.String(), "audit event 5") {
+		t.Fatalf("exit %d, stderr %q; want event 5 named", code, errOut.String())
+	}
+}
+
 func TestConfig(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -209,6 +233,24 @@ func TestConfig(t *testing.T) {
 	r = w.run(t, "", "config", "get", "--user", "alice", "--reveal")
 	if !strings.Contains(r.stdout, "alice-pw") {
 		t.Fatalf("--reveal did not show the value: %s", r.stdout)
+	}
+	// In a workflow, a revealed value is masked before it is printed.
+	r = w.with("GITHUB_ACTIONS", "true").run(t, "", "config", "get", "--user", "alice", "--reveal")
+	mask := strings.Index(r.stdout, "::add-mask::alice-pw")
+	if mask < 0 || mask > strings.Index(r.stdout, `"value": "alice-pw"`) {
+		t.Fatalf("revealed value not masked first:\n%s", r.stdout)
+	}
+	// set and unset leave the other values alone.
+	if r := w.run(t, "", "config", "unset", "--user", "alice", "smtp.password"); r.code != 0 || !strings.Contains(r.stdout, "unset smtp.password") {
+		t.Fatalf("unset: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	r = w.run(t, "", "config", "get", "--user", "alice")
+	got = nil
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["smtp.password"].Source != "default" || got["ui.theme"].Source != "user" {
+		t.Fatalf("after unset: %s", r.stdout)
 	}
 }
 
@@ -240,8 +282,10 @@ func TestErrorsSayWhatToSet(t *testing.T) {
 		want     string
 	}{
 		{"no store", w.with("TOKENWARD_STORE", ""), []string{"audit", "verify"}, exitTrouble, "TOKENWARD_STORE"},
-		{"no key", w.with("TOKENWARD_MASTER_KEY", ""), []string{"audit", "verify"}, exitTrouble, "TOKENWARD_MASTER_KEY"},
-		{"bad clock", w.with("TOKENWARD_NOW", "yesterday"), []string{"audit", "verify"}, exitTrouble, "RFC 3339"},
+		{"no key", w.with("TOKENWARD_MASTER_KEY", ""), []string{"rekey"}, exitTrouble, "TOKENWARD_MASTER_KEY"},
+		{"audit verify needs no key", w.with("TOKENWARD_MASTER_KEY", ""), []string{"audit", "verify"}, exitOK, ""},
+		{"bad clock", w.with("TOKENWARD_NOW", "yesterday"), []string{"config", "get", "--user", "a"}, exitTrouble, "RFC 3339"},
+		{"malformed config argument is not echoed", w, []string{"config", "set", "--user", "a", "hunter2-secret"}, exitUsage, "argument 1 is not KEY=VALUE"},
 		{"unknown command", w, []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{"no command", w, nil, exitUsage, "Usage"},
 		{"verify without input", w, []string{"verify"}, exitUsage, "no token on stdin"},
@@ -250,6 +294,9 @@ func TestErrorsSayWhatToSet(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.w.run(t, "", tc.args...)
+			if strings.Contains(r.stderr, "hunter2") {
+				t.Fatalf("the argument was echoed: %s", r.stderr)
+			}
 			if r.code != tc.wantExit || !strings.Contains(r.stderr, tc.want) {
 				t.Fatalf("exit %d (want %d), stderr %q does not say %q", r.code, tc.wantExit, r.stderr, tc.want)
 			}

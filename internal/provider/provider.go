@@ -47,7 +47,8 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 			"`TOKENWARD_MASTER_KEY_FILE` environment variable, never from configuration.",
 		Attributes: map[string]schema.Attribute{
 			"store": schema.StringAttribute{
-				Optional: true,
+				Optional:  true,
+				Sensitive: true, // a postgres:// URL may carry a password
 				MarkdownDescription: "Where tokenward keeps its records: a SQLite file path (`tokenward.db`, relative to the " +
 					"working directory, or `sqlite:PATH`) or a PostgreSQL URL (`postgres://user@host/db`). " +
 					"Defaults to the `TOKENWARD_STORE` environment variable.",

@@ -11,10 +11,9 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
-// Environment variables read by Open.
+// Environment variables read by Open, beside seal.EnvKey and seal.EnvKeyFile.
 const (
-	EnvStore         = "TOKENWARD_STORE"
-	EnvMasterKeyFile = "TOKENWARD_MASTER_KEY_FILE"
+	EnvStore = "TOKENWARD_STORE"
 	// EnvNow overrides the clock with a fixed RFC 3339 time. It is for tests
 	// and drills only: with it set, tokens are issued, rotated and verified
 	// as if it were that time.
@@ -34,24 +33,14 @@ type Config struct {
 // Open opens the store and the keyring a Config names and returns a
 // registry over them; Close releases the store. Each error says what to set.
 func Open(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
-	getenv := cfg.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	dsn := cfg.Store
-	if dsn == "" {
-		dsn = getenv(EnvStore)
-	}
-	if dsn == "" {
-		return nil, fmt.Errorf("no store configured: set %s (or the provider's store attribute) to a file path such as tokenward.db, or to a postgres:// URL", EnvStore)
-	}
+	getenv := cfg.getenv()
 	keyEnv := getenv
 	if cfg.MasterKeyFile != "" {
 		keyEnv = func(k string) string {
 			switch k {
-			case "TOKENWARD_MASTER_KEY":
+			case seal.EnvKey:
 				return ""
-			case EnvMasterKeyFile:
+			case seal.EnvKeyFile:
 				return cfg.MasterKeyFile
 			}
 			return getenv(k)
@@ -65,7 +54,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, dsn)
+	st, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +63,26 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
 		all = append(all, WithActor(cfg.Actor))
 	}
 	return New(st, keys, append(all, opts...)...), nil
+}
+
+// OpenStore opens only the store a Config names, for readers that need no
+// key, such as the audit verifier.
+func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
+	dsn := cfg.Store
+	if dsn == "" {
+		dsn = cfg.getenv()(EnvStore)
+	}
+	if dsn == "" {
+		return nil, fmt.Errorf("no store configured: set %s (or the provider's store attribute) to a file path such as tokenward.db, or to a postgres:// URL", EnvStore)
+	}
+	return store.Open(ctx, dsn)
+}
+
+func (cfg Config) getenv() func(string) string {
+	if cfg.Getenv == nil {
+		return os.Getenv
+	}
+	return cfg.Getenv
 }
 
 // ClockFromEnv returns the wall clock, or the fixed time TOKENWARD_NOW names.

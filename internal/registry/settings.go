@@ -56,8 +56,11 @@ func CheckSetting(spec SettingSpec) error {
 	c := spec.Constraints
 	switch spec.Type {
 	case TypeString, TypeList:
-		if c.Min != nil || c.Max != nil {
+		if c.Min != nil {
 			return invalid("min", "applies only to number settings, not %s", spec.Type)
+		}
+		if c.Max != nil {
+			return invalid("max", "applies only to number settings, not %s", spec.Type)
 		}
 	case TypeNumber:
 		if c.Pattern != "" {
@@ -78,9 +81,12 @@ func CheckSetting(spec SettingSpec) error {
 			return invalid("pattern", "is not a regular expression: %v", err)
 		}
 	}
+	if spec.Sensitive && len(c.AllowedValues) > 0 {
+		// Errors, plans and reviews list the allowed values.
+		return invalid("allowed_values", "a sensitive setting cannot list its allowed values, which would be shown in errors and plans; use pattern instead")
+	}
 	for i, v := range c.AllowedValues {
-		// Allowed values are shown in errors, so they are never secret.
-		if err := checkType(spec.Type, v); err != nil {
+		if err := checkType(itemType(spec.Type), v); err != nil {
 			return invalid("allowed_values", "value %d: %s", i+1, err)
 		}
 	}
@@ -106,12 +112,25 @@ func CheckValue(spec SettingSpec, v json.RawMessage) error {
 		return invalid("value", "%s", err)
 	}
 	c := spec.Constraints
-	if len(c.AllowedValues) > 0 && !allowed(v, c.AllowedValues) {
-		shown := make([]string, len(c.AllowedValues))
-		for i, a := range c.AllowedValues {
-			shown[i] = string(a)
+	if len(c.AllowedValues) > 0 {
+		// The allowed values of a list setting are those of its items.
+		items := []json.RawMessage{v}
+		if spec.Type == TypeList {
+			_ = json.Unmarshal(v, &items)
 		}
-		return invalid("value", "must be one of %s", strings.Join(shown, ", "))
+		for i, item := range items {
+			if allowed(item, c.AllowedValues) {
+				continue
+			}
+			shown := make([]string, len(c.AllowedValues))
+			for i, a := range c.AllowedValues {
+				shown[i] = string(compact(a))
+			}
+			if spec.Type == TypeList {
+				return invalid("value", "item %d must be one of %s", i+1, strings.Join(shown, ", "))
+			}
+			return invalid("value", "must be one of %s", strings.Join(shown, ", "))
+		}
 	}
 	if spec.Type == TypeNumber {
 		var n float64
@@ -186,6 +205,15 @@ func checkType(typ string, v json.RawMessage) error {
 		return fmt.Errorf("must be a %s", describeType(typ))
 	}
 	return nil
+}
+
+// itemType is the type of one allowed value: a string for list settings,
+// whose allowed values are those of their items.
+func itemType(typ string) string {
+	if typ == TypeList {
+		return TypeString
+	}
+	return typ
 }
 
 func describeType(typ string) string {
@@ -432,13 +460,24 @@ func CheckUser(user string) error {
 
 // SetUserValues replaces a user's values with values, all or nothing: each
 // key must name a setting that users may edit, and each value must be valid
-// for it; the error names the key at fault.
+// for it; the error names the key at fault. Keys left out are removed.
 func (r *Registry) SetUserValues(ctx context.Context, user string, values map[string]json.RawMessage) error {
+	return r.writeUserValues(ctx, user, values, nil, true)
+}
+
+// UpdateUserValues sets the given values and removes the keys in unset,
+// leaving the user's other values as they are, all or nothing and checked
+// as SetUserValues checks them.
+func (r *Registry) UpdateUserValues(ctx context.Context, user string, set map[string]json.RawMessage, unset []string) error {
+	return r.writeUserValues(ctx, user, set, unset, false)
+}
+
+func (r *Registry) writeUserValues(ctx context.Context, user string, set map[string]json.RawMessage, unset []string, replace bool) error {
 	if err := CheckUser(user); err != nil {
 		return err
 	}
-	keys := make([]string, 0, len(values))
-	for k := range values {
+	keys := make([]string, 0, len(set))
+	for k := range set {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
@@ -448,34 +487,18 @@ func (r *Registry) SetUserValues(ctx context.Context, user string, values map[st
 			return err
 		}
 		for _, key := range keys {
-			s, err := tx.GetSetting(ctx, key)
-			if notFound(err) {
-				return invalid("values."+key, "there is no setting %s: declare it first", key)
-			}
-			if err != nil {
-				return err
-			}
-			if !s.UserEditable {
-				return invalid("values."+key, "setting %s is not user_editable: its default is enforced for everyone", key)
-			}
-			spec, err := r.fromStored(s)
-			if err != nil {
-				return err
-			}
-			if err := CheckValue(spec, values[key]); err != nil {
-				return refield(err, "values."+key)
-			}
-			plain, sealed, err := r.sealValue(values[key], s.Sensitive, userValueAAD(user, key))
-			if err != nil {
-				return err
-			}
-			if err := tx.PutUserValue(ctx, store.UserValue{User: user, Key: key, Value: plain, Sealed: sealed, UpdatedAt: r.clock()}); err != nil {
+			if err := r.putUserValue(ctx, tx, user, key, set[key]); err != nil {
 				return err
 			}
 		}
+		drop := map[string]bool{}
+		for _, k := range unset {
+			drop[k] = true
+		}
 		var removed []string
 		for _, v := range existing {
-			if _, keep := values[v.Key]; !keep {
+			_, kept := set[v.Key]
+			if (replace && !kept) || drop[v.Key] {
 				if err := tx.DeleteUserValue(ctx, user, v.Key); err != nil {
 					return err
 				}
@@ -486,6 +509,33 @@ func (r *Registry) SetUserValues(ctx context.Context, user string, values map[st
 		d["removed"] = strings.Join(removed, ",")
 		return nil
 	})
+}
+
+// putUserValue checks one value against its setting and stores it, sealed
+// when the setting is sensitive.
+func (r *Registry) putUserValue(ctx context.Context, tx store.Tx, user, key string, value json.RawMessage) error {
+	s, err := tx.GetSetting(ctx, key)
+	if notFound(err) {
+		return invalid("values."+key, "there is no setting %s: declare it first", key)
+	}
+	if err != nil {
+		return err
+	}
+	if !s.UserEditable {
+		return invalid("values."+key, "setting %s is not user_editable: its default is enforced for everyone", key)
+	}
+	spec, err := r.fromStored(s)
+	if err != nil {
+		return err
+	}
+	if err := CheckValue(spec, value); err != nil {
+		return refield(err, "values."+key)
+	}
+	plain, sealed, err := r.sealValue(value, s.Sensitive, userValueAAD(user, key))
+	if err != nil {
+		return err
+	}
+	return tx.PutUserValue(ctx, store.UserValue{User: user, Key: key, Value: plain, Sealed: sealed, UpdatedAt: r.clock()})
 }
 
 // UserValues returns a user's own values, opened.

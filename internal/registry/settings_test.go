@@ -45,6 +45,11 @@ func TestCheckSetting(t *testing.T) {
 		{"allowed value of wrong type", registry.SettingSpec{Key: "a.b", Type: "string", Default: raw(`"x"`), Constraints: store.Constraints{AllowedValues: []json.RawMessage{raw(`1`)}}}, "allowed_values"},
 		{"constraints on bool", registry.SettingSpec{Key: "a.b", Type: "bool", Default: raw(`true`), Constraints: store.Constraints{AllowedValues: []json.RawMessage{raw(`true`)}}}, "type"},
 		{"invalid json default", registry.SettingSpec{Key: "a.b", Type: "json", Default: raw(`{`)}, "default"},
+		{"max on list", registry.SettingSpec{Key: "a.b", Type: "list", Default: raw(`[]`), Constraints: store.Constraints{Max: ptr(3)}}, "max"},
+		{"list items allowed", registry.SettingSpec{Key: "a.b", Type: "list", Default: raw(`["email","sms"]`), Constraints: store.Constraints{AllowedValues: []json.RawMessage{raw(`"email"`), raw(`"sms"`), raw(`"slack"`)}}}, ""},
+		{"list item not allowed", registry.SettingSpec{Key: "a.b", Type: "list", Default: raw(`["email","fax"]`), Constraints: store.Constraints{AllowedValues: []json.RawMessage{raw(`"email"`)}}}, "default"},
+		{"list allowed value not a string", registry.SettingSpec{Key: "a.b", Type: "list", Default: raw(`[]`), Constraints: store.Constraints{AllowedValues: []json.RawMessage{raw(`["email"]`)}}}, "allowed_values"},
+		{"sensitive with allowed values", registry.SettingSpec{Key: "a.b", Type: "string", Default: raw(`"x"`), Sensitive: true, Constraints: store.Constraints{AllowedValues: []json.RawMessage{raw(`"x"`)}}}, "allowed_values"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,6 +194,49 @@ func TestUserConfig(t *testing.T) {
 					t.Errorf("audit event %d %s detail %s holds a sensitive value", e.Seq, e.Action, k)
 				}
 			}
+		}
+	})
+}
+
+func TestUpdateUserValuesLeavesTheRest(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, f fixture) {
+		ctx := t.Context()
+		for _, s := range []registry.SettingSpec{
+			{Key: "ui.theme", Type: "string", Default: raw(`"dark"`), UserEditable: true},
+			{Key: "ui.lang", Type: "string", Default: raw(`"en"`), UserEditable: true},
+		} {
+			if err := f.reg.CreateSetting(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := f.reg.SetUserValues(ctx, "bob", map[string]json.RawMessage{"ui.theme": raw(`"light"`), "ui.lang": raw(`"fr"`)}); err != nil {
+			t.Fatal(err)
+		}
+		// ui.theme stops being editable; bob's stored value stays but is not
+		// enforced, and does not block changes to his other values.
+		if err := f.reg.UpdateSetting(ctx, registry.SettingSpec{Key: "ui.theme", Type: "string", Default: raw(`"dark"`)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.reg.UpdateUserValues(ctx, "bob", map[string]json.RawMessage{"ui.lang": raw(`"de"`)}, nil); err != nil {
+			t.Fatalf("update beside a value made non-editable: %v", err)
+		}
+		own, err := f.reg.UserValues(ctx, "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(own["ui.lang"]) != `"de"` || string(own["ui.theme"]) != `"light"` {
+			t.Fatalf("values = %v", own)
+		}
+		if err := f.reg.UpdateUserValues(ctx, "bob", nil, []string{"ui.theme"}); err != nil {
+			t.Fatalf("unset a value made non-editable: %v", err)
+		}
+		own, err = f.reg.UserValues(ctx, "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, has := own["ui.theme"]; has || len(own) != 1 {
+			t.Fatalf("after unset: %v", own)
 		}
 	})
 }

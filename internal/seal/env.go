@@ -9,8 +9,8 @@ import (
 
 // The environment variables FromEnv reads.
 const (
-	envKey     = "TOKENWARD_MASTER_KEY"
-	envKeyFile = "TOKENWARD_MASTER_KEY_FILE"
+	EnvKey     = "TOKENWARD_MASTER_KEY"      // base64 master key(s), primary first
+	EnvKeyFile = "TOKENWARD_MASTER_KEY_FILE" // a file holding the same
 )
 
 // FromEnv builds a keyring from TOKENWARD_MASTER_KEY or, when that is empty,
@@ -19,16 +19,16 @@ const (
 // primary, the rest are older keys kept for opening during a rekey. Lines of
 // the file starting with # are comments. getenv is os.Getenv in production.
 func FromEnv(getenv func(string) string) (*Keyring, error) {
-	if v := getenv(envKey); strings.TrimSpace(v) != "" {
-		return parseKeys(envKey, v)
+	if v := getenv(EnvKey); strings.TrimSpace(v) != "" {
+		return parseKeys(EnvKey, v)
 	}
-	path := getenv(envKeyFile)
+	path := getenv(EnvKeyFile)
 	if path == "" {
-		return nil, fmt.Errorf("%w: set %s or %s to base64 of 32 random bytes", ErrNoKey, envKey, envKeyFile)
+		return nil, fmt.Errorf("%w: set %s or %s to base64 of 32 random bytes", ErrNoKey, EnvKey, EnvKeyFile)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", envKeyFile, err) // err names the path
+		return nil, fmt.Errorf("read %s: %w", EnvKeyFile, err) // err names the path
 	}
 	var lines []string
 	for line := range strings.Lines(string(b)) {
