@@ -223,8 +223,9 @@ func describe(ctx context.Context, tx store.Tx, tk store.Token) (TokenInfo, erro
 	return ti, nil
 }
 
-// DeleteToken revokes every version of a token and removes it. The values
-// it issued stop verifying at once.
+// DeleteToken revokes every version of a token and deletes it: its values
+// stop verifying at once (as revoked), its name is free again, and its
+// history stays in the store and the audit log.
 func (r *Registry) DeleteToken(ctx context.Context, name string) error {
 	return r.change(ctx, "token.delete", "token/"+name, func(tx store.Tx, d map[string]string) error {
 		tk, err := tx.GetToken(ctx, name)
@@ -235,14 +236,20 @@ func (r *Registry) DeleteToken(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
+		now := r.clock()
 		var revoked []string
 		for _, v := range versions {
-			if v.State != token.StateRevoked {
-				revoked = append(revoked, v.Fingerprint)
+			if v.State == token.StateRevoked {
+				continue
 			}
+			v.State, v.RevokedAt, v.Sealed = token.StateRevoked, now, nil
+			if err := tx.UpdateVersion(ctx, v); err != nil {
+				return err
+			}
+			revoked = append(revoked, v.Fingerprint)
 		}
 		d["revoked"] = strings.Join(revoked, ",")
-		return tx.DeleteToken(ctx, tk.ID)
+		return tx.RetireToken(ctx, tk.ID, now)
 	})
 }
 

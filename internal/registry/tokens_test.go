@@ -155,9 +155,19 @@ func TestTokenLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, v := range []string{first.Value, pending.Value, second.Value} {
-			if got := verify(t, f, v).Code; got != token.NotFound {
-				t.Fatalf("value of a deleted token verifies as %s", got)
+			if got := verify(t, f, v).Code; got != token.Revoked {
+				t.Fatalf("value of a deleted token verifies as %s, want revoked", got)
 			}
+		}
+		if _, err := f.reg.Token(ctx, "ci-deploy"); !errors.Is(err, registry.ErrNotFound) {
+			t.Fatalf("deleted token still found: %v", err)
+		}
+		// Its scopes are free to delete, and its name to reuse.
+		if err := f.reg.DeleteScope(ctx, "users:read"); err != nil {
+			t.Fatalf("scope of a deleted token: %v", err)
+		}
+		if _, err := f.reg.CreateToken(ctx, registry.TokenSpec{Name: "ci-deploy", Lifetime: lifetime}); err != nil {
+			t.Fatalf("reuse the name of a deleted token: %v", err)
 		}
 		events := verifyAudit(t, f.st)
 		var actions []string
@@ -167,7 +177,7 @@ func TestTokenLifecycle(t *testing.T) {
 				t.Errorf("event %d actor %q", e.Seq, e.Actor)
 			}
 		}
-		want := "scope.create scope.create scope.create role.create token.create version.issue rotation.create version.deliver rotation.finish version.revoke rotation.create rotation.finish token.update token.delete"
+		want := "scope.create scope.create scope.create role.create token.create version.issue rotation.create version.deliver rotation.finish version.revoke rotation.create rotation.finish token.update token.delete scope.delete token.create"
 		if got := strings.Join(actions, " "); got != want {
 			t.Fatalf("audit actions:\n got %s\nwant %s", got, want)
 		}

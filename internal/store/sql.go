@@ -330,12 +330,12 @@ func (t *sqlTx) RoleUsers(ctx context.Context, name string) ([]string, error) {
 
 // --- tokens
 
-const tokenColumns = `id, name, owner, description, ttl, rotate_before, overlap, created_at, updated_at`
+const tokenColumns = `id, name, owner, description, ttl, rotate_before, overlap, created_at, updated_at, deleted_at`
 
 func (t *sqlTx) CreateToken(ctx context.Context, tk Token) error {
-	_, err := t.exec(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := t.exec(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		tk.ID, tk.Name, tk.Owner, tk.Description, int64(tk.Lifetime.TTL), int64(tk.Lifetime.RotateBefore),
-		int64(tk.Lifetime.Overlap), micros(tk.CreatedAt), micros(tk.UpdatedAt))
+		int64(tk.Lifetime.Overlap), micros(tk.CreatedAt), micros(tk.UpdatedAt), nullMicros(tk.DeletedAt))
 	if err != nil {
 		return fmt.Errorf("create token %s: %w", tk.Name, err)
 	}
@@ -343,7 +343,7 @@ func (t *sqlTx) CreateToken(ctx context.Context, tk Token) error {
 }
 
 func (t *sqlTx) UpdateToken(ctx context.Context, tk Token) error {
-	res, err := t.exec(ctx, `UPDATE tokens SET name = ?, owner = ?, description = ?, ttl = ?, rotate_before = ?, overlap = ?, updated_at = ? WHERE id = ?`,
+	res, err := t.exec(ctx, `UPDATE tokens SET name = ?, owner = ?, description = ?, ttl = ?, rotate_before = ?, overlap = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL`,
 		tk.Name, tk.Owner, tk.Description, int64(tk.Lifetime.TTL), int64(tk.Lifetime.RotateBefore),
 		int64(tk.Lifetime.Overlap), micros(tk.UpdatedAt), tk.ID)
 	if err := mustAffect(res, err, "update token "+tk.Name); err != nil {
@@ -362,16 +362,21 @@ func (t *sqlTx) setTokenMembers(ctx context.Context, tk Token, verb string) erro
 	return nil
 }
 
+// scanToken reads one token; where is a condition of this package's, never input.
 func (t *sqlTx) scanToken(ctx context.Context, where string, arg any) (Token, error) {
 	var tk Token
 	var ttl, rb, ov, c, u int64
-	err := t.row(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE `+where+` = ?`, arg).
-		Scan(&tk.ID, &tk.Name, &tk.Owner, &tk.Description, &ttl, &rb, &ov, &c, &u)
+	var d sql.NullInt64
+	err := t.row(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE `+where, arg).
+		Scan(&tk.ID, &tk.Name, &tk.Owner, &tk.Description, &ttl, &rb, &ov, &c, &u, &d)
 	if err != nil {
 		return Token{}, classify(err)
 	}
 	tk.Lifetime = Lifetime{TTL: time.Duration(ttl), RotateBefore: time.Duration(rb), Overlap: time.Duration(ov)}
 	tk.CreatedAt, tk.UpdatedAt = fromMicros(c), fromMicros(u)
+	if d.Valid {
+		tk.DeletedAt = fromMicros(d.Int64)
+	}
 	if tk.Scopes, err = t.column(ctx, `SELECT scope FROM token_scopes WHERE token_id = ? ORDER BY scope`, tk.ID); err != nil {
 		return Token{}, err
 	}
@@ -382,7 +387,7 @@ func (t *sqlTx) scanToken(ctx context.Context, where string, arg any) (Token, er
 }
 
 func (t *sqlTx) GetToken(ctx context.Context, name string) (Token, error) {
-	tk, err := t.scanToken(ctx, "name", name)
+	tk, err := t.scanToken(ctx, "name = ? AND deleted_at IS NULL", name)
 	if err != nil {
 		return Token{}, fmt.Errorf("get token %s: %w", name, err)
 	}
@@ -390,7 +395,7 @@ func (t *sqlTx) GetToken(ctx context.Context, name string) (Token, error) {
 }
 
 func (t *sqlTx) GetTokenByID(ctx context.Context, id string) (Token, error) {
-	tk, err := t.scanToken(ctx, "id", id)
+	tk, err := t.scanToken(ctx, "id = ?", id)
 	if err != nil {
 		return Token{}, fmt.Errorf("get token id %s: %w", id, err)
 	}
@@ -398,7 +403,7 @@ func (t *sqlTx) GetTokenByID(ctx context.Context, id string) (Token, error) {
 }
 
 func (t *sqlTx) ListTokens(ctx context.Context) ([]Token, error) {
-	ids, err := t.column(ctx, `SELECT id FROM tokens ORDER BY name`)
+	ids, err := t.column(ctx, `SELECT id FROM tokens WHERE deleted_at IS NULL ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -413,9 +418,17 @@ func (t *sqlTx) ListTokens(ctx context.Context) ([]Token, error) {
 	return out, nil
 }
 
-func (t *sqlTx) DeleteToken(ctx context.Context, id string) error {
-	res, err := t.exec(ctx, `DELETE FROM tokens WHERE id = ?`, id)
-	return mustAffect(res, err, "delete token id "+id)
+func (t *sqlTx) RetireToken(ctx context.Context, id string, at time.Time) error {
+	res, err := t.exec(ctx, `UPDATE tokens SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL`, micros(at), micros(at), id)
+	if err := mustAffect(res, err, "delete token id "+id); err != nil {
+		return err
+	}
+	for _, table := range []string{"token_scopes", "token_roles", "destinations"} {
+		if _, err := t.exec(ctx, `DELETE FROM `+table+` WHERE token_id = ?`, id); err != nil {
+			return fmt.Errorf("delete token id %s: %w", id, err)
+		}
+	}
+	return nil
 }
 
 func (t *sqlTx) EffectiveScopes(ctx context.Context, tokenID string) ([]string, error) {

@@ -65,6 +65,7 @@ type Token struct {
 	Lifetime    Lifetime
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	DeletedAt   time.Time // zero unless the token was deleted
 }
 
 // Version is one issued value of a token. Only the hash of its secret is
@@ -157,7 +158,11 @@ type Tx interface {
 	GetToken(ctx context.Context, name string) (Token, error)
 	GetTokenByID(ctx context.Context, id string) (Token, error)
 	ListTokens(ctx context.Context) ([]Token, error)
-	DeleteToken(ctx context.Context, id string) error
+	// RetireToken deletes a token from view: GetToken and ListTokens no
+	// longer return it and its name is free again, its scopes, roles and
+	// destinations are dropped, and its versions stay (the caller revokes
+	// them) so that old values verify as revoked. GetTokenByID still finds it.
+	RetireToken(ctx context.Context, id string, at time.Time) error
 	// EffectiveScopes returns a token's own scopes and those of its roles, sorted.
 	EffectiveScopes(ctx context.Context, tokenID string) ([]string, error)
 

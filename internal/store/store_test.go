@@ -211,7 +211,34 @@ func TestRolesAndTokens(t *testing.T) {
 			if err := tx.DeleteRole(ctx, "biller"); err != nil {
 				return err
 			}
-			return tx.DeleteToken(ctx, "tok1")
+			if err := tx.CreateVersion(ctx, version("v1", "tok1", token.StateRevoked, nil)); err != nil {
+				return err
+			}
+			return tx.RetireToken(ctx, "tok1", t0.Add(time.Hour))
+		})
+		update(t, st, func(tx store.Tx) error {
+			// The name is free again; the old record and its versions stay.
+			if err := tx.CreateToken(ctx, newToken("tok2", "ci-deploy", nil, nil)); err != nil {
+				return err
+			}
+			old, err := tx.GetTokenByID(ctx, "tok1")
+			if err != nil {
+				return err
+			}
+			if !old.DeletedAt.Equal(t0.Add(time.Hour)) || len(old.Scopes) != 0 {
+				t.Errorf("retired token = %+v", old)
+			}
+			if _, err := tx.GetVersion(ctx, "v1"); err != nil {
+				return err
+			}
+			list, err := tx.ListTokens(ctx)
+			if err != nil {
+				return err
+			}
+			if len(list) != 1 || list[0].ID != "tok2" {
+				t.Errorf("tokens = %+v", list)
+			}
+			return tx.RetireToken(ctx, "tok2", t0)
 		})
 		err = st.View(ctx, func(tx store.Tx) error { _, err := tx.GetToken(ctx, "ci-deploy"); return err })
 		if !errors.Is(err, store.ErrNotFound) {

@@ -24,15 +24,19 @@ CREATE INDEX role_scopes_scope ON role_scopes (scope);
 
 CREATE TABLE tokens (
     id            TEXT PRIMARY KEY,
-    name          TEXT NOT NULL UNIQUE,
+    name          TEXT NOT NULL,
     owner         TEXT NOT NULL DEFAULT '',
     description   TEXT NOT NULL DEFAULT '',
     ttl           BIGINT NOT NULL,
     rotate_before BIGINT NOT NULL,
     overlap       BIGINT NOT NULL,
     created_at    BIGINT NOT NULL,
-    updated_at    BIGINT NOT NULL
+    updated_at    BIGINT NOT NULL,
+    -- A deleted token is kept, its versions revoked, so its old values
+    -- verify as revoked and its history stays; its name may be reused.
+    deleted_at    BIGINT
 );
+CREATE UNIQUE INDEX tokens_live_name ON tokens (name) WHERE deleted_at IS NULL;
 
 CREATE TABLE token_scopes (
     token_id TEXT NOT NULL REFERENCES tokens (id) ON DELETE CASCADE,
