@@ -485,7 +485,7 @@ func (r *Registry) RevokeExpired(ctx context.Context) (int, error) {
 // scopes. The result's code says why a value is refused, never which part of
 // a secret was wrong.
 func (r *Registry) Verify(ctx context.Context, value string, required []string) (token.Result, error) {
-	lookup := func(ctx context.Context, id string) (rec token.Record, found bool, err error) {
+	lookup := func(ctx context.Context, id string) (rec *token.Record, err error) {
 		err = r.st.View(ctx, func(tx store.Tx) error {
 			v, err := tx.GetVersion(ctx, id)
 			if notFound(err) {
@@ -502,11 +502,10 @@ func (r *Registry) Verify(ctx context.Context, value string, required []string) 
 			if err != nil {
 				return err
 			}
-			rec = token.Record{VersionID: v.ID, TokenName: tk.Name, Hash: v.Hash, State: v.State, ExpiresAt: v.ExpiresAt, Scopes: scopes}
-			found = true
+			rec = &token.Record{VersionID: v.ID, TokenName: tk.Name, Hash: v.Hash, State: v.State, ExpiresAt: v.ExpiresAt, Scopes: scopes}
 			return nil
 		})
-		return rec, found, err
+		return rec, err
 	}
 	return token.Verify(ctx, value, required, r.clock(), lookup)
 }

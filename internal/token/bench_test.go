@@ -33,7 +33,7 @@ func BenchmarkVerify(b *testing.B) {
 		b.Fatal(err)
 	}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	records := map[string]Record{m.ID: {
+	records := map[string]*Record{m.ID: {
 		VersionID: m.ID,
 		TokenName: "ci",
 		Hash:      m.Hash,
@@ -41,9 +41,8 @@ func BenchmarkVerify(b *testing.B) {
 		ExpiresAt: now.Add(time.Hour),
 		Scopes:    []string{"billing:read"},
 	}}
-	lookup := func(_ context.Context, id string) (Record, bool, error) {
-		rec, ok := records[id]
-		return rec, ok, nil
+	lookup := func(_ context.Context, id string) (*Record, error) {
+		return records[id], nil
 	}
 	ctx := context.Background()
 	required := []string{"billing:read"}

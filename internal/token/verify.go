@@ -44,9 +44,9 @@ type Record struct {
 	Scopes    []string // effective scopes of the token
 }
 
-// Lookup finds a version by id; found is false when there is none. err is
+// Lookup finds a version by id; it returns nil when there is none. err is
 // for I/O failures only.
-type Lookup func(ctx context.Context, versionID string) (rec Record, found bool, err error)
+type Lookup func(ctx context.Context, versionID string) (*Record, error)
 
 // Result is the outcome of Verify.
 type Result struct {
@@ -72,17 +72,22 @@ func Verify(ctx context.Context, value string, required []string, now time.Time,
 	if err != nil {
 		return Result{Code: Malformed}, nil
 	}
-	rec, found, err := lookup(ctx, p.ID)
+	rec, err := lookup(ctx, p.ID)
 	if err != nil {
 		return Result{}, fmt.Errorf("verify token: look up version %s: %w", p.ID, err)
 	}
-	// Hash even when the id is unknown so both not-found paths cost the same.
+	// Hash and compare even when the id is unknown, so both not-found paths
+	// cost the same.
+	want := &[32]byte{}
+	if rec != nil {
+		want = &rec.Hash
+	}
 	h := HashSecret(p.Secret)
-	if !equal(&h, &rec.Hash) || !found {
+	if !equal(&h, want) || rec == nil {
 		return Result{Code: NotFound, VersionID: p.ID}, nil
 	}
 	return Result{
-		Code:      check(&rec, required, now),
+		Code:      check(rec, required, now),
 		VersionID: p.ID,
 		TokenName: rec.TokenName,
 		Scopes:    rec.Scopes,

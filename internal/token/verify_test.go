@@ -48,9 +48,11 @@ func TestVerify(t *testing.T) {
 			Scopes:    fx.scopes,
 		}
 	}
-	lookup := func(_ context.Context, id string) (Record, bool, error) {
-		rec, ok := records[id]
-		return rec, ok, nil
+	lookup := func(_ context.Context, id string) (*Record, error) {
+		if rec, ok := records[id]; ok {
+			return &rec, nil
+		}
+		return nil, nil
 	}
 	// matched is the Result for a token whose secret matched.
 	matched := func(name string, code Code) Result {
@@ -92,7 +94,7 @@ func TestVerify(t *testing.T) {
 		{"wildcard for other resource", tokens["wildcard"].Value, []string{"users:read"}, lookup, matched("wildcard", InsufficientScope), nil},
 		{
 			"lookup error", current.Value, nil,
-			func(context.Context, string) (Record, bool, error) { return Record{}, false, boom },
+			func(context.Context, string) (*Record, error) { return nil, boom },
 			Result{}, boom,
 		},
 	}
@@ -120,9 +122,9 @@ func TestVerifyLooksUpParsedID(t *testing.T) {
 	t.Parallel()
 	m := mustGenerate(t, seededReader(0))
 	var asked []string
-	lookup := func(_ context.Context, id string) (Record, bool, error) {
+	lookup := func(_ context.Context, id string) (*Record, error) {
 		asked = append(asked, id)
-		return Record{}, false, nil
+		return nil, nil
 	}
 	for _, v := range []string{"", m.Value[:47] + "000000", m.Value} {
 		if _, err := Verify(t.Context(), v, nil, time.Unix(0, 0), lookup); err != nil {
