@@ -23,13 +23,8 @@ func TestRekey(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
 		ctx := t.Context()
 		setupToken(t, f)
-		if _, err := f.reg.IssueFirst(ctx, "ci-deploy"); err != nil {
-			t.Fatal(err)
-		}
-		pending, _, err := f.reg.BeginRotation(ctx, "ci-deploy")
-		if err != nil {
-			t.Fatal(err)
-		}
+		issue(t, f)
+		pending := begin(t, f)
 		if err := f.reg.CreateSetting(ctx, registry.SettingSpec{Key: "smtp.password", Type: "string", Default: raw(`"pw-default"`), Sensitive: true, UserEditable: true}); err != nil {
 			t.Fatal(err)
 		}
@@ -81,10 +76,7 @@ func TestNoSecretAtRest(t *testing.T) {
 		ctx := t.Context()
 		setupToken(t, f)
 		var secrets []string
-		first, err := f.reg.IssueFirst(ctx, "ci-deploy")
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := issue(t, f)
 		secrets = append(secrets, first.Value)
 		for i := 0; i < 2; i++ {
 			p, _, err := f.reg.BeginRotation(ctx, "ci-deploy")

@@ -14,10 +14,7 @@ import (
 
 func rotate(t *testing.T, f fixture) registry.Issued {
 	t.Helper()
-	p, _, err := f.reg.BeginRotation(t.Context(), "ci-deploy")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := begin(t, f)
 	if _, err := f.reg.FinishRotation(t.Context(), "ci-deploy", p.VersionID); err != nil {
 		t.Fatal(err)
 	}
@@ -32,10 +29,7 @@ func TestQuickRotationsRevokeThePrevious(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
 		ctx := t.Context()
 		setupToken(t, f)
-		first, err := f.reg.IssueFirst(ctx, "ci-deploy")
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := issue(t, f)
 		second := rotate(t, f)
 		f.clock.Advance(time.Hour)
 		p, _, err := f.reg.BeginRotation(ctx, "ci-deploy")
@@ -64,13 +58,8 @@ func TestFinishIsIdempotent(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
 		ctx := t.Context()
 		setupToken(t, f)
-		if _, err := f.reg.IssueFirst(ctx, "ci-deploy"); err != nil {
-			t.Fatal(err)
-		}
-		p, _, err := f.reg.BeginRotation(ctx, "ci-deploy")
-		if err != nil {
-			t.Fatal(err)
-		}
+		issue(t, f)
+		p := begin(t, f)
 		// Delivery took two days: the version's life starts at the finish.
 		f.clock.Advance(2 * day)
 		fin, err := f.reg.FinishRotation(ctx, "ci-deploy", p.VersionID)
@@ -165,13 +154,8 @@ func TestRekeyDoesNotUndoAFinish(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
 		ctx := t.Context()
 		setupToken(t, f)
-		if _, err := f.reg.IssueFirst(ctx, "ci-deploy"); err != nil {
-			t.Fatal(err)
-		}
-		p, _, err := f.reg.BeginRotation(ctx, "ci-deploy")
-		if err != nil {
-			t.Fatal(err)
-		}
+		issue(t, f)
+		p := begin(t, f)
 		ps := &pausingStore{Store: f.st, paused: make(chan struct{}), resume: make(chan struct{})}
 		rekeyer := registry.New(ps, seal.NewKeyring(newKey(t), f.key), registry.WithClock(f.clock.Now))
 		rekeyed := make(chan error, 1)

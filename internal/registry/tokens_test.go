@@ -35,6 +35,26 @@ func setupToken(t *testing.T, f fixture) {
 	}
 }
 
+// issue issues the first version of the setupToken token.
+func issue(t *testing.T, f fixture) registry.Issued {
+	t.Helper()
+	v, err := f.reg.IssueFirst(t.Context(), "ci-deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// begin begins a rotation of the setupToken token.
+func begin(t *testing.T, f fixture) registry.Issued {
+	t.Helper()
+	p, _, err := f.reg.BeginRotation(t.Context(), "ci-deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func verify(t *testing.T, f fixture, value string, scopes ...string) token.Result {
 	t.Helper()
 	res, err := f.reg.Verify(t.Context(), value, scopes)
@@ -49,10 +69,7 @@ func TestTokenLifecycle(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
 		ctx := t.Context()
 		setupToken(t, f)
-		first, err := f.reg.IssueFirst(ctx, "ci-deploy")
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := issue(t, f)
 		if first.State != token.StateCurrent || !first.ExpiresAt.Equal(f.clock.Now().Add(90*day)) {
 			t.Fatalf("first version = %+v", first)
 		}
@@ -189,10 +206,7 @@ func TestRotationCapsPreviousAtItsOwnExpiry(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
 		ctx := t.Context()
 		setupToken(t, f)
-		first, err := f.reg.IssueFirst(ctx, "ci-deploy")
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := issue(t, f)
 		// Rotating an hour before expiry: the overlap (a day) must not
 		// extend the old version past its own expiry.
 		f.clock.Advance(90*day - time.Hour)
