@@ -159,21 +159,54 @@ func (c *cli) configGet(ctx context.Context, args []string) int {
 		case e.Sensitive && !*reveal:
 			o.Value = nil
 		case e.Sensitive && c.inWorkflow():
-			// Hide it in the log, in both its JSON and its plain form.
-			c.gha.AddMask(string(e.Value))
-			var plain string
-			if json.Unmarshal(e.Value, &plain) == nil && plain != "" {
-				c.gha.AddMask(plain)
-			}
+			c.maskValue(e.Value)
 		}
 		out[e.Key] = o
 	}
 	return c.printJSON(out)
 }
 
-// printJSON writes v to stdout as indented JSON.
+// maskValue hides a sensitive JSON value in the workflow log: every string
+// in it, as it is and as printJSON escapes it (the log masks text line by
+// line, so each string of a list or object is masked on its own).
+func (c *cli) maskValue(v json.RawMessage) {
+	var x any
+	if json.Unmarshal(v, &x) != nil {
+		c.gha.AddMask(string(v))
+		return
+	}
+	var walk func(any)
+	walk = func(x any) {
+		switch x := x.(type) {
+		case string:
+			if x == "" {
+				return
+			}
+			c.gha.AddMask(x)
+			var b strings.Builder
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(x)
+			if escaped := strings.TrimSuffix(strings.TrimSuffix(b.String(), "\n"), `"`)[1:]; escaped != x {
+				c.gha.AddMask(escaped)
+			}
+		case []any:
+			for _, item := range x {
+				walk(item)
+			}
+		case map[string]any:
+			for _, item := range x {
+				walk(item)
+			}
+		}
+	}
+	walk(x)
+}
+
+// printJSON writes v to stdout as indented JSON, with <, > and & as they are.
 func (c *cli) printJSON(v any) int {
 	enc := json.NewEncoder(c.stdout)
+	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
 		return c.fail(exitTrouble, "write result: %v", err)

@@ -60,6 +60,7 @@ func newWorld(t *testing.T) world {
 	for _, s := range []registry.SettingSpec{
 		{Key: "ui.theme", Type: "string", Default: json.RawMessage(`"dark"`), UserEditable: true},
 		{Key: "smtp.password", Type: "string", Default: json.RawMessage(`"smtp-Secret-99"`), Sensitive: true, UserEditable: true},
+		{Key: "api.keys", Type: "list", Default: json.RawMessage(`["k-Secret-1","k&Secret<2\"x"]`), Sensitive: true, UserEditable: true},
 	} {
 		if err := reg.CreateSetting(ctx, s); err != nil {
 			t.Fatal(err)
@@ -162,7 +163,7 @@ func TestAuditVerify(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	r := w.run(t, "", "audit", "verify")
-	if r.code != 0 || !strings.Contains(r.stdout, "audit chain intact: 6 events") {
+	if r.code != 0 || !strings.Contains(r.stdout, "audit chain intact: 7 events") {
 		t.Fatalf("intact chain: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	// Tamper with event 4 behind the store's back.
@@ -234,11 +235,32 @@ func TestConfig(t *testing.T) {
 	if !strings.Contains(r.stdout, "alice-pw") {
 		t.Fatalf("--reveal did not show the value: %s", r.stdout)
 	}
-	// In a workflow, a revealed value is masked before it is printed.
+	// In a workflow, a revealed value is masked before it is printed: every
+	// printed line that holds a secret is covered by an earlier mask.
 	r = w.with("GITHUB_ACTIONS", "true").run(t, "", "config", "get", "--user", "alice", "--reveal")
-	mask := strings.Index(r.stdout, "::add-mask::alice-pw")
-	if mask < 0 || mask > strings.Index(r.stdout, `"value": "alice-pw"`) {
-		t.Fatalf("revealed value not masked first:\n%s", r.stdout)
+	var masks []string
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if m, ok := strings.CutPrefix(line, "::add-mask::"); ok {
+			masks = append(masks, m)
+			continue
+		}
+		for _, secret := range []string{"alice-pw", "k-Secret-1", "k&Secret<2"} {
+			if !strings.Contains(line, secret) {
+				continue
+			}
+			covered := false
+			for _, m := range masks {
+				if strings.Contains(m, secret) && strings.Contains(line, m) {
+					covered = true
+				}
+			}
+			if !covered {
+				t.Fatalf("printed line %q is not covered by a mask %q", line, masks)
+			}
+		}
+	}
+	if len(masks) == 0 || !strings.Contains(r.stdout, `k&Secret<2\"x`) {
+		t.Fatalf("reveal printed:\n%s", r.stdout)
 	}
 	// set and unset leave the other values alone.
 	if r := w.run(t, "", "config", "unset", "--user", "alice", "smtp.password"); r.code != 0 || !strings.Contains(r.stdout, "unset smtp.password") {
@@ -262,7 +284,7 @@ func TestRekey(t *testing.T) {
 		t.Fatal(err)
 	}
 	both := w.with("TOKENWARD_MASTER_KEY", base64.StdEncoding.EncodeToString(newKey)+","+w.env["TOKENWARD_MASTER_KEY"])
-	if r := both.run(t, "", "rekey"); r.code != 0 || !strings.Contains(r.stdout, "re-wrapped 1 sealed values") {
+	if r := both.run(t, "", "rekey"); r.code != 0 || !strings.Contains(r.stdout, "re-wrapped 2 sealed values") {
 		t.Fatalf("rekey: exit %d %s%s", r.code, r.stdout, r.stderr)
 	}
 	onlyNew := w.with("TOKENWARD_MASTER_KEY", base64.StdEncoding.EncodeToString(newKey))

@@ -90,49 +90,74 @@ func TestFinishIsIdempotent(t *testing.T) {
 	})
 }
 
-// TestConcurrentBeginsShareOnePending: two runs that begin the same rotation
-// at once end with one pending version and the same value.
+// TestConcurrentBeginsShareOnePending: a run that begins a rotation while
+// another run is between reading the token and minting must end with the
+// other run's pending version and value, not a second one or an error.
 func TestConcurrentBeginsShareOnePending(t *testing.T) {
 	t.Parallel()
 	forEachEngine(t, func(t *testing.T, f fixture) {
+		ctx := t.Context()
 		setupToken(t, f)
-		if _, err := f.reg.IssueFirst(t.Context(), "ci-deploy"); err != nil {
-			t.Fatal(err)
-		}
-		const runs = 6
-		values := make([]string, runs)
-		errs := make([]error, runs)
-		var wg sync.WaitGroup
-		for i := range runs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				p, _, err := f.reg.BeginRotation(t.Context(), "ci-deploy")
-				values[i], errs[i] = p.Value, err
-			}()
-		}
-		wg.Wait()
-		for i := range runs {
-			if errs[i] != nil {
-				t.Fatalf("run %d: %v", i, errs[i])
+		issue(t, f)
+		ps := newPausingStore(f.st, "ListVersions")
+		slow := registry.New(ps, seal.NewKeyring(f.key), registry.WithClock(f.clock.Now))
+		first := make(chan registry.Issued, 1)
+		go func() {
+			p, _, err := slow.BeginRotation(ctx, "ci-deploy")
+			if err != nil {
+				t.Error(err)
 			}
-			if values[i] != values[0] {
-				t.Fatalf("runs %d and 0 got different pending values", i)
+			first <- p
+		}()
+		<-ps.paused
+		second := make(chan registry.Issued, 1)
+		go func() {
+			p, _, err := f.reg.BeginRotation(ctx, "ci-deploy")
+			if err != nil {
+				t.Error(err)
 			}
+			second <- p
+		}()
+		// Let the second run go now if it can; serialized, it waits.
+		select {
+		case p := <-second:
+			second <- p
+		case <-time.After(300 * time.Millisecond):
+		}
+		close(ps.resume)
+		a, b := <-first, <-second
+		if a.Value == "" || a.Value != b.Value || a.VersionID != b.VersionID {
+			t.Fatalf("two runs began two rotations: %s and %s", a.Fingerprint, b.Fingerprint)
 		}
 	})
 }
 
-// pausingStore stops inside a write transaction, right after it lists the
-// sealed versions, until released: a slow transaction interleaved with
-// another process.
+// pausingStore stops the first write transaction that calls the named Tx
+// method, right after the call, until resume is closed: a slow transaction
+// interleaved with another process.
 type pausingStore struct {
 	store.Store
+	method         string
+	once           sync.Once
 	paused, resume chan struct{}
+}
+
+func newPausingStore(st store.Store, method string) *pausingStore {
+	return &pausingStore{Store: st, method: method, paused: make(chan struct{}), resume: make(chan struct{})}
 }
 
 func (p *pausingStore) Update(ctx context.Context, fn func(store.Tx) error) error {
 	return p.Store.Update(ctx, func(tx store.Tx) error { return fn(&pausingTx{Tx: tx, p: p}) })
+}
+
+func (p *pausingStore) pause(method string) {
+	if method != p.method {
+		return
+	}
+	p.once.Do(func() {
+		close(p.paused)
+		<-p.resume
+	})
 }
 
 type pausingTx struct {
@@ -142,8 +167,13 @@ type pausingTx struct {
 
 func (t *pausingTx) ListSealedVersions(ctx context.Context) ([]store.Version, error) {
 	v, err := t.Tx.ListSealedVersions(ctx)
-	close(t.p.paused)
-	<-t.p.resume
+	t.p.pause("ListSealedVersions")
+	return v, err
+}
+
+func (t *pausingTx) ListVersions(ctx context.Context, tokenID string) ([]store.Version, error) {
+	v, err := t.Tx.ListVersions(ctx, tokenID)
+	t.p.pause("ListVersions")
 	return v, err
 }
 
@@ -156,7 +186,7 @@ func TestRekeyDoesNotUndoAFinish(t *testing.T) {
 		setupToken(t, f)
 		issue(t, f)
 		p := begin(t, f)
-		ps := &pausingStore{Store: f.st, paused: make(chan struct{}), resume: make(chan struct{})}
+		ps := newPausingStore(f.st, "ListSealedVersions")
 		rekeyer := registry.New(ps, seal.NewKeyring(newKey(t), f.key), registry.WithClock(f.clock.Now))
 		rekeyed := make(chan error, 1)
 		go func() { _, err := rekeyer.Rekey(ctx); rekeyed <- err }()

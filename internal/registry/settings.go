@@ -491,8 +491,15 @@ func (r *Registry) writeUserValues(ctx context.Context, user string, set map[str
 				return err
 			}
 		}
+		held := map[string]bool{}
+		for _, v := range existing {
+			held[v.Key] = true
+		}
 		drop := map[string]bool{}
 		for _, k := range unset {
+			if !held[k] {
+				return invalid("values."+k, "user %s has no value for %s to remove", user, k)
+			}
 			drop[k] = true
 		}
 		var removed []string

@@ -228,6 +228,9 @@ func TestUpdateUserValuesLeavesTheRest(t *testing.T) {
 		if string(own["ui.lang"]) != `"de"` || string(own["ui.theme"]) != `"light"` {
 			t.Fatalf("values = %v", own)
 		}
+		if err := f.reg.UpdateUserValues(ctx, "bob", nil, []string{"ui.thme"}); err == nil || !strings.Contains(err.Error(), "ui.thme") {
+			t.Fatalf("unset of a key bob does not hold: %v", err)
+		}
 		if err := f.reg.UpdateUserValues(ctx, "bob", nil, []string{"ui.theme"}); err != nil {
 			t.Fatalf("unset a value made non-editable: %v", err)
 		}

@@ -102,6 +102,7 @@ func withToken(ds []store.Destination, id string) []store.Destination {
 }
 
 func tokenDetails(d map[string]string, tk store.Token, ds []store.Destination) {
+	d["id"] = tk.ID // names are reused after a delete; ids are not
 	d["owner"] = tk.Owner
 	d["scopes"] = strings.Join(tk.Scopes, ",")
 	d["roles"] = strings.Join(tk.Roles, ",")
@@ -248,6 +249,7 @@ func (r *Registry) DeleteToken(ctx context.Context, name string) error {
 			}
 			revoked = append(revoked, v.Fingerprint)
 		}
+		d["id"] = tk.ID
 		d["revoked"] = strings.Join(revoked, ",")
 		return tx.RetireToken(ctx, tk.ID, now)
 	})
@@ -440,6 +442,7 @@ func (r *Registry) FinishRotation(ctx context.Context, name, versionID string) (
 			return err
 		}
 		out.Current = *p
+		d["expires_at"] = p.ExpiresAt.Format(time.RFC3339)
 		return r.record(ctx, tx, "rotation.finish", "token/"+name, audit.Success, d)
 	})
 	return out, err

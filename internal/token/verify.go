@@ -76,8 +76,9 @@ func Verify(ctx context.Context, value string, required []string, now time.Time,
 	if err != nil {
 		return Result{}, fmt.Errorf("verify token: look up version %s: %w", p.ID, err)
 	}
-	// Hash and compare even when the id is unknown, so both not-found paths
-	// cost the same.
+	// Hash and compare even when the id is unknown, so the secret check
+	// costs the same on both not-found paths. (Ids are not secret: the
+	// lookup itself may take longer for a known id.)
 	want := &[32]byte{}
 	if rec != nil {
 		want = &rec.Hash
