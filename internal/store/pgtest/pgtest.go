@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,6 +53,7 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	reapStale(bin)
 	s := &Server{binDir: bin}
 	if os.Geteuid() == 0 {
 		if _, err := user.Lookup("postgres"); err != nil {
@@ -87,11 +89,14 @@ func findBinDir() (string, error) {
 }
 
 func (s *Server) start() error {
-	dir, err := os.MkdirTemp("", "tokenward-pg-")
+	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
 	s.dir = dir
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
 	if s.asPostgres {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -118,6 +123,39 @@ func (s *Server) start() error {
 	}
 	s.dsn = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 	return nil
+}
+
+const (
+	dirPrefix = "tokenward-pg-"
+	ownerFile = "owner.pid" // the test process the server belongs to
+)
+
+// reapStale stops and removes the servers of test processes that died
+// without stopping them (killed by a -timeout, say). Servers whose test
+// process still runs, such as another package's tests in parallel, stay.
+func reapStale(binDir string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil || alive(pid) {
+			continue
+		}
+		old := &Server{binDir: binDir, dir: dir, asPostgres: os.Geteuid() == 0}
+		old.Stop()
+	}
+}
+
+// alive tells whether a process runs.
+func alive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	return p.Signal(syscall.Signal(0)) == nil
 }
 
 // command runs a PostgreSQL binary, as the postgres user when needed.
