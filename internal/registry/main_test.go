@@ -2,7 +2,6 @@ package registry_test
 
 import (
 	"crypto/rand"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,12 +15,7 @@ import (
 
 var engines *storetest.Engines
 
-func TestMain(m *testing.M) {
-	engines = storetest.Start()
-	code := m.Run()
-	engines.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { storetest.Main(m, &engines) }
 
 // clock is a settable test clock.
 type clock struct {

@@ -519,31 +519,27 @@ func (r *Registry) Verify(ctx context.Context, value string, required []string) 
 func (r *Registry) Rekey(ctx context.Context) (int, error) {
 	n := 0
 	err := r.change(ctx, "store.rekey", "store", func(tx store.Tx, d map[string]string) error {
-		// rewrap re-wraps one value in place and counts it when it moved.
-		rewrap := func(sealed *[]byte, aad, what string) (bool, error) {
+		// rewrap re-wraps one value in place and, when it moved, saves the
+		// record and counts it.
+		rewrap := func(sealed *[]byte, aad, what string, save func() error) error {
 			out, changed, err := r.keys.Rewrap(*sealed, aad)
 			if err != nil {
-				return false, fmt.Errorf("rekey %s: %w", what, err)
+				return fmt.Errorf("rekey %s: %w", what, err)
 			}
-			if changed {
-				*sealed = out
-				n++
+			if !changed {
+				return nil
 			}
-			return changed, nil
+			*sealed = out
+			n++
+			return save()
 		}
 		versions, err := tx.ListSealedVersions(ctx)
 		if err != nil {
 			return err
 		}
 		for _, v := range versions {
-			changed, err := rewrap(&v.Sealed, versionAAD(v.ID), "version "+v.Fingerprint)
-			if err != nil {
-				return err
-			}
-			if !changed {
-				continue
-			}
-			if err := tx.UpdateVersion(ctx, v); err != nil {
+			if err := rewrap(&v.Sealed, versionAAD(v.ID), "version "+v.Fingerprint,
+				func() error { return tx.UpdateVersion(ctx, v) }); err != nil {
 				return err
 			}
 		}
@@ -555,14 +551,8 @@ func (r *Registry) Rekey(ctx context.Context) (int, error) {
 			if s.SealedDefault == nil {
 				continue
 			}
-			changed, err := rewrap(&s.SealedDefault, defaultAAD(s.Key), "default of setting "+s.Key)
-			if err != nil {
-				return err
-			}
-			if !changed {
-				continue
-			}
-			if err := tx.UpdateSetting(ctx, s); err != nil {
+			if err := rewrap(&s.SealedDefault, defaultAAD(s.Key), "default of setting "+s.Key,
+				func() error { return tx.UpdateSetting(ctx, s) }); err != nil {
 				return err
 			}
 		}
@@ -571,14 +561,8 @@ func (r *Registry) Rekey(ctx context.Context) (int, error) {
 			return err
 		}
 		for _, v := range values {
-			changed, err := rewrap(&v.Sealed, userValueAAD(v.User, v.Key), "value of setting "+v.Key+" for user "+v.User)
-			if err != nil {
-				return err
-			}
-			if !changed {
-				continue
-			}
-			if err := tx.PutUserValue(ctx, v); err != nil {
+			if err := rewrap(&v.Sealed, userValueAAD(v.User, v.Key), "value of setting "+v.Key+" for user "+v.User,
+				func() error { return tx.PutUserValue(ctx, v) }); err != nil {
 				return err
 			}
 		}

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
@@ -10,12 +9,7 @@ import (
 
 var engines *storetest.Engines
 
-func TestMain(m *testing.M) {
-	engines = storetest.Start()
-	code := m.Run()
-	engines.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { storetest.Main(m, &engines) }
 
 func forEachEngine(t *testing.T, fn func(t *testing.T, st store.Store, dsn string)) {
 	t.Helper()

@@ -29,6 +29,15 @@ func Start() *Engines {
 	return &Engines{pg: pg, pgErr: err}
 }
 
+// Main is a TestMain body: it starts the engines into *e, runs the tests,
+// stops the engines and exits with the tests' code.
+func Main(m *testing.M, e **Engines) {
+	*e = Start()
+	code := m.Run()
+	(*e).Stop()
+	os.Exit(code)
+}
+
 // Stop stops the PostgreSQL server Start started, if any.
 func (e *Engines) Stop() { e.pg.Stop() }
 
