@@ -1,0 +1,273 @@
+// Package destination writes token values to where their consumers read
+// them: files, and GitHub repository, environment, organization and
+// Dependabot secrets.
+//
+// It guarantees that a value is only ever written to the place a destination
+// names, that it only deletes what a destination names (never anything else
+// it finds there), and that no value appears in an error it returns.
+package destination
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
+)
+
+// The kinds of destination. They are stored in store.Destination.Kind.
+const (
+	KindFile               = "file"
+	KindRepositorySecret   = "github_secret"              // repository secret, or environment secret when Environment is set
+	KindOrganizationSecret = "github_organization_secret" // Actions secret of an organization
+	KindDependabotSecret   = "github_dependabot_secret"   // Dependabot secret of a repository
+)
+
+// File formats.
+const (
+	FormatDotenv = "dotenv" // one KEY=value line; the file's other lines are kept
+	FormatRaw    = "raw"    // the whole file is the value
+)
+
+// Organization secret visibilities.
+const (
+	VisibilityAll      = "all"
+	VisibilityPrivate  = "private"
+	VisibilitySelected = "selected"
+)
+
+// Config is the configuration of one destination, stored as JSON in
+// store.Destination.Config. Which fields apply depends on the kind.
+type Config struct {
+	// file
+	Path   string `json:"path,omitempty"`
+	Key    string `json:"key,omitempty"`    // dotenv variable name; defaults to the token name in upper case
+	Format string `json:"format,omitempty"` // dotenv or raw
+
+	// GitHub secrets
+	Repository   string   `json:"repository,omitempty"`   // owner/name (repository, environment and Dependabot secrets)
+	Environment  string   `json:"environment,omitempty"`  // makes a repository secret an environment secret
+	Organization string   `json:"organization,omitempty"` // organization secrets
+	Name         string   `json:"name,omitempty"`         // the secret's name
+	Visibility   string   `json:"visibility,omitempty"`   // organization secrets: all, private or selected
+	Repositories []string `json:"repositories,omitempty"` // organization secrets with visibility selected: owner/name or name
+}
+
+// New builds a destination of a kind from its configuration, with its key,
+// after checking the configuration. The key identifies the destination within
+// its token and is what deliveries are recorded under.
+func New(kind string, c Config) (store.Destination, error) {
+	if err := Check(kind, c); err != nil {
+		return store.Destination{}, err
+	}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return store.Destination{}, fmt.Errorf("encode destination: %w", err)
+	}
+	return store.Destination{Key: key(kind, c), Kind: kind, Config: raw}, nil
+}
+
+func key(kind string, c Config) string {
+	switch kind {
+	case KindFile:
+		if c.Format == FormatRaw {
+			return "file:" + c.Path
+		}
+		return "file:" + c.Path + "#" + c.Key
+	case KindRepositorySecret:
+		if c.Environment != "" {
+			return "github_environment_secret:" + c.Repository + "/" + c.Environment + ":" + c.Name
+		}
+		return "github_secret:" + c.Repository + ":" + c.Name
+	case KindOrganizationSecret:
+		return "github_organization_secret:" + c.Organization + ":" + c.Name
+	case KindDependabotSecret:
+		return "github_dependabot_secret:" + c.Repository + ":" + c.Name
+	}
+	return kind
+}
+
+// Decode reads the configuration of a stored destination.
+func Decode(d store.Destination) (Config, error) {
+	var c Config
+	if err := json.Unmarshal(d.Config, &c); err != nil {
+		return c, fmt.Errorf("destination %s: read its configuration: %w", d.Key, err)
+	}
+	return c, nil
+}
+
+// IsGitHub reports whether a kind of destination is a GitHub secret.
+func IsGitHub(kind string) bool {
+	return kind == KindRepositorySecret || kind == KindOrganizationSecret || kind == KindDependabotSecret
+}
+
+// Error is a destination's configuration problem; Field names the attribute.
+type Error struct {
+	Field  string
+	Reason string
+}
+
+func (e *Error) Error() string { return e.Field + ": " + e.Reason }
+
+func bad(field, format string, args ...any) error {
+	return &Error{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+var (
+	secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	dotenvKey  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// GitHub's rules for owner and repository names.
+	owner = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
+	repo  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+)
+
+// CheckSecretName reports whether name is a valid GitHub secret name: letters,
+// digits and underscores, not starting with a digit nor with GITHUB_.
+func CheckSecretName(name string) error {
+	switch {
+	case name == "":
+		return bad("name", "must not be empty")
+	case len(name) > 255:
+		return bad("name", "must be at most 255 characters")
+	case !secretName.MatchString(name):
+		if name[0] >= '0' && name[0] <= '9' {
+			return bad("name", "%q must not start with a digit", name)
+		}
+		return bad("name", "%q may hold only letters, digits and underscores", name)
+	case strings.HasPrefix(strings.ToUpper(name), "GITHUB_"):
+		return bad("name", "%q must not start with GITHUB_, which GitHub reserves", name)
+	}
+	return nil
+}
+
+// CheckRepository reports whether full is an owner/name repository.
+func CheckRepository(full string) error {
+	o, n, ok := strings.Cut(full, "/")
+	if !ok || !owner.MatchString(o) || !repo.MatchString(n) || n == "." || n == ".." {
+		return bad("repository", "%q must be owner/name, such as acme/api", full)
+	}
+	return nil
+}
+
+// CheckOrganization reports whether name is a valid organization login.
+func CheckOrganization(name string) error {
+	if !owner.MatchString(name) {
+		return bad("organization", "%q is not a GitHub organization name", name)
+	}
+	return nil
+}
+
+// Check reports whether a destination's configuration is complete and valid.
+func Check(kind string, c Config) error {
+	switch kind {
+	case KindFile:
+		if c.Path == "" {
+			return bad("path", "must not be empty")
+		}
+		switch c.Format {
+		case FormatDotenv:
+			if !dotenvKey.MatchString(c.Key) {
+				return bad("key", "%q must be a variable name: letters, digits and underscores, not starting with a digit", c.Key)
+			}
+		case FormatRaw:
+			if c.Key != "" {
+				return bad("key", "applies only to the dotenv format")
+			}
+		default:
+			return bad("format", "%q must be dotenv or raw", c.Format)
+		}
+		return nil
+	case KindRepositorySecret, KindDependabotSecret:
+		if err := CheckRepository(c.Repository); err != nil {
+			return err
+		}
+		if kind == KindDependabotSecret && c.Environment != "" {
+			return bad("environment", "Dependabot secrets have no environment")
+		}
+		if c.Environment != "" && (len(c.Environment) > 255 || strings.TrimSpace(c.Environment) != c.Environment) {
+			return bad("environment", "%q is not a valid environment name", c.Environment)
+		}
+		return CheckSecretName(c.Name)
+	case KindOrganizationSecret:
+		if err := CheckOrganization(c.Organization); err != nil {
+			return err
+		}
+		if err := CheckSecretName(c.Name); err != nil {
+			return err
+		}
+		switch c.Visibility {
+		case VisibilityAll, VisibilityPrivate:
+			if len(c.Repositories) > 0 {
+				return bad("repositories", "applies only to visibility \"selected\"")
+			}
+		case VisibilitySelected:
+			if len(c.Repositories) == 0 {
+				return bad("repositories", "must name at least one repository when visibility is \"selected\"")
+			}
+		default:
+			return bad("visibility", "%q must be all, private or selected", c.Visibility)
+		}
+		return nil
+	}
+	return bad("kind", "%q is not a destination kind", kind)
+}
+
+// Writer writes a token's value to destinations of the kinds it serves.
+type Writer interface {
+	// Write puts value at the destination, creating or replacing it.
+	Write(ctx context.Context, d store.Destination, value string) error
+	// Delete removes what tokenward wrote at the destination; a destination
+	// already gone is not an error.
+	Delete(ctx context.Context, d store.Destination) error
+}
+
+// ErrNoGitHub is returned for a GitHub destination when no GitHub credentials
+// were configured.
+var ErrNoGitHub = errors.New("GitHub credentials are not configured: set GITHUB_TOKEN, or a GitHub App's app id, installation id and private key")
+
+// Router is a Writer that hands each destination to the writer of its kind.
+type Router struct {
+	files  Writer
+	github Writer
+}
+
+// NewRouter returns a router that writes files itself and GitHub secrets
+// through github; a nil github makes GitHub destinations fail with
+// ErrNoGitHub.
+func NewRouter(github Writer) *Router {
+	return &Router{files: NewFiles(), github: github}
+}
+
+func (r *Router) pick(d store.Destination) (Writer, error) {
+	switch {
+	case d.Kind == KindFile:
+		return r.files, nil
+	case IsGitHub(d.Kind):
+		if r.github == nil {
+			return nil, fmt.Errorf("deliver to %s: %w", d.Key, ErrNoGitHub)
+		}
+		return r.github, nil
+	}
+	return nil, fmt.Errorf("deliver to %s: unknown destination kind %q", d.Key, d.Kind)
+}
+
+// Write writes value to d with the writer of its kind.
+func (r *Router) Write(ctx context.Context, d store.Destination, value string) error {
+	w, err := r.pick(d)
+	if err != nil {
+		return err
+	}
+	return w.Write(ctx, d, value)
+}
+
+// Delete deletes d with the writer of its kind.
+func (r *Router) Delete(ctx context.Context, d store.Destination) error {
+	w, err := r.pick(d)
+	if err != nil {
+		return err
+	}
+	return w.Delete(ctx, d)
+}
