@@ -7,6 +7,7 @@ import (
 	"context"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -86,8 +87,29 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		resp.Diagnostics.AddError("Cannot configure the tokenward provider", err.Error())
 		return
 	}
-	resp.ResourceData = reg
-	resp.DataSourceData = reg
+	data := &providerData{reg: reg}
+	resp.ResourceData = data
+	resp.DataSourceData = data
+}
+
+// providerData is what Configure hands to every resource and data source.
+type providerData struct {
+	reg *registry.Registry
+}
+
+// configured reads the provider data handed to a resource's or data
+// source's Configure; nil before the provider is configured (Terraform calls
+// Configure early, during validation, without it).
+func configured(v any, diags *diag.Diagnostics) *providerData {
+	if v == nil {
+		return nil
+	}
+	data, ok := v.(*providerData)
+	if !ok {
+		diags.AddError("Unexpected provider data", "The tokenward provider handed over something it did not expect; this is a bug in the provider.")
+		return nil
+	}
+	return data
 }
 
 // Resources lists the provider's resources.

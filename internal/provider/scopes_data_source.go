@@ -49,15 +49,9 @@ func (d *scopesDataSource) Schema(_ context.Context, _ datasource.SchemaRequest,
 }
 
 func (d *scopesDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
+	if data := configured(req.ProviderData, &resp.Diagnostics); data != nil {
+		d.reg = data.reg
 	}
-	reg, ok := req.ProviderData.(*registry.Registry)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected provider data", "The tokenward provider handed over something that is not a registry; this is a bug in the provider.")
-		return
-	}
-	d.reg = reg
 }
 
 func (d *scopesDataSource) Read(ctx context.Context, _ datasource.ReadRequest, resp *datasource.ReadResponse) {
