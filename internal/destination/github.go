@@ -133,6 +133,8 @@ type GitHub struct {
 	repos  cache[int64]
 }
 
+var _ Writer = (*GitHub)(nil)
+
 // GitHubStats counts what a GitHub writer did since it was made.
 type GitHubStats struct {
 	Requests    int // HTTP requests sent, retries included
@@ -187,6 +189,7 @@ func NewGitHub(cfg GitHubConfig) (*GitHub, error) {
 		sleep:       cfg.Sleep,
 		now:         cfg.Now,
 		stats:       &g.stats,
+		paceTurn:    make(chan struct{}, 1),
 	}
 	if g.tr.sleep == nil {
 		g.tr.sleep = sleepContext

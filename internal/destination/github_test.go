@@ -375,7 +375,7 @@ func TestGitHubRetries(t *testing.T) {
 		{"primary rate limit on 429", "GET /repos/acme/api/actions", githubtest.Fault{Status: 429, RateLimitReset: start.Add(5 * time.Minute)},
 			[]func(time.Duration) bool{exactly(5 * time.Minute)}, 2, ""},
 		{"rate limit beyond 15 minutes", "PUT ", githubtest.Fault{RateLimitReset: start.Add(2 * time.Hour)},
-			nil, 1, "resets at 14:00:00 UTC"},
+			nil, 1, "resets at 14:00:00 UTC (in 2h0m0s)"},
 		{"5xx every time", "PUT ", githubtest.Fault{Status: 502, Times: 100},
 			[]func(time.Duration) bool{between(500*time.Millisecond, time.Second), between(time.Second, 2*time.Second), between(2*time.Second, 4*time.Second)}, 4, "GitHub failed with 502 on every attempt"},
 		{"stall every time", "PUT ", githubtest.Fault{Stall: time.Hour, Times: 100},
@@ -484,6 +484,25 @@ func TestGitHubPacesWrites(t *testing.T) {
 	}
 }
 
+func TestGitHubPacesParallelWrites(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(c *destination.GitHubConfig) { c.Pace = time.Second })
+	var wg sync.WaitGroup
+	for i := range 5 {
+		c := repoSecret
+		c.Name = fmt.Sprint("S", i)
+		wg.Go(func() {
+			if err := e.w.Write(context.Background(), dest(t, destination.KindRepositorySecret, c), "v"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got, want := e.clk.Waits(), slices.Repeat([]time.Duration{time.Second}, 4); !slices.Equal(got, want) {
+		t.Errorf("waits %v, want %v", got, want)
+	}
+}
+
 func TestGitHubAppAuth(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -549,11 +568,13 @@ func TestGitHubEnterpriseTokenAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write(context.Background(), dest(t, destination.KindRepositorySecret, envSecret), "v"); err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := e.s.EnvSecret("acme/api", "prod east", "DEPLOY_TOKEN"); v != "v" {
-		t.Errorf("GitHub holds %q", v)
+	for _, c := range []destination.Config{envSecret, slashEnv} {
+		if err := w.Write(context.Background(), dest(t, destination.KindRepositorySecret, c), c.Environment); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := e.s.EnvSecret("acme/api", c.Environment, "DEPLOY_TOKEN"); v != c.Environment {
+			t.Errorf("environment %q holds %q", c.Environment, v)
+		}
 	}
 }
 
@@ -651,5 +672,44 @@ func TestGitHubConfigFromEnv(t *testing.T) {
 				t.Errorf("config %+v", c)
 			}
 		})
+	}
+}
+
+// BenchmarkGitHubWrite writes one secret to each of 20 repositories, twice,
+// against a fake GitHub that answers in 20ms, and reports the requests each
+// round needs: public keys are fetched once per repository per writer.
+func BenchmarkGitHubWrite(b *testing.B) {
+	s := githubtest.New(b)
+	s.AddToken("writer", true)
+	s.SetLatency(20 * time.Millisecond)
+	var dests []store.Destination
+	for i := range 20 {
+		full := fmt.Sprintf("acme/svc%d", i)
+		s.AddRepo(full)
+		d, err := destination.New(destination.KindRepositorySecret, destination.Config{Repository: full, Name: "TOKEN"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		dests = append(dests, d)
+	}
+	for b.Loop() {
+		w, err := destination.NewGitHub(destination.GitHubConfig{Token: "writer", APIURL: s.URL()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for _, d := range dests {
+			wg.Go(func() {
+				for range 2 {
+					if err := w.Write(context.Background(), d, "v"); err != nil {
+						b.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		st := w.Stats()
+		b.ReportMetric(float64(st.Requests), "requests/round")
+		b.ReportMetric(float64(st.KeyFetches), "keyfetches/round")
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -42,9 +41,14 @@ type githubTransport struct {
 	now         func() time.Time
 	stats       *githubCounters
 
-	paceMu    sync.Mutex
+	// paceTurn is a one-slot semaphore rather than a mutex so that a writer
+	// queued behind others still gives up when its context ends.
+	paceTurn  chan struct{}
 	lastWrite time.Time
 }
+
+// maxResponse bounds what is read of one response; GitHub's are small.
+const maxResponse = 16 << 20
 
 type githubCounters struct {
 	requests, writes, keyFetches, repoLookups, retries atomic.Int64
@@ -53,6 +57,7 @@ type githubCounters struct {
 // rateLimitError is a rate limit tokenward will not wait out.
 type rateLimitError struct {
 	until    time.Time
+	in       time.Duration
 	attempts int // > 0 when the attempts ran out while waiting
 }
 
@@ -61,7 +66,8 @@ func (e *rateLimitError) Error() string {
 	if e.attempts > 0 {
 		return fmt.Sprintf("GitHub still rate limited the request after %d attempts; try again after %s", e.attempts, at)
 	}
-	return fmt.Sprintf("GitHub's rate limit resets at %s, more than %s away; try again after then", at, maxRateLimitWait)
+	return fmt.Sprintf("GitHub's rate limit resets at %s (in %s), more than the %s tokenward waits; try again after then",
+		at, e.in.Round(time.Second), maxRateLimitWait)
 }
 
 // timeoutError is a request GitHub never answered in time.
@@ -98,7 +104,7 @@ func (t *githubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 				return nil, err
 			}
 		}
-		resp, timedOut, err := t.once(req, attempt)
+		resp, timedOut, err := t.once(req)
 		last := attempt >= maxAttempts
 		var wait time.Duration
 		switch {
@@ -125,7 +131,7 @@ func (t *githubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			d, until, limited := t.rateLimit(resp)
 			switch {
 			case limited && d > maxRateLimitWait:
-				return nil, &rateLimitError{until: until}
+				return nil, &rateLimitError{until: until, in: d}
 			case limited && last:
 				return nil, &rateLimitError{until: until, attempts: attempt}
 			case limited:
@@ -146,7 +152,7 @@ func (t *githubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // once sends one attempt with its own deadline and reads the whole response,
 // so that a response that stalls halfway is a timeout too.
-func (t *githubTransport) once(req *http.Request, attempt int) (resp *http.Response, timedOut bool, err error) {
+func (t *githubTransport) once(req *http.Request) (resp *http.Response, timedOut bool, err error) {
 	t.stats.requests.Add(1)
 	actx, cancel := context.WithTimeout(req.Context(), t.timeout)
 	defer cancel()
@@ -155,13 +161,11 @@ func (t *githubTransport) once(req *http.Request, attempt int) (resp *http.Respo
 		if r.Body, err = req.GetBody(); err != nil {
 			return nil, false, err
 		}
-	} else if attempt > 1 {
-		r.Body = nil
 	}
 	resp, err = t.base.RoundTrip(r)
 	if err == nil {
 		var b []byte
-		b, err = io.ReadAll(resp.Body)
+		b, err = io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 		resp.Body.Close()
 		resp.Body = io.NopCloser(bytes.NewReader(b))
 	}
@@ -172,13 +176,17 @@ func (t *githubTransport) once(req *http.Request, attempt int) (resp *http.Respo
 }
 
 // spaceWrite waits until at least pace has passed since the previous write.
-// Holding the lock while waiting queues parallel writers behind each other.
+// Keeping the turn while waiting queues parallel writers behind each other.
 func (t *githubTransport) spaceWrite(ctx context.Context) error {
 	if t.pace <= 0 {
 		return nil
 	}
-	t.paceMu.Lock()
-	defer t.paceMu.Unlock()
+	select {
+	case t.paceTurn <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-t.paceTurn }()
 	if !t.lastWrite.IsZero() {
 		if d := t.lastWrite.Add(t.pace).Sub(t.now()); d > 0 {
 			if err := t.sleep(ctx, d); err != nil {
