@@ -113,7 +113,12 @@ func configured(v any, diags *diag.Diagnostics) *providerData {
 }
 
 // Resources lists the provider's resources.
-func (p *Provider) Resources(context.Context) []func() resource.Resource { return nil }
+func (p *Provider) Resources(context.Context) []func() resource.Resource {
+	return []func() resource.Resource{
+		newScopeResource,
+		newRoleResource,
+	}
+}
 
 // DataSources lists the provider's data sources.
 func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
