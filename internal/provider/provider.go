@@ -117,6 +117,7 @@ func (p *Provider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		newScopeResource,
 		newRoleResource,
+		newSettingResource,
 	}
 }
 
