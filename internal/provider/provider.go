@@ -118,6 +118,7 @@ func (p *Provider) Resources(context.Context) []func() resource.Resource {
 		newScopeResource,
 		newRoleResource,
 		newSettingResource,
+		newUserConfigResource,
 	}
 }
 
