@@ -124,5 +124,5 @@ func (p *Provider) Resources(context.Context) []func() resource.Resource {
 
 // DataSources lists the provider's data sources.
 func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{newScopesDataSource}
+	return []func() datasource.DataSource{newScopesDataSource, newUserConfigDataSource}
 }
