@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -98,9 +99,9 @@ func (r *roleResource) ValidateConfig(ctx context.Context, req resource.Validate
 		if !ok || s.IsNull() || s.IsUnknown() {
 			continue
 		}
-		if err := registry.CheckScopeName(s.ValueString()); err != nil {
+		if registry.CheckScopeName(s.ValueString()) != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("scopes"), "Invalid scope in role",
-				"scopes: "+err.Error())
+				fmt.Sprintf("invalid scopes: %q is not a scope: use resource:action in lower case, such as billing:read, or resource:* for every action of a resource.", s.ValueString()))
 		}
 	}
 }

@@ -184,29 +184,29 @@ func (r *userConfigResource) ValidateConfig(ctx context.Context, req resource.Va
 func (r *userConfigResource) checkValues(ctx context.Context, values, secret map[string]json.RawMessage, skipMissing bool, diags *diag.Diagnostics) {
 	check := func(attribute string, vals map[string]json.RawMessage, sensitive bool) {
 		p := path.Root(attribute)
+		// Each error names the attribute and the key, never the value.
+		fail := func(key, problem string) {
+			diags.AddAttributeError(p, "Invalid "+attribute, fmt.Sprintf("%s[%q]: %s", attribute, key, problem))
+		}
 		for _, key := range sortedKeys(vals) {
 			spec, err := r.reg.Setting(ctx, key)
 			switch {
 			case notFound(err) && skipMissing:
 				continue
 			case notFound(err):
-				diags.AddAttributeError(p, "Unknown setting "+key,
-					"There is no setting "+key+": declare it with a tokenward_setting resource, or remove "+key+" from "+attribute+".")
+				fail(key, "there is no setting "+key+": declare it with a tokenward_setting resource, or remove the key.")
 				continue
 			case err != nil:
-				diags.AddAttributeError(p, "Cannot read setting "+key, err.Error())
+				fail(key, "cannot read the setting: "+err.Error())
 				continue
 			case !spec.UserEditable:
-				diags.AddAttributeError(p, "Setting "+key+" is not user_editable",
-					"Setting "+key+" has user_editable = false: its default is enforced for everyone. Remove "+key+" from "+attribute+", or make the setting user_editable.")
+				fail(key, "setting "+key+" is not user_editable: its default is enforced for everyone. Remove the key, or make the setting user_editable.")
 				continue
 			case spec.Sensitive && !sensitive:
-				diags.AddAttributeError(p, "Setting "+key+" is sensitive",
-					"A value in values would be written to Terraform state and shown in plans. Move "+key+" to sensitive_values, which is write-only (Terraform 1.11 or later).")
+				fail(key, "setting "+key+" is sensitive, and a value in values would be written to Terraform state and shown in plans. Move it to sensitive_values, which is write-only (Terraform 1.11 or later).")
 				continue
 			case !spec.Sensitive && sensitive:
-				diags.AddAttributeError(p, "Setting "+key+" is not sensitive",
-					"Move "+key+" to values, or declare the setting with sensitive = true.")
+				fail(key, "setting "+key+" is not sensitive: move it to values, or declare the setting with sensitive = true.")
 				continue
 			}
 			if err := registry.CheckValue(spec, vals[key]); err != nil {
@@ -215,7 +215,7 @@ func (r *userConfigResource) checkValues(ctx context.Context, values, secret map
 				if errors.As(err, &ie) {
 					reason = ie.Reason
 				}
-				diags.AddAttributeError(p, "Invalid value for setting "+key, "The value of "+key+" "+reason+".")
+				fail(key, "the value "+reason+"; fix it to fit setting "+key+".")
 			}
 		}
 	}
