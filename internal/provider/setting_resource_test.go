@@ -312,3 +312,42 @@ func TestAccSettingResourceSensitive(t *testing.T) {
 		},
 	})
 }
+
+// A type change is refused, naming the users, while a user's value would not
+// fit the new type; the user's value is left as it was.
+func TestAccSettingResourceTypeChangeWithUserValues(t *testing.T) {
+	env := testEnv(t)
+	reg := openRegistry(t, env)
+	cfg := func(typ, def string) string {
+		return fmt.Sprintf(`
+resource "tokenward_setting" "timeout" {
+  key     = "session.timeout_minutes"
+  type    = %q
+  default = %s
+}
+resource "tokenward_user_config" "alice" {
+  user   = "alice@example.com"
+  values = { (tokenward_setting.timeout.key) = 30 }
+}
+`, typ, def)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		CheckDestroy:             settingGone(reg, "session.timeout_minutes"),
+		Steps: []resource.TestStep{
+			{Config: cfg("number", "15")},
+			{
+				Config:      cfg("bool", "true"),
+				ExpectError: phrase(`invalid default: the change would make the values of users alice@example.com invalid for session.timeout_minutes`),
+			},
+			{
+				// json accepts every value: the type changes in place.
+				Config: cfg("json", "15"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("tokenward_setting.timeout", plancheck.ResourceActionUpdate),
+				}},
+				Check: storedValues(reg, "alice@example.com", map[string]string{"session.timeout_minutes": "30"}),
+			},
+		},
+	})
+}
