@@ -15,7 +15,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
@@ -164,51 +163,6 @@ func (r *settingResource) Configure(_ context.Context, req resource.ConfigureReq
 	if data := configured(req.ProviderData, &resp.Diagnostics); data != nil {
 		r.reg = data.reg
 	}
-}
-
-// errUnknown says a value is not known yet; checks wait for apply.
-var errUnknown = errors.New("value is not known yet")
-
-// known tells whether v and everything in it is known.
-func known(v attr.Value) bool {
-	if v == nil || v.IsNull() {
-		return true
-	}
-	if v.IsUnknown() {
-		return false
-	}
-	switch v := v.(type) {
-	case basetypes.DynamicValue:
-		return known(v.UnderlyingValue())
-	case basetypes.ListValue:
-		return allKnown(v.Elements())
-	case basetypes.SetValue:
-		return allKnown(v.Elements())
-	case basetypes.TupleValue:
-		return allKnown(v.Elements())
-	case basetypes.MapValue:
-		for _, e := range v.Elements() {
-			if !known(e) {
-				return false
-			}
-		}
-	case basetypes.ObjectValue:
-		for _, e := range v.Attributes() {
-			if !known(e) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func allKnown(vs []attr.Value) bool {
-	for _, v := range vs {
-		if !known(v) {
-			return false
-		}
-	}
-	return true
 }
 
 // defaultPath is the attribute that holds the default: sensitive_default for
@@ -404,6 +358,13 @@ func (r *settingResource) Create(ctx context.Context, req resource.CreateRequest
 		return
 	}
 	m.ID, m.SensitiveDefault = m.Key, types.DynamicNull()
+	if m.SensitiveDefaultRevision.IsUnknown() {
+		// Planned unknown when sensitive_default was not known at plan.
+		m.SensitiveDefaultRevision = types.Int64Value(0)
+		if spec.Sensitive {
+			m.SensitiveDefaultRevision = types.Int64Value(1)
+		}
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
@@ -464,6 +425,15 @@ func (r *settingResource) Update(ctx context.Context, req resource.UpdateRequest
 		return
 	}
 	m.ID, m.SensitiveDefault = m.Key, types.DynamicNull()
+	if m.SensitiveDefaultRevision.IsUnknown() {
+		// Planned unknown when sensitive_default was not known at plan.
+		var prior types.Int64
+		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("sensitive_default_revision"), &prior)...)
+		m.SensitiveDefaultRevision = types.Int64Value(0)
+		if spec.Sensitive {
+			m.SensitiveDefaultRevision = types.Int64Value(prior.ValueInt64() + 1)
+		}
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 

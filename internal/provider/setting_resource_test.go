@@ -351,3 +351,44 @@ resource "tokenward_user_config" "alice" {
 		},
 	})
 }
+
+// A sensitive default that is not known at plan (the output of another
+// resource) is written at apply, and the revision is known after it.
+func TestAccSettingResourceSensitiveUnknownAtPlan(t *testing.T) {
+	env := testEnv(t)
+	reg := openRegistry(t, env)
+	cfg := func(v string) string {
+		return fmt.Sprintf(`
+resource "terraform_data" "password" {
+  input = %q
+}
+resource "tokenward_setting" "smtp" {
+  key               = "smtp.password"
+  type              = "string"
+  sensitive         = true
+  sensitive_default = terraform_data.password.output
+}
+`, v)
+	}
+	const addr = "tokenward_setting.smtp"
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
+		ProtoV6ProviderFactories: factories(env),
+		Steps: []resource.TestStep{
+			{
+				Config: cfg("generated-1"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "sensitive_default_revision", "1"),
+					storedDefault(reg, "smtp.password", `"generated-1"`),
+				),
+			},
+			{
+				Config: cfg("generated-2"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "sensitive_default_revision", "2"),
+					storedDefault(reg, "smtp.password", `"generated-2"`),
+				),
+			},
+		},
+	})
+}

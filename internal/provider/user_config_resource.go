@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -241,7 +240,7 @@ func (r *userConfigResource) ModifyPlan(ctx context.Context, req resource.Modify
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	values, verr := valueMap(plan.Values)
+	values, _ := valueMap(plan.Values) // nil when unknown: checked at apply
 	secret, serr := valueMap(plan.SensitiveValues)
 	if r.reg != nil {
 		r.checkValues(ctx, values, secret, true, &resp.Diagnostics)
@@ -256,7 +255,7 @@ func (r *userConfigResource) ModifyPlan(ctx context.Context, req resource.Modify
 			revision = types.Int64Value(0)
 		case create:
 			revision = types.Int64Value(1)
-		case r.reg != nil && verr == nil:
+		case r.reg != nil:
 			prior := state.SensitiveValuesRevision.ValueInt64()
 			revision = types.Int64Value(prior + 1)
 			stored, err := r.reg.UserValues(ctx, state.ID.ValueString())
@@ -336,15 +335,18 @@ func (r *userConfigResource) write(ctx context.Context, plan, config interface {
 	keys, d := types.SetValueFrom(ctx, types.StringType, sortedKeys(secret))
 	diags.Append(d...)
 	m.ID, m.SensitiveValues, m.SensitiveKeys = m.User, types.DynamicNull(), keys
-	if m.SensitiveValuesRevision.IsUnknown() {
-		// Planned unknown only when sensitive_values were unknown at plan.
-		m.SensitiveValuesRevision = types.Int64Value(1)
-	}
 	return m, true
 }
 
 func (r *userConfigResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	if m, ok := r.write(ctx, req.Plan, req.Config, &resp.Diagnostics); ok {
+		if m.SensitiveValuesRevision.IsUnknown() {
+			// Planned unknown when sensitive_values were not known at plan.
+			m.SensitiveValuesRevision = types.Int64Value(0)
+			if len(m.SensitiveKeys.Elements()) > 0 {
+				m.SensitiveValuesRevision = types.Int64Value(1)
+			}
+		}
 		resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 	}
 }
@@ -437,7 +439,7 @@ func (r *userConfigResource) ImportState(ctx context.Context, req resource.Impor
 		}
 		if len(stored) == 0 {
 			resp.Diagnostics.AddError("Cannot import user "+req.ID,
-				"User "+req.ID+" holds no values in the tokenward store; check the user id ("+strings.TrimSpace(req.ID)+"), or declare the values without importing.")
+				"User "+req.ID+" holds no values in the tokenward store: check the user id, or declare the values without importing.")
 			return
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"sort"
@@ -17,6 +18,51 @@ import (
 // `default = ["a"]`, `default = { a = 1 }`) and as JSON in the registry. The
 // functions below convert between the two. A number is written in its
 // shortest exact decimal form, so 15 and 15.0 are the same JSON value.
+
+// errUnknown says a value is not known yet; checks wait for apply.
+var errUnknown = errors.New("value is not known yet")
+
+// known tells whether v and everything in it is known.
+func known(v attr.Value) bool {
+	if v == nil || v.IsNull() {
+		return true
+	}
+	if v.IsUnknown() {
+		return false
+	}
+	switch v := v.(type) {
+	case basetypes.DynamicValue:
+		return known(v.UnderlyingValue())
+	case basetypes.ListValue:
+		return allKnown(v.Elements())
+	case basetypes.SetValue:
+		return allKnown(v.Elements())
+	case basetypes.TupleValue:
+		return allKnown(v.Elements())
+	case basetypes.MapValue:
+		for _, e := range v.Elements() {
+			if !known(e) {
+				return false
+			}
+		}
+	case basetypes.ObjectValue:
+		for _, e := range v.Attributes() {
+			if !known(e) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func allKnown(vs []attr.Value) bool {
+	for _, v := range vs {
+		if !known(v) {
+			return false
+		}
+	}
+	return true
+}
 
 // jsonFromValue returns the JSON of a Terraform value. It refuses unknown
 // values: callers check IsUnknown first and postpone the work to apply.
@@ -35,7 +81,7 @@ func plainFromValue(v attr.Value) (any, error) {
 		return nil, nil
 	}
 	if v.IsUnknown() {
-		return nil, fmt.Errorf("value is not known yet")
+		return nil, errUnknown
 	}
 	switch v := v.(type) {
 	case basetypes.DynamicValue:
