@@ -392,3 +392,26 @@ resource "tokenward_setting" "smtp" {
 		},
 	})
 }
+
+// Before Terraform 1.11, which cannot keep a write-only value out of state,
+// a sensitive default is refused at plan rather than stored.
+func TestAccSettingResourceSensitiveRefusedBeforeTerraform111(t *testing.T) {
+	env := testEnv(t)
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipAbove(tfversion.Version1_10_0)},
+		ProtoV6ProviderFactories: factories(env),
+		CheckDestroy:             settingGone(openRegistry(t, env), "smtp.password"),
+		Steps: []resource.TestStep{{
+			// Terraform 1.8 knows no ephemeral variables: a literal, then.
+			Config: `
+resource "tokenward_setting" "smtp" {
+  key               = "smtp.password"
+  type              = "string"
+  sensitive         = true
+  sensitive_default = "` + secret + `"
+}
+`,
+			ExpectError: phrase(`Write-only attributes are only supported in Terraform 1.11 and later`),
+		}},
+	})
+}
