@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 
@@ -240,6 +241,29 @@ func (c noSecretInPlan) CheckPlan(_ context.Context, req plancheck.CheckPlanRequ
 	}
 }
 
+// noSecretInStateJSON is a state check that fails when the whole state, as
+// terraform show -json prints it (sensitive values in plaintext), holds a
+// secret.
+type noSecretInStateJSON []string
+
+func (c noSecretInStateJSON) CheckState(_ context.Context, req statecheck.CheckStateRequest, resp *statecheck.CheckStateResponse) {
+	b, err := json.Marshal(req.State)
+	if err != nil {
+		resp.Error = err
+		return
+	}
+	if len(b) < 100 {
+		resp.Error = fmt.Errorf("the state is too short to hold the resources: %s", b)
+		return
+	}
+	for _, s := range c {
+		if strings.Contains(string(b), s) {
+			resp.Error = fmt.Errorf("the state holds a sensitive value")
+			return
+		}
+	}
+}
+
 func TestAccSettingResourceSensitive(t *testing.T) {
 	env := testEnv(t)
 	reg := openRegistry(t, env)
@@ -256,9 +280,10 @@ func TestAccSettingResourceSensitive(t *testing.T) {
 		CheckDestroy:             settingGone(reg, "smtp.password"),
 		Steps: []resource.TestStep{
 			{
-				Config:           sensitiveSetting,
-				ConfigVariables:  smtpPassword(secret),
-				ConfigPlanChecks: planChecks(plancheck.ResourceActionCreate),
+				Config:            sensitiveSetting,
+				ConfigVariables:   smtpPassword(secret),
+				ConfigPlanChecks:  planChecks(plancheck.ResourceActionCreate),
+				ConfigStateChecks: []statecheck.StateCheck{noSecretInStateJSON{secret}},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					noSecretInState(secret),
 					resource.TestCheckNoResourceAttr(addr, "sensitive_default"),
@@ -267,9 +292,10 @@ func TestAccSettingResourceSensitive(t *testing.T) {
 				),
 			},
 			{
-				Config:           sensitiveSetting,
-				ConfigVariables:  smtpPassword("another-secret"),
-				ConfigPlanChecks: planChecks(plancheck.ResourceActionUpdate),
+				Config:            sensitiveSetting,
+				ConfigVariables:   smtpPassword("another-secret"),
+				ConfigPlanChecks:  planChecks(plancheck.ResourceActionUpdate),
+				ConfigStateChecks: []statecheck.StateCheck{noSecretInStateJSON{secret, "another-secret"}},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					noSecretInState(secret, "another-secret"),
 					resource.TestCheckResourceAttr(addr, "sensitive_default_revision", "2"),

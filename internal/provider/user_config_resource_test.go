@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 
@@ -158,9 +159,10 @@ func TestAccUserConfigResourceSensitive(t *testing.T) {
 		CheckDestroy:             storedValues(reg, "alice@example.com", nil),
 		Steps: []resource.TestStep{
 			{
-				Config:           sensitiveUserConfig,
-				ConfigVariables:  vars(userSecret),
-				ConfigPlanChecks: checks(plancheck.ResourceActionCreate),
+				Config:            sensitiveUserConfig,
+				ConfigVariables:   vars(userSecret),
+				ConfigPlanChecks:  checks(plancheck.ResourceActionCreate),
+				ConfigStateChecks: []statecheck.StateCheck{noSecretInStateJSON{secret, userSecret}},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					noSecretInState(secret, userSecret),
 					resource.TestCheckResourceAttr(addr, "sensitive_keys.#", "1"),
@@ -170,9 +172,10 @@ func TestAccUserConfigResourceSensitive(t *testing.T) {
 				),
 			},
 			{
-				Config:           sensitiveUserConfig,
-				ConfigVariables:  vars(otherSecret),
-				ConfigPlanChecks: checks(plancheck.ResourceActionUpdate),
+				Config:            sensitiveUserConfig,
+				ConfigVariables:   vars(otherSecret),
+				ConfigPlanChecks:  checks(plancheck.ResourceActionUpdate),
+				ConfigStateChecks: []statecheck.StateCheck{noSecretInStateJSON{secret, userSecret, otherSecret}},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					noSecretInState(secret, userSecret, otherSecret),
 					resource.TestCheckResourceAttr(addr, "sensitive_values_revision", "2"),
