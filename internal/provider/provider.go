@@ -113,9 +113,16 @@ func configured(v any, diags *diag.Diagnostics) *providerData {
 }
 
 // Resources lists the provider's resources.
-func (p *Provider) Resources(context.Context) []func() resource.Resource { return nil }
+func (p *Provider) Resources(context.Context) []func() resource.Resource {
+	return []func() resource.Resource{
+		newScopeResource,
+		newRoleResource,
+		newSettingResource,
+		newUserConfigResource,
+	}
+}
 
 // DataSources lists the provider's data sources.
 func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{newScopesDataSource}
+	return []func() datasource.DataSource{newScopesDataSource, newUserConfigDataSource}
 }
