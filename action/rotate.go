@@ -74,7 +74,7 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 	}
 	eng := rotation.New(reg, w, rotation.WithWorkers(*workers), rotation.WithProgress(c.progress()))
 	rep, err := eng.Run(ctx, opts)
-	if err != nil {
+	if err != nil && len(rep.Results) == 0 {
 		if errors.Is(err, store.ErrNotFound) {
 			return c.fail(exitUsage, "%v", err)
 		}
@@ -83,7 +83,12 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 	if opts.DryRun {
 		return c.reportPlan(rep)
 	}
-	return c.reportRun(rep)
+	// Tokens rotated before a late error are reported all the same.
+	code := c.reportRun(rep)
+	if err != nil {
+		return c.fail(exitTrouble, "%v", err)
+	}
+	return code
 }
 
 // rotateInputs completes the flags with the action's inputs.

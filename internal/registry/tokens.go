@@ -341,6 +341,22 @@ func (r *Registry) BeginRotation(ctx context.Context, name string) (out Issued, 
 			if err != nil {
 				return fmt.Errorf("resume rotation of %s: open pending version %s: %w", name, p.Fingerprint, err)
 			}
+			// A rotation that kept failing for longer than a ttl must not
+			// leave its pending version expired: the destinations that took
+			// it would hold a value that no longer verifies, and the test
+			// step could never pass. Its life restarts with each attempt.
+			now := r.clock()
+			if end := now.Add(tk.Lifetime.TTL); p.ExpiresAt.Before(end) {
+				p.ExpiresAt = end
+				if err := tx.UpdateVersion(ctx, *p); err != nil {
+					return err
+				}
+				if err := r.record(ctx, tx, "rotation.resume", "token/"+name, audit.Success, map[string]string{
+					"version": p.ID, "fingerprint": p.Fingerprint, "expires_at": p.ExpiresAt.Format(time.RFC3339),
+				}); err != nil {
+					return err
+				}
+			}
 			out, resumed = issued(name, *p, string(value)), true
 			return nil
 		}

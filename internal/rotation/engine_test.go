@@ -544,3 +544,29 @@ func TestRotationToFiles(t *testing.T) {
 		}
 	})
 }
+
+// TestRotationFailingLongerThanTTL: a destination that fails for longer than
+// a ttl must not leave the pending version expired, or the rotation could
+// never finish.
+func TestRotationFailingLongerThanTTL(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		ds := f.declare(t, "billing-api")
+		f.clock.Advance(23 * day)
+		f.mem.setFail(ds[1].Key, errors.New("403 Resource not accessible by integration"))
+		if rep, err := f.engine().Run(ctx, rotation.RunOptions{}); err != nil || len(rep.Failed()) != 1 {
+			t.Fatalf("first run: %v %+v", err, rep.Results)
+		}
+		f.clock.Advance(31 * day) // past the pending version's first expiry
+		f.mem.setFail(ds[1].Key, nil)
+		rep, err := f.engine().Run(ctx, rotation.RunOptions{})
+		if err != nil || rep.Rotated() != 1 || !rep.Results[0].Resumed {
+			t.Fatalf("run after the outage: %v %+v", err, rep.Results)
+		}
+		ti := f.checkInvariants(t, "billing-api", ds)
+		if !ti.Current.ExpiresAt.Equal(f.clock.Now().Add(30 * day)) {
+			t.Fatalf("new current expires %v", ti.Current.ExpiresAt)
+		}
+	})
+}

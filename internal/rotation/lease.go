@@ -30,31 +30,37 @@ type lease struct {
 	holder string
 	stop   chan struct{}
 	done   sync.WaitGroup
+	lost   context.CancelFunc // called when a renewal finds the lock taken
 }
 
 // acquire takes the named lock, polling every interval until wait has passed;
-// it returns nil and no error when wait passes without the lock.
-func acquire(ctx context.Context, st store.Store, name, holder string, ttl, wait, interval time.Duration) (*lease, error) {
+// it returns nil and no error when wait passes without the lock. The
+// returned context ends when the lease is lost (a renewal found another
+// holder, after this process stalled past the lease), so work done under
+// it stops rather than continuing unprotected.
+func acquire(ctx context.Context, st store.Store, name, holder string, ttl, wait, interval time.Duration) (*lease, context.Context, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		ok, err := st.TryLock(ctx, name, holder, ttl)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if ok {
-			l := &lease{st: st, name: name, holder: holder, stop: make(chan struct{})}
+			lctx, cancel := context.WithCancelCause(ctx)
+			l := &lease{st: st, name: name, holder: holder, stop: make(chan struct{}),
+				lost: func() { cancel(fmt.Errorf("lost the %s lock to another holder", name)) }}
 			l.done.Add(1)
 			go l.renew(ttl)
-			return l, nil
+			return l, lctx, nil
 		}
 		if !time.Now().Add(interval).Before(deadline) {
-			return nil, nil
+			return nil, nil, nil
 		}
 		t := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		case <-t.C:
 		}
 	}
@@ -72,8 +78,12 @@ func (l *lease) renew(ttl time.Duration) {
 			// A failed renewal is retried on the next tick; the lease lasts
 			// ttl, three ticks.
 			ctx, cancel := context.WithTimeout(context.Background(), ttl/3)
-			_, _ = l.st.TryLock(ctx, l.name, l.holder, ttl)
+			held, err := l.st.TryLock(ctx, l.name, l.holder, ttl)
 			cancel()
+			if err == nil && !held {
+				l.lost()
+				return
+			}
 		}
 	}
 }
@@ -82,6 +92,7 @@ func (l *lease) renew(ttl time.Duration) {
 func (l *lease) release() error {
 	close(l.stop)
 	l.done.Wait()
+	l.lost()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return l.st.Unlock(ctx, l.name, l.holder)

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
@@ -52,6 +53,7 @@ type Engine struct {
 	poll     time.Duration
 	workers  int
 	progress func(done, total int, r Result)
+	seq      atomic.Int64 // numbers the rotations, for lock holders
 }
 
 // Option configures an Engine.
@@ -150,21 +152,26 @@ func (e *Engine) rotate(ctx context.Context, it Item, recheck bool) (res Result,
 	if err != nil {
 		return res, fmt.Errorf("rotate %s: %w", it.Token, err)
 	}
-	l, err := acquire(ctx, e.reg.Store(), store.TokenLock(ti.ID), e.holder, e.lockTTL, e.lockWait, e.poll)
+	lockedID := ti.ID
+	// Each rotation holds the lock in its own name, so two rotations in one
+	// engine (a run and a direct Rotate) exclude each other too.
+	holder := fmt.Sprintf("%s/%d", e.holder, e.seq.Add(1))
+	l, ctx, err := acquire(ctx, e.reg.Store(), store.TokenLock(lockedID), holder, e.lockTTL, e.lockWait, e.poll)
 	if err != nil {
 		return res, fmt.Errorf("rotate %s: %w", it.Token, err)
 	}
 	if l == nil {
 		return res, fmt.Errorf("rotate %s: %w", it.Token, ErrLocked)
 	}
-	defer func() {
-		if rerr := l.release(); rerr != nil && err == nil {
-			err = rerr
-		}
-	}()
-	// Read again under the lock: another holder may have rotated it.
+	// A failed unlock does not undo a rotation: the lease expires on its own.
+	defer l.release()
+	// Read again under the lock: another holder may have rotated it, or
+	// replaced it with a new token of the same name.
 	if ti, err = e.reg.Token(ctx, it.Token); err != nil {
 		return res, fmt.Errorf("rotate %s: %w", it.Token, err)
+	}
+	if ti.ID != lockedID {
+		return res, fmt.Errorf("rotate %s: the token was replaced while waiting for its lock; the next run rotates the new one: %w", it.Token, store.ErrConflict)
 	}
 	if recheck && it.Reason != ReasonForced {
 		if _, due := classify(ti, e.reg.Now()); !due {

@@ -55,21 +55,23 @@ func (r Report) Failed() []Result {
 // Run rotates every token due now (or the selected ones), at most
 // MaxRotations of them, under the store's run lock, then revokes previous
 // versions whose overlap has ended. A token that fails does not stop the
-// others; the report says what failed. The error is non-nil only when the
-// run could not start or finish its bookkeeping.
+// others; the report says what failed. The error is non-nil when the run
+// could not start or finish its bookkeeping; the report is still complete
+// for what was rotated.
 func (e *Engine) Run(ctx context.Context, opts RunOptions) (Report, error) {
-	rep := Report{At: e.reg.Now()}
 	if opts.DryRun {
-		return e.plan(ctx, rep, opts)
+		return e.plan(ctx, Report{At: e.reg.Now()}, opts)
 	}
-	l, err := acquire(ctx, e.reg.Store(), store.RunLock, e.holder, e.lockTTL, e.lockWait, e.poll)
+	l, ctx, err := acquire(ctx, e.reg.Store(), store.RunLock, e.holder, e.lockTTL, e.lockWait, e.poll)
 	if err != nil {
-		return rep, fmt.Errorf("rotation run: %w", err)
+		return Report{}, fmt.Errorf("rotation run: %w", err)
 	}
 	if l == nil {
-		return rep, fmt.Errorf("rotation run: %w: another run still holds the store's run lock after %s", ErrLocked, e.lockWait)
+		return Report{}, fmt.Errorf("rotation run: %w: another run still holds the store's run lock after %s", ErrLocked, e.lockWait)
 	}
 	defer l.release()
+	// What is due is judged once the lock is held, not before the wait.
+	rep := Report{At: e.reg.Now()}
 	if rep, err = e.plan(ctx, rep, opts); err != nil {
 		return rep, err
 	}
