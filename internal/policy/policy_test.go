@@ -53,7 +53,9 @@ func TestCheckToken(t *testing.T) {
 		{"forbidden pattern matches the wildcard scope", strict, func(t *policy.Token) { t.TTL, t.Scopes = 7*duration.Day, []string{"admin:*"} }, []string{"scopes"}},
 		{"forbidden exact", strict, func(t *policy.Token) { t.TTL, t.Scopes = 7*duration.Day, []string{"billing:delete"} }, []string{"scopes"}},
 		{"wildcard scope grants a forbidden exact one", strict, func(t *policy.Token) { t.TTL, t.Scopes = 7*duration.Day, []string{"billing:*"} }, []string{"scopes"}},
-		{"other action allowed", strict, func(t *policy.Token) { t.TTL, t.Scopes = 7*duration.Day, []string{"billing:read", "administration:read"} }, nil},
+		{"other action allowed", strict, func(t *policy.Token) {
+			t.TTL, t.Scopes = 7*duration.Day, []string{"billing:read", "administration:read"}
+		}, nil},
 		{"star forbids everything", policy.Policy{ForbiddenScopes: []string{"*"}}, func(t *policy.Token) {}, []string{"scopes"}},
 		{"role grants a forbidden scope", strict, func(t *policy.Token) {
 			t.TTL, t.Roles = 7*duration.Day, map[string][]string{"ops": {"users:read", "admin:write"}, "reader": {"users:read"}}
