@@ -117,7 +117,9 @@ func (keepEquivalentDuration) Description(context.Context) string {
 	return "Keeps the current spelling of a duration when the configuration writes the same length differently."
 }
 
-func (m keepEquivalentDuration) MarkdownDescription(ctx context.Context) string { return m.Description(ctx) }
+func (m keepEquivalentDuration) MarkdownDescription(ctx context.Context) string {
+	return m.Description(ctx)
+}
 
 func (keepEquivalentDuration) PlanModifyString(ctx context.Context, req planmodifier.StringRequest, resp *planmodifier.StringResponse) {
 	if req.StateValue.IsNull() || req.StateValue.IsUnknown() || req.PlanValue.IsNull() || req.PlanValue.IsUnknown() {
