@@ -37,6 +37,8 @@ const (
 const usage = `tokenward manages API tokens and user configuration.
 
 Usage:
+  tokenward rotate [--dry-run] [--force] [--token NAME]... [--max-rotations N]
+                                        rotate every token that is due and deliver the new values
   tokenward verify [--scope S]...       read a token on stdin and verify it (JSON out; exit 0 when valid)
   tokenward audit verify                verify the hash chain of the audit log
   tokenward config get --user U         print a user's effective configuration (JSON)
@@ -70,6 +72,9 @@ type cli struct {
 func (c *cli) inWorkflow() bool { return c.getenv("GITHUB_ACTIONS") == "true" }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	// Rotation workers print concurrently; a mask command must never be
+	// interleaved with other output.
+	stdout = &lockedWriter{w: stdout}
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv,
 		gha: githubactions.New(githubactions.WithWriter(stdout), githubactions.WithGetenv(getenv))}
 	if len(args) == 0 {
@@ -105,6 +110,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.usageError(fmt.Sprintf("config: unknown subcommand %q: use get, set or unset", args[1]))
 	case "rekey":
 		return c.rekey(ctx, args[1:])
+	case "rotate":
+		return c.rotate(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "tokenward", version)
 		return exitOK
@@ -145,25 +152,46 @@ func (c *cli) flagSet(name string) (*flag.FlagSet, *storeFlags) {
 	return fs, sf
 }
 
+// inputOf names the action input that stands in for an environment
+// variable, and whether its value is a secret to mask.
+var inputOf = map[string]struct {
+	input  string
+	secret bool
+}{
+	registry.EnvStore:                      {"store", false}, // masked below when it holds credentials
+	seal.EnvKey:                            {"master-key", true},
+	"GITHUB_TOKEN":                         {"github-token", true},
+	"TOKENWARD_GITHUB_APP_ID":              {"app-id", false},
+	"TOKENWARD_GITHUB_APP_INSTALLATION_ID": {"app-installation-id", false},
+	"TOKENWARD_GITHUB_APP_PRIVATE_KEY":     {"app-private-key", true},
+}
+
+// env reads a setting: the environment variable first, then the action
+// input that stands in for it. Secret inputs are masked in a workflow before
+// anything can print them.
+func (c *cli) env(name string) string {
+	if v := c.getenv(name); v != "" {
+		return v
+	}
+	in, ok := inputOf[name]
+	if !ok {
+		return ""
+	}
+	v := c.gha.GetInput(in.input)
+	if v != "" && (in.secret || strings.Contains(v, "@")) && c.inWorkflow() {
+		for _, line := range strings.Split(v, "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				c.gha.AddMask(line)
+			}
+		}
+	}
+	return v
+}
+
 // config resolves where the store and the key are: flags first, then
 // TOKENWARD_* variables, then action inputs.
 func (c *cli) config(sf *storeFlags) registry.Config {
-	getenv := func(name string) string {
-		if v := c.getenv(name); v != "" {
-			return v
-		}
-		switch name {
-		case registry.EnvStore:
-			return c.gha.GetInput("store")
-		case seal.EnvKey:
-			key := c.gha.GetInput("master-key")
-			if key != "" && c.inWorkflow() {
-				c.gha.AddMask(key)
-			}
-			return key
-		}
-		return ""
-	}
+	getenv := c.env
 	actor := "tokenward"
 	if a := c.getenv("GITHUB_ACTOR"); a != "" {
 		actor = "github:" + a

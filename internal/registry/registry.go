@@ -105,3 +105,7 @@ func (r *Registry) record(ctx context.Context, tx store.Tx, action, subject, out
 
 // notFound tells whether err says a record is missing.
 func notFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// Now returns the registry's clock reading, as it stamps records: callers
+// that decide what is due use it so they agree with the store.
+func (r *Registry) Now() time.Time { return r.clock() }

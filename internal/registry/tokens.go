@@ -572,3 +572,21 @@ func (r *Registry) Rekey(ctx context.Context) (int, error) {
 	})
 	return n, err
 }
+
+// Deliveries returns the recorded delivery attempts of a version, oldest
+// first.
+func (r *Registry) Deliveries(ctx context.Context, versionID string) (out []store.Delivery, err error) {
+	err = r.st.View(ctx, func(tx store.Tx) error {
+		out, err = tx.ListDeliveries(ctx, versionID)
+		return err
+	})
+	return out, err
+}
+
+// RecordRun appends the audit event of one rotation run: what it rotated,
+// what failed and what it left due. details must hold no value.
+func (r *Registry) RecordRun(ctx context.Context, outcome string, details map[string]string) error {
+	return r.st.Update(ctx, func(tx store.Tx) error {
+		return r.record(ctx, tx, "rotation.run", "store", outcome, details)
+	})
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
+	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
+)
+
+// lockedWriter serialises writes from the rotation workers, so a mask
+// command is never interleaved with other output.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// masking is a destination writer that masks each value in the workflow log
+// before it is written anywhere, so no later output can show it.
+type masking struct {
+	destination.Writer
+	mask func(string)
+}
+
+func (m masking) Write(ctx context.Context, d store.Destination, value string) error {
+	m.mask(value)
+	return m.Writer.Write(ctx, d, value)
+}
+
+func (c *cli) rotate(ctx context.Context, args []string) int {
+	fs, sf := c.flagSet("rotate")
+	dryRun := fs.Bool("dry-run", false, "list what is due and change nothing")
+	force := fs.Bool("force", false, "rotate the selected tokens even when they are not due (all tokens without --token)")
+	var names stringList
+	fs.Var(&names, "token", "rotate only this token (repeatable)")
+	maxRotations := fs.Int("max-rotations", 0, "rotate at most N tokens in this run; the rest are reported as still due (0: no bound)")
+	workers := fs.Int("workers", 4, "tokens rotated at once; GitHub writes are paced whatever this is")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.usageError(fmt.Sprintf("rotate: unexpected argument %q", fs.Arg(0)))
+	}
+	opts, err := c.rotateInputs(*dryRun, *force, names, *maxRotations)
+	if err != nil {
+		return c.fail(exitUsage, "rotate: %v", err)
+	}
+	reg, err := c.open(ctx, sf)
+	if err != nil {
+		return c.fail(exitTrouble, "%v", err)
+	}
+	defer reg.Close()
+	gh, err := githubWriter(c.env)
+	if err != nil {
+		return c.fail(exitTrouble, "rotate: %v", err)
+	}
+	var w destination.Writer = destination.NewRouter(gh)
+	if c.inWorkflow() {
+		w = masking{Writer: w, mask: c.gha.AddMask}
+	}
+	eng := rotation.New(reg, w, rotation.WithWorkers(*workers), rotation.WithProgress(c.progress()))
+	rep, err := eng.Run(ctx, opts)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return c.fail(exitUsage, "%v", err)
+		}
+		return c.fail(exitTrouble, "%v", err)
+	}
+	if opts.DryRun {
+		return c.reportPlan(rep)
+	}
+	return c.reportRun(rep)
+}
+
+// rotateInputs completes the flags with the action's inputs.
+func (c *cli) rotateInputs(dryRun, force bool, names []string, maxRotations int) (rotation.RunOptions, error) {
+	opts := rotation.RunOptions{DryRun: dryRun, MaxRotations: maxRotations, Selection: rotation.Selection{Force: force, Tokens: names}}
+	boolInput := func(name string, v *bool) error {
+		s := strings.TrimSpace(c.gha.GetInput(name))
+		if s == "" || *v {
+			return nil
+		}
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("input %s is %q: write true or false", name, s)
+		}
+		*v = b
+		return nil
+	}
+	if err := boolInput("dry-run", &opts.DryRun); err != nil {
+		return opts, err
+	}
+	if err := boolInput("force", &opts.Force); err != nil {
+		return opts, err
+	}
+	if len(opts.Tokens) == 0 {
+		opts.Tokens = strings.FieldsFunc(c.gha.GetInput("tokens"), func(r rune) bool {
+			return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t'
+		})
+	}
+	if s := strings.TrimSpace(c.gha.GetInput("max-rotations")); s != "" && opts.MaxRotations == 0 {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return opts, fmt.Errorf("input max-rotations is %q: write a whole number, 0 for no bound", s)
+		}
+		opts.MaxRotations = n
+	}
+	if opts.MaxRotations < 0 {
+		return opts, errors.New("--max-rotations must not be negative")
+	}
+	return opts, nil
+}
+
+// progress reports a long run's progress on stderr, about every twentieth
+// of the way.
+func (c *cli) progress() func(done, total int, r rotation.Result) {
+	failed := 0
+	return func(done, total int, r rotation.Result) {
+		if r.Err != nil {
+			failed++
+		}
+		if step := max(1, total/20); total >= 10 && (done%step == 0 || done == total) {
+			fmt.Fprintf(c.stderr, "tokenward: rotated %d of %d due tokens (%d failed)\n", done, total, failed)
+		}
+	}
+}
+
+func timeOrDash(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// reportPlan prints what a dry run found due.
+func (c *cli) reportPlan(rep rotation.Report) int {
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "TOKEN\tREASON\tDUE SINCE\n")
+	for _, it := range rep.Planned {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", it.Token, it.Reason, timeOrDash(it.DueAt))
+	}
+	tw.Flush()
+	fmt.Fprintf(c.stdout, "\n%d due (dry run: nothing changed); next due after these: %s\n", len(rep.Planned), timeOrDash(rep.NextDue))
+	if c.getenv("GITHUB_OUTPUT") != "" {
+		c.gha.SetOutput("rotated", "0")
+		c.gha.SetOutput("failed", "0")
+		c.gha.SetOutput("next-due", nextDue(rep))
+	}
+	if c.getenv("GITHUB_STEP_SUMMARY") != "" {
+		var b strings.Builder
+		b.WriteString("### tokenward rotate (dry run)\n\n| Token | Reason | Due since |\n|---|---|---|\n")
+		for _, it := range rep.Planned {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", cell(it.Token), it.Reason, timeOrDash(it.DueAt))
+		}
+		fmt.Fprintf(&b, "\n%d due; nothing was changed.\n", len(rep.Planned))
+		c.gha.AddStepSummary(b.String())
+	}
+	return exitOK
+}
+
+func nextDue(rep rotation.Report) string {
+	if rep.NextDue.IsZero() {
+		return ""
+	}
+	return rep.NextDue.UTC().Format(time.RFC3339)
+}
+
+// outcome is one result's line in the reports.
+func outcome(r rotation.Result) string {
+	switch {
+	case r.Err != nil:
+		return "failed: " + r.Err.Error()
+	case r.Skipped != "":
+		return "skipped: " + r.Skipped
+	case r.Resumed:
+		return "rotated (resumed)"
+	}
+	return "rotated"
+}
+
+func fingerprints(r rotation.Result) string {
+	from, to := r.From, r.To
+	if from == "" {
+		from = "(none)"
+	}
+	if to == "" {
+		to = "(none)"
+	}
+	return from + " → " + to
+}
+
+// cell escapes text for a Markdown table cell.
+func cell(s string) string {
+	return strings.NewReplacer("|", "\\|", "\n", " ", "\r", " ").Replace(s)
+}
+
+// reportRun prints the run's table, and in a workflow writes the step
+// summary, the outputs and an error annotation per failure. It exits 1 when
+// a due token could not be rotated.
+func (c *cli) reportRun(rep rotation.Report) int {
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "TOKEN\tDESTINATIONS\tFINGERPRINT\tRESULT\tNEXT ROTATION\n")
+	for _, r := range rep.Results {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", r.Token, len(r.Delivered)+len(r.Failed), fingerprints(r), outcome(r), timeOrDash(r.NextRotationAt))
+	}
+	tw.Flush()
+	failed := rep.Failed()
+	fmt.Fprintf(c.stdout, "\n%d rotated, %d failed, %d still due, %d previous versions revoked; next due: %s\n",
+		rep.Rotated(), len(failed), len(rep.StillDue), rep.Revoked, timeOrDash(rep.NextDue))
+	for _, it := range rep.StillDue {
+		fmt.Fprintf(c.stdout, "still due: %s (%s), left by --max-rotations\n", it.Token, it.Reason)
+	}
+	if c.inWorkflow() {
+		for _, r := range failed {
+			c.gha.Errorf("%s", r.Err)
+		}
+	}
+	if c.getenv("GITHUB_OUTPUT") != "" {
+		c.gha.SetOutput("rotated", strconv.Itoa(rep.Rotated()))
+		c.gha.SetOutput("failed", strconv.Itoa(len(failed)))
+		c.gha.SetOutput("next-due", nextDue(rep))
+	}
+	if c.getenv("GITHUB_STEP_SUMMARY") != "" {
+		var b strings.Builder
+		b.WriteString("### tokenward rotate\n\n| Token | Destinations | Fingerprint | Result | Next rotation |\n|---|---|---|---|---|\n")
+		for _, r := range rep.Results {
+			dests := append(append([]string{}, r.Delivered...), failedDestinations(r)...)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", cell(r.Token), cell(strings.Join(dests, "<br>")),
+				cell(fingerprints(r)), cell(outcome(r)), timeOrDash(r.NextRotationAt))
+		}
+		fmt.Fprintf(&b, "\n**%d rotated, %d failed, %d still due.** Next due: %s.\n", rep.Rotated(), len(failed), len(rep.StillDue), timeOrDash(rep.NextDue))
+		c.gha.AddStepSummary(b.String())
+	}
+	if len(failed) > 0 {
+		return exitFailed
+	}
+	return exitOK
+}
+
+func failedDestinations(r rotation.Result) []string {
+	out := make([]string, len(r.Failed))
+	for i, f := range r.Failed {
+		out[i] = f.Destination + " (failed)"
+	}
+	return out
+}
+
+// githubWriter builds the GitHub secrets writer from the environment and
+// inputs; nil when no GitHub credentials are set.
+func githubWriter(getenv func(string) string) (destination.Writer, error) {
+	return nil, nil
+}

@@ -1,0 +1,66 @@
+package rotation
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
+	"github.com/tokenward/terraform-provider-tokenward/internal/token"
+)
+
+func info(name string, expires time.Time, pending bool) registry.TokenInfo {
+	ti := registry.TokenInfo{Token: store.Token{Name: name, Lifetime: store.Lifetime{TTL: 90 * 24 * time.Hour, RotateBefore: 14 * 24 * time.Hour, Overlap: 24 * time.Hour}}}
+	if !expires.IsZero() {
+		ti.Current = &store.Version{State: token.StateCurrent, ExpiresAt: expires}
+	}
+	if pending {
+		ti.Pending = &store.Version{State: token.StatePending, CreatedAt: expires.Add(-20 * 24 * time.Hour)}
+	}
+	return ti
+}
+
+func TestPlan(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	tokens := []registry.TokenInfo{
+		info("fresh", now.Add(60*day), false),          // due in 46 days
+		info("due-late", now.Add(10*day), false),       // due 4 days ago
+		info("due-early", now.Add(1*day), false),       // due 13 days ago
+		info("expired", now.Add(-time.Hour), false),    // expired
+		info("interrupted", now.Add(5*day), true),      // pending version waiting
+		info("never", time.Time{}, false),              // no current version
+		info("soon", now.Add(14*day+time.Hour), false), // due in an hour
+	}
+	names := func(items []Item) []string {
+		out := []string{}
+		for _, it := range items {
+			out = append(out, it.Token+"/"+string(it.Reason))
+		}
+		return out
+	}
+	cases := []struct {
+		name string
+		sel  Selection
+		want []string
+		next time.Time
+	}{
+		{"due", Selection{}, []string{"expired/expired", "interrupted/resume", "never/unissued", "due-early/due", "due-late/due"}, now.Add(time.Hour)},
+		{"forced", Selection{Force: true}, []string{"expired/expired", "interrupted/resume", "never/unissued", "due-early/due", "due-late/due", "fresh/forced", "soon/forced"}, time.Time{}},
+		{"selected", Selection{Tokens: []string{"fresh", "due-late"}}, []string{"due-late/due"}, now.Add(46 * day)},
+		{"selected forced", Selection{Force: true, Tokens: []string{"fresh"}}, []string{"fresh/forced"}, time.Time{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			items, next := Plan(tokens, now, c.sel)
+			if got := names(items); !slices.Equal(got, c.want) {
+				t.Errorf("plan = %v\nwant   %v", got, c.want)
+			}
+			if !next.Equal(c.next) {
+				t.Errorf("next due = %v, want %v", next, c.next)
+			}
+		})
+	}
+}
