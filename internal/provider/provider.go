@@ -232,13 +232,8 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		}
 		return p.newGitHub(gh)
 	}})
-	now, err := registry.ClockFromEnv(p.getenv)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot configure the tokenward provider", err.Error())
-		return
-	}
 	data := &providerData{
-		now:    now,
+		now:    reg.Now,
 		reg:    reg,
 		policy: pol,
 		writer: writer,
