@@ -429,7 +429,12 @@ func (r *tokenResource) ValidateConfig(ctx context.Context, req resource.Validat
 				continue
 			}
 			if err := check(v.ValueString()); err != nil {
-				addInvalid(&resp.Diagnostics, path.Root(attr), "Invalid "+strings.TrimSuffix(attr, "s"), err)
+				reason := err.Error()
+				var ie *registry.InvalidError
+				if errors.As(err, &ie) {
+					reason = ie.Reason
+				}
+				resp.Diagnostics.AddAttributeError(path.Root(attr), "Invalid "+strings.TrimSuffix(attr, "s"), attr+": "+reason+".")
 			}
 		}
 	}
