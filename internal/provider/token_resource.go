@@ -513,7 +513,11 @@ func (r *tokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		r.checkGitHub(ctx, plan, &resp.Diagnostics)
 	}
 	if req.State.Raw.IsNull() {
-		return // create: every computed attribute is known after apply
+		// Create: the id is the name; the rest is known after apply.
+		if !plan.Name.IsUnknown() {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), plan.Name)...)
+		}
+		return
 	}
 	var state tokenModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)

@@ -613,3 +613,61 @@ func knownString(want func() string) knownvalue.Check {
 		return nil
 	})
 }
+
+// TestAccTokenRotationFailureRetries: when a new destination cannot be
+// written, the apply fails, the current value stays valid where it was, and
+// the next plan shows the change again so that fixing it and applying
+// finishes the rotation.
+func TestAccTokenRotationFailureRetries(t *testing.T) {
+	env := testEnv(t)
+	reg := openRegistry(t, env)
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "not-a-dir")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good, fixed := filepath.Join(dir, "good.env"), filepath.Join(dir, "fixed.env")
+	broken := tokenConfig(fileBlock(good, filepath.Join(blocker, "x.env")))
+	var first string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		Steps: []resource.TestStep{
+			{
+				Config: tokenConfig(fileBlock(good)),
+				Check: func(*terraform.State) error {
+					first = dotenvValue(t, good, "CI_DEPLOY")
+					return verifies(reg, first, token.Valid)
+				},
+			},
+			{Config: broken, ExpectError: regexp.MustCompile(`Cannot rotate token ci-deploy`)},
+			{
+				PreConfig: func() {
+					if err := verifies(reg, first, token.Valid); err != nil {
+						t.Fatalf("after a failed rotation: %v", err)
+					}
+					ti, err := reg.Token(context.Background(), "ci-deploy")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(ti.Destinations) != 1 {
+						t.Fatalf("after a failed rotation the store has %d destinations, want the 1 of the state", len(ti.Destinations))
+					}
+				},
+				Config: broken, PlanOnly: true, ExpectNonEmptyPlan: true,
+			},
+			{
+				Config: tokenConfig(fileBlock(good, fixed)),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(tokenAddr, "status", "active"),
+					func(*terraform.State) error {
+						v := dotenvValue(t, fixed, "CI_DEPLOY")
+						if v == "" || v == first || dotenvValue(t, good, "CI_DEPLOY") != v {
+							return errors.New("the retried rotation did not deliver one new value to both files")
+						}
+						return verifies(reg, v, token.Valid)
+					},
+				),
+			},
+		},
+	})
+}
