@@ -488,9 +488,11 @@ func addInvalid(diags *diag.Diagnostics, fallback path.Path, summary string, err
 }
 
 // rotates reports whether applying plan over state rotates the token: a
-// destination or a rotation trigger changed.
+// destination or a rotation trigger changed, or the token has no value yet
+// (its first issue failed half way).
 func rotates(plan, state tokenModel) bool {
-	return !plan.GitHubSecrets.Equal(state.GitHubSecrets) ||
+	return state.Status.ValueString() == statusUnissued ||
+		!plan.GitHubSecrets.Equal(state.GitHubSecrets) ||
 		!plan.GitHubOrganizationSecrets.Equal(state.GitHubOrganizationSecrets) ||
 		!plan.GitHubDependabotSecrets.Equal(state.GitHubDependabotSecrets) ||
 		!plan.Files.Equal(state.Files) ||
@@ -858,12 +860,27 @@ func (r *tokenResource) Update(ctx context.Context, req resource.UpdateRequest, 
 				fmt.Sprintf("The token was rotated, so what is left there no longer verifies after the overlap, but it could not be deleted: %s. Delete it by hand.", err))
 		}
 	}
+	planned := plan
 	if !r.refresh(ctx, &plan, &resp.Diagnostics) && !resp.Diagnostics.HasError() {
 		resp.Diagnostics.AddError("Token disappeared", fmt.Sprintf("Token %s was deleted from the store during the apply; apply again to create it.", spec.Name))
 	}
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	// Terraform requires what the plan knew to stay as planned. A rotation
+	// by the scheduled workflow, or the clock passing next_rotation_at,
+	// between plan and apply shows at the next refresh instead.
+	keep := func(dst *types.String, p types.String) {
+		if !p.IsUnknown() {
+			*dst = p
+		}
+	}
+	keep(&plan.Fingerprint, planned.Fingerprint)
+	keep(&plan.CurrentVersion, planned.CurrentVersion)
+	keep(&plan.IssuedAt, planned.IssuedAt)
+	keep(&plan.ExpiresAt, planned.ExpiresAt)
+	keep(&plan.NextRotationAt, planned.NextRotationAt)
+	keep(&plan.Status, planned.Status)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 

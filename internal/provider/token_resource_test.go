@@ -19,8 +19,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
+	"github.com/tokenward/terraform-provider-tokenward/internal/duration"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
 
@@ -665,6 +667,52 @@ func TestAccTokenRotationFailureRetries(t *testing.T) {
 							return errors.New("the retried rotation did not deliver one new value to both files")
 						}
 						return verifies(reg, v, token.Valid)
+					},
+				),
+			},
+		},
+	})
+}
+
+// TestAccTokenImportUnissued: a token declared outside Terraform that has no
+// value yet is imported, and the next apply issues and delivers its first.
+func TestAccTokenImportUnissued(t *testing.T) {
+	env := testEnv(t)
+	reg := openRegistry(t, env, "users:read")
+	file := filepath.Join(t.TempDir(), ".env")
+	d, err := destination.New(destination.KindFile, destination.Config{Path: file, Key: "CI_DEPLOY", Format: destination.FormatDotenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.CreateToken(context.Background(), registry.TokenSpec{
+		Name: "ci-deploy", Owner: "platform", Scopes: []string{"users:read"},
+		Lifetime: store.Lifetime{TTL: 90 * duration.Day, RotateBefore: 14 * duration.Day, Overlap: duration.Day}, Destinations: []store.Destination{d},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := tokenConfig("  owner = \"platform\"\n  scopes = [\"users:read\"]\n" + fileBlock(file))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		Steps: []resource.TestStep{
+			{
+				Config: cfg, ResourceName: tokenAddr, ImportState: true, ImportStateId: "ci-deploy", ImportStatePersist: true,
+				ImportStateCheck: func(s []*terraform.InstanceState) error {
+					if len(s) != 1 || s[0].Attributes["status"] != "unissued" || s[0].Attributes["files.0.path"] != file {
+						return fmt.Errorf("imported %v", s)
+					}
+					return nil
+				},
+			},
+			{
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(tokenAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectUnknownValue(tokenAddr, tfjsonPath("fingerprint")),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(tokenAddr, "status", "active"),
+					func(*terraform.State) error {
+						return verifies(reg, dotenvValue(t, file, "CI_DEPLOY"), token.Valid, "users:read")
 					},
 				),
 			},
