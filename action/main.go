@@ -19,6 +19,7 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
 )
@@ -158,12 +159,12 @@ var inputOf = map[string]struct {
 	input  string
 	secret bool
 }{
-	registry.EnvStore:                      {"store", false}, // masked below when it holds credentials
-	seal.EnvKey:                            {"master-key", true},
-	"GITHUB_TOKEN":                         {"github-token", true},
-	"TOKENWARD_GITHUB_APP_ID":              {"app-id", false},
-	"TOKENWARD_GITHUB_APP_INSTALLATION_ID": {"app-installation-id", false},
-	"TOKENWARD_GITHUB_APP_PRIVATE_KEY":     {"app-private-key", true},
+	registry.EnvStore:                 {"store", false}, // masked below when it holds credentials
+	seal.EnvKey:                       {"master-key", true},
+	destination.EnvGitHubToken:        {"github-token", true},
+	destination.EnvGitHubAppID:        {"app-id", false},
+	destination.EnvGitHubInstallation: {"app-installation-id", false},
+	destination.EnvGitHubAppKey:       {"app-private-key", true},
 }
 
 // env reads a setting: the environment variable first, then the action

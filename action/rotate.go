@@ -262,5 +262,13 @@ func failedDestinations(r rotation.Result) []string {
 // githubWriter builds the GitHub secrets writer from the environment and
 // inputs; nil when no GitHub credentials are set.
 func githubWriter(getenv func(string) string) (destination.Writer, error) {
-	return nil, nil
+	cfg, ok, err := destination.GitHubConfigFromEnv(getenv)
+	if err != nil || !ok {
+		return nil, err
+	}
+	gh, err := destination.NewGitHub(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return gh, nil
 }

@@ -1,0 +1,257 @@
+package destination
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+const (
+	backoffBase      = time.Second
+	backoffCap       = 30 * time.Second
+	maxRateLimitWait = 15 * time.Minute
+	// secondaryWait is what GitHub asks for after a secondary rate limit
+	// that names no time: "wait for at least one minute".
+	secondaryWait = time.Minute
+)
+
+// githubTransport paces, times out and retries the requests of a GitHub
+// writer. It sits below go-github and below the GitHub App transport, so it
+// sees every raw response: go-github turns a 403 rate limit into an error
+// but passes 429 through as a plain error response, and remembers a rate
+// limit to refuse later requests on its own clock. Handling the status codes
+// and headers here, in one small loop, keeps the behaviour in one place and
+// testable with an injected clock, which a retrying HTTP library would not.
+type githubTransport struct {
+	base        http.RoundTripper
+	pace        time.Duration
+	maxAttempts int
+	timeout     time.Duration
+	sleep       func(context.Context, time.Duration) error
+	now         func() time.Time
+	stats       *githubCounters
+
+	// paceTurn is a one-slot semaphore rather than a mutex so that a writer
+	// queued behind others still gives up when its context ends.
+	paceTurn  chan struct{}
+	lastWrite time.Time
+}
+
+// maxResponse bounds what is read of one response; GitHub's are small.
+const maxResponse = 16 << 20
+
+type githubCounters struct {
+	requests, writes, keyFetches, repoLookups, retries atomic.Int64
+}
+
+// rateLimitError is a rate limit tokenward will not wait out.
+type rateLimitError struct {
+	until    time.Time
+	in       time.Duration
+	attempts int // > 0 when the attempts ran out while waiting
+}
+
+func (e *rateLimitError) Error() string {
+	at := e.until.UTC().Format("15:04:05 MST")
+	if e.attempts > 0 {
+		return fmt.Sprintf("GitHub still rate limited the request after %d attempts; try again after %s", e.attempts, at)
+	}
+	return fmt.Sprintf("GitHub's rate limit resets at %s (in %s), more than the %s tokenward waits; try again after then",
+		at, e.in.Round(time.Second), maxRateLimitWait)
+}
+
+// timeoutError is a request GitHub never answered in time.
+type timeoutError struct {
+	attempts int
+	timeout  time.Duration
+	err      error
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("GitHub did not answer within %s, %d times: %v", e.timeout, e.attempts, e.err)
+}
+
+func (e *timeoutError) Unwrap() error { return e.err }
+
+// RoundTrip sends req, retrying what is worth retrying.
+func (t *githubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	if req.Body != nil {
+		defer req.Body.Close()
+	}
+	// A body that cannot be read again can be sent once only.
+	maxAttempts := t.maxAttempts
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		maxAttempts = 1
+	}
+	write := req.Method == http.MethodPut || req.Method == http.MethodDelete
+	for attempt := 1; ; attempt++ {
+		if attempt > 1 {
+			t.stats.retries.Add(1)
+		}
+		if write {
+			if err := t.spaceWrite(ctx); err != nil {
+				return nil, err
+			}
+		}
+		resp, timedOut, err := t.once(req)
+		last := attempt >= maxAttempts
+		var wait time.Duration
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if !timedOut && !transient(err) {
+				return nil, err
+			}
+			if last {
+				if timedOut {
+					return nil, &timeoutError{attempts: attempt, timeout: t.timeout, err: err}
+				}
+				return nil, err
+			}
+			wait = backoff(attempt)
+		case resp.StatusCode >= 500:
+			if last {
+				return resp, nil
+			}
+			wait = backoff(attempt)
+		case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests:
+			d, until, limited := t.rateLimit(resp)
+			switch {
+			case limited && d > maxRateLimitWait:
+				return nil, &rateLimitError{until: until, in: d}
+			case limited && last:
+				return nil, &rateLimitError{until: until, attempts: attempt}
+			case limited:
+				wait = d
+			case resp.StatusCode == http.StatusTooManyRequests && !last:
+				wait = backoff(attempt)
+			default:
+				return resp, nil
+			}
+		default:
+			return resp, nil
+		}
+		if err := t.sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// once sends one attempt with its own deadline and reads the whole response,
+// so that a response that stalls halfway is a timeout too.
+func (t *githubTransport) once(req *http.Request) (resp *http.Response, timedOut bool, err error) {
+	t.stats.requests.Add(1)
+	actx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	defer cancel()
+	r := req.Clone(actx)
+	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+		if r.Body, err = req.GetBody(); err != nil {
+			return nil, false, err
+		}
+	}
+	resp, err = t.base.RoundTrip(r)
+	if err == nil {
+		var b []byte
+		b, err = io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	if err != nil {
+		return nil, errors.Is(actx.Err(), context.DeadlineExceeded) && req.Context().Err() == nil, err
+	}
+	return resp, false, nil
+}
+
+// spaceWrite waits until at least pace has passed since the previous write.
+// Keeping the turn while waiting queues parallel writers behind each other.
+func (t *githubTransport) spaceWrite(ctx context.Context) error {
+	if t.pace <= 0 {
+		return nil
+	}
+	select {
+	case t.paceTurn <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-t.paceTurn }()
+	if !t.lastWrite.IsZero() {
+		if d := t.lastWrite.Add(t.pace).Sub(t.now()); d > 0 {
+			if err := t.sleep(ctx, d); err != nil {
+				return err
+			}
+		}
+	}
+	t.lastWrite = t.now()
+	return nil
+}
+
+// rateLimit reports how long a 403 or 429 asks to wait, and until when;
+// limited is false when the response is not about a rate limit.
+func (t *githubTransport) rateLimit(resp *http.Response) (d time.Duration, until time.Time, limited bool) {
+	now := t.now()
+	if v := resp.Header.Get("Retry-After"); v != "" {
+		if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+			return time.Duration(s) * time.Second, now.Add(time.Duration(s) * time.Second), true
+		}
+		if at, err := http.ParseTime(v); err == nil {
+			return max(at.Sub(now), 0), at, true
+		}
+	}
+	if resp.Header.Get("X-RateLimit-Remaining") == "0" {
+		if s, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+			at := time.Unix(s, 0)
+			return max(at.Sub(now), 0), at, true
+		}
+	}
+	if b, err := io.ReadAll(resp.Body); err == nil {
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		if bytes.Contains(bytes.ToLower(b), []byte("secondary rate limit")) {
+			return secondaryWait, now.Add(secondaryWait), true
+		}
+	}
+	return 0, time.Time{}, false
+}
+
+// backoff is the wait before attempt+1: exponential from backoffBase, capped
+// at backoffCap, with "equal jitter" (between half and all of it) so that
+// parallel writers do not retry in step.
+func backoff(attempt int) time.Duration {
+	d := backoffCap
+	if attempt < 6 {
+		d = min(backoffBase<<(attempt-1), backoffCap)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// transient reports whether a transport error is worth another attempt.
+func transient(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// sleepContext waits for d or until ctx is done.
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
