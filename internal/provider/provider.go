@@ -32,7 +32,7 @@ type Provider struct {
 	getenv  func(string) string
 	// newGitHub builds the writer of GitHub secrets, the first time a token
 	// with GitHub destinations is delivered or withdrawn.
-	newGitHub func(githubSettings) (destination.Writer, error)
+	newGitHub func(destination.GitHubConfig) (destination.Writer, error)
 }
 
 // New returns a constructor of the provider at a version, as
@@ -43,10 +43,13 @@ func New(version string, getenv func(string) string) func() provider.Provider {
 	}
 }
 
-// newGitHubWriter builds the GitHub secrets writer. Until the writer lands
-// in package destination, GitHub destinations fail with ErrNoGitHub.
-func newGitHubWriter(githubSettings) (destination.Writer, error) {
-	return nil, destination.ErrNoGitHub
+// newGitHubWriter builds the GitHub secrets writer.
+func newGitHubWriter(cfg destination.GitHubConfig) (destination.Writer, error) {
+	gh, err := destination.NewGitHub(cfg)
+	if err != nil {
+		return nil, err // not a nil *GitHub in a non-nil Writer
+	}
+	return gh, nil
 }
 
 type providerModel struct {
@@ -71,26 +74,6 @@ type policyModel struct {
 	ForbiddenScopes     types.List    `tfsdk:"forbidden_scopes"`
 	AllowedRepositories types.List    `tfsdk:"allowed_repositories"`
 }
-
-// githubSettings are the GitHub credentials the provider was configured
-// with, environment fallbacks applied.
-type githubSettings struct {
-	Token          string
-	AppID          int64
-	InstallationID int64
-	PrivateKeyFile string
-	PrivateKey     []byte // read from PrivateKeyFile when the writer is built
-	APIURL         string
-}
-
-// configured reports whether any credentials were given.
-func (g githubSettings) configured() bool { return g.Token != "" || g.AppID != 0 }
-
-// Environment variables the github attribute falls back to.
-const (
-	envGitHubToken  = "GITHUB_TOKEN"
-	envGitHubAPIURL = "GITHUB_API_URL"
-)
 
 // Metadata names the provider.
 func (p *Provider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -122,7 +105,10 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 				Optional: true,
 				MarkdownDescription: "Credentials for writing GitHub secrets, needed only when a token has GitHub destinations " +
 					"(`github_secrets`, `github_organization_secrets`, `github_dependabot_secrets`). Give a `token`, or a GitHub App's " +
-					"`app_id`, `installation_id` and `private_key_file`. Without this block the provider uses `GITHUB_TOKEN` and `GITHUB_API_URL`.",
+					"`app_id`, `installation_id` and `private_key_file`. Without credentials here the provider reads them from the environment " +
+					"as the tokenward binary does: `GITHUB_TOKEN`, or `TOKENWARD_GITHUB_APP_ID`, `TOKENWARD_GITHUB_APP_INSTALLATION_ID` and " +
+					"`TOKENWARD_GITHUB_APP_PRIVATE_KEY_FILE`; and `GITHUB_API_URL`. Writes are paced one second apart, as GitHub asks " +
+					"(`TOKENWARD_GITHUB_PACE` changes it).",
 				Attributes: map[string]schema.Attribute{
 					"token": schema.StringAttribute{
 						Optional:  true,
@@ -218,19 +204,13 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		resp.Diagnostics.AddError("Cannot configure the tokenward provider", err.Error())
 		return
 	}
-	gh := p.githubSettings(cfg.GitHub)
+	loadGitHub, hasGitHub := p.githubConfig(cfg.GitHub)
 	writer := destination.NewRouter(&lazyWriter{build: func() (destination.Writer, error) {
-		if !gh.configured() {
-			return nil, destination.ErrNoGitHub
+		gc, err := loadGitHub()
+		if err != nil {
+			return nil, err
 		}
-		if gh.PrivateKeyFile != "" {
-			key, err := os.ReadFile(gh.PrivateKeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("read the GitHub App private key (github.private_key_file): %w", err)
-			}
-			gh.PrivateKey = key
-		}
-		return p.newGitHub(gh)
+		return p.newGitHub(gc)
 	}})
 	data := &providerData{
 		now:    reg.Now,
@@ -238,28 +218,66 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		policy: pol,
 		writer: writer,
 		engine: rotation.New(reg, writer),
-		github: gh.configured(),
+		github: hasGitHub,
 	}
 	resp.ResourceData = data
 	resp.DataSourceData = data
 }
 
-// githubSettings applies the environment fallbacks to the github block.
-func (p *Provider) githubSettings(m *githubModel) githubSettings {
-	var g githubSettings
+// githubConfig resolves the GitHub credentials: the github block when it
+// gives a token or a GitHub App, else the environment as the tokenward
+// binary reads it (GITHUB_TOKEN, or TOKENWARD_GITHUB_APP_ID,
+// TOKENWARD_GITHUB_APP_INSTALLATION_ID and TOKENWARD_GITHUB_APP_PRIVATE_KEY
+// or _FILE). api_url falls back to GITHUB_API_URL; writes are paced by
+// TOKENWARD_GITHUB_PACE, one second by default, as GitHub asks. load reads
+// the private key file and reports bad settings, so it runs only when a
+// GitHub destination is written; configured says whether any credentials
+// are set.
+func (p *Provider) githubConfig(m *githubModel) (load func() (destination.GitHubConfig, error), configured bool) {
+	apiURL := ""
 	if m != nil {
-		g = githubSettings{
-			Token: m.Token.ValueString(), AppID: m.AppID.ValueInt64(), InstallationID: m.InstallationID.ValueInt64(),
-			PrivateKeyFile: m.PrivateKeyFile.ValueString(), APIURL: m.APIURL.ValueString(),
+		apiURL = m.APIURL.ValueString()
+	}
+	if m == nil || (m.Token.IsNull() && m.AppID.IsNull()) {
+		cfg, ok, err := destination.GitHubConfigFromEnv(p.getenv)
+		if apiURL != "" {
+			cfg.APIURL = apiURL
 		}
+		return func() (destination.GitHubConfig, error) {
+			switch {
+			case err != nil:
+				return cfg, fmt.Errorf("GitHub credentials from the environment: %w", err)
+			case !ok:
+				return cfg, destination.ErrNoGitHub
+			}
+			return cfg, nil
+		}, ok || err != nil
 	}
-	if g.Token == "" && g.AppID == 0 {
-		g.Token = p.getenv(envGitHubToken)
+	cfg := destination.GitHubConfig{
+		Token: m.Token.ValueString(), AppID: m.AppID.ValueInt64(), InstallationID: m.InstallationID.ValueInt64(),
+		APIURL: apiURL, Pace: time.Second,
 	}
-	if g.APIURL == "" {
-		g.APIURL = p.getenv(envGitHubAPIURL)
+	if cfg.APIURL == "" {
+		cfg.APIURL = p.getenv(destination.EnvGitHubAPIURL)
 	}
-	return g
+	keyFile := m.PrivateKeyFile.ValueString()
+	return func() (destination.GitHubConfig, error) {
+		if s := p.getenv(destination.EnvGitHubPace); s != "" {
+			d, err := time.ParseDuration(s)
+			if err != nil || d < 0 {
+				return cfg, fmt.Errorf("%s: %q is not a duration such as 1s or 500ms", destination.EnvGitHubPace, s)
+			}
+			cfg.Pace = d
+		}
+		if keyFile != "" {
+			key, err := os.ReadFile(keyFile)
+			if err != nil {
+				return cfg, fmt.Errorf("read the GitHub App private key (github.private_key_file): %w", err)
+			}
+			cfg.PrivateKey = key
+		}
+		return cfg, nil
+	}, true
 }
 
 // checkGitHub reports a github block that is not known yet or incomplete,
