@@ -719,3 +719,53 @@ func TestAccTokenImportUnissued(t *testing.T) {
 		},
 	})
 }
+
+// TestAccTokenClock: TOKENWARD_NOW sets the provider's clock; the computed
+// dates follow the lifetime, and a token past next_rotation_at reads as due
+// without a diff.
+func TestAccTokenClock(t *testing.T) {
+	env := testEnv(t)
+	env["TOKENWARD_NOW"] = "2026-01-01T00:00:00Z"
+	openRegistry(t, env)
+	cfg := tokenConfig("  ttl = \"30d\"\n  rotate_before = \"1w\"\n" + fileBlock(filepath.Join(t.TempDir(), ".env")))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		Steps: []resource.TestStep{
+			{
+				Config: cfg,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(tokenAddr, "issued_at", "2026-01-01T00:00:00Z"),
+					resource.TestCheckResourceAttr(tokenAddr, "expires_at", "2026-01-31T00:00:00Z"),
+					resource.TestCheckResourceAttr(tokenAddr, "next_rotation_at", "2026-01-24T00:00:00Z"),
+					resource.TestCheckResourceAttr(tokenAddr, "status", "active"),
+				),
+			},
+			{
+				PreConfig: func() { env["TOKENWARD_NOW"] = "2026-01-25T00:00:00Z" },
+				Config:    cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+				Check: resource.TestCheckResourceAttr(tokenAddr, "status", "due"),
+			},
+			{
+				// A shorter rotate_before moves next_rotation_at at once,
+				// and the plan says where to.
+				Config: strings.Replace(cfg, `"1w"`, `"2d"`, 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectKnownValue(tokenAddr, tfjsonPath("next_rotation_at"), knownvalue.StringExact("2026-01-29T00:00:00Z")),
+					plancheck.ExpectKnownValue(tokenAddr, tfjsonPath("fingerprint"), knownvalue.NotNull()),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(tokenAddr, "next_rotation_at", "2026-01-29T00:00:00Z"),
+					resource.TestCheckResourceAttr(tokenAddr, "status", "active"),
+				),
+			},
+			{
+				PreConfig: func() { env["TOKENWARD_NOW"] = "2026-02-01T00:00:00Z" },
+				Config:    strings.Replace(cfg, `"1w"`, `"2d"`, 1),
+				Check:     resource.TestCheckResourceAttr(tokenAddr, "status", "expired"),
+			},
+		},
+	})
+}
