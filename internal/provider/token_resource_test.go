@@ -19,10 +19,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
-	"github.com/tokenward/terraform-provider-tokenward/internal/duration"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
-	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
 
@@ -674,34 +672,43 @@ func TestAccTokenRotationFailureRetries(t *testing.T) {
 	})
 }
 
-// TestAccTokenImportUnissued: a token declared outside Terraform that has no
-// value yet is imported, and the next apply issues and delivers its first.
-func TestAccTokenImportUnissued(t *testing.T) {
+// TestAccTokenUnissued: a token re-declared outside Terraform without a
+// value (as a first issue that failed half way leaves it) reads as
+// unissued, and the next apply issues and delivers its first value.
+func TestAccTokenUnissued(t *testing.T) {
 	env := testEnv(t)
 	reg := openRegistry(t, env, "users:read")
 	file := filepath.Join(t.TempDir(), ".env")
-	d, err := destination.New(destination.KindFile, destination.Config{Path: file, Key: "CI_DEPLOY", Format: destination.FormatDotenv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.CreateToken(context.Background(), registry.TokenSpec{
-		Name: "ci-deploy", Owner: "platform", Scopes: []string{"users:read"},
-		Lifetime: store.Lifetime{TTL: 90 * duration.Day, RotateBefore: 14 * duration.Day, Overlap: duration.Day}, Destinations: []store.Destination{d},
-	}); err != nil {
-		t.Fatal(err)
-	}
 	cfg := tokenConfig("  owner = \"platform\"\n  scopes = [\"users:read\"]\n" + fileBlock(file))
+	var first string
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories(env),
 		Steps: []resource.TestStep{
 			{
-				Config: cfg, ResourceName: tokenAddr, ImportState: true, ImportStateId: "ci-deploy", ImportStatePersist: true,
-				ImportStateCheck: func(s []*terraform.InstanceState) error {
-					if len(s) != 1 || s[0].Attributes["status"] != "unissued" || s[0].Attributes["files.0.path"] != file {
-						return fmt.Errorf("imported %v", s)
-					}
-					return nil
+				Config: cfg,
+				Check: func(*terraform.State) error {
+					first = dotenvValue(t, file, "CI_DEPLOY")
+					return verifies(reg, first, token.Valid)
 				},
+			},
+			{
+				PreConfig: func() {
+					ctx := context.Background()
+					ti, err := reg.Token(ctx, "ci-deploy")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := reg.DeleteToken(ctx, "ci-deploy"); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := reg.CreateToken(ctx, registry.TokenSpec{
+						Name: ti.Name, Owner: ti.Owner, Scopes: ti.Scopes, Lifetime: ti.Lifetime, Destinations: ti.Destinations,
+					}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				RefreshState: true, ExpectNonEmptyPlan: true, // the next apply issues it
+				Check: resource.TestCheckResourceAttr(tokenAddr, "status", "unissued"),
 			},
 			{
 				Config: cfg,
@@ -712,7 +719,11 @@ func TestAccTokenImportUnissued(t *testing.T) {
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr(tokenAddr, "status", "active"),
 					func(*terraform.State) error {
-						return verifies(reg, dotenvValue(t, file, "CI_DEPLOY"), token.Valid, "users:read")
+						v := dotenvValue(t, file, "CI_DEPLOY")
+						if v == first {
+							return errors.New("no new value was delivered")
+						}
+						return verifies(reg, v, token.Valid, "users:read")
 					},
 				),
 			},
