@@ -99,12 +99,21 @@ func (t *githubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if attempt > 1 {
 			t.stats.retries.Add(1)
 		}
+		var resp *http.Response
+		var timedOut bool
+		var err error
 		if write {
-			if err := t.spaceWrite(ctx); err != nil {
-				return nil, err
+			// GitHub asks integrations to make mutating requests serially,
+			// or it answers with secondary rate limits: one write at a time.
+			release, werr := t.writeTurn(ctx)
+			if werr != nil {
+				return nil, werr
 			}
+			resp, timedOut, err = t.once(req)
+			release()
+		} else {
+			resp, timedOut, err = t.once(req)
 		}
-		resp, timedOut, err := t.once(req)
 		last := attempt >= maxAttempts
 		var wait time.Duration
 		switch {
@@ -175,27 +184,27 @@ func (t *githubTransport) once(req *http.Request) (resp *http.Response, timedOut
 	return resp, false, nil
 }
 
-// spaceWrite waits until at least pace has passed since the previous write.
-// Keeping the turn while waiting queues parallel writers behind each other.
-func (t *githubTransport) spaceWrite(ctx context.Context) error {
-	if t.pace <= 0 {
-		return nil
-	}
+// writeTurn takes the one write turn, waits until at least pace has passed
+// since the previous write began, and returns the function that gives the
+// turn back. Parallel writers queue on the turn; one whose context ends
+// while queued gives up.
+func (t *githubTransport) writeTurn(ctx context.Context) (release func(), err error) {
 	select {
 	case t.paceTurn <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
-	defer func() { <-t.paceTurn }()
-	if !t.lastWrite.IsZero() {
+	release = func() { <-t.paceTurn }
+	if t.pace > 0 && !t.lastWrite.IsZero() {
 		if d := t.lastWrite.Add(t.pace).Sub(t.now()); d > 0 {
 			if err := t.sleep(ctx, d); err != nil {
-				return err
+				release()
+				return nil, err
 			}
 		}
 	}
 	t.lastWrite = t.now()
-	return nil
+	return release, nil
 }
 
 // rateLimit reports how long a 403 or 429 asks to wait, and until when;

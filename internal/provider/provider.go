@@ -422,10 +422,16 @@ func configured(v any, diags *diag.Diagnostics) *providerData {
 
 // Resources lists the provider's resources.
 func (p *Provider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{newTokenResource}
+	return []func() resource.Resource{
+		newScopeResource,
+		newRoleResource,
+		newSettingResource,
+		newUserConfigResource,
+		newTokenResource,
+	}
 }
 
 // DataSources lists the provider's data sources.
 func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{newScopesDataSource, newTokenDataSource}
+	return []func() datasource.DataSource{newScopesDataSource, newUserConfigDataSource, newTokenDataSource}
 }

@@ -27,7 +27,7 @@ func TestAccTokenGitHubDestinations(t *testing.T) {
 	env["GITHUB_TOKEN"] = "ghs_provider_test"
 	env["GITHUB_API_URL"] = gh.URL()
 	env["TOKENWARD_GITHUB_PACE"] = "0s"
-	reg := openRegistry(t, env, "users:read")
+	reg := tokenRegistry(t, env, "users:read")
 	cfg := func(trigger string) string {
 		return tokenConfig(fmt.Sprintf(`  scopes = ["users:read"]
   rotation_triggers = { n = %q }
@@ -116,7 +116,7 @@ func TestAccTokenGitHubRefusesBadCredentials(t *testing.T) {
 	env["GITHUB_TOKEN"] = "ghs_unknown"
 	env["GITHUB_API_URL"] = gh.URL()
 	env["TOKENWARD_GITHUB_PACE"] = "0s"
-	reg := openRegistry(t, env)
+	reg := tokenRegistry(t, env)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories(env),
 		Steps: []resource.TestStep{{

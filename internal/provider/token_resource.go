@@ -299,7 +299,7 @@ func (m tokenModel) destinations(ctx context.Context, diags *diag.Diagnostics) (
 			var es []githubSecretModel
 			diags.Append(l.ElementsAs(ctx, &es, false)...)
 			for j, e := range es {
-				add(j, allKnown(e.Repository, e.Name, e.Environment),
+				add(j, stringsKnown(e.Repository, e.Name, e.Environment),
 					destination.Config{Repository: e.Repository.ValueString(), Name: e.Name.ValueString(), Environment: e.Environment.ValueString()})
 			}
 		case destination.KindOrganizationSecret:
@@ -307,7 +307,7 @@ func (m tokenModel) destinations(ctx context.Context, diags *diag.Diagnostics) (
 			diags.Append(l.ElementsAs(ctx, &es, false)...)
 			for j, e := range es {
 				c := destination.Config{Organization: e.Organization.ValueString(), Name: e.Name.ValueString(), Visibility: e.Visibility.ValueString()}
-				ok := allKnown(e.Organization, e.Name, e.Visibility) && !e.Repositories.IsUnknown()
+				ok := stringsKnown(e.Organization, e.Name, e.Visibility) && !e.Repositories.IsUnknown()
 				if ok {
 					var repos []types.String
 					diags.Append(e.Repositories.ElementsAs(ctx, &repos, false)...)
@@ -322,7 +322,7 @@ func (m tokenModel) destinations(ctx context.Context, diags *diag.Diagnostics) (
 			var es []githubDependabotSecretModel
 			diags.Append(l.ElementsAs(ctx, &es, false)...)
 			for j, e := range es {
-				add(j, allKnown(e.Repository, e.Name), destination.Config{Repository: e.Repository.ValueString(), Name: e.Name.ValueString()})
+				add(j, stringsKnown(e.Repository, e.Name), destination.Config{Repository: e.Repository.ValueString(), Name: e.Name.ValueString()})
 			}
 		case destination.KindFile:
 			var es []fileModel
@@ -332,7 +332,7 @@ func (m tokenModel) destinations(ctx context.Context, diags *diag.Diagnostics) (
 				if e.Format.IsNull() {
 					c.Format = destination.FormatDotenv
 				}
-				ok := allKnown(e.Path, e.Key, e.Format)
+				ok := stringsKnown(e.Path, e.Key, e.Format)
 				if c.Format == destination.FormatDotenv && e.Key.IsNull() {
 					ok = ok && !m.Name.IsUnknown()
 					c.Key = defaultFileKey(m.Name.ValueString())
@@ -344,7 +344,7 @@ func (m tokenModel) destinations(ctx context.Context, diags *diag.Diagnostics) (
 	return out, known
 }
 
-func allKnown(vs ...types.String) bool {
+func stringsKnown(vs ...types.String) bool {
 	for _, v := range vs {
 		if v.IsUnknown() {
 			return false
@@ -615,7 +615,7 @@ func (r *tokenResource) Create(ctx context.Context, req resource.CreateRequest, 
 				fmt.Sprintf("A token named %s exists in the tokenward store already. Import it (terraform import <address> %s) or choose another name.", spec.Name, spec.Name))
 			return
 		}
-		addRegistryError(&resp.Diagnostics, "Cannot create token "+spec.Name, err)
+		addTokenError(&resp.Diagnostics, "Cannot create token "+spec.Name, err)
 		return
 	}
 	res, err := r.data.engine.Rotate(ctx, spec.Name)
@@ -652,7 +652,7 @@ func (r *tokenResource) Create(ctx context.Context, req resource.CreateRequest, 
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-func addRegistryError(diags *diag.Diagnostics, summary string, err error) {
+func addTokenError(diags *diag.Diagnostics, summary string, err error) {
 	var ie *registry.InvalidError
 	switch {
 	case errors.As(err, &ie):
@@ -831,7 +831,7 @@ func (r *tokenResource) Update(ctx context.Context, req resource.UpdateRequest, 
 		return
 	}
 	if _, err := r.data.reg.UpdateToken(ctx, spec); err != nil {
-		addRegistryError(&resp.Diagnostics, "Cannot update token "+spec.Name, err)
+		addTokenError(&resp.Diagnostics, "Cannot update token "+spec.Name, err)
 		return
 	}
 	if rotates(plan, state) {

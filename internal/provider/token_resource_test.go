@@ -26,9 +26,9 @@ import (
 
 const tokenAddr = "tokenward_token.t"
 
-// openRegistry opens the store the provider under test uses, with scopes
+// tokenRegistry opens the store the provider under test uses, with scopes
 // declared, for checks from outside Terraform.
-func openRegistry(t *testing.T, env map[string]string, scopes ...string) *registry.Registry {
+func tokenRegistry(t *testing.T, env map[string]string, scopes ...string) *registry.Registry {
 	t.Helper()
 	reg, err := registry.Open(context.Background(), registry.Config{Getenv: func(k string) string { return env[k] }, Actor: "test"})
 	if err != nil {
@@ -141,7 +141,7 @@ func fileBlock(paths ...string) string {
 // outside and destroy.
 func TestAccTokenLifecycle(t *testing.T) {
 	env := testEnv(t)
-	reg := openRegistry(t, env, "users:read", "billing:read")
+	reg := tokenRegistry(t, env, "users:read", "billing:read")
 	dir := t.TempDir()
 	fileA, fileB := filepath.Join(dir, "a.env"), filepath.Join(dir, "b.env")
 	if err := os.WriteFile(fileA, []byte("# kept\nOTHER=1\n"), 0o600); err != nil {
@@ -353,7 +353,7 @@ func TestAccTokenLifecycle(t *testing.T) {
 // the other plans nothing.
 func TestAccTokenDurationSpellings(t *testing.T) {
 	env := testEnv(t)
-	openRegistry(t, env)
+	tokenRegistry(t, env)
 	dir := t.TempDir()
 	cfg := func(ttl, before, overlap string) string {
 		return tokenConfig(fmt.Sprintf("  ttl = %q\n  rotate_before = %q\n  overlap = %q\n%s", ttl, before, overlap, fileBlock(filepath.Join(dir, ".env"))))
@@ -385,7 +385,7 @@ func TestAccTokenDurationSpellings(t *testing.T) {
 // TestAccTokenDataSource reads a token's metadata, and no value.
 func TestAccTokenDataSource(t *testing.T) {
 	env := testEnv(t)
-	openRegistry(t, env, "users:read")
+	tokenRegistry(t, env, "users:read")
 	path := filepath.Join(t.TempDir(), "token")
 	cfg := tokenConfig(fmt.Sprintf("  owner = \"platform\"\n  scopes = [\"users:read\"]\n  files = [{ path = %q, format = \"raw\" }]\n", path)) +
 		`data "tokenward_token" "t" { name = tokenward_token.t.name }`
@@ -499,7 +499,7 @@ provider "tokenward" {
 		t.Run(tc.name, func(t *testing.T) {
 			env := testEnv(t)
 			env["GITHUB_TOKEN"] = "test-credentials" // the GitHub check is not what this tests
-			reg := openRegistry(t, env, "users:read", "admin:write")
+			reg := tokenRegistry(t, env, "users:read", "admin:write")
 			if _, err := reg.CreateRole(context.Background(), registry.RoleSpec{Name: "ops", Scopes: []string{"users:read", "admin:write"}}); err != nil {
 				t.Fatal(err)
 			}
@@ -514,7 +514,7 @@ provider "tokenward" {
 	}
 	t.Run("compliant", func(t *testing.T) {
 		env := testEnv(t)
-		openRegistry(t, env, "users:read")
+		tokenRegistry(t, env, "users:read")
 		resource.ParallelTest(t, resource.TestCase{
 			ProtoV6ProviderFactories: factories(env),
 			Steps: []resource.TestStep{{
@@ -571,7 +571,7 @@ func TestAccTokenGitHubWithoutCredentials(t *testing.T) {
 // the token is removed so that the next apply starts afresh.
 func TestAccTokenCreateFailureLeavesNothing(t *testing.T) {
 	env := testEnv(t)
-	reg := openRegistry(t, env)
+	reg := tokenRegistry(t, env)
 	dir := t.TempDir()
 	blocker := filepath.Join(dir, "not-a-dir")
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
@@ -620,7 +620,7 @@ func knownString(want func() string) knownvalue.Check {
 // finishes the rotation.
 func TestAccTokenRotationFailureRetries(t *testing.T) {
 	env := testEnv(t)
-	reg := openRegistry(t, env)
+	reg := tokenRegistry(t, env)
 	dir := t.TempDir()
 	blocker := filepath.Join(dir, "not-a-dir")
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
@@ -677,7 +677,7 @@ func TestAccTokenRotationFailureRetries(t *testing.T) {
 // unissued, and the next apply issues and delivers its first value.
 func TestAccTokenUnissued(t *testing.T) {
 	env := testEnv(t)
-	reg := openRegistry(t, env, "users:read")
+	reg := tokenRegistry(t, env, "users:read")
 	file := filepath.Join(t.TempDir(), ".env")
 	cfg := tokenConfig("  owner = \"platform\"\n  scopes = [\"users:read\"]\n" + fileBlock(file))
 	var first string
@@ -737,7 +737,7 @@ func TestAccTokenUnissued(t *testing.T) {
 func TestAccTokenClock(t *testing.T) {
 	env := testEnv(t)
 	env["TOKENWARD_NOW"] = "2026-01-01T00:00:00Z"
-	openRegistry(t, env)
+	tokenRegistry(t, env)
 	cfg := tokenConfig("  ttl = \"30d\"\n  rotate_before = \"1w\"\n" + fileBlock(filepath.Join(t.TempDir(), ".env")))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories(env),

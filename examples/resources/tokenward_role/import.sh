@@ -1,0 +1,2 @@
+# A role is imported by its name.
+terraform import tokenward_role.billing_clerk billing-clerk

@@ -1,0 +1,192 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+)
+
+var (
+	_ resource.ResourceWithConfigure      = (*roleResource)(nil)
+	_ resource.ResourceWithImportState    = (*roleResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*roleResource)(nil)
+)
+
+// roleResource declares a role: a named bundle of scopes that tokens hold.
+type roleResource struct {
+	reg *registry.Registry
+}
+
+func newRoleResource() resource.Resource { return &roleResource{} }
+
+type roleResourceModel struct {
+	ID          types.String `tfsdk:"id"`
+	Name        types.String `tfsdk:"name"`
+	Description types.String `tfsdk:"description"`
+	Scopes      types.Set    `tfsdk:"scopes"`
+}
+
+func (r *roleResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_role"
+}
+
+func (r *roleResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A role: a named bundle of scopes. A token that holds a role has its scopes, and gains or " +
+			"loses scopes at once when the role changes. A role that a token still holds cannot be destroyed: the " +
+			"error names the tokens. Import a role by its name.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "The role's name.",
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"name": schema.StringAttribute{
+				Required: true,
+				MarkdownDescription: "The role's name: 1 to 128 letters, digits, `_`, `.` or `-`, starting with a letter or " +
+					"digit, such as `billing-reader`. Changing it replaces the role.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"description": schema.StringAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             stringdefault.StaticString(""),
+				MarkdownDescription: "What the role is for. Defaults to empty.",
+			},
+			"scopes": schema.SetAttribute{
+				Required:    true,
+				ElementType: types.StringType,
+				MarkdownDescription: "The scopes the role grants, such as `[\"billing:read\", \"users:*\"]`. Each must be a " +
+					"declared scope: refer to `tokenward_scope` resources so Terraform creates them first.",
+			},
+		},
+	}
+}
+
+func (r *roleResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	if data := configured(req.ProviderData, &resp.Diagnostics); data != nil {
+		r.reg = data.reg
+	}
+}
+
+// ValidateConfig checks the role's name and each known scope at plan time.
+func (r *roleResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m roleResourceModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !m.Name.IsNull() && !m.Name.IsUnknown() {
+		if err := registry.CheckName("name", m.Name.ValueString()); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("name"), "Invalid role name", err.Error())
+		}
+	}
+	if m.Scopes.IsNull() || m.Scopes.IsUnknown() {
+		return
+	}
+	for _, e := range m.Scopes.Elements() {
+		s, ok := e.(types.String)
+		if !ok || s.IsNull() || s.IsUnknown() {
+			continue
+		}
+		if registry.CheckScopeName(s.ValueString()) != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("scopes"), "Invalid scope in role",
+				fmt.Sprintf("invalid scopes: %q is not a scope: use resource:action in lower case, such as billing:read, or resource:* for every action of a resource.", s.ValueString()))
+		}
+	}
+}
+
+var roleFields = map[string]path.Path{
+	"name": path.Root("name"), "description": path.Root("description"), "scopes": path.Root("scopes"),
+}
+
+func (r *roleResource) spec(ctx context.Context, m roleResourceModel, diags *diag.Diagnostics) registry.RoleSpec {
+	var scopes []string
+	diags.Append(m.Scopes.ElementsAs(ctx, &scopes, false)...)
+	return registry.RoleSpec{Name: m.Name.ValueString(), Description: m.Description.ValueString(), Scopes: scopes}
+}
+
+func (r *roleResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var m roleResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	spec := r.spec(ctx, m, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if _, err := r.reg.CreateRole(ctx, spec); err != nil {
+		if exists(err) {
+			resp.Diagnostics.AddAttributeError(path.Root("name"), "Role exists already",
+				"Role "+spec.Name+" is already in the tokenward store. Import it with: terraform import <address> "+spec.Name)
+			return
+		}
+		addRegistryError(&resp.Diagnostics, "Cannot create role", err, roleFields)
+		return
+	}
+	m.ID = m.Name
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *roleResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m roleResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	role, err := r.reg.Role(ctx, m.ID.ValueString())
+	if notFound(err) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot read role", err.Error())
+		return
+	}
+	scopes, diags := types.SetValueFrom(ctx, types.StringType, role.Scopes)
+	resp.Diagnostics.Append(diags...)
+	m.Name, m.Description, m.Scopes = types.StringValue(role.Name), types.StringValue(role.Description), scopes
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *roleResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var m roleResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	spec := r.spec(ctx, m, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if _, err := r.reg.UpdateRole(ctx, spec); err != nil {
+		addRegistryError(&resp.Diagnostics, "Cannot update role", err, roleFields)
+		return
+	}
+	m.ID = m.Name
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *roleResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m roleResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	err := r.reg.DeleteRole(ctx, m.ID.ValueString())
+	if err != nil && !notFound(err) {
+		// The registry names the tokens that still hold the role.
+		resp.Diagnostics.AddError("Cannot delete role "+m.ID.ValueString(),
+			err.Error()+". Remove the role from those tokens (or destroy them) first, then apply again.")
+	}
+}
+
+// ImportState imports a role by its name.
+func (r *roleResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
+}

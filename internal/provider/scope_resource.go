@@ -1,0 +1,156 @@
+package provider
+
+import (
+	"context"
+
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+)
+
+var (
+	_ resource.ResourceWithConfigure      = (*scopeResource)(nil)
+	_ resource.ResourceWithImportState    = (*scopeResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*scopeResource)(nil)
+)
+
+// scopeResource declares one scope, a permission such as billing:read.
+type scopeResource struct {
+	reg *registry.Registry
+}
+
+func newScopeResource() resource.Resource { return &scopeResource{} }
+
+type scopeResourceModel struct {
+	ID          types.String `tfsdk:"id"`
+	Name        types.String `tfsdk:"name"`
+	Description types.String `tfsdk:"description"`
+}
+
+func (r *scopeResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_scope"
+}
+
+func (r *scopeResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A scope: a permission that tokens and roles grant, named `resource:action` in lower case " +
+			"(`billing:read`), or `resource:*` for every action of one resource. A scope that a token or a role " +
+			"still grants cannot be destroyed: the error names them. Import a scope by its name.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "The scope's name.",
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"name": schema.StringAttribute{
+				Required: true,
+				MarkdownDescription: "The scope, `resource:action` in lower case (letters, digits, `_`, `.`, `-`), such as " +
+					"`billing:read`, or `resource:*` for every action of a resource. Changing it replaces the scope.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"description": schema.StringAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             stringdefault.StaticString(""),
+				MarkdownDescription: "What the scope allows, for reviewers and the `tokenward_scopes` data source. Defaults to empty.",
+			},
+		},
+	}
+}
+
+func (r *scopeResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	if data := configured(req.ProviderData, &resp.Diagnostics); data != nil {
+		r.reg = data.reg
+	}
+}
+
+// ValidateConfig checks the scope's name at plan time.
+func (r *scopeResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var name types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("name"), &name)...)
+	if name.IsNull() || name.IsUnknown() {
+		return
+	}
+	if err := registry.CheckScopeName(name.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("name"), "Invalid scope name", err.Error())
+	}
+}
+
+var scopeFields = map[string]path.Path{"name": path.Root("name"), "description": path.Root("description")}
+
+func (r *scopeResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var m scopeResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if _, err := r.reg.CreateScope(ctx, m.Name.ValueString(), m.Description.ValueString()); err != nil {
+		if exists(err) {
+			resp.Diagnostics.AddAttributeError(path.Root("name"), "Scope exists already",
+				"Scope "+m.Name.ValueString()+" is already in the tokenward store. Import it with: terraform import <address> "+m.Name.ValueString())
+			return
+		}
+		addRegistryError(&resp.Diagnostics, "Cannot create scope", err, scopeFields)
+		return
+	}
+	m.ID = m.Name
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *scopeResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m scopeResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	s, err := r.reg.Scope(ctx, m.ID.ValueString())
+	if notFound(err) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot read scope", err.Error())
+		return
+	}
+	m.Name, m.Description = types.StringValue(s.Name), types.StringValue(s.Description)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *scopeResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var m scopeResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if _, err := r.reg.UpdateScope(ctx, m.Name.ValueString(), m.Description.ValueString()); err != nil {
+		addRegistryError(&resp.Diagnostics, "Cannot update scope", err, scopeFields)
+		return
+	}
+	m.ID = m.Name
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *scopeResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m scopeResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	err := r.reg.DeleteScope(ctx, m.ID.ValueString())
+	if err != nil && !notFound(err) {
+		// The registry names the tokens and roles that still grant the scope.
+		resp.Diagnostics.AddError("Cannot delete scope "+m.ID.ValueString(),
+			err.Error()+". Remove the scope from those tokens and roles (or destroy them) first, then apply again.")
+	}
+}
+
+// ImportState imports a scope by its name.
+func (r *scopeResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
+}
