@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -21,6 +22,7 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
 
@@ -778,5 +780,51 @@ func TestAccTokenClock(t *testing.T) {
 				Check:     resource.TestCheckResourceAttr(tokenAddr, "status", "expired"),
 			},
 		},
+	})
+}
+
+// TestAccTokenExamples: the token examples the docs show plan as written
+// (applying them needs their scopes, roles and GitHub), and the data source
+// example reads a token.
+func TestAccTokenExamples(t *testing.T) {
+	read := func(file string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	t.Run("resource", func(t *testing.T) {
+		env := testEnv(t)
+		env["GITHUB_TOKEN"] = "example-credentials" // planning writes nothing to GitHub
+		resource.ParallelTest(t, resource.TestCase{
+			ProtoV6ProviderFactories: factories(env),
+			Steps: []resource.TestStep{{
+				Config: read("resources/tokenward_token/resource.tf"), PlanOnly: true, ExpectNonEmptyPlan: true,
+			}},
+		})
+	})
+	t.Run("data source", func(t *testing.T) {
+		env := testEnv(t)
+		reg := tokenRegistry(t, env, "users:read")
+		if _, err := reg.CreateToken(context.Background(), registry.TokenSpec{
+			Name: "ci-deploy", Scopes: []string{"users:read"},
+			Lifetime: store.Lifetime{TTL: 90 * 24 * time.Hour, RotateBefore: 14 * 24 * time.Hour, Overlap: 24 * time.Hour},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		resource.ParallelTest(t, resource.TestCase{
+			ProtoV6ProviderFactories: factories(env),
+			Steps: []resource.TestStep{{
+				Config: read("data-sources/tokenward_token/data-source.tf"),
+				Check: func(s *terraform.State) error {
+					out, ok := s.RootModule().Outputs["ci_deploy_scopes"]
+					if !ok || fmt.Sprint(out.Value) != "[users:read]" {
+						return fmt.Errorf("output ci_deploy_scopes = %v", out)
+					}
+					return nil
+				},
+			}},
+		})
 	})
 }
