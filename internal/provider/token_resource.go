@@ -459,12 +459,38 @@ func (r *tokenResource) ValidateConfig(ctx context.Context, req resource.Validat
 				fmt.Sprintf("%s: %s.", field, strings.TrimPrefix(err.Error(), fieldOf(err)+": ")))
 			continue
 		}
+		if d.kind == destination.KindOrganizationSecret {
+			checkSelected(d, &resp.Diagnostics)
+		}
 		if first, dup := seen[sd.Key]; dup {
 			resp.Diagnostics.AddAttributeError(fieldPath(d.path), "Duplicate destination",
 				fmt.Sprintf("%s is the same destination as %s (%s); a token delivers to each place once. Remove one of them.", d.path, first, sd.Key))
 			continue
 		}
 		seen[sd.Key] = d.path
+	}
+}
+
+// checkSelected checks the repositories an organization secret is visible
+// to: names of the organization's repositories, or owner/name with the
+// organization as owner.
+func checkSelected(d declared, diags *diag.Diagnostics) {
+	org := d.config.Organization
+	for i, r := range d.config.Repositories {
+		field := fmt.Sprintf("%s.repositories[%d]", d.path, i)
+		full := r
+		if !strings.Contains(r, "/") {
+			full = org + "/" + r
+		}
+		owner, _, _ := strings.Cut(full, "/")
+		switch {
+		case destination.CheckRepository(full) != nil:
+			diags.AddAttributeError(fieldPath(field), "Invalid destination",
+				fmt.Sprintf("%s: %q must be a repository of %s, as name or %s/name.", field, r, org, org))
+		case !strings.EqualFold(owner, org):
+			diags.AddAttributeError(fieldPath(field), "Invalid destination",
+				fmt.Sprintf("%s: %q is not a repository of %s; an organization secret is visible only to the organization's own repositories.", field, r, org))
+		}
 	}
 }
 

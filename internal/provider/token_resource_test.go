@@ -440,6 +440,8 @@ func TestAccTokenInvalidConfigs(t *testing.T) {
 		{"visibility", `github_organization_secrets = [{ organization = "acme", name = "T", visibility = "public" }]`, `github_organization_secrets\[0\]\.visibility`},
 		{"selected without repositories", `github_organization_secrets = [{ organization = "acme", name = "T", visibility = "selected" }]`, `github_organization_secrets\[0\]\.repositories`},
 		{"repositories without selected", `github_organization_secrets = [{ organization = "acme", name = "T", visibility = "all", repositories = ["api"] }]`, `github_organization_secrets\[0\]\.repositories`},
+		{"selected repository of another owner", `github_organization_secrets = [{ organization = "acme", name = "T", visibility = "selected", repositories = ["api", "other/web"] }]`, `github_organization_secrets\[0\]\.repositories\[1\]`},
+		{"selected repository name", `github_organization_secrets = [{ organization = "acme", name = "T", visibility = "selected", repositories = ["a b"] }]`, `github_organization_secrets\[0\]\.repositories\[0\]`},
 		{"dependabot name", `github_dependabot_secrets = [{ repository = "acme/api", name = "" }]`, `github_dependabot_secrets\[0\]\.name`},
 		{"dependabot repository", `github_dependabot_secrets = [{ repository = "acme/a/b", name = "T" }]`, `github_dependabot_secrets\[0\]\.repository`},
 		{"file format", `files = [{ path = "x.env", format = "json" }]`, `files\[0\]\.format`},
@@ -492,8 +494,8 @@ provider "tokenward" {
 		{"forbidden_scopes through a role", "  owner = \"p\"\n  ttl = \"30d\"\n  roles = [\"ops\"]\n", `roles: role "ops" grants "admin:write"`},
 		{"allowed_repositories", ok + "  github_secrets = [{ repository = \"evil/api\", name = \"T\" }]\n", `github_secrets\[0\]\.repository: repository "evil/api"`},
 		{"allowed_repositories of organization secrets", ok +
-			"  github_organization_secrets = [{ organization = \"acme\", name = \"T\", visibility = \"selected\", repositories = [\"api\", \"evil/web\"] }]\n",
-			`github_organization_secrets\[0\]\.repositories\[1\]`},
+			"  github_organization_secrets = [{ organization = \"evil\", name = \"T\", visibility = \"selected\", repositories = [\"web\"] }]\n",
+			`github_organization_secrets\[0\]\.repositories\[0\]: repository "evil/web"`},
 		{"allowed_repositories of dependabot secrets", ok + "  github_dependabot_secrets = [{ repository = \"evil/api\", name = \"T\" }]\n",
 			`github_dependabot_secrets\[0\]\.repository`},
 	}
