@@ -12,4 +12,20 @@ terraform {
 # TOKENWARD_MASTER_KEY_FILE at a file holding it.
 provider "tokenward" {
   store = "tokenward.db" # or "postgres://tokenward@db.internal/tokenward", or TOKENWARD_STORE
+
+  # Needed only for tokens with GitHub destinations. Leave token out and
+  # export GITHUB_TOKEN instead, or use a GitHub App:
+  #   app_id = 123456, installation_id = 7890123, private_key_file = "github-app.pem"
+  github = {
+    api_url = "https://api.github.com" # or GITHUB_API_URL; for GitHub Enterprise Server, https://HOST/api/v3
+  }
+
+  # Organisation limits, checked at plan time on every tokenward_token.
+  policy = {
+    max_ttl              = "90d"
+    min_overlap          = "1h"
+    require_owner        = true
+    forbidden_scopes     = ["admin:*", "billing:delete"]
+    allowed_repositories = ["acme/*"]
+  }
 }

@@ -5,32 +5,74 @@ package provider
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
+	"github.com/tokenward/terraform-provider-tokenward/internal/policy"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
 // Provider is the tokenward provider.
 type Provider struct {
 	version string
 	getenv  func(string) string
+	// newGitHub builds the writer of GitHub secrets, the first time a token
+	// with GitHub destinations is delivered or withdrawn.
+	newGitHub func(destination.GitHubConfig) (destination.Writer, error)
 }
 
 // New returns a constructor of the provider at a version, as
 // providerserver.Serve and the acceptance tests want it.
 func New(version string, getenv func(string) string) func() provider.Provider {
-	return func() provider.Provider { return &Provider{version: version, getenv: getenv} }
+	return func() provider.Provider {
+		return &Provider{version: version, getenv: getenv, newGitHub: newGitHubWriter}
+	}
+}
+
+// newGitHubWriter builds the GitHub secrets writer.
+func newGitHubWriter(cfg destination.GitHubConfig) (destination.Writer, error) {
+	gh, err := destination.NewGitHub(cfg)
+	if err != nil {
+		return nil, err // not a nil *GitHub in a non-nil Writer
+	}
+	return gh, nil
 }
 
 type providerModel struct {
 	Store         types.String `tfsdk:"store"`
 	MasterKeyFile types.String `tfsdk:"master_key_file"`
+	GitHub        *githubModel `tfsdk:"github"`
+	Policy        *policyModel `tfsdk:"policy"`
+}
+
+type githubModel struct {
+	Token          types.String `tfsdk:"token"`
+	AppID          types.Int64  `tfsdk:"app_id"`
+	InstallationID types.Int64  `tfsdk:"installation_id"`
+	PrivateKeyFile types.String `tfsdk:"private_key_file"`
+	APIURL         types.String `tfsdk:"api_url"`
+}
+
+type policyModel struct {
+	MaxTTL              durationValue `tfsdk:"max_ttl"`
+	MinOverlap          durationValue `tfsdk:"min_overlap"`
+	RequireOwner        types.Bool    `tfsdk:"require_owner"`
+	ForbiddenScopes     types.List    `tfsdk:"forbidden_scopes"`
+	AllowedRepositories types.List    `tfsdk:"allowed_repositories"`
 }
 
 // Metadata names the provider.
@@ -59,6 +101,76 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 				MarkdownDescription: "A file holding the base64 master key (32 bytes), first key primary, older keys after it. " +
 					"Defaults to `TOKENWARD_MASTER_KEY`, then `TOKENWARD_MASTER_KEY_FILE`.",
 			},
+			"github": schema.SingleNestedAttribute{
+				Optional: true,
+				MarkdownDescription: "Credentials for writing GitHub secrets, needed only when a token has GitHub destinations " +
+					"(`github_secrets`, `github_organization_secrets`, `github_dependabot_secrets`). Give a `token`, or a GitHub App's " +
+					"`app_id`, `installation_id` and `private_key_file`. Without credentials here the provider reads them from the environment " +
+					"as the tokenward binary does: `GITHUB_TOKEN`, or `TOKENWARD_GITHUB_APP_ID`, `TOKENWARD_GITHUB_APP_INSTALLATION_ID` and " +
+					"`TOKENWARD_GITHUB_APP_PRIVATE_KEY_FILE`; and `GITHUB_API_URL`. Writes are paced one second apart, as GitHub asks " +
+					"(`TOKENWARD_GITHUB_PACE` changes it).",
+				Attributes: map[string]schema.Attribute{
+					"token": schema.StringAttribute{
+						Optional:  true,
+						Sensitive: true,
+						MarkdownDescription: "A GitHub token allowed to write secrets (fine-grained: the Secrets, Dependabot secrets and, for " +
+							"organization secrets, Organization secrets permissions, read and write). Defaults to `GITHUB_TOKEN`. " +
+							"Prefer the environment variable to a literal.",
+					},
+					"app_id": schema.Int64Attribute{
+						Optional:            true,
+						MarkdownDescription: "The id of a GitHub App to authenticate as, with `installation_id` and `private_key_file`, instead of `token`.",
+					},
+					"installation_id": schema.Int64Attribute{
+						Optional:            true,
+						MarkdownDescription: "The id of the GitHub App's installation on the organization or account that owns the repositories.",
+					},
+					"private_key_file": schema.StringAttribute{
+						Optional:            true,
+						MarkdownDescription: "A file holding the GitHub App's private key (PEM), such as `github-app.pem`. Read only when a GitHub secret is written.",
+					},
+					"api_url": schema.StringAttribute{
+						Optional: true,
+						MarkdownDescription: "The GitHub REST API URL, for GitHub Enterprise Server (`https://github.example.com/api/v3`). " +
+							"Defaults to `GITHUB_API_URL`, then `https://api.github.com`.",
+					},
+				},
+			},
+			"policy": schema.SingleNestedAttribute{
+				Optional: true,
+				MarkdownDescription: "Organisation limits every `tokenward_token` must meet. A token that breaks one fails at plan time " +
+					"with an error on the attribute at fault. Leave the block out to allow everything.",
+				Attributes: map[string]schema.Attribute{
+					"max_ttl": schema.StringAttribute{
+						Optional:            true,
+						CustomType:          durationType{},
+						MarkdownDescription: "The longest `ttl` a token may have, such as `90d`. No limit when unset.",
+					},
+					"min_overlap": schema.StringAttribute{
+						Optional:            true,
+						CustomType:          durationType{},
+						MarkdownDescription: "The shortest `overlap` a token may have, such as `1h`, so consumers have time to pick up a rotated value. No limit when unset.",
+					},
+					"require_owner": schema.BoolAttribute{
+						Optional:            true,
+						MarkdownDescription: "Whether every token must name an `owner`. Defaults to `false`.",
+					},
+					"forbidden_scopes": schema.ListAttribute{
+						Optional:    true,
+						ElementType: types.StringType,
+						MarkdownDescription: "Scopes no token may hold, directly or through a role: `*` (every scope), `resource:*` " +
+							"(every action of a resource, such as `admin:*`) or an exact scope (`billing:delete`). A token holding " +
+							"`billing:*` breaks a forbidden `billing:delete`, since it grants it.",
+					},
+					"allowed_repositories": schema.ListAttribute{
+						Optional:    true,
+						ElementType: types.StringType,
+						MarkdownDescription: "The only repositories GitHub destinations may deliver to, as `owner/name` globs such as " +
+							"`acme/*` or `acme/api-*`. Applies to repository, environment and Dependabot secrets and to the repositories " +
+							"of organization secrets. Every repository is allowed when unset.",
+					},
+				},
+			},
 		},
 	}
 }
@@ -76,6 +188,11 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 			"The store and master_key_file attributes must be known at plan time: use literals, variables or locals, not attributes of other resources.")
 		return
 	}
+	checkGitHub(cfg.GitHub, &resp.Diagnostics)
+	pol := readPolicy(ctx, cfg.Policy, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	reg, err := registry.Open(ctx, registry.Config{
 		Store:         cfg.Store.ValueString(),
 		MasterKeyFile: cfg.MasterKeyFile.ValueString(),
@@ -87,14 +204,205 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		resp.Diagnostics.AddError("Cannot configure the tokenward provider", err.Error())
 		return
 	}
-	data := &providerData{reg: reg}
+	loadGitHub, hasGitHub := p.githubConfig(cfg.GitHub)
+	writer := destination.NewRouter(&lazyWriter{build: func() (destination.Writer, error) {
+		gc, err := loadGitHub()
+		if err != nil {
+			return nil, err
+		}
+		return p.newGitHub(gc)
+	}})
+	data := &providerData{
+		now:    reg.Now,
+		reg:    reg,
+		policy: pol,
+		writer: writer,
+		engine: rotation.New(reg, writer),
+		github: hasGitHub,
+	}
 	resp.ResourceData = data
 	resp.DataSourceData = data
 }
 
+// githubConfig resolves the GitHub credentials: the github block when it
+// gives a token or a GitHub App, else the environment as the tokenward
+// binary reads it (GITHUB_TOKEN, or TOKENWARD_GITHUB_APP_ID,
+// TOKENWARD_GITHUB_APP_INSTALLATION_ID and TOKENWARD_GITHUB_APP_PRIVATE_KEY
+// or _FILE). api_url falls back to GITHUB_API_URL; writes are paced by
+// TOKENWARD_GITHUB_PACE, one second by default, as GitHub asks. load reads
+// the private key file and reports bad settings, so it runs only when a
+// GitHub destination is written; configured says whether any credentials
+// are set.
+func (p *Provider) githubConfig(m *githubModel) (load func() (destination.GitHubConfig, error), configured bool) {
+	apiURL := ""
+	if m != nil {
+		apiURL = m.APIURL.ValueString()
+	}
+	if m == nil || (m.Token.IsNull() && m.AppID.IsNull()) {
+		cfg, ok, err := destination.GitHubConfigFromEnv(p.getenv)
+		if apiURL != "" {
+			cfg.APIURL = apiURL
+		}
+		return func() (destination.GitHubConfig, error) {
+			switch {
+			case err != nil:
+				return cfg, fmt.Errorf("GitHub credentials from the environment: %w", err)
+			case !ok:
+				return cfg, destination.ErrNoGitHub
+			}
+			return cfg, nil
+		}, ok || err != nil
+	}
+	cfg := destination.GitHubConfig{
+		Token: m.Token.ValueString(), AppID: m.AppID.ValueInt64(), InstallationID: m.InstallationID.ValueInt64(),
+		APIURL: apiURL, Pace: time.Second,
+	}
+	if cfg.APIURL == "" {
+		cfg.APIURL = p.getenv(destination.EnvGitHubAPIURL)
+	}
+	keyFile := m.PrivateKeyFile.ValueString()
+	return func() (destination.GitHubConfig, error) {
+		if s := p.getenv(destination.EnvGitHubPace); s != "" {
+			d, err := time.ParseDuration(s)
+			if err != nil || d < 0 {
+				return cfg, fmt.Errorf("%s: %q is not a duration such as 1s or 500ms", destination.EnvGitHubPace, s)
+			}
+			cfg.Pace = d
+		}
+		if keyFile != "" {
+			key, err := os.ReadFile(keyFile)
+			if err != nil {
+				return cfg, fmt.Errorf("read the GitHub App private key (github.private_key_file): %w", err)
+			}
+			cfg.PrivateKey = key
+		}
+		return cfg, nil
+	}, true
+}
+
+// checkGitHub reports a github block that is not known yet or incomplete,
+// on the attribute at fault.
+func checkGitHub(m *githubModel, diags *diag.Diagnostics) {
+	if m == nil {
+		return
+	}
+	at := path.Root("github")
+	for name, v := range map[string]interface{ IsUnknown() bool }{
+		"token": m.Token, "app_id": m.AppID, "installation_id": m.InstallationID, "private_key_file": m.PrivateKeyFile, "api_url": m.APIURL,
+	} {
+		if v.IsUnknown() {
+			diags.AddAttributeError(at.AtName(name), "GitHub setting is not known yet",
+				"The github block must be known at plan time: use literals, variables or environment variables, not attributes of other resources.")
+		}
+	}
+	if diags.HasError() {
+		return
+	}
+	app := !m.AppID.IsNull() || !m.InstallationID.IsNull() || !m.PrivateKeyFile.IsNull()
+	if app && !m.Token.IsNull() {
+		diags.AddAttributeError(at.AtName("token"), "Conflicting GitHub credentials",
+			"Give either token or a GitHub App (app_id, installation_id and private_key_file), not both.")
+		return
+	}
+	if app {
+		for name, null := range map[string]bool{"app_id": m.AppID.IsNull(), "installation_id": m.InstallationID.IsNull(), "private_key_file": m.PrivateKeyFile.IsNull()} {
+			if null {
+				diags.AddAttributeError(at.AtName(name), "Incomplete GitHub App credentials",
+					"A GitHub App needs app_id, installation_id and private_key_file; set "+name+" too.")
+			}
+		}
+	}
+}
+
+// readPolicy builds the policy from its block and checks it.
+func readPolicy(ctx context.Context, m *policyModel, diags *diag.Diagnostics) policy.Policy {
+	var pol policy.Policy
+	if m == nil {
+		return pol
+	}
+	at := path.Root("policy")
+	if m.MaxTTL.IsUnknown() || m.MinOverlap.IsUnknown() || m.RequireOwner.IsUnknown() ||
+		m.ForbiddenScopes.IsUnknown() || m.AllowedRepositories.IsUnknown() {
+		diags.AddAttributeError(at, "Policy is not known yet",
+			"The policy block must be known at plan time: use literals, variables or locals, not attributes of other resources.")
+		return pol
+	}
+	pol.MaxTTL, _ = m.MaxTTL.Duration()
+	pol.MinOverlap, _ = m.MinOverlap.Duration()
+	pol.RequireOwner = m.RequireOwner.ValueBool()
+	diags.Append(m.ForbiddenScopes.ElementsAs(ctx, &pol.ForbiddenScopes, false)...)
+	diags.Append(m.AllowedRepositories.ElementsAs(ctx, &pol.AllowedRepositories, false)...)
+	if diags.HasError() {
+		return pol
+	}
+	for _, v := range pol.Check() {
+		diags.AddAttributeError(fieldPath("policy."+v.Field), "Invalid policy", v.Message+".")
+	}
+	return pol
+}
+
 // providerData is what Configure hands to every resource and data source.
 type providerData struct {
-	reg *registry.Registry
+	now    func() time.Time // the registry's clock: TOKENWARD_NOW or the wall clock
+	reg    *registry.Registry
+	policy policy.Policy
+	writer destination.Writer // files, and GitHub secrets when credentials are configured
+	engine *rotation.Engine
+	github bool // GitHub credentials are configured
+}
+
+// lazyWriter builds a writer the first time it is used, so credentials are
+// read (and a GitHub App's key file opened) only when a destination needs
+// them.
+type lazyWriter struct {
+	build func() (destination.Writer, error)
+	once  sync.Once
+	w     destination.Writer
+	err   error
+}
+
+func (l *lazyWriter) get() (destination.Writer, error) {
+	l.once.Do(func() { l.w, l.err = l.build() })
+	return l.w, l.err
+}
+
+func (l *lazyWriter) Write(ctx context.Context, d store.Destination, value string) error {
+	w, err := l.get()
+	if err != nil {
+		return fmt.Errorf("deliver to %s: %w", d.Key, err)
+	}
+	return w.Write(ctx, d, value)
+}
+
+func (l *lazyWriter) Delete(ctx context.Context, d store.Destination) error {
+	w, err := l.get()
+	if err != nil {
+		return fmt.Errorf("withdraw from %s: %w", d.Key, err)
+	}
+	return w.Delete(ctx, d)
+}
+
+// fieldPath turns an attribute path written as text, such as
+// "github_secrets[0].repository" or "ttl", into a path.
+func fieldPath(field string) path.Path {
+	var p path.Path
+	for i, part := range strings.Split(field, ".") {
+		name, rest, _ := strings.Cut(part, "[")
+		if i == 0 {
+			p = path.Root(name)
+		} else {
+			p = p.AtName(name)
+		}
+		for rest != "" {
+			idx, after, _ := strings.Cut(rest, "]")
+			var n int
+			if _, err := fmt.Sscanf(idx, "%d", &n); err == nil {
+				p = p.AtListIndex(n)
+			}
+			rest = strings.TrimPrefix(after, "[")
+		}
+	}
+	return p
 }
 
 // configured reads the provider data handed to a resource's or data
@@ -119,10 +427,11 @@ func (p *Provider) Resources(context.Context) []func() resource.Resource {
 		newRoleResource,
 		newSettingResource,
 		newUserConfigResource,
+		newTokenResource,
 	}
 }
 
 // DataSources lists the provider's data sources.
 func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{newScopesDataSource, newUserConfigDataSource}
+	return []func() datasource.DataSource{newScopesDataSource, newUserConfigDataSource, newTokenDataSource}
 }

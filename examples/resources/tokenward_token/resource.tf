@@ -1,0 +1,46 @@
+# A token for the deploy workflow of acme/api: its value is delivered to a
+# repository secret, an environment secret and a local .env file, and rotated
+# by the scheduled tokenward workflow 14 days before it expires.
+resource "tokenward_token" "ci_deploy" {
+  name        = "ci-deploy"
+  owner       = "platform"
+  description = "Deploys acme/api from GitHub Actions"
+  scopes      = ["deployments:write", "billing:read"]
+  roles       = ["reader"]
+
+  ttl           = "90d" # the default
+  rotate_before = "14d" # the default
+  overlap       = "1d"  # the default; 24h is the same value
+
+  # Change a value here to rotate on the next apply, after a suspected leak.
+  rotation_triggers = {
+    incident = "2026-03-01"
+  }
+
+  github_secrets = [
+    { repository = "acme/api", name = "DEPLOY_TOKEN" },
+    { repository = "acme/api", name = "DEPLOY_TOKEN", environment = "production" },
+  ]
+
+  files = [
+    { path = ".env" }, # writes CI_DEPLOY=<value>, keeping the file's other lines
+  ]
+}
+
+# A token shared by the organization's repositories and by Dependabot.
+resource "tokenward_token" "registry_read" {
+  name   = "registry-read"
+  owner  = "platform"
+  scopes = ["packages:read"]
+  ttl    = "30d"
+
+  github_organization_secrets = [
+    { organization = "acme", name = "REGISTRY_TOKEN", visibility = "selected", repositories = ["api", "web"] },
+  ]
+  github_dependabot_secrets = [
+    { repository = "acme/web", name = "REGISTRY_TOKEN" },
+  ]
+  files = [
+    { path = "/etc/acme/registry-token", format = "raw" },
+  ]
+}

@@ -1,0 +1,217 @@
+// Package policy holds an organisation's limits on tokens and checks a
+// token's declaration against them: the longest lifetime, the shortest
+// overlap, whether an owner is required, the scopes no token may hold and
+// the repositories tokens may be delivered to.
+//
+// It is pure: no I/O and no Terraform types, so the provider checks plans
+// with it and `tokenward review` checks plan JSON with the same rules. Each
+// violation names the attribute at fault by its path in the token resource
+// ("ttl", "scopes", "github_secrets[0].repository").
+package policy
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
+	"github.com/tokenward/terraform-provider-tokenward/internal/duration"
+)
+
+// Policy is an organisation's limits on tokens. The zero Policy allows
+// everything.
+type Policy struct {
+	MaxTTL       time.Duration // longest ttl a token may have; 0 for no limit
+	MinOverlap   time.Duration // shortest overlap a token may have; 0 for no limit
+	RequireOwner bool          // every token must name an owner
+	// ForbiddenScopes are scopes no token may hold, directly or through a
+	// role: "*" (every scope), "resource:*" (every action of a resource) or
+	// an exact scope such as "admin:write".
+	ForbiddenScopes []string
+	// AllowedRepositories are globs (path.Match syntax, such as "acme/*")
+	// of the owner/name repositories GitHub destinations may deliver to.
+	// Empty allows every repository.
+	AllowedRepositories []string
+}
+
+// Token is what the policy checks about a token's declaration.
+type Token struct {
+	Name         string
+	Owner        string
+	Scopes       []string            // the token's own scopes
+	Roles        map[string][]string // role name → the role's scopes, for the roles the token holds
+	TTL          time.Duration
+	RotateBefore time.Duration
+	Overlap      time.Duration
+	Destinations []Destination
+}
+
+// Destination is one destination of a token with the attribute path it was
+// declared at, such as "github_secrets[0]".
+type Destination struct {
+	Path   string
+	Kind   string // destination.Kind*
+	Config destination.Config
+}
+
+// Violation is one way a token breaks the policy.
+type Violation struct {
+	Field   string // attribute path, such as "ttl" or "github_secrets[0].repository"
+	Message string // what is wrong and what the policy allows; never a value of a secret
+}
+
+func (v Violation) String() string { return v.Field + ": " + v.Message }
+
+// Check reports whether the policy itself is usable: durations not negative
+// and every pattern well formed. Field names the policy attribute at fault.
+func (p Policy) Check() []Violation {
+	var out []Violation
+	if p.MaxTTL < 0 {
+		out = append(out, Violation{"max_ttl", "must not be negative"})
+	}
+	if p.MinOverlap < 0 {
+		out = append(out, Violation{"min_overlap", "must not be negative"})
+	}
+	for i, s := range p.ForbiddenScopes {
+		if err := checkScopePattern(s); err != nil {
+			out = append(out, Violation{fmt.Sprintf("forbidden_scopes[%d]", i), err.Error()})
+		}
+	}
+	for i, g := range p.AllowedRepositories {
+		if err := checkRepositoryGlob(g); err != nil {
+			out = append(out, Violation{fmt.Sprintf("allowed_repositories[%d]", i), err.Error()})
+		}
+	}
+	return out
+}
+
+func checkScopePattern(s string) error {
+	if s == "*" {
+		return nil
+	}
+	res, action, ok := strings.Cut(s, ":")
+	if !ok || res == "" || action == "" || strings.ContainsAny(s, " \t") || strings.Contains(res, "*") ||
+		(strings.Contains(action, "*") && action != "*") {
+		return fmt.Errorf("%q must be *, resource:* or resource:action, such as admin:* or billing:delete", s)
+	}
+	return nil
+}
+
+func checkRepositoryGlob(g string) error {
+	o, n, ok := strings.Cut(g, "/")
+	if !ok || o == "" || n == "" || strings.Contains(n, "/") {
+		return fmt.Errorf("%q must be an owner/name glob, such as acme/* or acme/api-*", g)
+	}
+	if _, err := path.Match(g, ""); err != nil {
+		return fmt.Errorf("%q is not a valid glob: %v", g, err)
+	}
+	return nil
+}
+
+// CheckToken returns every way t breaks the policy, in attribute order; none
+// when it complies.
+func (p Policy) CheckToken(t Token) []Violation {
+	var out []Violation
+	add := func(field, format string, args ...any) {
+		out = append(out, Violation{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	if p.RequireOwner && strings.TrimSpace(t.Owner) == "" {
+		add("owner", "the policy requires every token to name an owner, such as a team or an email address")
+	}
+	for _, s := range t.Scopes {
+		if f, ok := p.forbidden(s); ok {
+			add("scopes", "%q is forbidden by the policy (forbidden scope %q)", s, f)
+		}
+	}
+	roles := make([]string, 0, len(t.Roles))
+	for r := range t.Roles {
+		roles = append(roles, r)
+	}
+	slices.Sort(roles)
+	for _, r := range roles {
+		for _, s := range t.Roles[r] {
+			if f, ok := p.forbidden(s); ok {
+				add("roles", "role %q grants %q, which the policy forbids (forbidden scope %q)", r, s, f)
+			}
+		}
+	}
+	if p.MaxTTL > 0 && t.TTL > p.MaxTTL {
+		add("ttl", "%s is longer than the policy allows (max_ttl %s)", duration.Format(t.TTL), duration.Format(p.MaxTTL))
+	}
+	if p.MinOverlap > 0 && t.Overlap < p.MinOverlap {
+		add("overlap", "%s is shorter than the policy requires (min_overlap %s), so consumers may not pick up a rotated value in time",
+			duration.Format(t.Overlap), duration.Format(p.MinOverlap))
+	}
+	if len(p.AllowedRepositories) > 0 {
+		for _, d := range t.Destinations {
+			for _, r := range repositories(d) {
+				switch {
+				case p.repositoryAllowed(r.name):
+				case r.field == "visibility":
+					add(d.Path+".visibility", "%q makes the secret visible to every repository of %s, but the policy allows only some (allowed_repositories: %s); use visibility \"selected\" with allowed repositories",
+						d.Config.Visibility, d.Config.Organization, strings.Join(p.AllowedRepositories, ", "))
+				default:
+					add(d.Path+"."+r.field, "repository %q is not allowed by the policy (allowed_repositories: %s)",
+						r.name, strings.Join(p.AllowedRepositories, ", "))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// forbidden reports the first forbidden pattern that scope s falls under. A
+// wildcard scope (billing:*) falls under an exact forbidden scope of its
+// resource (billing:delete) too, since it grants it.
+func (p Policy) forbidden(s string) (string, bool) {
+	res, action, _ := strings.Cut(s, ":")
+	for _, f := range p.ForbiddenScopes {
+		fres, faction, _ := strings.Cut(f, ":")
+		switch {
+		case f == "*", f == s:
+			return f, true
+		case fres == res && (faction == "*" || action == "*"):
+			return f, true
+		}
+	}
+	return "", false
+}
+
+func (p Policy) repositoryAllowed(repo string) bool {
+	for _, g := range p.AllowedRepositories {
+		if ok, err := path.Match(g, repo); err == nil && ok {
+			return true
+		}
+	}
+	return false
+}
+
+type repoRef struct{ field, name string }
+
+// repositories lists the repositories a destination delivers to, with the
+// attribute each is declared at. An organization secret with selected
+// visibility names its repositories as owner/name or as name, which means
+// a repository of that organization.
+func repositories(d Destination) []repoRef {
+	switch d.Kind {
+	case destination.KindRepositorySecret, destination.KindDependabotSecret:
+		return []repoRef{{"repository", d.Config.Repository}}
+	case destination.KindOrganizationSecret:
+		var out []repoRef
+		for i, r := range d.Config.Repositories {
+			if !strings.Contains(r, "/") {
+				r = d.Config.Organization + "/" + r
+			}
+			out = append(out, repoRef{fmt.Sprintf("repositories[%d]", i), r})
+		}
+		if d.Config.Visibility != destination.VisibilitySelected {
+			// Visible to every (private) repository of the organization:
+			// allowed only when the policy allows the whole organization.
+			out = append(out, repoRef{"visibility", d.Config.Organization + "/*"})
+		}
+		return out
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package provider_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/destination/githubtest"
+	"github.com/tokenward/terraform-provider-tokenward/internal/token"
+)
+
+// TestAccTokenGitHubDestinations delivers to every kind of GitHub secret of
+// the fake GitHub, rotates, and destroys.
+func TestAccTokenGitHubDestinations(t *testing.T) {
+	gh := githubtest.New(t)
+	gh.AddRepo("acme/api")
+	gh.AddRepo("acme/web")
+	gh.AddEnvironment("acme/api", "production")
+	gh.AddOrg("acme")
+	gh.AddToken("ghs_provider_test", true)
+	env := testEnv(t)
+	env["GITHUB_TOKEN"] = "ghs_provider_test"
+	env["GITHUB_API_URL"] = gh.URL()
+	env["TOKENWARD_GITHUB_PACE"] = "0s"
+	reg := tokenRegistry(t, env, "users:read")
+	cfg := func(trigger string) string {
+		return tokenConfig(fmt.Sprintf(`  scopes = ["users:read"]
+  rotation_triggers = { n = %q }
+  github_secrets = [
+    { repository = "acme/api", name = "DEPLOY_TOKEN" },
+    { repository = "acme/api", name = "DEPLOY_TOKEN", environment = "production" },
+  ]
+  github_organization_secrets = [{ organization = "acme", name = "ORG_TOKEN", visibility = "selected", repositories = ["api", "acme/web"] }]
+  github_dependabot_secrets   = [{ repository = "acme/web", name = "DEP_TOKEN" }]
+`, trigger))
+	}
+	// delivered returns the one value every secret holds.
+	delivered := func() (string, error) {
+		var vals []string
+		for what, get := range map[string]func() (string, bool){
+			"repository secret":  func() (string, bool) { return gh.RepoSecret("acme/api", "DEPLOY_TOKEN") },
+			"environment secret": func() (string, bool) { return gh.EnvSecret("acme/api", "production", "DEPLOY_TOKEN") },
+			"dependabot secret":  func() (string, bool) { return gh.DependabotSecret("acme/web", "DEP_TOKEN") },
+			"organization secret": func() (string, bool) {
+				v, vis, sel, ok := gh.OrgSecret("acme", "ORG_TOKEN")
+				return v, ok && vis == "selected" && len(sel) == 2
+			},
+		} {
+			v, ok := get()
+			if !ok {
+				return "", fmt.Errorf("the %s was not written as declared", what)
+			}
+			vals = append(vals, v)
+		}
+		for _, v := range vals[1:] {
+			if v != vals[0] {
+				return "", errors.New("the secrets hold different values")
+			}
+		}
+		return vals[0], nil
+	}
+	var first, second string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		CheckDestroy: func(*terraform.State) error {
+			if _, ok := gh.RepoSecret("acme/api", "DEPLOY_TOKEN"); ok {
+				return errors.New("destroy left the repository secret")
+			}
+			if _, _, _, ok := gh.OrgSecret("acme", "ORG_TOKEN"); ok {
+				return errors.New("destroy left the organization secret")
+			}
+			return verifies(reg, second, token.Revoked)
+		},
+		Steps: []resource.TestStep{
+			{
+				Config: cfg("1"),
+				Check: func(s *terraform.State) error {
+					var err error
+					if first, err = delivered(); err != nil {
+						return err
+					}
+					if err := verifies(reg, first, token.Valid, "users:read"); err != nil {
+						return err
+					}
+					return noValueInState(func() []string { return []string{first} })(s)
+				},
+			},
+			{
+				Config: cfg("2"),
+				Check: func(*terraform.State) error {
+					var err error
+					if second, err = delivered(); err != nil {
+						return err
+					}
+					if second == first {
+						return errors.New("the trigger did not rotate the GitHub secrets")
+					}
+					return verifies(reg, first, token.Valid) // within the overlap
+				},
+			},
+		},
+	})
+}
+
+// TestAccTokenGitHubRefusesBadCredentials: a token GitHub refuses fails the
+// create, and nothing is kept.
+func TestAccTokenGitHubRefusesBadCredentials(t *testing.T) {
+	gh := githubtest.New(t)
+	gh.AddRepo("acme/api")
+	env := testEnv(t)
+	env["GITHUB_TOKEN"] = "ghs_unknown"
+	env["GITHUB_API_URL"] = gh.URL()
+	env["TOKENWARD_GITHUB_PACE"] = "0s"
+	reg := tokenRegistry(t, env)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		Steps: []resource.TestStep{{
+			Config:      tokenConfig(`  github_secrets = [{ repository = "acme/api", name = "DEPLOY_TOKEN" }]`),
+			ExpectError: regexp.MustCompile(`Cannot issue token ci-deploy`),
+		}, {
+			PreConfig: func() {
+				if _, err := reg.Token(context.Background(), "ci-deploy"); err == nil {
+					t.Fatal("the token was kept after its first delivery failed")
+				}
+			},
+			Config:   tokenConfig(`  github_secrets = [{ repository = "acme/api", name = "DEPLOY_TOKEN" }]`),
+			PlanOnly: true, ExpectNonEmptyPlan: true,
+		}},
+	})
+}

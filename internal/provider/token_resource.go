@@ -1,0 +1,999 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
+	"github.com/tokenward/terraform-provider-tokenward/internal/policy"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
+)
+
+// Lifetime defaults of a token, documented in the schema.
+const (
+	defaultTTL          = "90d"
+	defaultRotateBefore = "14d"
+	defaultOverlap      = "1d"
+)
+
+var (
+	_ resource.ResourceWithConfigure      = &tokenResource{}
+	_ resource.ResourceWithValidateConfig = &tokenResource{}
+	_ resource.ResourceWithModifyPlan     = &tokenResource{}
+	_ resource.ResourceWithImportState    = &tokenResource{}
+)
+
+// tokenResource declares a token, issues its first value and delivers it to
+// its destinations. No attribute ever holds the value.
+type tokenResource struct {
+	data *providerData
+}
+
+func newTokenResource() resource.Resource { return &tokenResource{} }
+
+type tokenModel struct {
+	ID                        types.String  `tfsdk:"id"`
+	Name                      types.String  `tfsdk:"name"`
+	Owner                     types.String  `tfsdk:"owner"`
+	Description               types.String  `tfsdk:"description"`
+	Scopes                    types.Set     `tfsdk:"scopes"`
+	Roles                     types.Set     `tfsdk:"roles"`
+	TTL                       durationValue `tfsdk:"ttl"`
+	RotateBefore              durationValue `tfsdk:"rotate_before"`
+	Overlap                   durationValue `tfsdk:"overlap"`
+	RotationTriggers          types.Map     `tfsdk:"rotation_triggers"`
+	GitHubSecrets             types.List    `tfsdk:"github_secrets"`
+	GitHubOrganizationSecrets types.List    `tfsdk:"github_organization_secrets"`
+	GitHubDependabotSecrets   types.List    `tfsdk:"github_dependabot_secrets"`
+	Files                     types.List    `tfsdk:"files"`
+	Fingerprint               types.String  `tfsdk:"fingerprint"`
+	CurrentVersion            types.String  `tfsdk:"current_version"`
+	IssuedAt                  types.String  `tfsdk:"issued_at"`
+	ExpiresAt                 types.String  `tfsdk:"expires_at"`
+	NextRotationAt            types.String  `tfsdk:"next_rotation_at"`
+	Status                    types.String  `tfsdk:"status"`
+}
+
+type githubSecretModel struct {
+	Repository  types.String `tfsdk:"repository"`
+	Name        types.String `tfsdk:"name"`
+	Environment types.String `tfsdk:"environment"`
+}
+
+type githubOrganizationSecretModel struct {
+	Organization types.String `tfsdk:"organization"`
+	Name         types.String `tfsdk:"name"`
+	Visibility   types.String `tfsdk:"visibility"`
+	Repositories types.List   `tfsdk:"repositories"`
+}
+
+type githubDependabotSecretModel struct {
+	Repository types.String `tfsdk:"repository"`
+	Name       types.String `tfsdk:"name"`
+}
+
+type fileModel struct {
+	Path   types.String `tfsdk:"path"`
+	Key    types.String `tfsdk:"key"`
+	Format types.String `tfsdk:"format"`
+}
+
+var (
+	githubSecretType = types.ObjectType{AttrTypes: map[string]attr.Type{
+		"repository": types.StringType, "name": types.StringType, "environment": types.StringType,
+	}}
+	githubOrganizationSecretType = types.ObjectType{AttrTypes: map[string]attr.Type{
+		"organization": types.StringType, "name": types.StringType, "visibility": types.StringType,
+		"repositories": types.ListType{ElemType: types.StringType},
+	}}
+	githubDependabotSecretType = types.ObjectType{AttrTypes: map[string]attr.Type{
+		"repository": types.StringType, "name": types.StringType,
+	}}
+	fileType = types.ObjectType{AttrTypes: map[string]attr.Type{
+		"path": types.StringType, "key": types.StringType, "format": types.StringType,
+	}}
+)
+
+// The destination lists, in the order their destinations are stored.
+var destinationLists = []struct {
+	attr string
+	kind string
+}{
+	{"github_secrets", destination.KindRepositorySecret},
+	{"github_organization_secrets", destination.KindOrganizationSecret},
+	{"github_dependabot_secrets", destination.KindDependabotSecret},
+	{"files", destination.KindFile},
+}
+
+func (r *tokenResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_token"
+}
+
+func (r *tokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	computed := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{
+			Computed:            true,
+			MarkdownDescription: desc,
+			PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+		}
+	}
+	lifetime := func(desc, def string) schema.StringAttribute {
+		return schema.StringAttribute{
+			Optional:            true,
+			Computed:            true,
+			CustomType:          durationType{},
+			Default:             stringdefault.StaticString(def),
+			MarkdownDescription: desc + " Accepts Go durations plus days and weeks (`90d`, `2w`, `1d12h`); `24h` and `1d` are the same value. Defaults to `" + def + "`.",
+			PlanModifiers:       []planmodifier.String{keepEquivalentDuration{}},
+		}
+	}
+	secretName := "The secret's name: letters, digits and `_`, not starting with a digit or with `GITHUB_`, such as `DEPLOY_TOKEN`."
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "An API token: its owner, scopes and roles, how long each value lives and when it is rotated, and where " +
+			"its value is delivered. Creating the resource issues the first value and writes it to every destination; the value is " +
+			"never stored in Terraform state or shown in a plan, and no attribute holds it.\n\n" +
+			"Changing `scopes`, `roles`, `owner`, `description` or the lifetime updates the token in place without a new value. " +
+			"Changing a destination or `rotation_triggers` rotates the token on apply: a new value is issued and delivered to every " +
+			"destination, the previous one stays valid for `overlap`, and destinations that were removed are cleaned up. " +
+			"Destroying the resource revokes every value and removes what tokenward wrote, and nothing else.",
+		Attributes: map[string]schema.Attribute{
+			"id": computed("The token's name."),
+			"name": schema.StringAttribute{
+				Required: true,
+				MarkdownDescription: "The token's name, unique in the store: letters, digits, `_`, `.` and `-`, starting with a letter " +
+					"or digit, such as `ci-deploy`. Changing it replaces the token (a new token, new value; the old one is revoked).",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"owner": schema.StringAttribute{
+				Optional:            true,
+				MarkdownDescription: "Who answers for the token, such as a team (`platform`) or an email address. The provider's `policy` can require it.",
+			},
+			"description": schema.StringAttribute{
+				Optional:            true,
+				MarkdownDescription: "What the token is for.",
+			},
+			"scopes": schema.SetAttribute{
+				Optional:    true,
+				ElementType: types.StringType,
+				MarkdownDescription: "Scopes granted to the token, `resource:action` such as `billing:read`, or `resource:*`. Each must be " +
+					"declared (`tokenward_scope`). A change applies to the live values at once, without a rotation.",
+			},
+			"roles": schema.SetAttribute{
+				Optional:    true,
+				ElementType: types.StringType,
+				MarkdownDescription: "Roles granted to the token (`tokenward_role`); the token holds their scopes too. A change applies " +
+					"at once, without a rotation.",
+			},
+			"ttl":           lifetime("How long each value of the token is valid.", defaultTTL),
+			"rotate_before": lifetime("How long before a value expires its rotation is due; must be shorter than `ttl`.", defaultRotateBefore),
+			"overlap": lifetime("How long the previous value stays valid after a rotation, so consumers can pick up the new one; "+
+				"at most `rotate_before`, and never past the previous value's own expiry.", defaultOverlap),
+			"rotation_triggers": schema.MapAttribute{
+				Optional:    true,
+				ElementType: types.StringType,
+				MarkdownDescription: "Arbitrary values that rotate the token on apply when any of them changes, as `time_rotating`'s " +
+					"`triggers` replace a resource; for example `{ incident = \"2026-03-01\" }` to rotate after a leak. They are kept only " +
+					"in Terraform state, not in the store, so an imported token has none.",
+			},
+			"github_secrets": schema.ListNestedAttribute{
+				Optional: true,
+				MarkdownDescription: "GitHub Actions repository secrets, or environment secrets when `environment` is set, that receive " +
+					"the token's value. Needs GitHub credentials (the provider's `github` block or `GITHUB_TOKEN`).",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"repository":  schema.StringAttribute{Required: true, MarkdownDescription: "The repository, `owner/name`, such as `acme/api`."},
+					"name":        schema.StringAttribute{Required: true, MarkdownDescription: secretName},
+					"environment": schema.StringAttribute{Optional: true, MarkdownDescription: "An environment of the repository, such as `production`; makes the secret an environment secret."},
+				}},
+			},
+			"github_organization_secrets": schema.ListNestedAttribute{
+				Optional:            true,
+				MarkdownDescription: "GitHub Actions organization secrets that receive the token's value. Needs GitHub credentials allowed to write organization secrets.",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"organization": schema.StringAttribute{Required: true, MarkdownDescription: "The organization, such as `acme`."},
+					"name":         schema.StringAttribute{Required: true, MarkdownDescription: secretName},
+					"visibility": schema.StringAttribute{Required: true,
+						MarkdownDescription: "Which repositories of the organization can use the secret: `all`, `private` or `selected`."},
+					"repositories": schema.ListAttribute{Optional: true, ElementType: types.StringType,
+						MarkdownDescription: "With `visibility = \"selected\"`, the repositories that can use the secret, as `name` or `owner/name`."},
+				}},
+			},
+			"github_dependabot_secrets": schema.ListNestedAttribute{
+				Optional:            true,
+				MarkdownDescription: "Dependabot secrets of repositories that receive the token's value. Needs GitHub credentials.",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"repository": schema.StringAttribute{Required: true, MarkdownDescription: "The repository, `owner/name`, such as `acme/api`."},
+					"name":       schema.StringAttribute{Required: true, MarkdownDescription: secretName},
+				}},
+			},
+			"files": schema.ListNestedAttribute{
+				Optional: true,
+				MarkdownDescription: "Local files that receive the token's value, written atomically with mode 0600. A `dotenv` file " +
+					"gets one `KEY=value` line and keeps its other lines; a `raw` file holds only the value.",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"path": schema.StringAttribute{Required: true, MarkdownDescription: "The file, such as `.env` or `/etc/app/token`; relative to the working directory."},
+					"key": schema.StringAttribute{Optional: true,
+						MarkdownDescription: "For `dotenv`, the variable name. Defaults to the token's name in upper case with every other " +
+							"character than a letter or digit as `_` (`ci-deploy` → `CI_DEPLOY`). Not allowed with `raw`."},
+					"format": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(destination.FormatDotenv),
+						MarkdownDescription: "`dotenv` (a `KEY=value` line) or `raw` (the whole file is the value). Defaults to `dotenv`."},
+				}},
+			},
+			"fingerprint": computed("The current value's fingerprint, `tw_` + its version id + `…` + its last four characters: safe to " +
+				"show, and enough to tell which value a consumer holds."),
+			"current_version":  computed("The id of the current version. Known after apply when a change rotates the token."),
+			"issued_at":        computed("When the current value became current (RFC 3339)."),
+			"expires_at":       computed("When the current value expires (RFC 3339)."),
+			"next_rotation_at": computed("When the current value is due for rotation, `expires_at` minus `rotate_before` (RFC 3339)."),
+			"status": computed("`active`; `due` (past `next_rotation_at`, waiting for the scheduled rotation); `rotating` (a new value " +
+				"is issued and not yet delivered everywhere; the current one stays valid); `expired`; or `unissued`."),
+		},
+	}
+}
+
+func (r *tokenResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = configured(req.ProviderData, &resp.Diagnostics)
+}
+
+// declared is one destination as the configuration declares it, with the
+// attribute path it was declared at.
+type declared struct {
+	path   string // such as "files[0]"
+	kind   string
+	config destination.Config
+}
+
+// defaultFileKey is the dotenv variable a file destination gets without a
+// key: the token name in upper case, other characters than letters and
+// digits as '_', with a '_' in front when it would start with a digit.
+func defaultFileKey(name string) string {
+	b := []byte(strings.ToUpper(name))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 0 && b[0] >= '0' && b[0] <= '9' {
+		return "_" + string(b)
+	}
+	return string(b)
+}
+
+// destinations reads the destination lists. known is false when any part
+// is not known yet; the known ones are returned all the same.
+func (m tokenModel) destinations(ctx context.Context, diags *diag.Diagnostics) (out []declared, known bool) {
+	known = true
+	lists := []types.List{m.GitHubSecrets, m.GitHubOrganizationSecrets, m.GitHubDependabotSecrets, m.Files}
+	for i, l := range lists {
+		if l.IsUnknown() {
+			known = false
+			continue
+		}
+		if l.IsNull() {
+			continue
+		}
+		at := destinationLists[i].attr
+		kind := destinationLists[i].kind
+		add := func(j int, ok bool, c destination.Config) {
+			if !ok {
+				known = false
+				return
+			}
+			out = append(out, declared{path: fmt.Sprintf("%s[%d]", at, j), kind: kind, config: c})
+		}
+		switch kind {
+		case destination.KindRepositorySecret:
+			var es []githubSecretModel
+			diags.Append(l.ElementsAs(ctx, &es, false)...)
+			for j, e := range es {
+				add(j, stringsKnown(e.Repository, e.Name, e.Environment),
+					destination.Config{Repository: e.Repository.ValueString(), Name: e.Name.ValueString(), Environment: e.Environment.ValueString()})
+			}
+		case destination.KindOrganizationSecret:
+			var es []githubOrganizationSecretModel
+			diags.Append(l.ElementsAs(ctx, &es, false)...)
+			for j, e := range es {
+				c := destination.Config{Organization: e.Organization.ValueString(), Name: e.Name.ValueString(), Visibility: e.Visibility.ValueString()}
+				ok := stringsKnown(e.Organization, e.Name, e.Visibility) && !e.Repositories.IsUnknown()
+				if ok {
+					var repos []types.String
+					diags.Append(e.Repositories.ElementsAs(ctx, &repos, false)...)
+					for _, r := range repos {
+						ok = ok && !r.IsUnknown()
+						c.Repositories = append(c.Repositories, r.ValueString())
+					}
+				}
+				add(j, ok, c)
+			}
+		case destination.KindDependabotSecret:
+			var es []githubDependabotSecretModel
+			diags.Append(l.ElementsAs(ctx, &es, false)...)
+			for j, e := range es {
+				add(j, stringsKnown(e.Repository, e.Name), destination.Config{Repository: e.Repository.ValueString(), Name: e.Name.ValueString()})
+			}
+		case destination.KindFile:
+			var es []fileModel
+			diags.Append(l.ElementsAs(ctx, &es, false)...)
+			for j, e := range es {
+				c := destination.Config{Path: e.Path.ValueString(), Key: e.Key.ValueString(), Format: e.Format.ValueString()}
+				if e.Format.IsNull() {
+					c.Format = destination.FormatDotenv
+				}
+				ok := stringsKnown(e.Path, e.Key, e.Format)
+				if c.Format == destination.FormatDotenv && e.Key.IsNull() {
+					ok = ok && !m.Name.IsUnknown()
+					c.Key = defaultFileKey(m.Name.ValueString())
+				}
+				add(j, ok, c)
+			}
+		}
+	}
+	return out, known
+}
+
+func stringsKnown(vs ...types.String) bool {
+	for _, v := range vs {
+		if v.IsUnknown() {
+			return false
+		}
+	}
+	return true
+}
+
+// storeDestinations maps declared destinations to the store's.
+func storeDestinations(ds []declared) ([]store.Destination, error) {
+	out := make([]store.Destination, 0, len(ds))
+	for _, d := range ds {
+		sd, err := destination.New(d.kind, d.config)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.path, err)
+		}
+		out = append(out, sd)
+	}
+	return out, nil
+}
+
+// lifetime returns the token's lifetime; ok is false when a part is not
+// known or not a duration.
+func (m tokenModel) lifetime() (l store.Lifetime, ok bool) {
+	or := func(v durationValue, def string) durationValue {
+		if v.IsNull() {
+			return durationValue{StringValue: types.StringValue(def)}
+		}
+		return v
+	}
+	var okT, okR, okO bool
+	l.TTL, okT = or(m.TTL, defaultTTL).Duration()
+	l.RotateBefore, okR = or(m.RotateBefore, defaultRotateBefore).Duration()
+	l.Overlap, okO = or(m.Overlap, defaultOverlap).Duration()
+	return l, okT && okR && okO
+}
+
+func stringSet(ctx context.Context, s types.Set, diags *diag.Diagnostics) []string {
+	var out []string
+	if s.IsNull() || s.IsUnknown() {
+		return out
+	}
+	diags.Append(s.ElementsAs(ctx, &out, false)...)
+	return out
+}
+
+// spec builds the registry's declaration of the token from a known plan.
+func (m tokenModel) spec(ctx context.Context, diags *diag.Diagnostics) registry.TokenSpec {
+	ds, _ := m.destinations(ctx, diags)
+	sds, err := storeDestinations(ds)
+	if err != nil {
+		diags.AddError("Invalid destination", err.Error())
+	}
+	l, _ := m.lifetime()
+	return registry.TokenSpec{
+		Name: m.Name.ValueString(), Owner: m.Owner.ValueString(), Description: m.Description.ValueString(),
+		Scopes: stringSet(ctx, m.Scopes, diags), Roles: stringSet(ctx, m.Roles, diags),
+		Lifetime: l, Destinations: sds,
+	}
+}
+
+// ValidateConfig checks what needs no store: names, scopes, the lifetime
+// rules and every destination, each on its attribute.
+func (r *tokenResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m tokenModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !m.Name.IsNull() && !m.Name.IsUnknown() {
+		if err := registry.CheckName("name", m.Name.ValueString()); err != nil {
+			addInvalid(&resp.Diagnostics, path.Root("name"), "Invalid token name", err)
+		}
+	}
+	checkSet := func(attr string, s types.Set, check func(string) error) {
+		if s.IsNull() || s.IsUnknown() {
+			return
+		}
+		for _, e := range s.Elements() {
+			v, ok := e.(types.String)
+			if !ok || v.IsUnknown() || v.IsNull() {
+				continue
+			}
+			if err := check(v.ValueString()); err != nil {
+				reason := err.Error()
+				var ie *registry.InvalidError
+				if errors.As(err, &ie) {
+					reason = ie.Reason
+				}
+				resp.Diagnostics.AddAttributeError(path.Root(attr), "Invalid "+strings.TrimSuffix(attr, "s"), attr+": "+reason+".")
+			}
+		}
+	}
+	checkSet("scopes", m.Scopes, registry.CheckScopeName)
+	checkSet("roles", m.Roles, func(s string) error { return registry.CheckName("roles", s) })
+	if l, ok := m.lifetime(); ok {
+		if err := registry.CheckLifetime(l); err != nil {
+			addInvalid(&resp.Diagnostics, path.Root("ttl"), "Invalid token lifetime", err)
+		}
+	}
+	ds, _ := m.destinations(ctx, &resp.Diagnostics)
+	seen := map[string]string{}
+	for _, d := range ds {
+		sd, err := destination.New(d.kind, d.config)
+		if err != nil {
+			var de *destination.Error
+			field := d.path
+			if errors.As(err, &de) {
+				field += "." + de.Field
+			}
+			resp.Diagnostics.AddAttributeError(fieldPath(field), "Invalid destination",
+				fmt.Sprintf("%s: %s.", field, strings.TrimPrefix(err.Error(), fieldOf(err)+": ")))
+			continue
+		}
+		if d.kind == destination.KindOrganizationSecret {
+			checkSelected(d, &resp.Diagnostics)
+		}
+		if first, dup := seen[sd.Key]; dup {
+			resp.Diagnostics.AddAttributeError(fieldPath(d.path), "Duplicate destination",
+				fmt.Sprintf("%s is the same destination as %s (%s); a token delivers to each place once. Remove one of them.", d.path, first, sd.Key))
+			continue
+		}
+		seen[sd.Key] = d.path
+	}
+}
+
+// checkSelected checks the repositories an organization secret is visible
+// to: names of the organization's repositories, or owner/name with the
+// organization as owner.
+func checkSelected(d declared, diags *diag.Diagnostics) {
+	org := d.config.Organization
+	for i, r := range d.config.Repositories {
+		field := fmt.Sprintf("%s.repositories[%d]", d.path, i)
+		full := r
+		if !strings.Contains(r, "/") {
+			full = org + "/" + r
+		}
+		owner, _, _ := strings.Cut(full, "/")
+		switch {
+		case destination.CheckRepository(full) != nil:
+			diags.AddAttributeError(fieldPath(field), "Invalid destination",
+				fmt.Sprintf("%s: %q must be a repository of %s, as name or %s/name.", field, r, org, org))
+		case !strings.EqualFold(owner, org):
+			diags.AddAttributeError(fieldPath(field), "Invalid destination",
+				fmt.Sprintf("%s: %q is not a repository of %s; an organization secret is visible only to the organization's own repositories.", field, r, org))
+		}
+	}
+}
+
+func fieldOf(err error) string {
+	var de *destination.Error
+	if errors.As(err, &de) {
+		return de.Field
+	}
+	return ""
+}
+
+// addInvalid adds a registry error as a diagnostic; an InvalidError goes on
+// the attribute it names, anything else on fallback.
+func addInvalid(diags *diag.Diagnostics, fallback path.Path, summary string, err error) {
+	var ie *registry.InvalidError
+	if errors.As(err, &ie) {
+		diags.AddAttributeError(fieldPath(ie.Field), summary, fmt.Sprintf("%s %s.", ie.Field, ie.Reason))
+		return
+	}
+	diags.AddAttributeError(fallback, summary, err.Error())
+}
+
+// rotates reports whether applying plan over state rotates the token: a
+// destination or a rotation trigger changed, or the token has no value yet
+// (its first issue failed half way).
+func rotates(plan, state tokenModel) bool {
+	return state.Status.ValueString() == statusUnissued ||
+		!plan.GitHubSecrets.Equal(state.GitHubSecrets) ||
+		!plan.GitHubOrganizationSecrets.Equal(state.GitHubOrganizationSecrets) ||
+		!plan.GitHubDependabotSecrets.Equal(state.GitHubDependabotSecrets) ||
+		!plan.Files.Equal(state.Files) ||
+		!plan.RotationTriggers.Equal(state.RotationTriggers)
+}
+
+// ModifyPlan checks the provider's policy and GitHub credentials, and
+// shows the values a rotation will change as known after apply.
+func (r *tokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return // destroy
+	}
+	var plan tokenModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if r.data != nil {
+		r.checkPolicy(ctx, plan, &resp.Diagnostics)
+		r.checkGitHub(ctx, plan, &resp.Diagnostics)
+	}
+	if req.State.Raw.IsNull() {
+		// Create: the id is the name; the rest is known after apply.
+		if !plan.Name.IsUnknown() {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), plan.Name)...)
+		}
+		return
+	}
+	var state tokenModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if rotates(plan, state) {
+		plan.Fingerprint, plan.CurrentVersion, plan.IssuedAt = types.StringUnknown(), types.StringUnknown(), types.StringUnknown()
+		plan.ExpiresAt, plan.NextRotationAt, plan.Status = types.StringUnknown(), types.StringUnknown(), types.StringUnknown()
+	} else if !plan.RotateBefore.Equal(state.RotateBefore) {
+		plan.NextRotationAt, plan.Status = types.StringUnknown(), types.StringUnknown()
+		before, okB := plan.RotateBefore.Duration()
+		expires, err := time.Parse(time.RFC3339, state.ExpiresAt.ValueString())
+		if okB && err == nil {
+			plan.NextRotationAt = types.StringValue(expires.Add(-before).UTC().Format(time.RFC3339))
+		}
+	} else {
+		return
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+func (r *tokenResource) checkPolicy(ctx context.Context, plan tokenModel, diags *diag.Diagnostics) {
+	pol := r.data.policy
+	if pol.MaxTTL == 0 && pol.MinOverlap == 0 && !pol.RequireOwner && len(pol.ForbiddenScopes) == 0 && len(pol.AllowedRepositories) == 0 {
+		return
+	}
+	l, lok := plan.lifetime()
+	t := policy.Token{Name: plan.Name.ValueString(), Owner: plan.Owner.ValueString(), TTL: l.TTL, RotateBefore: l.RotateBefore, Overlap: l.Overlap}
+	if !lok {
+		// Not known yet: check the rest, and the lifetime at apply.
+		t.TTL, t.Overlap = 0, pol.MinOverlap
+	}
+	if plan.Owner.IsUnknown() {
+		t.Owner = "unknown"
+	}
+	t.Scopes = stringSet(ctx, plan.Scopes, diags)
+	if len(pol.ForbiddenScopes) > 0 {
+		t.Roles = map[string][]string{}
+		for _, name := range stringSet(ctx, plan.Roles, diags) {
+			if role, err := r.data.reg.Role(ctx, name); err == nil {
+				t.Roles[name] = role.Scopes
+			}
+		}
+	}
+	ds, _ := plan.destinations(ctx, diags)
+	for _, d := range ds {
+		t.Destinations = append(t.Destinations, policy.Destination{Path: d.path, Kind: d.kind, Config: d.config})
+	}
+	for _, v := range pol.CheckToken(t) {
+		diags.AddAttributeError(fieldPath(v.Field), "Token breaks the provider's policy",
+			fmt.Sprintf("%s: %s. Change the token, or the provider's policy block if the policy is what should change.", v.Field, v.Message))
+	}
+}
+
+func (r *tokenResource) checkGitHub(ctx context.Context, plan tokenModel, diags *diag.Diagnostics) {
+	if r.data.github {
+		return
+	}
+	for _, l := range []struct {
+		attr string
+		list types.List
+	}{
+		{"github_secrets", plan.GitHubSecrets},
+		{"github_organization_secrets", plan.GitHubOrganizationSecrets},
+		{"github_dependabot_secrets", plan.GitHubDependabotSecrets},
+	} {
+		if l.list.IsNull() || (!l.list.IsUnknown() && len(l.list.Elements()) == 0) {
+			continue
+		}
+		diags.AddAttributeError(path.Root(l.attr), "GitHub credentials are not configured",
+			fmt.Sprintf("Token %s delivers to GitHub (%s), so the provider needs GitHub credentials. Set the GITHUB_TOKEN environment "+
+				"variable to a token allowed to write secrets, or configure the provider's github block: token, or app_id, "+
+				"installation_id and private_key_file of a GitHub App (and api_url for GitHub Enterprise Server).",
+				plan.Name.ValueString(), l.attr))
+		return
+	}
+}
+
+func (r *tokenResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan tokenModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	spec := plan.spec(ctx, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if _, err := r.data.reg.CreateToken(ctx, spec); err != nil {
+		if errors.Is(err, registry.ErrExists) {
+			resp.Diagnostics.AddAttributeError(path.Root("name"), "Token already exists",
+				fmt.Sprintf("A token named %s exists in the tokenward store already. Import it (terraform import <address> %s) or choose another name.", spec.Name, spec.Name))
+			return
+		}
+		addTokenError(&resp.Diagnostics, "Cannot create token "+spec.Name, err)
+		return
+	}
+	res, err := r.data.engine.Rotate(ctx, spec.Name)
+	if err != nil {
+		// Undo, so that the next apply starts afresh: revoke what was
+		// issued and remove what was delivered.
+		var cleanup []error
+		if derr := r.data.reg.DeleteToken(ctx, spec.Name); derr != nil {
+			cleanup = append(cleanup, derr)
+		}
+		var delivered []store.Destination
+		for _, d := range spec.Destinations {
+			for _, k := range res.Delivered {
+				if d.Key == k {
+					delivered = append(delivered, d)
+				}
+			}
+		}
+		if werr := r.data.engine.Withdraw(ctx, delivered); werr != nil {
+			cleanup = append(cleanup, werr)
+		}
+		detail := fmt.Sprintf("The token's first value could not be delivered: %s.\n\nNothing was kept: the token was removed from "+
+			"the store, so fix the destination and apply again.", err)
+		if len(cleanup) > 0 {
+			detail += fmt.Sprintf("\n\nCleaning up failed too: %s. Check the store with the tokenward binary before applying again.", errors.Join(cleanup...))
+		}
+		resp.Diagnostics.AddError("Cannot issue token "+spec.Name, detail)
+		return
+	}
+	r.refresh(ctx, &plan, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func addTokenError(diags *diag.Diagnostics, summary string, err error) {
+	var ie *registry.InvalidError
+	switch {
+	case errors.As(err, &ie):
+		diags.AddAttributeError(fieldPath(ie.Field), summary, fmt.Sprintf("%s %s.", ie.Field, ie.Reason))
+	case errors.Is(err, registry.ErrNotFound):
+		diags.AddError(summary, fmt.Sprintf("%s. Declare every scope (tokenward_scope) and role (tokenward_role) the token names, "+
+			"and reference them (scopes = [tokenward_scope.x.name]) so Terraform creates them first.", err))
+	default:
+		diags.AddError(summary, err.Error())
+	}
+}
+
+// refresh fills m's computed attributes from the store and reports whether
+// the token exists.
+func (r *tokenResource) refresh(ctx context.Context, m *tokenModel, diags *diag.Diagnostics) bool {
+	ti, err := r.data.reg.Token(ctx, m.Name.ValueString())
+	if errors.Is(err, registry.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		diags.AddError("Cannot read token "+m.Name.ValueString(), err.Error())
+		return false
+	}
+	c := computedOf(ti, r.data.now())
+	m.ID = types.StringValue(ti.Name)
+	m.Fingerprint, m.CurrentVersion, m.IssuedAt = c.fingerprint, c.currentVersion, c.issuedAt
+	m.ExpiresAt, m.NextRotationAt, m.Status = c.expiresAt, c.nextRotationAt, c.status
+	return true
+}
+
+func (r *tokenResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state tokenModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	name := state.Name.ValueString()
+	ti, err := r.data.reg.Token(ctx, name)
+	if errors.Is(err, registry.ErrNotFound) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot read token "+name, err.Error())
+		return
+	}
+	m := r.fromStore(ctx, ti, state, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// optString is v, null when empty and the prior value was null.
+func optString(v string, prior types.String) types.String {
+	if v == "" && prior.IsNull() {
+		return types.StringNull()
+	}
+	return types.StringValue(v)
+}
+
+// keepDuration is prior when it is the same length as d, else d's
+// canonical form.
+func keepDuration(d time.Duration, prior durationValue) durationValue {
+	if p, ok := prior.Duration(); ok && p == d {
+		return prior
+	}
+	return durationOf(d)
+}
+
+func optSet(ctx context.Context, vs []string, prior types.Set, diags *diag.Diagnostics) types.Set {
+	if len(vs) == 0 && prior.IsNull() {
+		return types.SetNull(types.StringType)
+	}
+	s, d := types.SetValueFrom(ctx, types.StringType, vs)
+	diags.Append(d...)
+	return s
+}
+
+// fromStore builds the resource's state from the store, keeping the prior
+// spelling of what the store holds in another form.
+func (r *tokenResource) fromStore(ctx context.Context, ti registry.TokenInfo, prior tokenModel, diags *diag.Diagnostics) tokenModel {
+	m := prior
+	m.ID, m.Name = types.StringValue(ti.Name), types.StringValue(ti.Name)
+	m.Owner = optString(ti.Owner, prior.Owner)
+	m.Description = optString(ti.Description, prior.Description)
+	m.Scopes = optSet(ctx, ti.Scopes, prior.Scopes, diags)
+	m.Roles = optSet(ctx, ti.Roles, prior.Roles, diags)
+	m.TTL = keepDuration(ti.Lifetime.TTL, prior.TTL)
+	m.RotateBefore = keepDuration(ti.Lifetime.RotateBefore, prior.RotateBefore)
+	m.Overlap = keepDuration(ti.Lifetime.Overlap, prior.Overlap)
+	if m.RotationTriggers.IsUnknown() {
+		m.RotationTriggers = types.MapNull(types.StringType)
+	}
+	r.destinationsFromStore(ctx, ti, prior, &m, diags)
+	c := computedOf(ti, r.data.now())
+	m.Fingerprint, m.CurrentVersion, m.IssuedAt = c.fingerprint, c.currentVersion, c.issuedAt
+	m.ExpiresAt, m.NextRotationAt, m.Status = c.expiresAt, c.nextRotationAt, c.status
+	return m
+}
+
+func (r *tokenResource) destinationsFromStore(ctx context.Context, ti registry.TokenInfo, prior tokenModel, m *tokenModel, diags *diag.Diagnostics) {
+	var secrets []githubSecretModel
+	var orgs []githubOrganizationSecretModel
+	var dependabot []githubDependabotSecretModel
+	var files []fileModel
+	var priorFiles []fileModel
+	if !prior.Files.IsNull() && !prior.Files.IsUnknown() {
+		diags.Append(prior.Files.ElementsAs(ctx, &priorFiles, false)...)
+	}
+	for _, d := range ti.Destinations {
+		c, err := destination.Decode(d)
+		if err != nil {
+			diags.AddError("Cannot read token "+ti.Name, err.Error())
+			return
+		}
+		switch d.Kind {
+		case destination.KindRepositorySecret:
+			env := types.StringNull()
+			if c.Environment != "" {
+				env = types.StringValue(c.Environment)
+			}
+			secrets = append(secrets, githubSecretModel{Repository: types.StringValue(c.Repository), Name: types.StringValue(c.Name), Environment: env})
+		case destination.KindOrganizationSecret:
+			repos := types.ListNull(types.StringType)
+			if len(c.Repositories) > 0 {
+				var d diag.Diagnostics
+				repos, d = types.ListValueFrom(ctx, types.StringType, c.Repositories)
+				diags.Append(d...)
+			}
+			orgs = append(orgs, githubOrganizationSecretModel{Organization: types.StringValue(c.Organization), Name: types.StringValue(c.Name),
+				Visibility: types.StringValue(c.Visibility), Repositories: repos})
+		case destination.KindDependabotSecret:
+			dependabot = append(dependabot, githubDependabotSecretModel{Repository: types.StringValue(c.Repository), Name: types.StringValue(c.Name)})
+		case destination.KindFile:
+			key := types.StringNull()
+			if c.Format == destination.FormatDotenv {
+				// A key equal to the default stays unset unless the
+				// configuration wrote it out.
+				explicit := len(files) < len(priorFiles) && !priorFiles[len(files)].Key.IsNull()
+				if c.Key != defaultFileKey(ti.Name) || explicit {
+					key = types.StringValue(c.Key)
+				}
+			}
+			files = append(files, fileModel{Path: types.StringValue(c.Path), Key: key, Format: types.StringValue(c.Format)})
+		}
+	}
+	m.GitHubSecrets = optList(ctx, githubSecretType, secrets, prior.GitHubSecrets, diags)
+	m.GitHubOrganizationSecrets = optList(ctx, githubOrganizationSecretType, orgs, prior.GitHubOrganizationSecrets, diags)
+	m.GitHubDependabotSecrets = optList(ctx, githubDependabotSecretType, dependabot, prior.GitHubDependabotSecrets, diags)
+	m.Files = optList(ctx, fileType, files, prior.Files, diags)
+}
+
+func optList[T any](ctx context.Context, t types.ObjectType, vs []T, prior types.List, diags *diag.Diagnostics) types.List {
+	if len(vs) == 0 && (prior.IsNull() || prior.IsUnknown()) {
+		return types.ListNull(t)
+	}
+	if vs == nil {
+		vs = []T{}
+	}
+	l, d := types.ListValueFrom(ctx, t, vs)
+	diags.Append(d...)
+	return l
+}
+
+func (r *tokenResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state tokenModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	spec := plan.spec(ctx, &resp.Diagnostics)
+	before := state.spec(ctx, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if _, err := r.data.reg.UpdateToken(ctx, spec); err != nil {
+		addTokenError(&resp.Diagnostics, "Cannot update token "+spec.Name, err)
+		return
+	}
+	if rotates(plan, state) {
+		if _, err := r.data.engine.Rotate(ctx, spec.Name); err != nil {
+			// Put the destinations back as the state knows them, so the
+			// next plan shows this change again and its apply retries the
+			// rotation (with the same pending value).
+			detail := fmt.Sprintf("Rotating the token to deliver to its new destinations failed: %s.\n\nThe current value stays valid "+
+				"where it was delivered. Fix the destination and apply again: the rotation resumes with the same new value.", err)
+			revert := spec
+			revert.Destinations = before.Destinations
+			if _, rerr := r.data.reg.UpdateToken(ctx, revert); rerr != nil {
+				detail += fmt.Sprintf("\n\nRestoring the previous destinations failed too: %s.", rerr)
+			}
+			resp.Diagnostics.AddError("Cannot rotate token "+spec.Name, detail)
+			return
+		}
+		var removed []store.Destination
+		for _, old := range before.Destinations {
+			if !hasKey(spec.Destinations, old.Key) {
+				removed = append(removed, old)
+			}
+		}
+		if err := r.data.engine.Withdraw(ctx, removed); err != nil {
+			resp.Diagnostics.AddWarning("Could not remove the token from a removed destination",
+				fmt.Sprintf("The token was rotated, so what is left there no longer verifies after the overlap, but it could not be deleted: %s. Delete it by hand.", err))
+		}
+	}
+	planned := plan
+	if !r.refresh(ctx, &plan, &resp.Diagnostics) && !resp.Diagnostics.HasError() {
+		resp.Diagnostics.AddError("Token disappeared", fmt.Sprintf("Token %s was deleted from the store during the apply; apply again to create it.", spec.Name))
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	// Terraform requires what the plan knew to stay as planned. A rotation
+	// by the scheduled workflow, or the clock passing next_rotation_at,
+	// between plan and apply shows at the next refresh instead.
+	keep := func(dst *types.String, p types.String) {
+		if !p.IsUnknown() {
+			*dst = p
+		}
+	}
+	keep(&plan.Fingerprint, planned.Fingerprint)
+	keep(&plan.CurrentVersion, planned.CurrentVersion)
+	keep(&plan.IssuedAt, planned.IssuedAt)
+	keep(&plan.ExpiresAt, planned.ExpiresAt)
+	keep(&plan.NextRotationAt, planned.NextRotationAt)
+	keep(&plan.Status, planned.Status)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func hasKey(ds []store.Destination, key string) bool {
+	for _, d := range ds {
+		if d.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *tokenResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state tokenModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	name := state.Name.ValueString()
+	var ds []store.Destination
+	if ti, err := r.data.reg.Token(ctx, name); err == nil {
+		ds = ti.Destinations
+	} else {
+		// Deleted already, by a destroy that could not clean up: the state
+		// says where the token was delivered.
+		ds = state.spec(ctx, &resp.Diagnostics).Destinations
+	}
+	if err := r.data.reg.DeleteToken(ctx, name); err != nil && !errors.Is(err, registry.ErrNotFound) {
+		resp.Diagnostics.AddError("Cannot delete token "+name, err.Error())
+		return
+	}
+	if err := r.data.engine.Withdraw(ctx, ds); err != nil {
+		resp.Diagnostics.AddError("Token revoked, but not removed from every destination",
+			fmt.Sprintf("Every value of %s is revoked, but removing it failed: %s. Fix the destination and destroy again.", name, err))
+	}
+}
+
+func (r *tokenResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	if err := registry.CheckName("name", req.ID); err != nil {
+		resp.Diagnostics.AddError("Invalid import id", "Import a token by its name, such as ci-deploy: "+err.Error())
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), req.ID)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+}
+
+// tokenComputed holds the attributes the store decides.
+type tokenComputed struct {
+	fingerprint, currentVersion, issuedAt, expiresAt, nextRotationAt, status types.String
+}
+
+// Token statuses.
+const (
+	statusActive   = "active"
+	statusDue      = "due"
+	statusRotating = "rotating"
+	statusExpired  = "expired"
+	statusUnissued = "unissued"
+)
+
+func rfc3339(t time.Time) types.String {
+	if t.IsZero() {
+		return types.StringNull()
+	}
+	return types.StringValue(t.UTC().Format(time.RFC3339))
+}
+
+func computedOf(ti registry.TokenInfo, now time.Time) tokenComputed {
+	c := tokenComputed{
+		fingerprint: types.StringNull(), currentVersion: types.StringNull(), issuedAt: types.StringNull(),
+		expiresAt: types.StringNull(), nextRotationAt: types.StringNull(), status: types.StringValue(statusUnissued),
+	}
+	cur := ti.Current
+	if cur == nil {
+		return c
+	}
+	c.fingerprint, c.currentVersion = types.StringValue(cur.Fingerprint), types.StringValue(cur.ID)
+	c.issuedAt, c.expiresAt, c.nextRotationAt = rfc3339(cur.ActivatedAt), rfc3339(cur.ExpiresAt), rfc3339(ti.NextRotationAt())
+	switch {
+	case !now.Before(cur.ExpiresAt):
+		c.status = types.StringValue(statusExpired)
+	case ti.Pending != nil:
+		c.status = types.StringValue(statusRotating)
+	case !now.Before(ti.NextRotationAt()):
+		c.status = types.StringValue(statusDue)
+	default:
+		c.status = types.StringValue(statusActive)
+	}
+	return c
+}
