@@ -159,12 +159,12 @@ var inputOf = map[string]struct {
 	input  string
 	secret bool
 }{
-	registry.EnvStore:                 {"store", false}, // masked below when it holds credentials
-	seal.EnvKey:                       {"master-key", true},
-	destination.EnvGitHubToken:        {"github-token", true},
-	destination.EnvGitHubAppID:        {"app-id", false},
-	destination.EnvGitHubInstallation: {"app-installation-id", false},
-	destination.EnvGitHubAppKey:       {"app-private-key", true},
+	registry.EnvStore:                   {"store", false}, // masked below when it holds credentials
+	seal.EnvKey:                         {"master-key", true},
+	destination.EnvTokenwardGitHubToken: {"github-token", true},
+	destination.EnvGitHubAppID:          {"app-id", false},
+	destination.EnvGitHubInstallation:   {"app-installation-id", false},
+	destination.EnvGitHubAppKey:         {"app-private-key", true},
 }
 
 // env reads a setting: the environment variable first, then the action

@@ -56,23 +56,30 @@ type GitHubConfig struct {
 
 // Environment variables GitHubConfigFromEnv reads.
 const (
-	EnvGitHubToken        = "GITHUB_TOKEN"
-	EnvGitHubAPIURL       = "GITHUB_API_URL"
-	EnvGitHubAppID        = "TOKENWARD_GITHUB_APP_ID"
-	EnvGitHubInstallation = "TOKENWARD_GITHUB_APP_INSTALLATION_ID"
-	EnvGitHubAppKey       = "TOKENWARD_GITHUB_APP_PRIVATE_KEY"
-	EnvGitHubAppKeyFile   = "TOKENWARD_GITHUB_APP_PRIVATE_KEY_FILE"
-	EnvGitHubPace         = "TOKENWARD_GITHUB_PACE"
+	EnvGitHubToken          = "GITHUB_TOKEN"           // a fallback for EnvTokenwardGitHubToken
+	EnvTokenwardGitHubToken = "TOKENWARD_GITHUB_TOKEN" // read first
+	EnvGitHubAPIURL         = "GITHUB_API_URL"
+	EnvGitHubAppID          = "TOKENWARD_GITHUB_APP_ID"
+	EnvGitHubInstallation   = "TOKENWARD_GITHUB_APP_INSTALLATION_ID"
+	EnvGitHubAppKey         = "TOKENWARD_GITHUB_APP_PRIVATE_KEY"
+	EnvGitHubAppKeyFile     = "TOKENWARD_GITHUB_APP_PRIVATE_KEY_FILE"
+	EnvGitHubPace           = "TOKENWARD_GITHUB_PACE"
 )
 
 // GitHubConfigFromEnv reads the GitHub configuration from the environment
 // through getenv. It reports false, and no error, when no credentials are
 // set at all. Pace is 1s unless TOKENWARD_GITHUB_PACE says otherwise.
 func GitHubConfigFromEnv(getenv func(string) string) (GitHubConfig, bool, error) {
-	c := GitHubConfig{Token: getenv(EnvGitHubToken), APIURL: getenv(EnvGitHubAPIURL), Pace: time.Second}
+	c := GitHubConfig{Token: getenv(EnvTokenwardGitHubToken), APIURL: getenv(EnvGitHubAPIURL), Pace: time.Second}
 	appID, inst := getenv(EnvGitHubAppID), getenv(EnvGitHubInstallation)
 	key, keyFile := getenv(EnvGitHubAppKey), getenv(EnvGitHubAppKeyFile)
 	app := appID != "" || inst != "" || key != "" || keyFile != ""
+	// GITHUB_TOKEN is often set for a whole job to the workflow's own token,
+	// which cannot write secrets: it is only a fallback, and a configured
+	// GitHub App wins over it.
+	if c.Token == "" && !app {
+		c.Token = getenv(EnvGitHubToken)
+	}
 	if c.Token == "" && !app {
 		return GitHubConfig{}, false, nil
 	}
@@ -87,7 +94,7 @@ func GitHubConfigFromEnv(getenv func(string) string) (GitHubConfig, bool, error)
 		return c, true, nil
 	}
 	if c.Token != "" {
-		return c, true, fmt.Errorf("both %s and a GitHub App (%s, ...) are set: set only one", EnvGitHubToken, EnvGitHubAppID)
+		return c, true, fmt.Errorf("both %s and a GitHub App (%s, ...) are set: set only one", EnvTokenwardGitHubToken, EnvGitHubAppID)
 	}
 	var err error
 	if c.AppID, err = envID(EnvGitHubAppID, appID); err != nil {

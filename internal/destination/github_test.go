@@ -650,7 +650,11 @@ func TestGitHubConfigFromEnv(t *testing.T) {
 		{"app without key", map[string]string{"TOKENWARD_GITHUB_APP_ID": "7", "TOKENWARD_GITHUB_APP_INSTALLATION_ID": "70"}, true, "set TOKENWARD_GITHUB_APP_PRIVATE_KEY or TOKENWARD_GITHUB_APP_PRIVATE_KEY_FILE", nil},
 		{"app id not a number", map[string]string{"TOKENWARD_GITHUB_APP_ID": "seven", "TOKENWARD_GITHUB_APP_INSTALLATION_ID": "70", "TOKENWARD_GITHUB_APP_PRIVATE_KEY": "PEM"}, true, "TOKENWARD_GITHUB_APP_ID", nil},
 		{"both keys", map[string]string{"TOKENWARD_GITHUB_APP_ID": "7", "TOKENWARD_GITHUB_APP_INSTALLATION_ID": "70", "TOKENWARD_GITHUB_APP_PRIVATE_KEY": "PEM", "TOKENWARD_GITHUB_APP_PRIVATE_KEY_FILE": keyFile}, true, "set only one", nil},
-		{"token and app", map[string]string{"GITHUB_TOKEN": "t", "TOKENWARD_GITHUB_APP_ID": "7"}, true, "set only one", nil},
+		{"token and app", map[string]string{"TOKENWARD_GITHUB_TOKEN": "t", "TOKENWARD_GITHUB_APP_ID": "7"}, true, "set only one", nil},
+		{"tokenward token first", map[string]string{"TOKENWARD_GITHUB_TOKEN": "fine-grained", "GITHUB_TOKEN": "workflow"}, true, "",
+			func(c destination.GitHubConfig) bool { return c.Token == "fine-grained" }},
+		{"app wins over the job's GITHUB_TOKEN", map[string]string{"GITHUB_TOKEN": "workflow", "TOKENWARD_GITHUB_APP_ID": "7", "TOKENWARD_GITHUB_APP_INSTALLATION_ID": "70", "TOKENWARD_GITHUB_APP_PRIVATE_KEY": "PEM"}, true, "",
+			func(c destination.GitHubConfig) bool { return c.Token == "" && c.AppID == 7 }},
 		{"missing key file", map[string]string{"TOKENWARD_GITHUB_APP_ID": "7", "TOKENWARD_GITHUB_APP_INSTALLATION_ID": "70", "TOKENWARD_GITHUB_APP_PRIVATE_KEY_FILE": keyFile + ".gone"}, true, "TOKENWARD_GITHUB_APP_PRIVATE_KEY_FILE", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -45,6 +46,47 @@ type githubTransport struct {
 	// queued behind others still gives up when its context ends.
 	paceTurn  chan struct{}
 	lastWrite time.Time
+
+	// spentUntil is when the primary rate limit resets after a successful
+	// response said none was left. go-github would refuse every request
+	// until then without sending it, and without waiting; the transport
+	// hides that header from it and waits here instead.
+	spentMu    sync.Mutex
+	spentUntil time.Time
+}
+
+// waitSpent waits for the rate limit to reset when an earlier response used
+// it up, or fails when the reset is further away than tokenward waits.
+func (t *githubTransport) waitSpent(ctx context.Context) error {
+	t.spentMu.Lock()
+	until := t.spentUntil
+	t.spentMu.Unlock()
+	d := until.Sub(t.now())
+	if d <= 0 {
+		return nil
+	}
+	if d > maxRateLimitWait {
+		return &rateLimitError{until: until, in: d}
+	}
+	return t.sleep(ctx, d)
+}
+
+// noteSpent remembers a successful response that used up the rate limit and
+// hides its reset from go-github.
+func (t *githubTransport) noteSpent(resp *http.Response) {
+	if resp.StatusCode >= 300 || resp.Header.Get("X-RateLimit-Remaining") != "0" {
+		return
+	}
+	s, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64)
+	if err != nil {
+		return
+	}
+	t.spentMu.Lock()
+	if at := time.Unix(s, 0); at.After(t.spentUntil) {
+		t.spentUntil = at
+	}
+	t.spentMu.Unlock()
+	resp.Header.Del("X-RateLimit-Reset")
 }
 
 // maxResponse bounds what is read of one response; GitHub's are small.
@@ -99,6 +141,9 @@ func (t *githubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if attempt > 1 {
 			t.stats.retries.Add(1)
 		}
+		if err := t.waitSpent(ctx); err != nil {
+			return nil, err
+		}
 		var resp *http.Response
 		var timedOut bool
 		var err error
@@ -136,6 +181,10 @@ func (t *githubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 				return resp, nil
 			}
 			wait = backoff(attempt)
+			// GitHub sometimes says when to come back after a 503.
+			if d, _, limited := t.retryAfter(resp); limited && d <= maxRateLimitWait {
+				wait = d
+			}
 		case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests:
 			d, until, limited := t.rateLimit(resp)
 			switch {
@@ -151,6 +200,7 @@ func (t *githubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 				return resp, nil
 			}
 		default:
+			t.noteSpent(resp)
 			return resp, nil
 		}
 		if err := t.sleep(ctx, wait); err != nil {
@@ -211,13 +261,8 @@ func (t *githubTransport) writeTurn(ctx context.Context) (release func(), err er
 // limited is false when the response is not about a rate limit.
 func (t *githubTransport) rateLimit(resp *http.Response) (d time.Duration, until time.Time, limited bool) {
 	now := t.now()
-	if v := resp.Header.Get("Retry-After"); v != "" {
-		if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
-			return time.Duration(s) * time.Second, now.Add(time.Duration(s) * time.Second), true
-		}
-		if at, err := http.ParseTime(v); err == nil {
-			return max(at.Sub(now), 0), at, true
-		}
+	if d, until, ok := t.retryAfter(resp); ok {
+		return d, until, true
 	}
 	if resp.Header.Get("X-RateLimit-Remaining") == "0" {
 		if s, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
@@ -230,6 +275,22 @@ func (t *githubTransport) rateLimit(resp *http.Response) (d time.Duration, until
 		if bytes.Contains(bytes.ToLower(b), []byte("secondary rate limit")) {
 			return secondaryWait, now.Add(secondaryWait), true
 		}
+	}
+	return 0, time.Time{}, false
+}
+
+// retryAfter reads the Retry-After header: seconds or an HTTP date.
+func (t *githubTransport) retryAfter(resp *http.Response) (d time.Duration, until time.Time, ok bool) {
+	v := resp.Header.Get("Retry-After")
+	if v == "" {
+		return 0, time.Time{}, false
+	}
+	now := t.now()
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, now.Add(time.Duration(s) * time.Second), true
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(at.Sub(now), 0), at, true
 	}
 	return 0, time.Time{}, false
 }
