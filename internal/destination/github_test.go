@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tokenward/terraform-provider-tokenward/internal/clocktest"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,35 +18,6 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination/githubtest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
-
-// clock is a fake clock whose Sleep records the wait and moves time on.
-type clock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits []time.Duration
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.waits = append(c.waits, d)
-	c.now = c.now.Add(d)
-	return ctx.Err()
-}
-
-func (c *clock) Waits() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.waits)
-}
 
 // recorder notes the status of every response, "METHOD path status".
 type recorder struct {
@@ -79,7 +51,7 @@ func (r *recorder) statuses(match string) []string {
 type env struct {
 	t   *testing.T
 	s   *githubtest.Server
-	clk *clock
+	clk *clocktest.Clock
 	rec *recorder
 	w   *destination.GitHub
 }
@@ -97,7 +69,7 @@ func setup(t *testing.T, mod func(*destination.GitHubConfig), opts ...githubtest
 	s.AddOrg("acme")
 	s.AddToken("writer", true)
 	s.AddToken("reader", false)
-	e := &env{t: t, s: s, clk: newClock(), rec: &recorder{base: s.Client().Transport}}
+	e := &env{t: t, s: s, clk: clocktest.New(), rec: &recorder{base: s.Client().Transport}}
 	cfg := destination.GitHubConfig{
 		Token:      "writer",
 		APIURL:     s.URL(),
@@ -347,7 +319,7 @@ func TestGitHubRetries(t *testing.T) {
 	exactly := func(want time.Duration) func(time.Duration) bool {
 		return func(d time.Duration) bool { return d == want }
 	}
-	start := newClock().now
+	start := clocktest.Start
 	for _, tc := range []struct {
 		name   string
 		match  string
@@ -375,7 +347,7 @@ func TestGitHubRetries(t *testing.T) {
 		{"primary rate limit on 429", "GET /repos/acme/api/actions", githubtest.Fault{Status: 429, RateLimitReset: start.Add(5 * time.Minute)},
 			[]func(time.Duration) bool{exactly(5 * time.Minute)}, 2, ""},
 		{"rate limit beyond 15 minutes", "PUT ", githubtest.Fault{RateLimitReset: start.Add(2 * time.Hour)},
-			nil, 1, "resets at 14:00:00 UTC (in 2h0m0s)"},
+			nil, 1, "resets at 11:00:00 UTC (in 2h0m0s)"},
 		{"5xx every time", "PUT ", githubtest.Fault{Status: 502, Times: 100},
 			[]func(time.Duration) bool{between(500*time.Millisecond, time.Second), between(time.Second, 2*time.Second), between(2*time.Second, 4*time.Second)}, 4, "GitHub failed with 502 on every attempt"},
 		{"stall every time", "PUT ", githubtest.Fault{Stall: time.Hour, Times: 100},
@@ -530,7 +502,7 @@ func TestGitHubAppAuth(t *testing.T) {
 			}
 			w, err := destination.NewGitHub(destination.GitHubConfig{
 				AppID: 7, InstallationID: tc.install, PrivateKey: key,
-				APIURL: api, Sleep: newClock().Sleep,
+				APIURL: api, Sleep: clocktest.New().Sleep,
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -2,9 +2,8 @@ package registry_test
 
 import (
 	"crypto/rand"
-	"sync"
+	"github.com/tokenward/terraform-provider-tokenward/internal/clocktest"
 	"testing"
-	"time"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
@@ -16,26 +15,6 @@ import (
 var engines *storetest.Engines
 
 func TestMain(m *testing.M) { storetest.Main(m, &engines) }
-
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func newKey(t *testing.T) seal.Key {
 	t.Helper()
@@ -55,14 +34,14 @@ type fixture struct {
 	reg   *registry.Registry
 	st    store.Store
 	dsn   string
-	clock *clock
+	clock *clocktest.Clock
 	key   seal.Key
 }
 
 func forEachEngine(t *testing.T, fn func(t *testing.T, f fixture)) {
 	t.Helper()
 	engines.Run(t, func(t *testing.T, st store.Store, dsn string) {
-		c := newClock()
+		c := clocktest.New()
 		k := newKey(t)
 		reg := registry.New(st, seal.NewKeyring(k), registry.WithClock(c.Now), registry.WithActor("test"))
 		fn(t, fixture{reg: reg, st: st, dsn: dsn, clock: c, key: k})

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/tokenward/terraform-provider-tokenward/internal/clocktest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,24 +28,6 @@ var engines *storetest.Engines
 func TestMain(m *testing.M) { storetest.Main(m, &engines) }
 
 const day = 24 * time.Hour
-
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // memory is a destination writer that keeps values in memory and fails the
 // destinations it is told to.
@@ -96,7 +79,7 @@ type fixture struct {
 	st    store.Store
 	dsn   string
 	keys  *seal.Keyring
-	clock *clock
+	clock *clocktest.Clock
 	mem   *memory
 }
 
@@ -111,7 +94,7 @@ func forEachEngine(t *testing.T, fn func(t *testing.T, f *fixture)) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := &clock{now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
+		c := clocktest.New()
 		keys := seal.NewKeyring(k)
 		f := &fixture{st: st, dsn: dsn, keys: keys, clock: c, mem: newMemory()}
 		f.reg = registry.New(st, keys, registry.WithClock(c.Now), registry.WithActor("test"))
