@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -70,22 +71,27 @@ func New(kind string, c Config) (store.Destination, error) {
 	return store.Destination{Key: key(kind, c), Kind: kind, Config: raw}, nil
 }
 
+// key names the place a destination writes to, spelled one way: GitHub
+// compares owner, repository, environment and secret names without case, and
+// a path is cleaned, so two spellings of one place are one key.
 func key(kind string, c Config) string {
+	lower, upper := strings.ToLower, strings.ToUpper
 	switch kind {
 	case KindFile:
+		path := filepath.Clean(c.Path)
 		if c.Format == FormatRaw {
-			return "file:" + c.Path
+			return "file:" + path
 		}
-		return "file:" + c.Path + "#" + c.Key
+		return "file:" + path + "#" + c.Key
 	case KindRepositorySecret:
 		if c.Environment != "" {
-			return "github_environment_secret:" + c.Repository + "/" + c.Environment + ":" + c.Name
+			return "github_environment_secret:" + lower(c.Repository) + "/" + lower(c.Environment) + ":" + upper(c.Name)
 		}
-		return "github_secret:" + c.Repository + ":" + c.Name
+		return "github_secret:" + lower(c.Repository) + ":" + upper(c.Name)
 	case KindOrganizationSecret:
-		return "github_organization_secret:" + c.Organization + ":" + c.Name
+		return "github_organization_secret:" + lower(c.Organization) + ":" + upper(c.Name)
 	case KindDependabotSecret:
-		return "github_dependabot_secret:" + c.Repository + ":" + c.Name
+		return "github_dependabot_secret:" + lower(c.Repository) + ":" + upper(c.Name)
 	}
 	return kind
 }

@@ -62,7 +62,47 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
 	if cfg.Actor != "" {
 		all = append(all, WithActor(cfg.Actor))
 	}
-	return New(st, keys, append(all, opts...)...), nil
+	r := New(st, keys, append(all, opts...)...)
+	if err := r.checkKey(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// keyCheckAAD binds the key check to its purpose.
+const keyCheckAAD = "key_check"
+
+// checkKey refuses a keyring that cannot open what the store sealed: a
+// wrong master key is one clear error when the store is opened, not a
+// failure at the first sealed record read. A new store gets its check here.
+func (r *Registry) checkKey(ctx context.Context) error {
+	var sealed []byte
+	if err := r.st.View(ctx, func(tx store.Tx) (err error) {
+		sealed, err = tx.KeyCheck(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
+	if sealed == nil {
+		return r.st.Update(ctx, func(tx store.Tx) error {
+			if again, err := tx.KeyCheck(ctx); err != nil || again != nil {
+				return err // another process stored one first
+			}
+			check, err := r.keys.Seal([]byte("tokenward"), keyCheckAAD)
+			if err != nil {
+				return fmt.Errorf("seal the key check: %w", err)
+			}
+			return tx.PutKeyCheck(ctx, check)
+		})
+	}
+	if _, err := r.keys.Open(sealed, keyCheckAAD); err != nil {
+		id, _ := seal.KeyID(sealed)
+		return fmt.Errorf("the master key does not match the store, whose values are sealed under key id %s (this keyring holds %s): "+
+			"set %s or %s to the key the store was created with; after a rekey, put the new key first and the old one after it: %w",
+			id, strings.Join(r.keys.IDs(), ", "), seal.EnvKey, seal.EnvKeyFile, err)
+	}
+	return nil
 }
 
 // OpenStore opens only the store a Config names, for readers that need no

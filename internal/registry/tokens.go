@@ -84,12 +84,38 @@ func (r *Registry) CreateToken(ctx context.Context, spec TokenSpec) (store.Token
 	}
 	err = r.change(ctx, "token.create", "token/"+spec.Name, func(tx store.Tx, d map[string]string) error {
 		tokenDetails(d, tk, spec.Destinations)
+		if err := checkOwners(ctx, tx, tk.ID, spec.Destinations); err != nil {
+			return err
+		}
 		if err := tx.CreateToken(ctx, tk); err != nil {
 			return err
 		}
 		return tx.SetDestinations(ctx, tk.ID, withToken(spec.Destinations, tk.ID))
 	})
 	return tk, err
+}
+
+// checkOwners refuses destinations another live token delivers to already:
+// two tokens writing one secret would overwrite each other's value, and
+// destroying one would remove the other's.
+func checkOwners(ctx context.Context, tx store.Tx, tokenID string, ds []store.Destination) error {
+	for _, d := range ds {
+		owners, err := tx.DestinationOwners(ctx, d.Key)
+		if err != nil {
+			return err
+		}
+		for _, id := range owners {
+			if id == tokenID {
+				continue
+			}
+			other, err := tx.GetTokenByID(ctx, id)
+			if err != nil {
+				return err
+			}
+			return invalid("destinations", "%s is delivered to by token %q already; a destination belongs to one token, so give this one another secret name, key or file", d.Key, other.Name)
+		}
+	}
+	return nil
 }
 
 func withToken(ds []store.Destination, id string) []store.Destination {
@@ -135,6 +161,9 @@ func (r *Registry) UpdateToken(ctx context.Context, spec TokenSpec) (store.Token
 		tk.Scopes, tk.Roles, tk.Lifetime = sortedSet(spec.Scopes), sortedSet(spec.Roles), spec.Lifetime
 		tk.UpdatedAt = r.clock()
 		tokenDetails(d, tk, spec.Destinations)
+		if err := checkOwners(ctx, tx, tk.ID, spec.Destinations); err != nil {
+			return err
+		}
 		if err := tx.UpdateToken(ctx, tk); err != nil {
 			return err
 		}
@@ -580,6 +609,22 @@ func (r *Registry) Rekey(ctx context.Context) (int, error) {
 			if err := rewrap(&v.Sealed, userValueAAD(v.User, v.Key), "value of setting "+v.Key+" for user "+v.User,
 				func() error { return tx.PutUserValue(ctx, v) }); err != nil {
 				return err
+			}
+		}
+		check, err := tx.KeyCheck(ctx)
+		if err != nil {
+			return err
+		}
+		if check != nil {
+			// Bookkeeping, not a user's value: not counted.
+			out, changed, err := r.keys.Rewrap(check, keyCheckAAD)
+			if err != nil {
+				return fmt.Errorf("rekey the key check: %w", err)
+			}
+			if changed {
+				if err := tx.PutKeyCheck(ctx, out); err != nil {
+					return err
+				}
 			}
 		}
 		d["rewrapped"] = strconv.Itoa(n)

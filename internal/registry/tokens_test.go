@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"errors"
+	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"strings"
 	"testing"
 	"time"
@@ -320,6 +321,47 @@ func TestVerifyRejectsGarbageWithoutLookup(t *testing.T) {
 			if got := verify(t, f, v).Code; got != token.Malformed {
 				t.Errorf("verify(%q) = %s, want malformed", v, got)
 			}
+		}
+	})
+}
+
+// TestDestinationBelongsToOneToken: a second token cannot deliver to a place
+// another live token delivers to, however the place is spelled; once the
+// first token is deleted, it can.
+func TestDestinationBelongsToOneToken(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, f fixture) {
+		ctx := t.Context()
+		dest := func(repo, name string) []store.Destination {
+			d, err := destination.New(destination.KindRepositorySecret, destination.Config{Repository: repo, Name: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return []store.Destination{d}
+		}
+		if _, err := f.reg.CreateToken(ctx, registry.TokenSpec{Name: "first", Lifetime: lifetime, Destinations: dest("acme/api", "DEPLOY_TOKEN")}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.reg.CreateToken(ctx, registry.TokenSpec{Name: "second", Lifetime: lifetime, Destinations: dest("Acme/API", "deploy_token")})
+		var inv *registry.InvalidError
+		if !errors.As(err, &inv) || inv.Field != "destinations" || !strings.Contains(err.Error(), `token "first"`) {
+			t.Fatalf("second token on the same secret: %v", err)
+		}
+		if _, err := f.reg.CreateToken(ctx, registry.TokenSpec{Name: "second", Lifetime: lifetime}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.reg.UpdateToken(ctx, registry.TokenSpec{Name: "second", Lifetime: lifetime, Destinations: dest("acme/api", "DEPLOY_TOKEN")}); !errors.As(err, &inv) {
+			t.Fatalf("update onto the first token's secret: %v", err)
+		}
+		// A token may keep its own destinations on update.
+		if _, err := f.reg.UpdateToken(ctx, registry.TokenSpec{Name: "first", Owner: "platform", Lifetime: lifetime, Destinations: dest("acme/api", "DEPLOY_TOKEN")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.reg.DeleteToken(ctx, "first"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.reg.UpdateToken(ctx, registry.TokenSpec{Name: "second", Lifetime: lifetime, Destinations: dest("acme/api", "DEPLOY_TOKEN")}); err != nil {
+			t.Fatalf("after the first token is deleted: %v", err)
 		}
 	})
 }

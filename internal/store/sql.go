@@ -576,6 +576,14 @@ func (t *sqlTx) RecordDelivery(ctx context.Context, d Delivery) error {
 	return nil
 }
 
+func (t *sqlTx) DestinationOwners(ctx context.Context, key string) ([]string, error) {
+	out, err := t.column(ctx, `SELECT token_id FROM destinations WHERE key = ? ORDER BY token_id`, key)
+	if err != nil {
+		return nil, fmt.Errorf("find the tokens of destination %s: %w", key, err)
+	}
+	return out, nil
+}
+
 func (t *sqlTx) ListDeliveries(ctx context.Context, versionID string) ([]Delivery, error) {
 	rows, err := t.query(ctx, `SELECT version_id, destination, at, outcome, detail FROM deliveries WHERE version_id = ? ORDER BY id`, versionID)
 	if err != nil {
@@ -741,6 +749,26 @@ func (t *sqlTx) userValues(ctx context.Context, what, where string, args ...any)
 
 func (t *sqlTx) ListUserValues(ctx context.Context, user string) ([]UserValue, error) {
 	return t.userValues(ctx, "list values of user "+user, `user_id = ? ORDER BY key`, user)
+}
+
+func (t *sqlTx) KeyCheck(ctx context.Context) ([]byte, error) {
+	var sealed []byte
+	err := t.row(ctx, `SELECT sealed FROM key_check WHERE id = 1`).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the key check: %w", err)
+	}
+	return sealed, nil
+}
+
+func (t *sqlTx) PutKeyCheck(ctx context.Context, sealed []byte) error {
+	if _, err := t.exec(ctx, `INSERT INTO key_check (id, sealed) VALUES (1, ?)
+		ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed`, sealed); err != nil {
+		return fmt.Errorf("store the key check: %w", err)
+	}
+	return nil
 }
 
 func (t *sqlTx) ListSealedUserValues(ctx context.Context) ([]UserValue, error) {

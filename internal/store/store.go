@@ -177,6 +177,9 @@ type Tx interface {
 	// SetDestinations replaces a token's destinations; order is kept.
 	SetDestinations(ctx context.Context, tokenID string, ds []Destination) error
 	ListDestinations(ctx context.Context, tokenID string) ([]Destination, error)
+	// DestinationOwners returns the ids of the live tokens that deliver to
+	// the destination key, sorted.
+	DestinationOwners(ctx context.Context, key string) ([]string, error)
 
 	RecordDelivery(ctx context.Context, d Delivery) error
 	ListDeliveries(ctx context.Context, versionID string) ([]Delivery, error)
@@ -194,6 +197,11 @@ type Tx interface {
 	ListUserValues(ctx context.Context, user string) ([]UserValue, error)
 	// ListSealedUserValues returns every user value that is kept sealed.
 	ListSealedUserValues(ctx context.Context) ([]UserValue, error)
+
+	// KeyCheck returns the value sealed to check the master key, nil when
+	// none is stored yet; PutKeyCheck stores it, replacing the old one.
+	KeyCheck(ctx context.Context) ([]byte, error)
+	PutKeyCheck(ctx context.Context, sealed []byte) error
 
 	// AppendAudit links e to the end of the chain and stores it; the returned
 	// event carries its sequence number and hashes.

@@ -1,0 +1,60 @@
+package registry_test
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
+)
+
+// TestOpenRefusesAWrongMasterKey: a store opened with another key than the
+// one it was created with is refused at once, with what to set; the new key
+// first and the old one after it opens it, and after a rekey the new key
+// alone does.
+func TestOpenRefusesAWrongMasterKey(t *testing.T) {
+	t.Parallel()
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			dsn := engines.DSN(t, engine)
+			b64 := func(k []byte) string { return base64.StdEncoding.EncodeToString(k) }
+			oldKey, newKey := make([]byte, seal.KeySize), make([]byte, seal.KeySize)
+			rand.Read(oldKey)
+			rand.Read(newKey)
+			open := func(keys string) (*registry.Registry, error) {
+				env := map[string]string{registry.EnvStore: dsn, seal.EnvKey: keys}
+				return registry.Open(ctx, registry.Config{Getenv: func(k string) string { return env[k] }})
+			}
+			reg, err := open(b64(oldKey))
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg.Close()
+
+			_, err = open(b64(newKey))
+			if err == nil || !strings.Contains(err.Error(), "master key does not match the store") || !strings.Contains(err.Error(), seal.EnvKey) {
+				t.Fatalf("open with another key: %v", err)
+			}
+			if strings.Contains(err.Error(), b64(newKey)) || strings.Contains(err.Error(), b64(oldKey)) {
+				t.Fatal("the error shows a key")
+			}
+			reg, err = open(b64(newKey) + "," + b64(oldKey))
+			if err != nil {
+				t.Fatalf("new key first, old key after: %v", err)
+			}
+			if _, err := reg.Rekey(ctx); err != nil {
+				t.Fatal(err)
+			}
+			reg.Close()
+			reg, err = open(b64(newKey))
+			if err != nil {
+				t.Fatalf("the new key alone after a rekey: %v", err)
+			}
+			reg.Close()
+		})
+	}
+}
