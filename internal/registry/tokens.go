@@ -34,12 +34,12 @@ func CheckLifetime(l store.Lifetime) error {
 	case l.RotateBefore <= 0:
 		return invalid("rotate_before", "must be longer than zero, such as 14d")
 	case l.RotateBefore >= l.TTL:
-		return invalid("rotate_before", "(%s) must be shorter than ttl (%s), or every version is due for rotation as soon as it is issued; shorten rotate_before or lengthen ttl",
+		return invalid("rotate_before", "must be shorter than ttl (rotate_before is %s, ttl is %s), or every version is due for rotation as soon as it is issued; shorten rotate_before or lengthen ttl",
 			duration.Format(l.RotateBefore), duration.Format(l.TTL))
 	case l.Overlap < 0:
 		return invalid("overlap", "must not be negative")
 	case l.Overlap > l.RotateBefore:
-		return invalid("overlap", "(%s) must not be longer than rotate_before (%s), so the previous version never outlives its rotation window; shorten overlap or lengthen rotate_before",
+		return invalid("overlap", "must not be longer than rotate_before (overlap is %s, rotate_before is %s), so the previous version never outlives its rotation window; shorten overlap or lengthen rotate_before",
 			duration.Format(l.Overlap), duration.Format(l.RotateBefore))
 	}
 	return nil
