@@ -162,6 +162,18 @@ func (p Policy) CheckToken(t Token) []Violation {
 	return out
 }
 
+// CheckRole returns the scopes of a role the policy forbids: no token may
+// hold them, so no role may grant them either.
+func (p Policy) CheckRole(scopes []string) []Violation {
+	var out []Violation
+	for _, s := range scopes {
+		if f, ok := p.forbidden(s); ok {
+			out = append(out, Violation{Field: "scopes", Message: fmt.Sprintf("%q is forbidden by the policy (forbidden scope %q), so no role may grant it", s, f)})
+		}
+	}
+	return out
+}
+
 // forbidden reports the first forbidden pattern that scope s falls under. A
 // wildcard scope (billing:*) falls under an exact forbidden scope of its
 // resource (billing:delete) too, since it grants it.

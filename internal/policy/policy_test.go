@@ -135,3 +135,28 @@ func TestCheckPolicy(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckRole(t *testing.T) {
+	t.Parallel()
+	p := policy.Policy{ForbiddenScopes: []string{"admin:*", "billing:delete"}}
+	cases := []struct {
+		scopes []string
+		want   int
+	}{
+		{nil, 0},
+		{[]string{"billing:read", "users:*"}, 0},
+		{[]string{"admin:write"}, 1},
+		{[]string{"billing:*", "admin:read", "users:read"}, 2}, // billing:* grants billing:delete
+	}
+	for _, c := range cases {
+		got := p.CheckRole(c.scopes)
+		if len(got) != c.want {
+			t.Errorf("CheckRole(%v) = %v, want %d violations", c.scopes, got, c.want)
+		}
+		for _, v := range got {
+			if v.Field != "scopes" {
+				t.Errorf("violation on %q, want scopes", v.Field)
+			}
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/policy"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 )
 
@@ -20,11 +21,13 @@ var (
 	_ resource.ResourceWithConfigure      = (*roleResource)(nil)
 	_ resource.ResourceWithImportState    = (*roleResource)(nil)
 	_ resource.ResourceWithValidateConfig = (*roleResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*roleResource)(nil)
 )
 
 // roleResource declares a role: a named bundle of scopes that tokens hold.
 type roleResource struct {
-	reg *registry.Registry
+	reg    *registry.Registry
+	policy policy.Policy
 }
 
 func newRoleResource() resource.Resource { return &roleResource{} }
@@ -75,8 +78,44 @@ func (r *roleResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 
 func (r *roleResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	if data := configured(req.ProviderData, &resp.Diagnostics); data != nil {
-		r.reg = data.reg
+		r.reg, r.policy = data.reg, data.policy
 	}
+}
+
+// ModifyPlan refuses, at plan time, a role that grants a scope the
+// provider's policy forbids: every token holding the role would break it.
+func (r *roleResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return // destroy
+	}
+	var m roleResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.checkPolicy(knownStrings(m.Scopes), &resp.Diagnostics)
+}
+
+func (r *roleResource) checkPolicy(scopes []string, diags *diag.Diagnostics) {
+	for _, v := range r.policy.CheckRole(scopes) {
+		diags.AddAttributeError(path.Root(v.Field), "Role breaks the policy",
+			v.Message+". Remove the scope from the role, or change the provider's policy block.")
+	}
+}
+
+// knownStrings returns the known elements of a set of strings; elements
+// not known until apply are left out.
+func knownStrings(s types.Set) []string {
+	if s.IsNull() || s.IsUnknown() {
+		return nil
+	}
+	var out []string
+	for _, e := range s.Elements() {
+		if v, ok := e.(types.String); ok && !v.IsNull() && !v.IsUnknown() {
+			out = append(out, v.ValueString())
+		}
+	}
+	return out
 }
 
 // ValidateConfig checks the role's name and each known scope at plan time.
@@ -113,6 +152,8 @@ var roleFields = map[string]path.Path{
 func (r *roleResource) spec(ctx context.Context, m roleResourceModel, diags *diag.Diagnostics) registry.RoleSpec {
 	var scopes []string
 	diags.Append(m.Scopes.ElementsAs(ctx, &scopes, false)...)
+	// Scopes unknown at plan time are known now: check them again.
+	r.checkPolicy(scopes, diags)
 	return registry.RoleSpec{Name: m.Name.ValueString(), Description: m.Description.ValueString(), Scopes: scopes}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"testing"
 
@@ -98,4 +99,46 @@ func TestAccRoleResource(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestAccRolePolicy: a role may not grant a scope the policy forbids: no
+// token could hold the role. Known scopes are refused at plan time; scopes
+// known only at apply are refused then, before the role is stored.
+func TestAccRolePolicy(t *testing.T) {
+	const policy = `
+provider "tokenward" {
+  policy = { forbidden_scopes = ["admin:*"] }
+}
+resource "tokenward_scope" "admin" {
+  name = "admin:write"
+}
+`
+	for _, tc := range []struct{ name, scopes string }{
+		{"known at plan", `["admin:write"]`},
+		{"known at apply", `[tokenward_scope.admin.name]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := testEnv(t)
+			reg := openRegistry(t, env)
+			resource.ParallelTest(t, resource.TestCase{
+				ProtoV6ProviderFactories: factories(env),
+				Steps: []resource.TestStep{{
+					Config: policy + `
+resource "tokenward_role" "ops" {
+  name   = "ops"
+  scopes = ` + tc.scopes + `
+}
+`,
+					ExpectError: regexp.MustCompile(`(?s)Role breaks the policy.*"admin:write" is forbidden`),
+				}, {
+					PreConfig: func() {
+						if _, err := reg.Role(context.Background(), "ops"); !errors.Is(err, registry.ErrNotFound) {
+							t.Fatalf("the role was stored: %v", err)
+						}
+					},
+					Config: policy,
+				}},
+			})
+		})
+	}
 }
