@@ -64,6 +64,11 @@ type Violation struct {
 
 func (v Violation) String() string { return v.Field + ": " + v.Message }
 
+// Empty reports whether the policy allows everything: no limit is set.
+func (p Policy) Empty() bool {
+	return p.MaxTTL == 0 && p.MinOverlap == 0 && !p.RequireOwner && len(p.ForbiddenScopes) == 0 && len(p.AllowedRepositories) == 0
+}
+
 // Check reports whether the policy itself is usable: durations not negative
 // and every pattern well formed. Field names the policy attribute at fault.
 func (p Policy) Check() []Violation {

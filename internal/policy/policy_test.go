@@ -160,3 +160,26 @@ func TestCheckRole(t *testing.T) {
 		}
 	}
 }
+
+func TestEmpty(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		p    policy.Policy
+		want bool
+	}{
+		"zero":                 {policy.Policy{}, true},
+		"max_ttl":              {policy.Policy{MaxTTL: time.Hour}, false},
+		"min_overlap":          {policy.Policy{MinOverlap: time.Hour}, false},
+		"require_owner":        {policy.Policy{RequireOwner: true}, false},
+		"forbidden_scopes":     {policy.Policy{ForbiddenScopes: []string{"*"}}, false},
+		"allowed_repositories": {policy.Policy{AllowedRepositories: []string{"acme/*"}}, false},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if got := c.p.Empty(); got != c.want {
+				t.Errorf("Empty() = %v, want %v", got, c.want)
+			}
+		})
+	}
+}

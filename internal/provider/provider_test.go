@@ -24,7 +24,7 @@ func factories(env map[string]string) map[string]func() (tfprotov6.ProviderServe
 	}
 }
 
-func testEnv(t *testing.T) map[string]string {
+func testEnv(t testing.TB) map[string]string {
 	t.Helper()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {

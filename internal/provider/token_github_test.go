@@ -133,3 +133,32 @@ func TestAccTokenGitHubRefusesBadCredentials(t *testing.T) {
 		}},
 	})
 }
+
+// TestAccTokenGitHubCredentialsRemoved: the plan of an applied token with a
+// GitHub destination, unchanged, still fails when the credentials are gone,
+// as a changed one does (ModifyPlan takes a shorter way for it).
+func TestAccTokenGitHubCredentialsRemoved(t *testing.T) {
+	gh := githubtest.New(t)
+	gh.AddRepo("acme/api")
+	gh.AddToken("ghs_provider_test", true)
+	env := testEnv(t)
+	env["GITHUB_API_URL"] = gh.URL()
+	env["TOKENWARD_GITHUB_PACE"] = "0s"
+	// The provider reads env at each step's configuration, so the steps
+	// take the credentials away and give them back for the destroy.
+	withToken := func() { env["GITHUB_TOKEN"] = "ghs_provider_test" }
+	withToken()
+	cfg := tokenConfig(`  github_secrets = [{ repository = "acme/api", name = "DEPLOY_TOKEN" }]`)
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		Steps: []resource.TestStep{
+			{Config: cfg},
+			{
+				PreConfig: func() { delete(env, "GITHUB_TOKEN") },
+				Config:    cfg, PlanOnly: true,
+				ExpectError: regexp.MustCompile(`(?s)GitHub credentials are not configured.*github_secrets`),
+			},
+			{PreConfig: withToken, Config: cfg, PlanOnly: true},
+		},
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -410,7 +411,7 @@ func (m tokenModel) spec(ctx context.Context, diags *diag.Diagnostics) registry.
 // rules and every destination, each on its attribute.
 func (r *tokenResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var m tokenModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	resp.Diagnostics.Append(getModel(ctx, req.Config.Schema.Type(), req.Config.Raw, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -531,6 +532,9 @@ func (r *tokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	if req.Plan.Raw.IsNull() {
 		return // destroy
 	}
+	if r.unchanged(ctx, req, resp) {
+		return
+	}
 	var plan tokenModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	if resp.Diagnostics.HasError() {
@@ -538,7 +542,7 @@ func (r *tokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	}
 	if r.data != nil {
 		r.checkPolicy(ctx, plan, &resp.Diagnostics)
-		r.checkGitHub(ctx, plan, &resp.Diagnostics)
+		r.checkGitHub(plan.Name, githubLists(plan), &resp.Diagnostics)
 	}
 	if req.State.Raw.IsNull() {
 		// Create: the id is the name; the rest is known after apply.
@@ -568,9 +572,40 @@ func (r *tokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
+// unchanged runs the checks of ModifyPlan for a token whose plan is its
+// state, the usual case in a plan of many tokens, and reports whether it
+// did. It reads only the attributes the checks need: reading the whole plan
+// and state into models cost more than all else ModifyPlan does. A policy
+// needs the whole plan, and a token that has no value yet rotates, so both
+// take the long way.
+func (r *tokenResource) unchanged(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) bool {
+	if req.State.Raw.IsNull() || !req.Plan.Raw.Equal(req.State.Raw) || (r.data != nil && !r.data.policy.Empty()) {
+		return false
+	}
+	var status types.String
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("status"), &status)...)
+	if resp.Diagnostics.HasError() || status.ValueString() == statusUnissued {
+		return false
+	}
+	if r.data == nil || r.data.github {
+		return true
+	}
+	var name types.String
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("name"), &name)...)
+	lists := githubLists(tokenModel{})
+	for i := range lists {
+		resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root(lists[i].attr), &lists[i].list)...)
+	}
+	if resp.Diagnostics.HasError() {
+		return true
+	}
+	r.checkGitHub(name, lists, &resp.Diagnostics)
+	return true
+}
+
 func (r *tokenResource) checkPolicy(ctx context.Context, plan tokenModel, diags *diag.Diagnostics) {
 	pol := r.data.policy
-	if pol.MaxTTL == 0 && pol.MinOverlap == 0 && !pol.RequireOwner && len(pol.ForbiddenScopes) == 0 && len(pol.AllowedRepositories) == 0 {
+	if pol.Empty() {
 		return
 	}
 	l, lok := plan.lifetime()
@@ -601,18 +636,28 @@ func (r *tokenResource) checkPolicy(ctx context.Context, plan tokenModel, diags 
 	}
 }
 
-func (r *tokenResource) checkGitHub(ctx context.Context, plan tokenModel, diags *diag.Diagnostics) {
-	if r.data.github {
-		return
-	}
-	for _, l := range []struct {
-		attr string
-		list types.List
-	}{
+// namedList is a destination list attribute and its value.
+type namedList struct {
+	attr string
+	list types.List
+}
+
+// githubLists returns the plan's GitHub destination lists.
+func githubLists(plan tokenModel) []namedList {
+	return []namedList{
 		{"github_secrets", plan.GitHubSecrets},
 		{"github_organization_secrets", plan.GitHubOrganizationSecrets},
 		{"github_dependabot_secrets", plan.GitHubDependabotSecrets},
-	} {
+	}
+}
+
+// checkGitHub reports GitHub destinations of token name when the provider
+// has no GitHub credentials.
+func (r *tokenResource) checkGitHub(name types.String, lists []namedList, diags *diag.Diagnostics) {
+	if r.data.github {
+		return
+	}
+	for _, l := range lists {
 		if l.list.IsNull() || (!l.list.IsUnknown() && len(l.list.Elements()) == 0) {
 			continue
 		}
@@ -620,7 +665,7 @@ func (r *tokenResource) checkGitHub(ctx context.Context, plan tokenModel, diags 
 			fmt.Sprintf("Token %s delivers to GitHub (%s), so the provider needs GitHub credentials. Set the GITHUB_TOKEN environment "+
 				"variable to a token allowed to write secrets, or configure the provider's github block: token, or app_id, "+
 				"installation_id and private_key_file of a GitHub App (and api_url for GitHub Enterprise Server).",
-				plan.Name.ValueString(), l.attr))
+				name.ValueString(), l.attr))
 		return
 	}
 }
@@ -711,7 +756,7 @@ func (r *tokenResource) refresh(ctx context.Context, m *tokenModel, diags *diag.
 
 func (r *tokenResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state tokenModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(getModel(ctx, req.State.Schema.Type(), req.State.Raw, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -729,7 +774,26 @@ func (r *tokenResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	// resp.State holds the prior state already. Setting it again costs as
+	// much as reading it, and in a plan nearly every token is unchanged.
+	if !sameModel(m, state) {
+		resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	}
+}
+
+// sameModel reports whether every attribute of a equals b's. It walks the
+// fields by reflection so that an attribute added to tokenModel is compared
+// without a change here.
+func sameModel(a, b tokenModel) bool {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	for i := range va.NumField() {
+		x, okX := va.Field(i).Interface().(attr.Value)
+		y, okY := vb.Field(i).Interface().(attr.Value)
+		if !okX || !okY || !x.Equal(y) {
+			return false
+		}
+	}
+	return true
 }
 
 // optString is v, null when empty and the prior value was null.

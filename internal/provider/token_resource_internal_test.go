@@ -1,9 +1,13 @@
 package provider
 
 import (
+	"context"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 )
 
 func TestDefaultFileKey(t *testing.T) {
@@ -30,5 +34,50 @@ func TestFieldPath(t *testing.T) {
 		if got := fieldPath(in); !got.Equal(want) {
 			t.Errorf("fieldPath(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// TestSameModel changes each attribute of a model in turn: Read skips
+// writing the state only when every one of them is equal.
+func TestSameModel(t *testing.T) {
+	t.Parallel()
+	base := tokenModel{
+		ID: types.StringValue("ci"), Name: types.StringValue("ci"), Owner: types.StringNull(), Description: types.StringNull(),
+		Scopes: types.SetNull(types.StringType), Roles: types.SetNull(types.StringType),
+		TTL: durationOf(90 * 24 * time.Hour), RotateBefore: durationOf(14 * 24 * time.Hour), Overlap: durationOf(24 * time.Hour),
+		RotationTriggers: types.MapNull(types.StringType), GitHubSecrets: types.ListNull(githubSecretType),
+		GitHubOrganizationSecrets: types.ListNull(githubOrganizationSecretType), GitHubDependabotSecrets: types.ListNull(githubDependabotSecretType),
+		Files: types.ListNull(fileType), Fingerprint: types.StringValue("tw_1…abcd"), CurrentVersion: types.StringValue("1"),
+		IssuedAt: types.StringNull(), ExpiresAt: types.StringNull(), NextRotationAt: types.StringNull(), Status: types.StringValue(statusActive),
+	}
+	if !sameModel(base, base) {
+		t.Fatal("sameModel(m, m) = false")
+	}
+	v := reflect.ValueOf(&base).Elem()
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Tag.Get("tfsdk")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			changed := base
+			f := reflect.ValueOf(&changed).Elem().Field(i)
+			// An unknown value differs from every value of the base.
+			switch f.Interface().(type) {
+			case types.String:
+				f.Set(reflect.ValueOf(types.StringUnknown()))
+			case durationValue:
+				f.Set(reflect.ValueOf(durationUnknown()))
+			case types.Set:
+				f.Set(reflect.ValueOf(types.SetUnknown(types.StringType)))
+			case types.Map:
+				f.Set(reflect.ValueOf(types.MapUnknown(types.StringType)))
+			case types.List:
+				f.Set(reflect.ValueOf(types.ListUnknown(f.Interface().(types.List).ElementType(context.Background()))))
+			default:
+				t.Fatalf("field %s has type %T: teach this test to change it", name, f.Interface())
+			}
+			if sameModel(changed, base) {
+				t.Errorf("sameModel is true with %s changed", name)
+			}
+		})
 	}
 }
