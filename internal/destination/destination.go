@@ -232,7 +232,7 @@ type Writer interface {
 
 // ErrNoGitHub is returned for a GitHub destination when no GitHub credentials
 // were configured.
-var ErrNoGitHub = errors.New("GitHub credentials are not configured: set GITHUB_TOKEN, or a GitHub App's app id, installation id and private key")
+var ErrNoGitHub = errors.New("GitHub credentials are not configured: set TOKENWARD_GITHUB_TOKEN or GITHUB_TOKEN (the action's github-token input) to a token that may write secrets, or a GitHub App's TOKENWARD_GITHUB_APP_ID, TOKENWARD_GITHUB_APP_INSTALLATION_ID and TOKENWARD_GITHUB_APP_PRIVATE_KEY (inputs app-id, app-installation-id, app-private-key)")
 
 // Router is a Writer that hands each destination to the writer of its kind.
 type Router struct {
