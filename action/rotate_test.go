@@ -205,3 +205,28 @@ func TestRotateReportsFailures(t *testing.T) {
 		t.Fatal("the file holds the old value")
 	}
 }
+
+// TestRotateWithoutGitHubCredentials: a due token with a GitHub destination
+// and no credentials fails with what to set, and the run exits 1.
+func TestRotateWithoutGitHubCredentials(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	reg, err := registry.Open(t.Context(), registry.Config{Getenv: w.getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := destination.New(destination.KindRepositorySecret, destination.Config{Repository: "acme/api", Name: "DEPLOY_TOKEN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.CreateToken(t.Context(), registry.TokenSpec{Name: "deploy", Scopes: []string{"billing:read"},
+		Lifetime:     store.Lifetime{TTL: 30 * 24 * time.Hour, RotateBefore: 7 * 24 * time.Hour, Overlap: 24 * time.Hour},
+		Destinations: []store.Destination{d}}); err != nil {
+		t.Fatal(err)
+	}
+	reg.Close()
+	r := w.run(t, "", "rotate", "--token", "deploy")
+	if r.code != exitFailed || !strings.Contains(r.stdout+r.stderr, "GitHub credentials are not configured") || !strings.Contains(r.stdout+r.stderr, "github-token") {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
