@@ -617,10 +617,13 @@ func (r *tokenResource) checkPolicy(ctx context.Context, plan tokenModel, diags 
 	if plan.Owner.IsUnknown() {
 		t.Owner = "unknown"
 	}
-	t.Scopes = stringSet(ctx, plan.Scopes, diags)
+	// At plan time a scope or role may be unknown, such as the id of a
+	// tokenward_scope created in the same apply: check the known ones, and
+	// the rest at apply, where every one is known.
+	t.Scopes = knownStrings(plan.Scopes)
 	if len(pol.ForbiddenScopes) > 0 {
 		t.Roles = map[string][]string{}
-		for _, name := range stringSet(ctx, plan.Roles, diags) {
+		for _, name := range knownStrings(plan.Roles) {
 			if role, err := r.data.reg.Role(ctx, name); err == nil {
 				t.Roles[name] = role.Scopes
 			}
