@@ -603,6 +603,10 @@ func (r *tokenResource) unchanged(ctx context.Context, req resource.ModifyPlanRe
 	return true
 }
 
+// checkPolicy adds a diagnostic on the attribute for every way plan breaks
+// the provider's policy. At plan time it checks what is known; at apply,
+// where everything is, all of it, with the roles' scopes as the store holds
+// them then.
 func (r *tokenResource) checkPolicy(ctx context.Context, plan tokenModel, diags *diag.Diagnostics) {
 	pol := r.data.policy
 	if pol.Empty() {
@@ -680,6 +684,12 @@ func (r *tokenResource) Create(ctx context.Context, req resource.CreateRequest, 
 		return
 	}
 	spec := plan.spec(ctx, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	// What was unknown at plan time is known now: check the policy again
+	// before anything is stored or delivered.
+	r.checkPolicy(ctx, plan, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -920,6 +930,10 @@ func (r *tokenResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	}
 	spec := plan.spec(ctx, &resp.Diagnostics)
 	before := state.spec(ctx, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.checkPolicy(ctx, plan, &resp.Diagnostics) // as in Create
 	if resp.Diagnostics.HasError() {
 		return
 	}
