@@ -516,14 +516,48 @@ func addInvalid(diags *diag.Diagnostics, fallback path.Path, summary string, err
 
 // rotates reports whether applying plan over state rotates the token: a
 // destination or a rotation trigger changed, or the token has no value yet
-// (its first issue failed half way).
-func rotates(plan, state tokenModel) bool {
-	return state.Status.ValueString() == statusUnissued ||
-		!plan.GitHubSecrets.Equal(state.GitHubSecrets) ||
-		!plan.GitHubOrganizationSecrets.Equal(state.GitHubOrganizationSecrets) ||
-		!plan.GitHubDependabotSecrets.Equal(state.GitHubDependabotSecrets) ||
-		!plan.Files.Equal(state.Files) ||
-		!plan.RotationTriggers.Equal(state.RotationTriggers)
+// (its first issue failed half way). Destinations are compared as the
+// store holds them, in any order, so another spelling of the same places
+// (environment = "" or unset, repositories = [] or unset, a reordered
+// list) does not rotate.
+func rotates(ctx context.Context, plan, state tokenModel, diags *diag.Diagnostics) bool {
+	if state.Status.ValueString() == statusUnissued || !plan.RotationTriggers.Equal(state.RotationTriggers) {
+		return true
+	}
+	p, okP := plan.storedDestinations(ctx, diags)
+	s, okS := state.storedDestinations(ctx, diags)
+	return !okP || !okS || !sameDestinations(p, s)
+}
+
+// storedDestinations returns m's destinations as the store holds them; ok
+// is false when one is not known yet or not valid.
+func (m tokenModel) storedDestinations(ctx context.Context, diags *diag.Diagnostics) ([]store.Destination, bool) {
+	ds, known := m.destinations(ctx, diags)
+	if !known {
+		return nil, false
+	}
+	sds, err := storeDestinations(ds)
+	return sds, err == nil
+}
+
+// sameDestinations reports whether a and b are the same places with the
+// same configuration, in any order.
+func sameDestinations(a, b []store.Destination) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	count := make(map[string]int, len(a))
+	id := func(d store.Destination) string { return d.Key + "\x00" + string(d.Config) }
+	for _, d := range a {
+		count[id(d)]++
+	}
+	for _, d := range b {
+		if count[id(d)] == 0 {
+			return false
+		}
+		count[id(d)]--
+	}
+	return true
 }
 
 // ModifyPlan checks the provider's policy and GitHub credentials, and
@@ -556,7 +590,7 @@ func (r *tokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if rotates(plan, state) {
+	if rotates(ctx, plan, state, &resp.Diagnostics) {
 		plan.Fingerprint, plan.CurrentVersion, plan.IssuedAt = types.StringUnknown(), types.StringUnknown(), types.StringUnknown()
 		plan.ExpiresAt, plan.NextRotationAt, plan.Status = types.StringUnknown(), types.StringUnknown(), types.StringUnknown()
 	} else if !plan.RotateBefore.Equal(state.RotateBefore) {
@@ -907,6 +941,17 @@ func (r *tokenResource) destinationsFromStore(ctx context.Context, ti registry.T
 	m.GitHubOrganizationSecrets = optList(ctx, githubOrganizationSecretType, orgs, prior.GitHubOrganizationSecrets, diags)
 	m.GitHubDependabotSecrets = optList(ctx, githubDependabotSecretType, dependabot, prior.GitHubDependabotSecrets, diags)
 	m.Files = optList(ctx, fileType, files, prior.Files, diags)
+	if m.GitHubSecrets.Equal(prior.GitHubSecrets) && m.GitHubOrganizationSecrets.Equal(prior.GitHubOrganizationSecrets) &&
+		m.GitHubDependabotSecrets.Equal(prior.GitHubDependabotSecrets) && m.Files.Equal(prior.Files) {
+		return
+	}
+	// The prior state may spell the same destinations another way, such as
+	// environment = "" for none, or in another order: keep its spelling,
+	// or the next plan would show a change that is none.
+	if pd, ok := prior.storedDestinations(ctx, diags); ok && sameDestinations(pd, ti.Destinations) {
+		m.GitHubSecrets, m.GitHubOrganizationSecrets = prior.GitHubSecrets, prior.GitHubOrganizationSecrets
+		m.GitHubDependabotSecrets, m.Files = prior.GitHubDependabotSecrets, prior.Files
+	}
 }
 
 func optList[T any](ctx context.Context, t types.ObjectType, vs []T, prior types.List, diags *diag.Diagnostics) types.List {
@@ -941,7 +986,7 @@ func (r *tokenResource) Update(ctx context.Context, req resource.UpdateRequest, 
 		addTokenError(&resp.Diagnostics, "Cannot update token "+spec.Name, err)
 		return
 	}
-	if rotates(plan, state) {
+	if rotates(ctx, plan, state, &resp.Diagnostics) {
 		if _, err := r.data.engine.Rotate(ctx, spec.Name); err != nil {
 			// Put the destinations back as the state knows them, so the
 			// next plan shows this change again and its apply retries the

@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
+	"github.com/tokenward/terraform-provider-tokenward/internal/destination/githubtest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/provider"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
@@ -1046,4 +1047,63 @@ func TestTokenApplyChecksPolicy(t *testing.T) {
 	if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the token was delivered: %v", err)
 	}
+}
+
+// TestAccTokenDestinationSpellings: spellings of the same destinations that
+// the store keeps one way (environment = "", key = "" of a raw file,
+// repositories = [], another order) neither show a diff after apply nor
+// rotate the token.
+func TestAccTokenDestinationSpellings(t *testing.T) {
+	gh := githubtest.New(t)
+	gh.AddRepo("acme/api")
+	gh.AddOrg("acme")
+	gh.AddToken("ghs_provider_test", true)
+	env := testEnv(t)
+	env["GITHUB_TOKEN"] = "ghs_provider_test"
+	env["GITHUB_API_URL"] = gh.URL()
+	env["TOKENWARD_GITHUB_PACE"] = "0s"
+	dir := t.TempDir()
+	raw, dotenv := filepath.Join(dir, "token"), filepath.Join(dir, ".env")
+	first := tokenConfig(fmt.Sprintf(`  github_secrets = [{ repository = "acme/api", name = "DEPLOY_TOKEN", environment = "" }]
+  github_organization_secrets = [{ organization = "acme", name = "ORG_TOKEN", visibility = "private", repositories = [] }]
+  files = [
+    { path = %q, format = "raw", key = "" },
+    { path = %q },
+  ]
+`, raw, dotenv))
+	reordered := tokenConfig(fmt.Sprintf(`  github_secrets = [{ repository = "acme/api", name = "DEPLOY_TOKEN" }]
+  github_organization_secrets = [{ organization = "acme", name = "ORG_TOKEN", visibility = "private" }]
+  files = [
+    { path = %q },
+    { path = %q, format = "raw" },
+  ]
+`, dotenv, raw))
+	var version string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		Steps: []resource.TestStep{
+			{
+				// The test framework plans again after apply and fails on
+				// a non-empty plan.
+				Config: first,
+				Check: func(s *terraform.State) error {
+					version = s.RootModule().Resources[tokenAddr].Primary.Attributes["current_version"]
+					return nil
+				},
+			},
+			{
+				Config: reordered,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(tokenAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(tokenAddr, tfjsonPath("current_version"), knownString(func() string { return version })),
+				}},
+				Check: resource.TestCheckResourceAttrWith(tokenAddr, "current_version", func(v string) error {
+					if v != version {
+						return fmt.Errorf("the token rotated (%s → %s) though its destinations did not change", version, v)
+					}
+					return nil
+				}),
+			},
+		},
+	})
 }
