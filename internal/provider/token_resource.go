@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -744,15 +745,7 @@ func (r *tokenResource) Create(ctx context.Context, req resource.CreateRequest, 
 		if derr := r.data.reg.DeleteToken(ctx, spec.Name); derr != nil {
 			cleanup = append(cleanup, derr)
 		}
-		var delivered []store.Destination
-		for _, d := range spec.Destinations {
-			for _, k := range res.Delivered {
-				if d.Key == k {
-					delivered = append(delivered, d)
-				}
-			}
-		}
-		if werr := r.data.engine.Withdraw(ctx, delivered); werr != nil {
+		if werr := r.data.engine.Withdraw(ctx, delivered(spec.Destinations, res.Delivered)); werr != nil {
 			cleanup = append(cleanup, werr)
 		}
 		detail := fmt.Sprintf("The token's first value could not be delivered: %s.\n\nNothing was kept: the token was removed from "+
@@ -987,7 +980,7 @@ func (r *tokenResource) Update(ctx context.Context, req resource.UpdateRequest, 
 		return
 	}
 	if rotates(ctx, plan, state, &resp.Diagnostics) {
-		if _, err := r.data.engine.Rotate(ctx, spec.Name); err != nil {
+		if res, err := r.data.engine.Rotate(ctx, spec.Name); err != nil {
 			// Put the destinations back as the state knows them, so the
 			// next plan shows this change again and its apply retries the
 			// rotation (with the same pending value).
@@ -997,6 +990,9 @@ func (r *tokenResource) Update(ctx context.Context, req resource.UpdateRequest, 
 			revert.Destinations = before.Destinations
 			if _, rerr := r.data.reg.UpdateToken(ctx, revert); rerr != nil {
 				detail += fmt.Sprintf("\n\nRestoring the previous destinations failed too: %s.", rerr)
+			}
+			if werr := r.withdrawAdded(ctx, spec.Name, before.Destinations, delivered(spec.Destinations, res.Delivered)); werr != nil {
+				detail += fmt.Sprintf("\n\nRemoving the new value from the new destinations failed too: %s. Delete it there by hand.", werr)
 			}
 			resp.Diagnostics.AddError("Cannot rotate token "+spec.Name, detail)
 			return
@@ -1034,6 +1030,52 @@ func (r *tokenResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	keep(&plan.NextRotationAt, planned.NextRotationAt)
 	keep(&plan.Status, planned.Status)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// withdrawAdded removes the pending value of token name from the
+// destinations of got that are not in kept, after a failed rotation put
+// the token's destinations back to kept: nothing would rotate or remove
+// what they hold. Each one is recorded as not delivered, so the rotation,
+// when it resumes with the same pending value, writes it again.
+func (r *tokenResource) withdrawAdded(ctx context.Context, name string, kept, got []store.Destination) error {
+	var added []store.Destination
+	for _, d := range got {
+		if !hasKey(kept, d.Key) {
+			added = append(added, d)
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	ti, err := r.data.reg.Token(ctx, name)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range added {
+		if err := r.data.engine.Withdraw(ctx, []store.Destination{d}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ti.Pending != nil {
+			cause := errors.New("withdrawn: the rotation failed and the destination was taken back from the token")
+			if err := r.data.reg.RecordDelivery(ctx, name, ti.Pending.ID, d.Key, cause); err != nil {
+				errs = append(errs, fmt.Errorf("record withdrawal from %s: %w", d.Key, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// delivered returns the destinations of ds whose keys are in keys.
+func delivered(ds []store.Destination, keys []string) []store.Destination {
+	var out []store.Destination
+	for _, d := range ds {
+		if slices.Contains(keys, d.Key) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func hasKey(ds []store.Destination, key string) bool {

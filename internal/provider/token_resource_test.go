@@ -1107,3 +1107,52 @@ func TestAccTokenDestinationSpellings(t *testing.T) {
 		},
 	})
 }
+
+// TestAccTokenRotationFailureWithdrawsNew: when a rotation that adds two
+// destinations fails at the second, the first, which the reverted token no
+// longer names, does not keep the new value.
+func TestAccTokenRotationFailureWithdrawsNew(t *testing.T) {
+	env := testEnv(t)
+	reg := tokenRegistry(t, env)
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "not-a-dir")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good, added := filepath.Join(dir, "good.env"), filepath.Join(dir, "added.env")
+	var first string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		Steps: []resource.TestStep{
+			{
+				Config: tokenConfig(fileBlock(good)),
+				Check: func(*terraform.State) error {
+					first = dotenvValue(t, good, "CI_DEPLOY")
+					return verifies(reg, first, token.Valid)
+				},
+			},
+			{
+				Config:      tokenConfig(fileBlock(good, added, filepath.Join(blocker, "x.env"))),
+				ExpectError: regexp.MustCompile(`Cannot rotate token ci-deploy`),
+			},
+			{
+				PreConfig: func() {
+					if v := dotenvValue(t, added, "CI_DEPLOY"); v != "" {
+						t.Fatalf("after a failed rotation the added destination keeps a value (%s) nobody manages", token.Fingerprint(v))
+					}
+					if err := verifies(reg, dotenvValue(t, good, "CI_DEPLOY"), token.Valid); err != nil {
+						t.Fatalf("after a failed rotation the kept destination: %v", err)
+					}
+				},
+				Config: tokenConfig(fileBlock(good, added)),
+				Check: func(*terraform.State) error {
+					v := dotenvValue(t, added, "CI_DEPLOY")
+					if v == "" || v == first || dotenvValue(t, good, "CI_DEPLOY") != v {
+						return errors.New("the retried rotation did not deliver one new value to both files")
+					}
+					return verifies(reg, v, token.Valid)
+				},
+			},
+		},
+	})
+}
