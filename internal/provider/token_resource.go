@@ -194,7 +194,7 @@ func (r *tokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 			"github_secrets": schema.ListNestedAttribute{
 				Optional: true,
 				MarkdownDescription: "GitHub Actions repository secrets, or environment secrets when `environment` is set, that receive " +
-					"the token's value. Needs GitHub credentials (the provider's `github` block or `GITHUB_TOKEN`).",
+					"the token's value. Needs GitHub credentials (the provider's `github` block, or `TOKENWARD_GITHUB_TOKEN`, then `GITHUB_TOKEN`).",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"repository":  schema.StringAttribute{Required: true, MarkdownDescription: "The repository, `owner/name`, such as `acme/api`."},
 					"name":        schema.StringAttribute{Required: true, MarkdownDescription: secretName},
@@ -704,8 +704,8 @@ func (r *tokenResource) checkGitHub(name types.String, lists []namedList, diags 
 			continue
 		}
 		diags.AddAttributeError(path.Root(l.attr), "GitHub credentials are not configured",
-			fmt.Sprintf("Token %s delivers to GitHub (%s), so the provider needs GitHub credentials. Set the GITHUB_TOKEN environment "+
-				"variable to a token allowed to write secrets, or configure the provider's github block: token, or app_id, "+
+			fmt.Sprintf("Token %s delivers to GitHub (%s), so the provider needs GitHub credentials. Set the TOKENWARD_GITHUB_TOKEN (or "+
+				"GITHUB_TOKEN) environment variable to a token allowed to write secrets, or configure the provider's github block: token, or app_id, "+
 				"installation_id and private_key_file of a GitHub App (and api_url for GitHub Enterprise Server).",
 				name.ValueString(), l.attr))
 		return
