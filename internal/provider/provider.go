@@ -99,7 +99,7 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 			"master_key_file": schema.StringAttribute{
 				Optional: true,
 				MarkdownDescription: "A file holding the base64 master key (32 bytes), first key primary, older keys after it. " +
-					"Defaults to `TOKENWARD_MASTER_KEY`, then `TOKENWARD_MASTER_KEY_FILE`.",
+					"When unset, the key comes from `TOKENWARD_MASTER_KEY`, then the file `TOKENWARD_MASTER_KEY_FILE` names.",
 			},
 			"github": schema.SingleNestedAttribute{
 				Optional: true,

@@ -226,7 +226,9 @@ func (r *tokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 				MarkdownDescription: "Local files that receive the token's value, written atomically with mode 0600. A `dotenv` file " +
 					"gets one `KEY=value` line and keeps its other lines; a `raw` file holds only the value.",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"path": schema.StringAttribute{Required: true, MarkdownDescription: "The file, such as `.env` or `/etc/app/token`; relative to the working directory."},
+					"path": schema.StringAttribute{Required: true, MarkdownDescription: "The file, such as `/etc/app/token` or `.env`. A relative " +
+						"path is resolved against the working directory of whichever process writes the file: `terraform apply`, or the " +
+						"scheduled `tokenward rotate` run. When both write it, use an absolute path."},
 					"key": schema.StringAttribute{Optional: true,
 						MarkdownDescription: "For `dotenv`, the variable name. Defaults to the token's name in upper case with every other " +
 							"character than a letter or digit as `_` (`ci-deploy` → `CI_DEPLOY`). Not allowed with `raw`."},

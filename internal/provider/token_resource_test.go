@@ -790,9 +790,9 @@ func TestAccTokenClock(t *testing.T) {
 	})
 }
 
-// TestAccTokenExamples: the token examples the docs show plan as written
-// (applying them needs their scopes, roles and GitHub), and the data source
-// example reads a token.
+// TestAccTokenExamples: the token example the docs show applies on its own,
+// against a fake GitHub with its files moved to a temporary directory, and
+// the data source example reads a token.
 func TestAccTokenExamples(t *testing.T) {
 	read := func(file string) string {
 		b, err := os.ReadFile(filepath.Join("..", "..", "examples", file))
@@ -802,12 +802,42 @@ func TestAccTokenExamples(t *testing.T) {
 		return string(b)
 	}
 	t.Run("resource", func(t *testing.T) {
+		gh := githubtest.New(t)
+		gh.AddRepo("acme/api")
+		gh.AddRepo("acme/web")
+		gh.AddEnvironment("acme/api", "production")
+		gh.AddOrg("acme")
+		gh.AddToken("ghs_example", true)
 		env := testEnv(t)
-		env["GITHUB_TOKEN"] = "example-credentials" // planning writes nothing to GitHub
+		env["GITHUB_TOKEN"] = "ghs_example"
+		env["GITHUB_API_URL"] = gh.URL()
+		env["TOKENWARD_GITHUB_PACE"] = "0s"
+		reg := openRegistry(t, env)
+		dir := t.TempDir()
+		dotenv, raw := filepath.Join(dir, ".env"), filepath.Join(dir, "registry-token")
+		cfg := strings.NewReplacer(`path = ".env"`, fmt.Sprintf("path = %q", dotenv),
+			`path = "/etc/acme/registry-token"`, fmt.Sprintf("path = %q", raw)).Replace(read("resources/tokenward_token/resource.tf"))
+		if !strings.Contains(cfg, dotenv) || !strings.Contains(cfg, raw) {
+			t.Fatal("the example's file paths changed: update this test")
+		}
 		resource.ParallelTest(t, resource.TestCase{
 			ProtoV6ProviderFactories: factories(env),
 			Steps: []resource.TestStep{{
-				Config: read("resources/tokenward_token/resource.tf"), PlanOnly: true, ExpectNonEmptyPlan: true,
+				Config: cfg,
+				Check: func(*terraform.State) error {
+					deploy, _ := gh.EnvSecret("acme/api", "production", "DEPLOY_TOKEN")
+					if err := verifies(reg, deploy, token.Valid, "deployments:write", "billing:read"); err != nil {
+						return fmt.Errorf("ci-deploy: %w", err)
+					}
+					if dotenvValue(t, dotenv, "CI_DEPLOY") != deploy {
+						return errors.New("ci-deploy: the .env file does not hold the value of the secrets")
+					}
+					b, err := os.ReadFile(raw)
+					if err != nil {
+						return err
+					}
+					return verifies(reg, strings.TrimSpace(string(b)), token.Valid, "packages:read")
+				},
 			}},
 		})
 	})
