@@ -80,6 +80,8 @@ func TestAccInvalidConfigurations(t *testing.T) {
 			want: `invalid default: must be one of "light", "dark"`},
 		{name: "allowed value of the wrong type", config: setting(`type = "number"`, `default = 1`, `allowed_values = [1, "two"]`),
 			want: `invalid allowed_values: value 2: must be a number`},
+		{name: "empty allowed_values", config: setting(`type = "string"`, `default = "a"`, `allowed_values = []`),
+			want: `allowed_values = [] would allow no value at all`},
 		{name: "min on a string setting", config: setting(`type = "string"`, `default = "a"`, `min = 1`),
 			want: `invalid min: applies only to number settings`},
 		{name: "list item not a string", config: setting(`type = "list"`, `default = ["a", 2]`),

@@ -99,14 +99,14 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 			"master_key_file": schema.StringAttribute{
 				Optional: true,
 				MarkdownDescription: "A file holding the base64 master key (32 bytes), first key primary, older keys after it. " +
-					"Defaults to `TOKENWARD_MASTER_KEY`, then `TOKENWARD_MASTER_KEY_FILE`.",
+					"When unset, the key comes from `TOKENWARD_MASTER_KEY`, then the file `TOKENWARD_MASTER_KEY_FILE` names.",
 			},
 			"github": schema.SingleNestedAttribute{
 				Optional: true,
 				MarkdownDescription: "Credentials for writing GitHub secrets, needed only when a token has GitHub destinations " +
 					"(`github_secrets`, `github_organization_secrets`, `github_dependabot_secrets`). Give a `token`, or a GitHub App's " +
 					"`app_id`, `installation_id` and `private_key_file`. Without credentials here the provider reads them from the environment " +
-					"as the tokenward binary does: `GITHUB_TOKEN`, or `TOKENWARD_GITHUB_APP_ID`, `TOKENWARD_GITHUB_APP_INSTALLATION_ID` and " +
+					"as the tokenward binary does: `TOKENWARD_GITHUB_TOKEN`, then `GITHUB_TOKEN`; or `TOKENWARD_GITHUB_APP_ID`, `TOKENWARD_GITHUB_APP_INSTALLATION_ID` and " +
 					"`TOKENWARD_GITHUB_APP_PRIVATE_KEY_FILE`; and `GITHUB_API_URL`. Writes are paced one second apart, as GitHub asks " +
 					"(`TOKENWARD_GITHUB_PACE` changes it).",
 				Attributes: map[string]schema.Attribute{
@@ -114,8 +114,8 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 						Optional:  true,
 						Sensitive: true,
 						MarkdownDescription: "A GitHub token allowed to write secrets (fine-grained: the Secrets, Dependabot secrets and, for " +
-							"organization secrets, Organization secrets permissions, read and write). Defaults to `GITHUB_TOKEN`. " +
-							"Prefer the environment variable to a literal.",
+							"organization secrets, Organization secrets permissions, read and write). Defaults to `TOKENWARD_GITHUB_TOKEN`, then " +
+							"`GITHUB_TOKEN`; an empty string counts as unset. Prefer the environment variable to a literal.",
 					},
 					"app_id": schema.Int64Attribute{
 						Optional:            true,
@@ -188,6 +188,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 			"The store and master_key_file attributes must be known at plan time: use literals, variables or locals, not attributes of other resources.")
 		return
 	}
+	cfg.GitHub = cfg.GitHub.withoutEmpty()
 	checkGitHub(cfg.GitHub, &resp.Diagnostics)
 	pol := readPolicy(ctx, cfg.Policy, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
@@ -224,9 +225,28 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	resp.DataSourceData = data
 }
 
+// withoutEmpty returns m with every empty string as null, and nil when
+// nothing is left: github = { token = var.github_token } with the variable
+// defaulting to "" means no token here, so the environment's counts.
+func (m *githubModel) withoutEmpty() *githubModel {
+	if m == nil {
+		return nil
+	}
+	out := *m
+	for _, v := range []*types.String{&out.Token, &out.PrivateKeyFile, &out.APIURL} {
+		if !v.IsUnknown() && v.ValueString() == "" {
+			*v = types.StringNull()
+		}
+	}
+	if out.Token.IsNull() && out.AppID.IsNull() && out.InstallationID.IsNull() && out.PrivateKeyFile.IsNull() && out.APIURL.IsNull() {
+		return nil
+	}
+	return &out
+}
+
 // githubConfig resolves the GitHub credentials: the github block when it
 // gives a token or a GitHub App, else the environment as the tokenward
-// binary reads it (GITHUB_TOKEN, or TOKENWARD_GITHUB_APP_ID,
+// binary reads it (TOKENWARD_GITHUB_TOKEN, then GITHUB_TOKEN; or TOKENWARD_GITHUB_APP_ID,
 // TOKENWARD_GITHUB_APP_INSTALLATION_ID and TOKENWARD_GITHUB_APP_PRIVATE_KEY
 // or _FILE). api_url falls back to GITHUB_API_URL; writes are paced by
 // TOKENWARD_GITHUB_PACE, one second by default, as GitHub asks. load reads

@@ -121,7 +121,7 @@ func (r *settingResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			"allowed_values": schema.DynamicAttribute{
 				Optional: true,
 				MarkdownDescription: "The only values the setting may take, as a list of plain values: " +
-					"`[\"light\", \"dark\"]`, `[15, 30, 60]`. For a `list` setting, the values its items may take. " +
+					"`[\"light\", \"dark\"]`, `[15, 30, 60]`; at least one. For a `list` setting, the values its items may take. " +
 					"Not for `bool`, `json` or sensitive settings (a sensitive setting would show them in errors; use " +
 					"`pattern`).",
 			},
@@ -241,6 +241,16 @@ func (r *settingResource) ValidateConfig(ctx context.Context, req resource.Valid
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
+	}
+	if !m.AllowedValues.IsNull() && known(m.AllowedValues) {
+		// The store keeps no empty list, so [] would read back as unset
+		// and show a change on every plan; and allowing no value at all
+		// is not what anyone means.
+		if raw, err := jsonFromValue(m.AllowedValues); err == nil && string(raw) == "[]" {
+			resp.Diagnostics.AddAttributeError(path.Root("allowed_values"), "Empty allowed_values",
+				"allowed_values = [] would allow no value at all. List the values the setting may take, such as "+
+					"[\"light\", \"dark\"], or leave allowed_values out to allow any value of the type.")
+		}
 	}
 	if m.Sensitive.IsUnknown() {
 		return

@@ -162,3 +162,40 @@ func TestAccTokenGitHubCredentialsRemoved(t *testing.T) {
 		},
 	})
 }
+
+// TestAccTokenGitHubEmptyProviderSettings: empty strings in the github
+// block, as a variable defaulting to "" gives, count as unset, so the
+// credentials come from the environment.
+func TestAccTokenGitHubEmptyProviderSettings(t *testing.T) {
+	gh := githubtest.New(t)
+	gh.AddRepo("acme/api")
+	gh.AddToken("ghs_provider_test", true)
+	env := testEnv(t)
+	env["GITHUB_TOKEN"] = "ghs_provider_test"
+	env["GITHUB_API_URL"] = gh.URL()
+	env["TOKENWARD_GITHUB_PACE"] = "0s"
+	reg := tokenRegistry(t, env)
+	cfg := `
+variable "github_token" {
+  type      = string
+  default   = ""
+  sensitive = true
+}
+provider "tokenward" {
+  github = { token = var.github_token, api_url = "", private_key_file = "" }
+}
+` + tokenConfig(`  github_secrets = [{ repository = "acme/api", name = "DEPLOY_TOKEN" }]`)
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		Steps: []resource.TestStep{{
+			Config: cfg,
+			Check: func(*terraform.State) error {
+				v, ok := gh.RepoSecret("acme/api", "DEPLOY_TOKEN")
+				if !ok {
+					return errors.New("the secret was not written with the environment's credentials")
+				}
+				return verifies(reg, v, token.Valid)
+			},
+		}},
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -193,7 +194,7 @@ func (r *tokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 			"github_secrets": schema.ListNestedAttribute{
 				Optional: true,
 				MarkdownDescription: "GitHub Actions repository secrets, or environment secrets when `environment` is set, that receive " +
-					"the token's value. Needs GitHub credentials (the provider's `github` block or `GITHUB_TOKEN`).",
+					"the token's value. Needs GitHub credentials (the provider's `github` block, or `TOKENWARD_GITHUB_TOKEN`, then `GITHUB_TOKEN`).",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"repository":  schema.StringAttribute{Required: true, MarkdownDescription: "The repository, `owner/name`, such as `acme/api`."},
 					"name":        schema.StringAttribute{Required: true, MarkdownDescription: secretName},
@@ -225,7 +226,9 @@ func (r *tokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 				MarkdownDescription: "Local files that receive the token's value, written atomically with mode 0600. A `dotenv` file " +
 					"gets one `KEY=value` line and keeps its other lines; a `raw` file holds only the value.",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"path": schema.StringAttribute{Required: true, MarkdownDescription: "The file, such as `.env` or `/etc/app/token`; relative to the working directory."},
+					"path": schema.StringAttribute{Required: true, MarkdownDescription: "The file, such as `/etc/app/token` or `.env`. A relative " +
+						"path is resolved against the working directory of whichever process writes the file: `terraform apply`, or the " +
+						"scheduled `tokenward rotate` run. When both write it, use an absolute path."},
 					"key": schema.StringAttribute{Optional: true,
 						MarkdownDescription: "For `dotenv`, the variable name. Defaults to the token's name in upper case with every other " +
 							"character than a letter or digit as `_` (`ci-deploy` → `CI_DEPLOY`). Not allowed with `raw`."},
@@ -516,14 +519,48 @@ func addInvalid(diags *diag.Diagnostics, fallback path.Path, summary string, err
 
 // rotates reports whether applying plan over state rotates the token: a
 // destination or a rotation trigger changed, or the token has no value yet
-// (its first issue failed half way).
-func rotates(plan, state tokenModel) bool {
-	return state.Status.ValueString() == statusUnissued ||
-		!plan.GitHubSecrets.Equal(state.GitHubSecrets) ||
-		!plan.GitHubOrganizationSecrets.Equal(state.GitHubOrganizationSecrets) ||
-		!plan.GitHubDependabotSecrets.Equal(state.GitHubDependabotSecrets) ||
-		!plan.Files.Equal(state.Files) ||
-		!plan.RotationTriggers.Equal(state.RotationTriggers)
+// (its first issue failed half way). Destinations are compared as the
+// store holds them, in any order, so another spelling of the same places
+// (environment = "" or unset, repositories = [] or unset, a reordered
+// list) does not rotate.
+func rotates(ctx context.Context, plan, state tokenModel, diags *diag.Diagnostics) bool {
+	if state.Status.ValueString() == statusUnissued || !plan.RotationTriggers.Equal(state.RotationTriggers) {
+		return true
+	}
+	p, okP := plan.storedDestinations(ctx, diags)
+	s, okS := state.storedDestinations(ctx, diags)
+	return !okP || !okS || !sameDestinations(p, s)
+}
+
+// storedDestinations returns m's destinations as the store holds them; ok
+// is false when one is not known yet or not valid.
+func (m tokenModel) storedDestinations(ctx context.Context, diags *diag.Diagnostics) ([]store.Destination, bool) {
+	ds, known := m.destinations(ctx, diags)
+	if !known {
+		return nil, false
+	}
+	sds, err := storeDestinations(ds)
+	return sds, err == nil
+}
+
+// sameDestinations reports whether a and b are the same places with the
+// same configuration, in any order.
+func sameDestinations(a, b []store.Destination) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	count := make(map[string]int, len(a))
+	id := func(d store.Destination) string { return d.Key + "\x00" + string(d.Config) }
+	for _, d := range a {
+		count[id(d)]++
+	}
+	for _, d := range b {
+		if count[id(d)] == 0 {
+			return false
+		}
+		count[id(d)]--
+	}
+	return true
 }
 
 // ModifyPlan checks the provider's policy and GitHub credentials, and
@@ -556,7 +593,7 @@ func (r *tokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if rotates(plan, state) {
+	if rotates(ctx, plan, state, &resp.Diagnostics) {
 		plan.Fingerprint, plan.CurrentVersion, plan.IssuedAt = types.StringUnknown(), types.StringUnknown(), types.StringUnknown()
 		plan.ExpiresAt, plan.NextRotationAt, plan.Status = types.StringUnknown(), types.StringUnknown(), types.StringUnknown()
 	} else if !plan.RotateBefore.Equal(state.RotateBefore) {
@@ -603,6 +640,10 @@ func (r *tokenResource) unchanged(ctx context.Context, req resource.ModifyPlanRe
 	return true
 }
 
+// checkPolicy adds a diagnostic on the attribute for every way plan breaks
+// the provider's policy. At plan time it checks what is known; at apply,
+// where everything is, all of it, with the roles' scopes as the store holds
+// them then.
 func (r *tokenResource) checkPolicy(ctx context.Context, plan tokenModel, diags *diag.Diagnostics) {
 	pol := r.data.policy
 	if pol.Empty() {
@@ -617,10 +658,13 @@ func (r *tokenResource) checkPolicy(ctx context.Context, plan tokenModel, diags 
 	if plan.Owner.IsUnknown() {
 		t.Owner = "unknown"
 	}
-	t.Scopes = stringSet(ctx, plan.Scopes, diags)
+	// At plan time a scope or role may be unknown, such as the id of a
+	// tokenward_scope created in the same apply: check the known ones, and
+	// the rest at apply, where every one is known.
+	t.Scopes = knownStrings(plan.Scopes)
 	if len(pol.ForbiddenScopes) > 0 {
 		t.Roles = map[string][]string{}
-		for _, name := range stringSet(ctx, plan.Roles, diags) {
+		for _, name := range knownStrings(plan.Roles) {
 			if role, err := r.data.reg.Role(ctx, name); err == nil {
 				t.Roles[name] = role.Scopes
 			}
@@ -662,8 +706,8 @@ func (r *tokenResource) checkGitHub(name types.String, lists []namedList, diags 
 			continue
 		}
 		diags.AddAttributeError(path.Root(l.attr), "GitHub credentials are not configured",
-			fmt.Sprintf("Token %s delivers to GitHub (%s), so the provider needs GitHub credentials. Set the GITHUB_TOKEN environment "+
-				"variable to a token allowed to write secrets, or configure the provider's github block: token, or app_id, "+
+			fmt.Sprintf("Token %s delivers to GitHub (%s), so the provider needs GitHub credentials. Set the TOKENWARD_GITHUB_TOKEN (or "+
+				"GITHUB_TOKEN) environment variable to a token allowed to write secrets, or configure the provider's github block: token, or app_id, "+
 				"installation_id and private_key_file of a GitHub App (and api_url for GitHub Enterprise Server).",
 				name.ValueString(), l.attr))
 		return
@@ -677,6 +721,12 @@ func (r *tokenResource) Create(ctx context.Context, req resource.CreateRequest, 
 		return
 	}
 	spec := plan.spec(ctx, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	// What was unknown at plan time is known now: check the policy again
+	// before anything is stored or delivered.
+	r.checkPolicy(ctx, plan, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -697,15 +747,7 @@ func (r *tokenResource) Create(ctx context.Context, req resource.CreateRequest, 
 		if derr := r.data.reg.DeleteToken(ctx, spec.Name); derr != nil {
 			cleanup = append(cleanup, derr)
 		}
-		var delivered []store.Destination
-		for _, d := range spec.Destinations {
-			for _, k := range res.Delivered {
-				if d.Key == k {
-					delivered = append(delivered, d)
-				}
-			}
-		}
-		if werr := r.data.engine.Withdraw(ctx, delivered); werr != nil {
+		if werr := r.data.engine.Withdraw(ctx, delivered(spec.Destinations, res.Delivered)); werr != nil {
 			cleanup = append(cleanup, werr)
 		}
 		detail := fmt.Sprintf("The token's first value could not be delivered: %s.\n\nNothing was kept: the token was removed from "+
@@ -894,6 +936,17 @@ func (r *tokenResource) destinationsFromStore(ctx context.Context, ti registry.T
 	m.GitHubOrganizationSecrets = optList(ctx, githubOrganizationSecretType, orgs, prior.GitHubOrganizationSecrets, diags)
 	m.GitHubDependabotSecrets = optList(ctx, githubDependabotSecretType, dependabot, prior.GitHubDependabotSecrets, diags)
 	m.Files = optList(ctx, fileType, files, prior.Files, diags)
+	if m.GitHubSecrets.Equal(prior.GitHubSecrets) && m.GitHubOrganizationSecrets.Equal(prior.GitHubOrganizationSecrets) &&
+		m.GitHubDependabotSecrets.Equal(prior.GitHubDependabotSecrets) && m.Files.Equal(prior.Files) {
+		return
+	}
+	// The prior state may spell the same destinations another way, such as
+	// environment = "" for none, or in another order: keep its spelling,
+	// or the next plan would show a change that is none.
+	if pd, ok := prior.storedDestinations(ctx, diags); ok && sameDestinations(pd, ti.Destinations) {
+		m.GitHubSecrets, m.GitHubOrganizationSecrets = prior.GitHubSecrets, prior.GitHubOrganizationSecrets
+		m.GitHubDependabotSecrets, m.Files = prior.GitHubDependabotSecrets, prior.Files
+	}
 }
 
 func optList[T any](ctx context.Context, t types.ObjectType, vs []T, prior types.List, diags *diag.Diagnostics) types.List {
@@ -920,12 +973,16 @@ func (r *tokenResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	r.checkPolicy(ctx, plan, &resp.Diagnostics) // as in Create
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	if _, err := r.data.reg.UpdateToken(ctx, spec); err != nil {
 		addTokenError(&resp.Diagnostics, "Cannot update token "+spec.Name, err)
 		return
 	}
-	if rotates(plan, state) {
-		if _, err := r.data.engine.Rotate(ctx, spec.Name); err != nil {
+	if rotates(ctx, plan, state, &resp.Diagnostics) {
+		if res, err := r.data.engine.Rotate(ctx, spec.Name); err != nil {
 			// Put the destinations back as the state knows them, so the
 			// next plan shows this change again and its apply retries the
 			// rotation (with the same pending value).
@@ -935,6 +992,9 @@ func (r *tokenResource) Update(ctx context.Context, req resource.UpdateRequest, 
 			revert.Destinations = before.Destinations
 			if _, rerr := r.data.reg.UpdateToken(ctx, revert); rerr != nil {
 				detail += fmt.Sprintf("\n\nRestoring the previous destinations failed too: %s.", rerr)
+			}
+			if werr := r.withdrawAdded(ctx, spec.Name, before.Destinations, delivered(spec.Destinations, res.Delivered)); werr != nil {
+				detail += fmt.Sprintf("\n\nRemoving the new value from the new destinations failed too: %s. Delete it there by hand.", werr)
 			}
 			resp.Diagnostics.AddError("Cannot rotate token "+spec.Name, detail)
 			return
@@ -972,6 +1032,52 @@ func (r *tokenResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	keep(&plan.NextRotationAt, planned.NextRotationAt)
 	keep(&plan.Status, planned.Status)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// withdrawAdded removes the pending value of token name from the
+// destinations of got that are not in kept, after a failed rotation put
+// the token's destinations back to kept: nothing would rotate or remove
+// what they hold. Each one is recorded as not delivered, so the rotation,
+// when it resumes with the same pending value, writes it again.
+func (r *tokenResource) withdrawAdded(ctx context.Context, name string, kept, got []store.Destination) error {
+	var added []store.Destination
+	for _, d := range got {
+		if !hasKey(kept, d.Key) {
+			added = append(added, d)
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	ti, err := r.data.reg.Token(ctx, name)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range added {
+		if err := r.data.engine.Withdraw(ctx, []store.Destination{d}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ti.Pending != nil {
+			cause := errors.New("withdrawn: the rotation failed and the destination was taken back from the token")
+			if err := r.data.reg.RecordDelivery(ctx, name, ti.Pending.ID, d.Key, cause); err != nil {
+				errs = append(errs, fmt.Errorf("record withdrawal from %s: %w", d.Key, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// delivered returns the destinations of ds whose keys are in keys.
+func delivered(ds []store.Destination, keys []string) []store.Destination {
+	var out []store.Destination
+	for _, d := range ds {
+		if slices.Contains(keys, d.Key) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func hasKey(ds []store.Destination, key string) bool {

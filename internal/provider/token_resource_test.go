@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -20,6 +23,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
+	"github.com/tokenward/terraform-provider-tokenward/internal/destination/githubtest"
+	"github.com/tokenward/terraform-provider-tokenward/internal/provider"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
@@ -785,9 +790,9 @@ func TestAccTokenClock(t *testing.T) {
 	})
 }
 
-// TestAccTokenExamples: the token examples the docs show plan as written
-// (applying them needs their scopes, roles and GitHub), and the data source
-// example reads a token.
+// TestAccTokenExamples: the token example the docs show applies on its own,
+// against a fake GitHub with its files moved to a temporary directory, and
+// the data source example reads a token.
 func TestAccTokenExamples(t *testing.T) {
 	read := func(file string) string {
 		b, err := os.ReadFile(filepath.Join("..", "..", "examples", file))
@@ -797,12 +802,42 @@ func TestAccTokenExamples(t *testing.T) {
 		return string(b)
 	}
 	t.Run("resource", func(t *testing.T) {
+		gh := githubtest.New(t)
+		gh.AddRepo("acme/api")
+		gh.AddRepo("acme/web")
+		gh.AddEnvironment("acme/api", "production")
+		gh.AddOrg("acme")
+		gh.AddToken("ghs_example", true)
 		env := testEnv(t)
-		env["GITHUB_TOKEN"] = "example-credentials" // planning writes nothing to GitHub
+		env["GITHUB_TOKEN"] = "ghs_example"
+		env["GITHUB_API_URL"] = gh.URL()
+		env["TOKENWARD_GITHUB_PACE"] = "0s"
+		reg := openRegistry(t, env)
+		dir := t.TempDir()
+		dotenv, raw := filepath.Join(dir, ".env"), filepath.Join(dir, "registry-token")
+		cfg := strings.NewReplacer(`path = ".env"`, fmt.Sprintf("path = %q", dotenv),
+			`path = "/etc/acme/registry-token"`, fmt.Sprintf("path = %q", raw)).Replace(read("resources/tokenward_token/resource.tf"))
+		if !strings.Contains(cfg, dotenv) || !strings.Contains(cfg, raw) {
+			t.Fatal("the example's file paths changed: update this test")
+		}
 		resource.ParallelTest(t, resource.TestCase{
 			ProtoV6ProviderFactories: factories(env),
 			Steps: []resource.TestStep{{
-				Config: read("resources/tokenward_token/resource.tf"), PlanOnly: true, ExpectNonEmptyPlan: true,
+				Config: cfg,
+				Check: func(*terraform.State) error {
+					deploy, _ := gh.EnvSecret("acme/api", "production", "DEPLOY_TOKEN")
+					if err := verifies(reg, deploy, token.Valid, "deployments:write", "billing:read"); err != nil {
+						return fmt.Errorf("ci-deploy: %w", err)
+					}
+					if dotenvValue(t, dotenv, "CI_DEPLOY") != deploy {
+						return errors.New("ci-deploy: the .env file does not hold the value of the secrets")
+					}
+					b, err := os.ReadFile(raw)
+					if err != nil {
+						return err
+					}
+					return verifies(reg, strings.TrimSpace(string(b)), token.Valid, "packages:read")
+				},
 			}},
 		})
 	})
@@ -828,5 +863,326 @@ func TestAccTokenExamples(t *testing.T) {
 				},
 			}},
 		})
+	})
+}
+
+// TestAccTokenPolicyUnknownScopes: with a policy, a token whose scopes and
+// roles are created in the same apply plans, and its scopes are checked at
+// apply.
+func TestAccTokenPolicyUnknownScopes(t *testing.T) {
+	const declared = `
+provider "tokenward" {
+  policy = { forbidden_scopes = ["admin:*"] }
+}
+resource "tokenward_scope" "w" {
+  name = %q
+}
+resource "tokenward_role" "r" {
+  name   = "reader"
+  scopes = [tokenward_scope.w.id]
+}
+`
+	cfg := func(scope string) string {
+		return fmt.Sprintf(declared, scope) + tokenConfig("  scopes = [tokenward_scope.w.id]\n  roles = [tokenward_role.r.id]\n")
+	}
+	// The role refuses a forbidden scope itself, so only the token's own
+	// scopes can hold one.
+	scopeOnly := func(scope string) string {
+		return fmt.Sprintf(declared[:strings.Index(declared, "resource \"tokenward_role\"")], scope) + tokenConfig("  scopes = [tokenward_scope.w.id]\n")
+	}
+	t.Run("allowed", func(t *testing.T) {
+		env := testEnv(t)
+		reg := tokenRegistry(t, env)
+		resource.ParallelTest(t, resource.TestCase{
+			ProtoV6ProviderFactories: factories(env),
+			Steps: []resource.TestStep{{
+				Config: cfg("deployments:write"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(tokenAddr, "status", "active"),
+					resource.TestCheckTypeSetElemAttr(tokenAddr, "scopes.*", "deployments:write"),
+					func(*terraform.State) error {
+						ti, err := reg.Token(context.Background(), "ci-deploy")
+						if err != nil {
+							return err
+						}
+						if len(ti.Scopes) != 1 || len(ti.Roles) != 1 {
+							return fmt.Errorf("stored scopes %v and roles %v, want one of each", ti.Scopes, ti.Roles)
+						}
+						return nil
+					},
+				),
+			}},
+		})
+	})
+	t.Run("forbidden", func(t *testing.T) {
+		env := testEnv(t)
+		reg := tokenRegistry(t, env)
+		resource.ParallelTest(t, resource.TestCase{
+			ProtoV6ProviderFactories: factories(env),
+			Steps: []resource.TestStep{{
+				Config:      scopeOnly("admin:write"),
+				ExpectError: regexp.MustCompile(`(?s)breaks the provider's policy.*scopes: "admin:write" is forbidden`),
+			}, {
+				PreConfig: func() {
+					if _, err := reg.Token(context.Background(), "ci-deploy"); !errors.Is(err, registry.ErrNotFound) {
+						t.Fatalf("a token with a forbidden scope was stored: %v", err)
+					}
+				},
+				Config: scopeOnly("deployments:write"),
+				Check:  resource.TestCheckResourceAttr(tokenAddr, "status", "active"),
+			}},
+		})
+	})
+}
+
+// TestAccTokenPolicyAtApply: what the policy could not check at plan time,
+// because it was known only after apply, is refused at apply before the
+// token is stored or delivered, on the attribute at fault. Terraform plans
+// each resource again at apply with the final values, so this holds through
+// ModifyPlan alone; TestTokenApplyChecksPolicy covers Create's own check.
+func TestAccTokenPolicyAtApply(t *testing.T) {
+	const policy = `
+provider "tokenward" {
+  policy = {
+    max_ttl       = "30d"
+    min_overlap   = "1h"
+    require_owner = true
+  }
+}
+resource "terraform_data" "v" {
+  input = %q
+}
+`
+	cases := []struct {
+		name, input, body, want string
+	}{
+		{"ttl", "31d", "  owner = \"p\"\n  ttl = terraform_data.v.output\n", `ttl: 31d is longer than the policy allows`},
+		{"overlap", "30m", "  owner = \"p\"\n  ttl = \"30d\"\n  overlap = terraform_data.v.output\n", `overlap: 30m is shorter`},
+		{"owner", "", "  ttl = \"30d\"\n  owner = terraform_data.v.output\n", `owner: the policy requires`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := testEnv(t)
+			reg := tokenRegistry(t, env)
+			file := filepath.Join(t.TempDir(), ".env")
+			resource.ParallelTest(t, resource.TestCase{
+				ProtoV6ProviderFactories: factories(env),
+				Steps: []resource.TestStep{{
+					Config:      fmt.Sprintf(policy, tc.input) + tokenConfig(tc.body+fileBlock(file)),
+					ExpectError: regexp.MustCompile(`(?s)breaks the provider's policy.*` + tc.want),
+				}, {
+					PreConfig: func() {
+						if _, err := reg.Token(context.Background(), "ci-deploy"); !errors.Is(err, registry.ErrNotFound) {
+							t.Fatalf("a token breaking the policy was stored: %v", err)
+						}
+						if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+							t.Fatalf("a token breaking the policy was delivered: %v", err)
+						}
+					},
+					Config: fmt.Sprintf(policy, tc.input) + tokenConfig("  owner = \"p\"\n  ttl = \"30d\"\n"+fileBlock(file)),
+				}},
+			})
+		})
+	}
+}
+
+// TestTokenApplyChecksPolicy: apply checks the policy with the final
+// values, not only the plan, so a value the plan could not check (here a
+// ttl known only at apply) is refused before the token is stored or
+// delivered, on its attribute.
+func TestTokenApplyChecksPolicy(t *testing.T) {
+	ctx := t.Context()
+	env := testEnv(t)
+	reg := tokenRegistry(t, env)
+	srv, err := providerserver.NewProtocol6WithError(provider.New("test", func(k string) string { return env[k] })())()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemas, err := srv.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
+	if err != nil || len(schemas.Diagnostics) > 0 {
+		t.Fatal(err, describe(schemas.Diagnostics))
+	}
+	provType := schemas.Provider.ValueType().(tftypes.Object)
+	polType := provType.AttributeTypes["policy"].(tftypes.Object)
+	pol := map[string]tftypes.Value{}
+	for name, at := range polType.AttributeTypes {
+		pol[name] = tftypes.NewValue(at, nil)
+	}
+	pol["max_ttl"] = tftypes.NewValue(tftypes.String, "30d")
+	cfg, err := srv.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{
+		Config: dynamic(t, provType, map[string]tftypes.Value{"policy": tftypes.NewValue(polType, pol)}),
+	})
+	if err != nil || len(cfg.Diagnostics) > 0 {
+		t.Fatal(err, describe(cfg.Diagnostics))
+	}
+	tokType := schemas.ResourceSchemas["tokenward_token"].ValueType()
+	fileType := tokType.(tftypes.Object).AttributeTypes["files"].(tftypes.List).ElementType
+	file := filepath.Join(t.TempDir(), ".env")
+	config := func(ttl any) *tfprotov6.DynamicValue {
+		return dynamic(t, tokType, map[string]tftypes.Value{
+			"name": tftypes.NewValue(tftypes.String, "ci-deploy"),
+			"ttl":  tftypes.NewValue(tftypes.String, ttl),
+			"files": tftypes.NewValue(tftypes.List{ElementType: fileType}, []tftypes.Value{tftypes.NewValue(fileType, map[string]tftypes.Value{
+				"path": tftypes.NewValue(tftypes.String, file), "key": tftypes.NewValue(tftypes.String, nil), "format": tftypes.NewValue(tftypes.String, nil),
+			})}),
+		})
+	}
+	nullState, err := tfprotov6.NewDynamicValue(tokType, tftypes.NewValue(tokType, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	planned, err := srv.PlanResourceChange(ctx, &tfprotov6.PlanResourceChangeRequest{
+		TypeName: "tokenward_token", PriorState: &nullState, ProposedNewState: config(tftypes.UnknownValue), Config: config(tftypes.UnknownValue),
+	})
+	if err != nil || len(planned.Diagnostics) > 0 {
+		t.Fatal("a ttl unknown at plan time should plan:", err, describe(planned.Diagnostics))
+	}
+	// The ttl becomes known at apply: 31d.
+	pv, err := planned.PlannedState.Unmarshal(tokType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pv, err = tftypes.Transform(pv, func(p *tftypes.AttributePath, v tftypes.Value) (tftypes.Value, error) {
+		if p.Equal(tftypes.NewAttributePath().WithAttributeName("ttl")) {
+			return tftypes.NewValue(tftypes.String, "31d"), nil
+		}
+		return v, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := tfprotov6.NewDynamicValue(tokType, pv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, err := srv.ApplyResourceChange(ctx, &tfprotov6.ApplyResourceChangeRequest{
+		TypeName: "tokenward_token", PriorState: &nullState, PlannedState: &final, Config: config("31d"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused bool
+	for _, d := range applied.Diagnostics {
+		if d.Severity == tfprotov6.DiagnosticSeverityError && strings.Contains(d.Detail, "ttl: 31d is longer than the policy allows") &&
+			d.Attribute.Equal(tftypes.NewAttributePath().WithAttributeName("ttl")) {
+			refused = true
+		}
+	}
+	if !refused {
+		t.Fatalf("apply of a ttl the policy forbids: diagnostics %v, want a policy error on ttl", describe(applied.Diagnostics))
+	}
+	if _, err := reg.Token(ctx, "ci-deploy"); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("the token was stored: %v", err)
+	}
+	if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the token was delivered: %v", err)
+	}
+}
+
+// TestAccTokenDestinationSpellings: spellings of the same destinations that
+// the store keeps one way (environment = "", key = "" of a raw file,
+// repositories = [], another order) neither show a diff after apply nor
+// rotate the token.
+func TestAccTokenDestinationSpellings(t *testing.T) {
+	gh := githubtest.New(t)
+	gh.AddRepo("acme/api")
+	gh.AddOrg("acme")
+	gh.AddToken("ghs_provider_test", true)
+	env := testEnv(t)
+	env["GITHUB_TOKEN"] = "ghs_provider_test"
+	env["GITHUB_API_URL"] = gh.URL()
+	env["TOKENWARD_GITHUB_PACE"] = "0s"
+	dir := t.TempDir()
+	raw, dotenv := filepath.Join(dir, "token"), filepath.Join(dir, ".env")
+	first := tokenConfig(fmt.Sprintf(`  github_secrets = [{ repository = "acme/api", name = "DEPLOY_TOKEN", environment = "" }]
+  github_organization_secrets = [{ organization = "acme", name = "ORG_TOKEN", visibility = "private", repositories = [] }]
+  files = [
+    { path = %q, format = "raw", key = "" },
+    { path = %q },
+  ]
+`, raw, dotenv))
+	reordered := tokenConfig(fmt.Sprintf(`  github_secrets = [{ repository = "acme/api", name = "DEPLOY_TOKEN" }]
+  github_organization_secrets = [{ organization = "acme", name = "ORG_TOKEN", visibility = "private" }]
+  files = [
+    { path = %q },
+    { path = %q, format = "raw" },
+  ]
+`, dotenv, raw))
+	var version string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		Steps: []resource.TestStep{
+			{
+				// The test framework plans again after apply and fails on
+				// a non-empty plan.
+				Config: first,
+				Check: func(s *terraform.State) error {
+					version = s.RootModule().Resources[tokenAddr].Primary.Attributes["current_version"]
+					return nil
+				},
+			},
+			{
+				Config: reordered,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(tokenAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(tokenAddr, tfjsonPath("current_version"), knownString(func() string { return version })),
+				}},
+				Check: resource.TestCheckResourceAttrWith(tokenAddr, "current_version", func(v string) error {
+					if v != version {
+						return fmt.Errorf("the token rotated (%s → %s) though its destinations did not change", version, v)
+					}
+					return nil
+				}),
+			},
+		},
+	})
+}
+
+// TestAccTokenRotationFailureWithdrawsNew: when a rotation that adds two
+// destinations fails at the second, the first, which the reverted token no
+// longer names, does not keep the new value.
+func TestAccTokenRotationFailureWithdrawsNew(t *testing.T) {
+	env := testEnv(t)
+	reg := tokenRegistry(t, env)
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "not-a-dir")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good, added := filepath.Join(dir, "good.env"), filepath.Join(dir, "added.env")
+	var first string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		Steps: []resource.TestStep{
+			{
+				Config: tokenConfig(fileBlock(good)),
+				Check: func(*terraform.State) error {
+					first = dotenvValue(t, good, "CI_DEPLOY")
+					return verifies(reg, first, token.Valid)
+				},
+			},
+			{
+				Config:      tokenConfig(fileBlock(good, added, filepath.Join(blocker, "x.env"))),
+				ExpectError: regexp.MustCompile(`Cannot rotate token ci-deploy`),
+			},
+			{
+				PreConfig: func() {
+					if v := dotenvValue(t, added, "CI_DEPLOY"); v != "" {
+						t.Fatalf("after a failed rotation the added destination keeps a value (%s) nobody manages", token.Fingerprint(v))
+					}
+					if err := verifies(reg, dotenvValue(t, good, "CI_DEPLOY"), token.Valid); err != nil {
+						t.Fatalf("after a failed rotation the kept destination: %v", err)
+					}
+				},
+				Config: tokenConfig(fileBlock(good, added)),
+				Check: func(*terraform.State) error {
+					v := dotenvValue(t, added, "CI_DEPLOY")
+					if v == "" || v == first || dotenvValue(t, good, "CI_DEPLOY") != v {
+						return errors.New("the retried rotation did not deliver one new value to both files")
+					}
+					return verifies(reg, v, token.Valid)
+				},
+			},
+		},
 	})
 }

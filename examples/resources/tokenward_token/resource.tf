@@ -1,12 +1,30 @@
+resource "tokenward_scope" "deployments_write" {
+  name = "deployments:write"
+}
+
+resource "tokenward_scope" "billing_read" {
+  name = "billing:read"
+}
+
+resource "tokenward_scope" "packages_read" {
+  name = "packages:read"
+}
+
+resource "tokenward_role" "reader" {
+  name   = "reader"
+  scopes = [tokenward_scope.billing_read.name]
+}
+
 # A token for the deploy workflow of acme/api: its value is delivered to a
 # repository secret, an environment secret and a local .env file, and rotated
-# by the scheduled tokenward workflow 14 days before it expires.
+# by the scheduled tokenward workflow 14 days before it expires. Referring to
+# the scopes and the role makes Terraform create them before the token.
 resource "tokenward_token" "ci_deploy" {
   name        = "ci-deploy"
   owner       = "platform"
   description = "Deploys acme/api from GitHub Actions"
-  scopes      = ["deployments:write", "billing:read"]
-  roles       = ["reader"]
+  scopes      = [tokenward_scope.deployments_write.name, tokenward_scope.billing_read.name]
+  roles       = [tokenward_role.reader.name]
 
   ttl           = "90d" # the default
   rotate_before = "14d" # the default
@@ -31,7 +49,7 @@ resource "tokenward_token" "ci_deploy" {
 resource "tokenward_token" "registry_read" {
   name   = "registry-read"
   owner  = "platform"
-  scopes = ["packages:read"]
+  scopes = [tokenward_scope.packages_read.name]
   ttl    = "30d"
 
   github_organization_secrets = [
