@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store/storetest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,7 +64,7 @@ func TestRekey(t *testing.T) {
 		if _, err := onlyOld.Setting(ctx, "smtp.password"); !errors.Is(err, seal.ErrUnknownKey) {
 			t.Fatalf("old key alone opens a rekeyed value: %v", err)
 		}
-		verifyAudit(t, f.st)
+		storetest.AuditChain(t, f.st)
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/clocktest"
 	"testing"
 
-	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
@@ -46,21 +45,4 @@ func forEachEngine(t *testing.T, fn func(t *testing.T, f fixture)) {
 		reg := registry.New(st, seal.NewKeyring(k), registry.WithClock(c.Now), registry.WithActor("test"))
 		fn(t, fixture{reg: reg, st: st, dsn: dsn, clock: c, key: k})
 	})
-}
-
-// verifyAudit checks the stored chain and returns its events.
-func verifyAudit(t *testing.T, st store.Store) []audit.Event {
-	t.Helper()
-	events, err := st.AuditEvents(t.Context(), 0, 100000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	head, err := st.AuditHead(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := audit.Verify(events, head); err != nil {
-		t.Fatalf("audit chain: %v", err)
-	}
-	return events
 }

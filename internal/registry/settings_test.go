@@ -3,6 +3,7 @@ package registry_test
 import (
 	"encoding/json"
 	"errors"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store/storetest"
 	"strings"
 	"testing"
 
@@ -188,7 +189,7 @@ func TestUserConfig(t *testing.T) {
 		if err != nil || string(own["ui.theme"]) != `"light"` {
 			t.Fatalf("resealed value reads back as %v (%v)", own, err)
 		}
-		for _, e := range verifyAudit(t, f.st) {
+		for _, e := range storetest.AuditChain(t, f.st) {
 			for k, v := range e.Details {
 				if strings.Contains(v, "secret") {
 					t.Errorf("audit event %d %s detail %s holds a sensitive value", e.Seq, e.Action, k)

@@ -3,6 +3,7 @@ package registry_test
 import (
 	"errors"
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store/storetest"
 	"strings"
 	"testing"
 	"time"
@@ -187,7 +188,7 @@ func TestTokenLifecycle(t *testing.T) {
 		if _, err := f.reg.CreateToken(ctx, registry.TokenSpec{Name: "ci-deploy", Lifetime: lifetime}); err != nil {
 			t.Fatalf("reuse the name of a deleted token: %v", err)
 		}
-		events := verifyAudit(t, f.st)
+		events := storetest.AuditChain(t, f.st)
 		var actions []string
 		for _, e := range events {
 			actions = append(actions, e.Action)
@@ -230,7 +231,7 @@ func TestScopeAndRoleInUse(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
 		ctx := t.Context()
 		setupToken(t, f)
-		before := len(verifyAudit(t, f.st))
+		before := len(storetest.AuditChain(t, f.st))
 		cases := []struct {
 			name string
 			del  func() error
@@ -251,7 +252,7 @@ func TestScopeAndRoleInUse(t *testing.T) {
 				}
 			}
 		}
-		if after := len(verifyAudit(t, f.st)); after != before {
+		if after := len(storetest.AuditChain(t, f.st)); after != before {
 			t.Fatalf("refused deletions wrote %d audit events", after-before)
 		}
 		if err := f.reg.DeleteScope(ctx, "billing:read"); err != nil {
@@ -288,7 +289,7 @@ func TestTokenValidation(t *testing.T) {
 				}
 			})
 		}
-		if got := len(verifyAudit(t, f.st)); got != 0 {
+		if got := len(storetest.AuditChain(t, f.st)); got != 0 {
 			t.Fatalf("invalid requests wrote %d audit events", got)
 		}
 	})

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
@@ -191,22 +190,6 @@ func (f *fixture) versions(t *testing.T, name string) (out []store.Version, err 
 	return out, err
 }
 
-func checkAudit(t *testing.T, st store.Store) []audit.Event {
-	t.Helper()
-	events, err := st.AuditEvents(t.Context(), 0, 1000000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	head, err := st.AuditHead(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := audit.Verify(events, head); err != nil {
-		t.Fatalf("audit chain: %v", err)
-	}
-	return events
-}
-
 func TestRotationLifecycle(t *testing.T) {
 	t.Parallel()
 	forEachEngine(t, func(t *testing.T, f *fixture) {
@@ -264,7 +247,7 @@ func TestRotationLifecycle(t *testing.T) {
 		if c := f.verify(t, first); c != token.Revoked {
 			t.Fatalf("old value after the run: %s", c)
 		}
-		events := checkAudit(t, f.st)
+		events := storetest.AuditChain(t, f.st)
 		runs := 0
 		for _, e := range events {
 			if e.Action == "rotation.run" {
@@ -338,7 +321,7 @@ func TestRotationStoppedAtEveryStep(t *testing.T) {
 				if len(vs) != 2 {
 					t.Fatalf("%d versions minted, want 2: a rerun must deliver the pending value, not mint another", len(vs))
 				}
-				checkAudit(t, f.st)
+				storetest.AuditChain(t, f.st)
 			})
 		})
 	}
@@ -450,7 +433,7 @@ func TestConcurrentRunsRotateEachTokenOnce(t *testing.T) {
 			t.Fatalf("the two runs rotated %d tokens together, want %d", rotated, n)
 		}
 		finishes := map[string]int{}
-		for _, e := range checkAudit(t, f.st) {
+		for _, e := range storetest.AuditChain(t, f.st) {
 			if e.Action == "rotation.finish" {
 				finishes[e.Subject]++
 			}

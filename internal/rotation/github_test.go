@@ -2,6 +2,7 @@ package rotation_test
 
 import (
 	"context"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store/storetest"
 	"net/http"
 	"strings"
 	"sync"
@@ -150,7 +151,7 @@ func TestRotationSurvivesGitHubFaults(t *testing.T) {
 				if old != "" && f.verify(t, old) != token.Valid {
 					t.Fatal("the old value stopped verifying inside the overlap")
 				}
-				checkAudit(t, f.st)
+				storetest.AuditChain(t, f.st)
 			})
 		})
 	}

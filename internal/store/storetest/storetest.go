@@ -4,11 +4,13 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store/pgtest"
 )
@@ -79,4 +81,22 @@ func (e *Engines) Run(t *testing.T, fn func(t *testing.T, st store.Store, dsn st
 			fn(t, st, dsn)
 		})
 	}
+}
+
+// AuditChain reads every audit event of st, fails the test unless the chain
+// verifies against the recorded head, and returns the events.
+func AuditChain(t testing.TB, st store.Store) []audit.Event {
+	t.Helper()
+	events, err := st.AuditEvents(context.Background(), 0, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := st.AuditHead(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.Verify(events, head); err != nil {
+		t.Fatalf("audit chain: %v", err)
+	}
+	return events
 }
