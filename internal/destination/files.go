@@ -135,6 +135,7 @@ type line struct {
 	raw    []byte // with its "\n" or "\r\n", if any
 	key    string // the variable it assigns; "" for comments, blanks and continuation lines
 	prefix string // leading blanks and "export ", kept when the line is rewritten
+	of     string // for a line that continues a quoted value: the key it belongs to
 }
 
 // parseDotenv splits content into lines, keeping every byte. A value that
@@ -143,6 +144,7 @@ type line struct {
 func parseDotenv(content []byte) []line {
 	var out []line
 	var quote byte // the quote a multi-line value is still open on
+	var open string // the key whose value is still open
 	first := true
 	for len(content) > 0 {
 		i := bytes.IndexByte(content, '\n')
@@ -162,14 +164,18 @@ func parseDotenv(content []byte) []line {
 			first = false
 		}
 		if quote != 0 {
+			l.of = open
 			if strings.IndexByte(text, quote) >= 0 {
-				quote = 0
+				quote, open = 0, ""
 			}
 			out = append(out, l)
 			continue
 		}
 		l.key, l.prefix, quote = assignment(text)
 		l.prefix = bom + l.prefix
+		if quote != 0 {
+			open = l.key
+		}
 		out = append(out, l)
 	}
 	return out
@@ -219,6 +225,9 @@ func setLine(content []byte, key, value string) []byte {
 	var b bytes.Buffer
 	done := false
 	for _, l := range lines {
+		if l.of == key {
+			continue // the rest of the old value, replaced with it
+		}
 		if l.key != key {
 			b.Write(l.raw)
 			continue
@@ -251,7 +260,7 @@ func dropLine(content []byte, key string) ([]byte, bool) {
 	var b bytes.Buffer
 	found := false
 	for _, l := range parseDotenv(content) {
-		if l.key == key {
+		if l.key == key || l.of == key {
 			found = true
 			continue
 		}
@@ -261,7 +270,7 @@ func dropLine(content []byte, key string) ([]byte, bool) {
 }
 
 // tempPattern names the temporary files writeAtomic makes beside path.
-func tempPattern(path string) string { return "." + filepath.Base(path) + ".tokenward-*" }
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".tokenward-tmp-*" }
 
 // writeAtomic replaces path with content through a temporary file in the same
 // directory, synced before the rename, so a reader sees the old file or the

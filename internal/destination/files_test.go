@@ -29,6 +29,7 @@ func TestSetLine(t *testing.T) {
 		{"prefix of another key", "TOKEN_URL=x\nMYTOKEN=y\n", "TOKEN_URL=x\nMYTOKEN=y\nTOKEN=new\n"},
 		{"inside a multi-line value", "CERT=\"-----BEGIN\nTOKEN=not-a-line\n-----END\"\n", "CERT=\"-----BEGIN\nTOKEN=not-a-line\n-----END\"\nTOKEN=new\n"},
 		{"last line without newline", "A=1\nTOKEN=old", "A=1\nTOKEN=new\n"},
+		{"own multi-line value replaced whole", "A=1\nTOKEN=\"old\nsecond\"\nB=2\n", "A=1\nTOKEN=new\nB=2\n"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -49,6 +50,7 @@ func TestDropLine(t *testing.T) {
 		{"only line", "TOKEN=x\n", "", true},
 		{"every assignment", "TOKEN=a\r\nA=1\r\nexport TOKEN=b\r\n", "A=1\r\n", true},
 		{"comments kept", "# TOKEN=doc\nTOKEN=x\n", "# TOKEN=doc\n", true},
+		{"own multi-line value", "TOKEN='a\nb'\nA=1\n", "A=1\n", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -105,7 +107,7 @@ func TestFilesRemovesLeftoverTemporaryFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "token")
-	leftover := filepath.Join(dir, ".token.tokenward-123")
+	leftover := filepath.Join(dir, ".token.tokenward-tmp-123")
 	if err := os.WriteFile(leftover, []byte("tw_stale\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

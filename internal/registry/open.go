@@ -89,6 +89,11 @@ func (r *Registry) checkKey(ctx context.Context) error {
 			if again, err := tx.KeyCheck(ctx); err != nil || again != nil {
 				return err // another process stored one first
 			}
+			// A store sealed values before it had a check: the keyring must
+			// open one of them, or a wrong key would become the check.
+			if err := r.opensExisting(ctx, tx); err != nil {
+				return err
+			}
 			check, err := r.keys.Seal([]byte("tokenward"), keyCheckAAD)
 			if err != nil {
 				return fmt.Errorf("seal the key check: %w", err)
@@ -97,10 +102,50 @@ func (r *Registry) checkKey(ctx context.Context) error {
 		})
 	}
 	if _, err := r.keys.Open(sealed, keyCheckAAD); err != nil {
-		id, _ := seal.KeyID(sealed)
-		return fmt.Errorf("the master key does not match the store, whose values are sealed under key id %s (this keyring holds %s): "+
-			"set %s or %s to the key the store was created with; after a rekey, put the new key first and the old one after it: %w",
-			id, strings.Join(r.keys.IDs(), ", "), seal.EnvKey, seal.EnvKeyFile, err)
+		return r.wrongKey(sealed, err)
+	}
+	return nil
+}
+
+func (r *Registry) wrongKey(sealed []byte, err error) error {
+	id, _ := seal.KeyID(sealed)
+	return fmt.Errorf("the master key does not match the store, whose values are sealed under key id %s (this keyring holds %s): "+
+		"set %s or %s to the key the store was created with; after a rekey, put the new key first and the old one after it: %w",
+		id, strings.Join(r.keys.IDs(), ", "), seal.EnvKey, seal.EnvKeyFile, err)
+}
+
+// opensExisting opens one value the store sealed already, if it has any.
+func (r *Registry) opensExisting(ctx context.Context, tx store.Tx) error {
+	versions, err := tx.ListSealedVersions(ctx)
+	if err != nil {
+		return err
+	}
+	if len(versions) > 0 {
+		if _, err := r.keys.Open(versions[0].Sealed, versionAAD(versions[0].ID)); err != nil {
+			return r.wrongKey(versions[0].Sealed, err)
+		}
+		return nil
+	}
+	settings, err := tx.ListSettings(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range settings {
+		if s.SealedDefault != nil {
+			if _, err := r.keys.Open(s.SealedDefault, defaultAAD(s.Key)); err != nil {
+				return r.wrongKey(s.SealedDefault, err)
+			}
+			return nil
+		}
+	}
+	values, err := tx.ListSealedUserValues(ctx)
+	if err != nil {
+		return err
+	}
+	if len(values) > 0 {
+		if _, err := r.keys.Open(values[0].Sealed, userValueAAD(values[0].User, values[0].Key)); err != nil {
+			return r.wrongKey(values[0].Sealed, err)
+		}
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package registry_test
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"strings"
 	"testing"
 
@@ -57,4 +59,45 @@ func TestOpenRefusesAWrongMasterKey(t *testing.T) {
 			reg.Close()
 		})
 	}
+}
+
+// TestOpenChecksAStoreWithoutAKeyCheck: a store that sealed values before it
+// had a key check (made by an older tokenward) is checked against one of
+// them, so a wrong key never becomes the check.
+func TestOpenChecksAStoreWithoutAKeyCheck(t *testing.T) {
+	t.Parallel()
+	engines.Run(t, func(t *testing.T, st store.Store, dsn string) {
+		ctx := t.Context()
+		right := make([]byte, seal.KeySize)
+		rand.Read(right)
+		k, err := seal.NewKey(right)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// New, not Open: no key check is stored, as before there was one.
+		old := registry.New(st, seal.NewKeyring(k))
+		if err := old.CreateSetting(ctx, registry.SettingSpec{Key: "smtp.password", Type: "string",
+			Default: json.RawMessage(`"s3cret"`), Sensitive: true, UserEditable: true}); err != nil {
+			t.Fatal(err)
+		}
+		open := func(key []byte) error {
+			env := map[string]string{registry.EnvStore: dsn, seal.EnvKey: base64.StdEncoding.EncodeToString(key)}
+			reg, err := registry.Open(ctx, registry.Config{Getenv: func(k string) string { return env[k] }})
+			if err == nil {
+				reg.Close()
+			}
+			return err
+		}
+		wrong := make([]byte, seal.KeySize)
+		rand.Read(wrong)
+		if err := open(wrong); err == nil || !strings.Contains(err.Error(), "does not match the store") {
+			t.Fatalf("a wrong key on the first open: %v", err)
+		}
+		if err := open(right); err != nil {
+			t.Fatalf("the right key after a wrong one was refused: %v", err)
+		}
+		if err := open(wrong); err == nil {
+			t.Fatal("a wrong key after the check was stored")
+		}
+	})
 }

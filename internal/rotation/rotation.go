@@ -213,7 +213,7 @@ func (e *Engine) rotate(ctx context.Context, it Item, recheck bool) (res Result,
 		}
 		werr := e.w.Write(ctx, d, p.Value)
 		if rerr := e.reg.RecordDelivery(ctx, it.Token, p.VersionID, d.Key, werr); rerr != nil {
-			return res, fmt.Errorf("rotate %s: %w", it.Token, rerr)
+			return res, fmt.Errorf("rotate %s: %w", it.Token, errors.Join(werr, rerr, context.Cause(ctx)))
 		}
 		if werr != nil {
 			res.Failed = append(res.Failed, Failure{Destination: d.Key, Err: werr})

@@ -62,7 +62,10 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (Report, error) {
 	if opts.DryRun {
 		return e.plan(ctx, Report{At: e.reg.Now()}, opts)
 	}
-	l, ctx, err := acquire(ctx, e.reg.Store(), store.RunLock, e.holder, e.lockTTL, e.lockWait, e.poll)
+	// Each run holds the lock in its own name, so two runs of one engine
+	// exclude each other too.
+	holder := fmt.Sprintf("%s/run/%d", e.holder, e.seq.Add(1))
+	l, ctx, err := acquire(ctx, e.reg.Store(), store.RunLock, holder, e.lockTTL, e.lockWait, e.poll)
 	if err != nil {
 		return Report{}, fmt.Errorf("rotation run: %w", err)
 	}
