@@ -143,7 +143,7 @@ type line struct {
 // lines, which assign nothing.
 func parseDotenv(content []byte) []line {
 	var out []line
-	var quote byte // the quote a multi-line value is still open on
+	var quote byte  // the quote a multi-line value is still open on
 	var open string // the key whose value is still open
 	first := true
 	for len(content) > 0 {
