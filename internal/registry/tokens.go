@@ -86,14 +86,7 @@ func (r *Registry) CreateToken(ctx context.Context, spec TokenSpec) (store.Token
 		CreatedAt: now, UpdatedAt: now,
 	}
 	err = r.change(ctx, "token.create", "token/"+spec.Name, func(tx store.Tx, d map[string]string) error {
-		tokenDetails(d, tk, spec.Destinations)
-		if err := checkOwners(ctx, tx, tk.ID, spec.Destinations); err != nil {
-			return err
-		}
-		if err := tx.CreateToken(ctx, tk); err != nil {
-			return err
-		}
-		return tx.SetDestinations(ctx, tk.ID, withToken(spec.Destinations, tk.ID))
+		return saveToken(ctx, tx, d, tk, spec.Destinations, tx.CreateToken)
 	})
 	return tk, err
 }
@@ -119,6 +112,21 @@ func checkOwners(ctx context.Context, tx store.Tx, tokenID string, ds []store.De
 		}
 	}
 	return nil
+}
+
+// saveToken writes a token with write (create or update) and replaces its
+// destinations, refusing destinations another token delivers to; d gets the
+// audit details.
+func saveToken(ctx context.Context, tx store.Tx, d map[string]string, tk store.Token, ds []store.Destination,
+	write func(context.Context, store.Token) error) error {
+	tokenDetails(d, tk, ds)
+	if err := checkOwners(ctx, tx, tk.ID, ds); err != nil {
+		return err
+	}
+	if err := write(ctx, tk); err != nil {
+		return err
+	}
+	return tx.SetDestinations(ctx, tk.ID, withToken(ds, tk.ID))
 }
 
 func withToken(ds []store.Destination, id string) []store.Destination {
@@ -163,14 +171,7 @@ func (r *Registry) UpdateToken(ctx context.Context, spec TokenSpec) (store.Token
 		tk.Owner, tk.Description = spec.Owner, spec.Description
 		tk.Scopes, tk.Roles, tk.Lifetime = sortedSet(spec.Scopes), sortedSet(spec.Roles), spec.Lifetime
 		tk.UpdatedAt = r.clock()
-		tokenDetails(d, tk, spec.Destinations)
-		if err := checkOwners(ctx, tx, tk.ID, spec.Destinations); err != nil {
-			return err
-		}
-		if err := tx.UpdateToken(ctx, tk); err != nil {
-			return err
-		}
-		return tx.SetDestinations(ctx, tk.ID, withToken(spec.Destinations, tk.ID))
+		return saveToken(ctx, tx, d, tk, spec.Destinations, tx.UpdateToken)
 	})
 	return tk, err
 }
