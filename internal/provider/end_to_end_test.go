@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
-	"github.com/tokenward/terraform-provider-tokenward/internal/destination/githubtest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
@@ -24,13 +23,8 @@ import (
 // rotates both tokens when they are due without a diff in Terraform, and the
 // old values stop verifying when the overlap ends.
 func TestAccEndToEnd(t *testing.T) {
-	gh := githubtest.New(t)
+	gh, env := fakeGitHub(t, "ghs_e2e")
 	gh.AddRepo("acme/api")
-	gh.AddToken("ghs_e2e", true)
-	env := testEnv(t)
-	env["GITHUB_TOKEN"] = "ghs_e2e"
-	env["GITHUB_API_URL"] = gh.URL()
-	env["TOKENWARD_GITHUB_PACE"] = "0s"
 	env["TOKENWARD_NOW"] = "2026-11-27T09:00:00Z"
 	envFile := filepath.Join(t.TempDir(), "billing.env")
 	config := `

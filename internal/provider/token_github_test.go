@@ -17,16 +17,11 @@ import (
 // TestAccTokenGitHubDestinations delivers to every kind of GitHub secret of
 // the fake GitHub, rotates, and destroys.
 func TestAccTokenGitHubDestinations(t *testing.T) {
-	gh := githubtest.New(t)
+	gh, env := fakeGitHub(t, "ghs_provider_test")
 	gh.AddRepo("acme/api")
 	gh.AddRepo("acme/web")
 	gh.AddEnvironment("acme/api", "production")
 	gh.AddOrg("acme")
-	gh.AddToken("ghs_provider_test", true)
-	env := testEnv(t)
-	env["GITHUB_TOKEN"] = "ghs_provider_test"
-	env["GITHUB_API_URL"] = gh.URL()
-	env["TOKENWARD_GITHUB_PACE"] = "0s"
 	reg := tokenRegistry(t, env, "users:read")
 	cfg := func(trigger string) string {
 		return tokenConfig(fmt.Sprintf(`  scopes = ["users:read"]
@@ -110,12 +105,9 @@ func TestAccTokenGitHubDestinations(t *testing.T) {
 // TestAccTokenGitHubRefusesBadCredentials: a token GitHub refuses fails the
 // create, and nothing is kept.
 func TestAccTokenGitHubRefusesBadCredentials(t *testing.T) {
-	gh := githubtest.New(t)
+	gh, env := fakeGitHub(t, "")
 	gh.AddRepo("acme/api")
-	env := testEnv(t)
 	env["GITHUB_TOKEN"] = "ghs_unknown"
-	env["GITHUB_API_URL"] = gh.URL()
-	env["TOKENWARD_GITHUB_PACE"] = "0s"
 	reg := tokenRegistry(t, env)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories(env),
@@ -138,12 +130,8 @@ func TestAccTokenGitHubRefusesBadCredentials(t *testing.T) {
 // GitHub destination, unchanged, still fails when the credentials are gone,
 // as a changed one does (ModifyPlan takes a shorter way for it).
 func TestAccTokenGitHubCredentialsRemoved(t *testing.T) {
-	gh := githubtest.New(t)
+	gh, env := fakeGitHub(t, "ghs_provider_test")
 	gh.AddRepo("acme/api")
-	gh.AddToken("ghs_provider_test", true)
-	env := testEnv(t)
-	env["GITHUB_API_URL"] = gh.URL()
-	env["TOKENWARD_GITHUB_PACE"] = "0s"
 	// The provider reads env at each step's configuration, so the steps
 	// take the credentials away and give them back for the destroy.
 	withToken := func() { env["GITHUB_TOKEN"] = "ghs_provider_test" }
@@ -167,13 +155,8 @@ func TestAccTokenGitHubCredentialsRemoved(t *testing.T) {
 // block, as a variable defaulting to "" gives, count as unset, so the
 // credentials come from the environment.
 func TestAccTokenGitHubEmptyProviderSettings(t *testing.T) {
-	gh := githubtest.New(t)
+	gh, env := fakeGitHub(t, "ghs_provider_test")
 	gh.AddRepo("acme/api")
-	gh.AddToken("ghs_provider_test", true)
-	env := testEnv(t)
-	env["GITHUB_TOKEN"] = "ghs_provider_test"
-	env["GITHUB_API_URL"] = gh.URL()
-	env["TOKENWARD_GITHUB_PACE"] = "0s"
 	reg := tokenRegistry(t, env)
 	cfg := `
 variable "github_token" {
@@ -198,4 +181,20 @@ provider "tokenward" {
 			},
 		}},
 	})
+}
+
+// fakeGitHub starts a fake GitHub and a test environment that reaches it
+// with pacing off; with a token, the token may write secrets and is the
+// environment's GITHUB_TOKEN.
+func fakeGitHub(t *testing.T, token string) (*githubtest.Server, map[string]string) {
+	t.Helper()
+	gh := githubtest.New(t)
+	env := testEnv(t)
+	env["GITHUB_API_URL"] = gh.URL()
+	env["TOKENWARD_GITHUB_PACE"] = "0s"
+	if token != "" {
+		gh.AddToken(token, true)
+		env["GITHUB_TOKEN"] = token
+	}
+	return gh, env
 }

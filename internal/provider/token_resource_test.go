@@ -23,7 +23,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
-	"github.com/tokenward/terraform-provider-tokenward/internal/destination/githubtest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/provider"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
@@ -802,16 +801,11 @@ func TestAccTokenExamples(t *testing.T) {
 		return string(b)
 	}
 	t.Run("resource", func(t *testing.T) {
-		gh := githubtest.New(t)
+		gh, env := fakeGitHub(t, "ghs_example")
 		gh.AddRepo("acme/api")
 		gh.AddRepo("acme/web")
 		gh.AddEnvironment("acme/api", "production")
 		gh.AddOrg("acme")
-		gh.AddToken("ghs_example", true)
-		env := testEnv(t)
-		env["GITHUB_TOKEN"] = "ghs_example"
-		env["GITHUB_API_URL"] = gh.URL()
-		env["TOKENWARD_GITHUB_PACE"] = "0s"
 		reg := openRegistry(t, env)
 		dir := t.TempDir()
 		dotenv, raw := filepath.Join(dir, ".env"), filepath.Join(dir, "registry-token")
@@ -1084,14 +1078,9 @@ func TestTokenApplyChecksPolicy(t *testing.T) {
 // repositories = [], another order) neither show a diff after apply nor
 // rotate the token.
 func TestAccTokenDestinationSpellings(t *testing.T) {
-	gh := githubtest.New(t)
+	gh, env := fakeGitHub(t, "ghs_provider_test")
 	gh.AddRepo("acme/api")
 	gh.AddOrg("acme")
-	gh.AddToken("ghs_provider_test", true)
-	env := testEnv(t)
-	env["GITHUB_TOKEN"] = "ghs_provider_test"
-	env["GITHUB_API_URL"] = gh.URL()
-	env["TOKENWARD_GITHUB_PACE"] = "0s"
 	dir := t.TempDir()
 	raw, dotenv := filepath.Join(dir, "token"), filepath.Join(dir, ".env")
 	first := tokenConfig(fmt.Sprintf(`  github_secrets = [{ repository = "acme/api", name = "DEPLOY_TOKEN", environment = "" }]
