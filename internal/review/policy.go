@@ -1,0 +1,190 @@
+package review
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	tfjson "github.com/hashicorp/terraform-json"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/duration"
+	"github.com/tokenward/terraform-provider-tokenward/internal/policy"
+)
+
+// policyFields are the settings of a policy, as the provider's policy block
+// names them.
+var policyFields = []string{"max_ttl", "min_overlap", "require_owner", "forbidden_scopes", "allowed_repositories"}
+
+// PolicyFromPlan reads the policy of the default tokenward provider
+// configuration (the root module's provider "tokenward" block without an
+// alias) from the plan's configuration. It reports false when that block
+// sets no policy. A policy written with variables or other expressions is
+// refused: the plan's JSON does not say what they evaluate to, so the
+// caller must pass the policy explicitly.
+func PolicyFromPlan(plan *tfjson.Plan) (policy.Policy, bool, error) {
+	if plan.Config == nil {
+		return policy.Policy{}, false, nil
+	}
+	for _, pc := range plan.Config.ProviderConfigs {
+		if pc == nil || pc.Name != "tokenward" || pc.Alias != "" || pc.ModuleAddress != "" {
+			continue
+		}
+		e := pc.Expressions["policy"]
+		if e == nil || e.ExpressionData == nil {
+			return policy.Policy{}, false, nil
+		}
+		if e.ConstantValue == nil || e.ConstantValue == tfjson.UnknownConstantValue {
+			refs := strings.Join(e.References, ", ")
+			if refs == "" {
+				refs = "expressions"
+			}
+			return policy.Policy{}, false, fmt.Errorf("the provider's policy block uses %s, which the plan's JSON does not resolve; "+
+				"write the policy in a file and pass it with --policy FILE (the action's policy input)", refs)
+		}
+		m, ok := e.ConstantValue.(map[string]any)
+		if !ok {
+			return policy.Policy{}, false, errors.New("the provider's policy block is not an object")
+		}
+		p, err := decodePolicy(m)
+		if err != nil {
+			return policy.Policy{}, false, fmt.Errorf("the provider's policy block: %w", err)
+		}
+		return p, true, nil
+	}
+	return policy.Policy{}, false, nil
+}
+
+// LoadPolicy reads a policy file: the settings of the provider's policy
+// block, in HCL or, for a .json file, in JSON:
+//
+//	max_ttl          = "90d"
+//	min_overlap      = "1h"
+//	require_owner    = true
+//	forbidden_scopes = ["admin:*"]
+//	allowed_repositories = ["acme/*"]
+//
+// The settings may also be wrapped in `policy = { ... }`, as the provider
+// block writes them.
+func LoadPolicy(path string) (policy.Policy, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return policy.Policy{}, fmt.Errorf("read policy: %w", err)
+	}
+	p := hclparse.NewParser()
+	var f *hcl.File
+	var diags hcl.Diagnostics
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		f, diags = p.ParseJSON(src, path)
+	} else {
+		f, diags = p.ParseHCL(src, path)
+	}
+	if diags.HasErrors() {
+		return policy.Policy{}, fmt.Errorf("read policy: %s", diags.Error())
+	}
+	attrs, diags := f.Body.JustAttributes()
+	if diags.HasErrors() {
+		return policy.Policy{}, fmt.Errorf("read policy: %s (write settings as `name = value`, or `policy = { ... }`)", diags.Error())
+	}
+	m := map[string]any{}
+	for name, a := range attrs {
+		v, diags := a.Expr.Value(nil)
+		if diags.HasErrors() {
+			return policy.Policy{}, fmt.Errorf("read policy: %s: use literal values, not variables or functions", diags.Error())
+		}
+		raw, err := ctyjson.Marshal(v, v.Type())
+		if err != nil {
+			return policy.Policy{}, fmt.Errorf("read policy: %s: %w", name, err)
+		}
+		var g any
+		if err := json.Unmarshal(raw, &g); err != nil {
+			return policy.Policy{}, fmt.Errorf("read policy: %s: %w", name, err)
+		}
+		m[name] = g
+	}
+	if inner, ok := m["policy"].(map[string]any); ok && len(m) == 1 {
+		m = inner
+	}
+	pol, err := decodePolicy(m)
+	if err != nil {
+		return policy.Policy{}, fmt.Errorf("read policy %s: %w", path, err)
+	}
+	return pol, nil
+}
+
+// decodePolicy reads the settings of a policy block from their JSON form
+// and checks them.
+func decodePolicy(m map[string]any) (policy.Policy, error) {
+	var p policy.Policy
+	var errs []string
+	for k, v := range m {
+		if v == nil {
+			continue
+		}
+		var err error
+		switch k {
+		case "max_ttl":
+			p.MaxTTL, err = durationField(k, v)
+		case "min_overlap":
+			p.MinOverlap, err = durationField(k, v)
+		case "require_owner":
+			b, ok := v.(bool)
+			if !ok {
+				err = fmt.Errorf("require_owner must be true or false")
+			}
+			p.RequireOwner = b
+		case "forbidden_scopes":
+			p.ForbiddenScopes, err = stringsField(k, v)
+		case "allowed_repositories":
+			p.AllowedRepositories, err = stringsField(k, v)
+		default:
+			err = fmt.Errorf("unknown setting %q: a policy has %s", k, strings.Join(policyFields, ", "))
+		}
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	for _, v := range p.Check() {
+		errs = append(errs, v.String())
+	}
+	if len(errs) > 0 {
+		slices.Sort(errs)
+		return policy.Policy{}, errors.New(strings.Join(errs, "; "))
+	}
+	return p, nil
+}
+
+func durationField(name string, v any) (d time.Duration, err error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, fmt.Errorf("%s must be a duration such as \"90d\"", name)
+	}
+	d, err = duration.Parse(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return d, nil
+}
+
+func stringsField(name string, v any) ([]string, error) {
+	l, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%s must be a list of strings", name)
+	}
+	out := make([]string, 0, len(l))
+	for _, e := range l {
+		s, ok := e.(string)
+		if !ok {
+			return nil, fmt.Errorf("%s must be a list of strings", name)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
