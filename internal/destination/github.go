@@ -36,8 +36,9 @@ type GitHubConfig struct {
 	// APIURL is the REST API root, https://api.github.com/ by default; for
 	// GitHub Enterprise Server, https://HOST/api/v3.
 	APIURL string
-	// Pace is the least time between two writes (PUT or DELETE); 0 disables
-	// pacing. GitHub asks integrations to space writes by a second.
+	// Pace is the least time between two writes (POST, PUT, PATCH or
+	// DELETE); 0 disables pacing. GitHub asks integrations to space writes
+	// by a second.
 	Pace time.Duration
 	// MaxAttempts bounds the attempts of one request; 5 by default.
 	MaxAttempts int
@@ -175,8 +176,10 @@ func NewGitHub(cfg GitHubConfig) (*GitHub, error) {
 // NewGitHubClient returns a go-github client for cfg's API and credentials
 // that sends its requests as the GitHub writer does: authenticated by token
 // or as a GitHub App installation, each attempt timed out, failures retried
-// with backoff, Retry-After and rate limits waited out, and writes (PUT,
-// DELETE) made one at a time, paced by cfg.Pace.
+// with backoff, Retry-After and rate limits waited out, and writes (POST,
+// PUT, PATCH, DELETE) made one at a time, paced by cfg.Pace. A POST that
+// GitHub may have acted on (a 5xx, a timeout) is not sent again, so that a
+// comment is never created twice by a retry: the caller decides.
 //
 // Each call makes its own transport: writes are serialised and paced
 // between the requests of one client, not across clients.
