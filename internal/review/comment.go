@@ -42,7 +42,8 @@ type Comment struct {
 // The comment is found again by Marker, which starts the body written: the
 // oldest comment whose body starts with Marker is edited in place, whoever
 // wrote it (who the token acts as is not cheap to learn: a workflow's
-// GITHUB_TOKEN may not ask), and left alone when it already says the same.
+// GITHUB_TOKEN may not read GET /user), and left alone when it already says
+// the same.
 // A comment that merely mentions Marker further on is not taken for it.
 // Comments are listed page by page until it is found; when none is, a new
 // comment is posted. Should two runs ever post one each, every later run
@@ -51,10 +52,10 @@ type Comment struct {
 // A body longer than MaxCommentLength characters is cut at a line boundary,
 // with a note that the whole report is in the workflow run's step summary.
 //
-// A POST that fails without an answer from GitHub is not sent again, since
+// A POST that fails with a 5xx or without an answer is not sent again, since
 // GitHub may have created the comment all the same: the next run then finds
-// and updates it. c should be a client of destination.NewGitHubClient, which
-// retries everything else worth retrying.
+// and updates it, and the error says so. c should be a client of
+// destination.NewGitHubClient, which retries everything else worth retrying.
 func PublishComment(ctx context.Context, c *github.Client, repo string, number int, body string) (Comment, error) {
 	owner, name, ok := strings.Cut(repo, "/")
 	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
