@@ -36,8 +36,9 @@ type GitHubConfig struct {
 	// APIURL is the REST API root, https://api.github.com/ by default; for
 	// GitHub Enterprise Server, https://HOST/api/v3.
 	APIURL string
-	// Pace is the least time between two writes (PUT or DELETE); 0 disables
-	// pacing. GitHub asks integrations to space writes by a second.
+	// Pace is the least time between two writes (POST, PUT, PATCH or
+	// DELETE); 0 disables pacing. GitHub asks integrations to space writes
+	// by a second.
 	Pace time.Duration
 	// MaxAttempts bounds the attempts of one request; 5 by default.
 	MaxAttempts int
@@ -134,7 +135,6 @@ func envID(name, v string) (int64, error) {
 // use. Public keys and repository ids are fetched once per writer.
 type GitHub struct {
 	client *github.Client
-	tr     *githubTransport
 	stats  githubCounters
 	keys   cache[*publicKey]
 	repos  cache[int64]
@@ -164,6 +164,30 @@ func (g *GitHub) Stats() GitHubStats {
 
 // NewGitHub returns a GitHub writer.
 func NewGitHub(cfg GitHubConfig) (*GitHub, error) {
+	g := &GitHub{}
+	c, err := newGitHubClient(cfg, &g.stats)
+	if err != nil {
+		return nil, err
+	}
+	g.client = c
+	return g, nil
+}
+
+// NewGitHubClient returns a go-github client for cfg's API and credentials
+// that sends its requests as the GitHub writer does: authenticated by token
+// or as a GitHub App installation, each attempt timed out, failures retried
+// with backoff, Retry-After and rate limits waited out, and writes (POST,
+// PUT, PATCH, DELETE) made one at a time, paced by cfg.Pace. A POST that
+// GitHub may have acted on (a 5xx, a timeout) is not sent again, so that a
+// comment is never created twice by a retry: the caller decides.
+//
+// Each call makes its own transport: writes are serialised and paced
+// between the requests of one client, not across clients.
+func NewGitHubClient(cfg GitHubConfig) (*github.Client, error) {
+	return newGitHubClient(cfg, &githubCounters{})
+}
+
+func newGitHubClient(cfg GitHubConfig, stats *githubCounters) (*github.Client, error) {
 	app := cfg.AppID != 0 || cfg.InstallationID != 0 || len(cfg.PrivateKey) > 0
 	switch {
 	case cfg.Token != "" && app:
@@ -187,44 +211,44 @@ func NewGitHub(cfg GitHubConfig) (*GitHub, error) {
 		base.Path += "/"
 	}
 
-	g := &GitHub{}
-	g.tr = &githubTransport{
+	tr := &githubTransport{
 		base:        http.DefaultTransport,
 		pace:        cfg.Pace,
 		maxAttempts: cmp(cfg.MaxAttempts, 5),
 		timeout:     cmp(cfg.RequestTimeout, 30*time.Second),
 		sleep:       cfg.Sleep,
 		now:         cfg.Now,
-		stats:       &g.stats,
+		stats:       stats,
 		paceTurn:    make(chan struct{}, 1),
 	}
-	if g.tr.sleep == nil {
-		g.tr.sleep = sleepContext
+	if tr.sleep == nil {
+		tr.sleep = sleepContext
 	}
-	if g.tr.now == nil {
-		g.tr.now = time.Now
+	if tr.now == nil {
+		tr.now = time.Now
 	}
 	hc := &http.Client{}
 	if cfg.HTTPClient != nil {
 		*hc = *cfg.HTTPClient
 		if hc.Transport != nil {
-			g.tr.base = hc.Transport
+			tr.base = hc.Transport
 		}
 	}
+	var client *github.Client
 	if app {
-		itr, err := ghinstallation.New(g.tr, cfg.AppID, cfg.InstallationID, cfg.PrivateKey)
+		itr, err := ghinstallation.New(tr, cfg.AppID, cfg.InstallationID, cfg.PrivateKey)
 		if err != nil {
 			return nil, fmt.Errorf("github: GitHub App private key: %w", err)
 		}
 		itr.BaseURL = strings.TrimSuffix(base.String(), "/")
 		hc.Transport = itr
-		g.client = github.NewClient(hc)
+		client = github.NewClient(hc)
 	} else {
-		hc.Transport = g.tr
-		g.client = github.NewClient(hc).WithAuthToken(cfg.Token)
+		hc.Transport = tr
+		client = github.NewClient(hc).WithAuthToken(cfg.Token)
 	}
-	g.client.BaseURL = base
-	return g, nil
+	client.BaseURL = base
+	return client, nil
 }
 
 func cmp[T int | time.Duration](v, def T) T {

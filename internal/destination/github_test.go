@@ -583,9 +583,11 @@ func TestNewGitHubChecksItsConfiguration(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := destination.NewGitHub(tc.cfg)
-			if err == nil || !strings.Contains(err.Error(), tc.errHas) {
-				t.Fatalf("err = %v, want it to say %q", err, tc.errHas)
+			if _, err := destination.NewGitHub(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.errHas) {
+				t.Errorf("NewGitHub: err = %v, want it to say %q", err, tc.errHas)
+			}
+			if _, err := destination.NewGitHubClient(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.errHas) {
+				t.Errorf("NewGitHubClient: err = %v, want it to say %q", err, tc.errHas)
 			}
 		})
 	}

@@ -33,6 +33,15 @@ const (
 // limit to refuse later requests on its own clock. Handling the status codes
 // and headers here, in one small loop, keeps the behaviour in one place and
 // testable with an injected clock, which a retrying HTTP library would not.
+//
+// Only what is safe to repeat is sent again after GitHub may have acted on
+// it: reads, PUT and DELETE of secrets, PATCH of a comment's body, and the
+// installation token exchange (a second token is harmless). A POST that
+// creates something, such as a comment, is sent again only when GitHub
+// surely did not act on it: after a rate limit, or when the connection
+// could not be made. After a 5xx, a timeout or a connection lost mid-way it
+// fails at once, as GitHub advises retrying idempotent requests only: a
+// retried POST could create the same comment twice.
 type githubTransport struct {
 	base        http.RoundTripper
 	pace        time.Duration
@@ -120,6 +129,9 @@ type timeoutError struct {
 }
 
 func (e *timeoutError) Error() string {
+	if e.attempts == 1 {
+		return fmt.Sprintf("GitHub did not answer within %s: %v", e.timeout, e.err)
+	}
 	return fmt.Sprintf("GitHub did not answer within %s, %d times: %v", e.timeout, e.attempts, e.err)
 }
 
@@ -136,7 +148,7 @@ func (t *githubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		maxAttempts = 1
 	}
-	write := req.Method == http.MethodPut || req.Method == http.MethodDelete
+	write, idempotent := classify(req)
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 {
 			t.stats.retries.Add(1)
@@ -169,7 +181,7 @@ func (t *githubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if !timedOut && !transient(err) {
 				return nil, err
 			}
-			if last {
+			if last || (!idempotent && !unsent(err)) {
 				if timedOut {
 					return nil, &timeoutError{attempts: attempt, timeout: t.timeout, err: err}
 				}
@@ -177,7 +189,7 @@ func (t *githubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			wait = backoff(attempt)
 		case resp.StatusCode >= 500:
-			if last {
+			if last || !idempotent {
 				return resp, nil
 			}
 			wait = backoff(attempt)
@@ -207,6 +219,30 @@ func (t *githubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+}
+
+// classify says whether req is a write, which GitHub asks integrations to
+// send one at a time and a second apart, and whether it is idempotent, safe
+// to send again when GitHub may have acted on it already.
+func classify(req *http.Request) (write, idempotent bool) {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false, true
+	case http.MethodPost:
+		if strings.Contains(req.URL.Path, "/app/installations/") && strings.HasSuffix(req.URL.Path, "/access_tokens") {
+			return false, true // the installation token exchange
+		}
+		return true, false
+	}
+	return true, true // PUT, PATCH and DELETE set or remove what they name
+}
+
+// unsent reports whether a transport error happened before the request
+// reached GitHub: the connection could not be made.
+func unsent(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	return (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns)
 }
 
 // once sends one attempt with its own deadline and reads the whole response,

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -21,7 +22,8 @@ type app struct {
 
 // AddApp registers a GitHub App with one installation and returns the app's
 // private key in PEM. A JWT signed with it (RS256, iss = the app id)
-// exchanges for an installation token that may write secrets.
+// exchanges for an installation token that may write secrets and comments,
+// acting as "app-<appID>[bot]".
 func (s *Server) AddApp(appID, installationID int64) (privateKeyPEM []byte) {
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -65,11 +67,11 @@ func (s *Server) createInstallationToken(w http.ResponseWriter, r *http.Request)
 	}
 	tok := "ghs_" + randomString(36)
 	s.mu.Lock()
-	s.tokens[tok] = true
+	s.tokens[tok] = TokenGrant{Login: fmt.Sprintf("app-%d[bot]", a.id), WriteSecrets: true, WriteComments: true}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"token":       tok,
 		"expires_at":  time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
-		"permissions": map[string]string{"secrets": "write", "dependabot_secrets": "write", "organization_secrets": "write"},
+		"permissions": map[string]string{"secrets": "write", "dependabot_secrets": "write", "organization_secrets": "write", "issues": "write", "pull_requests": "write"},
 	})
 }

@@ -16,6 +16,7 @@ type repository struct {
 	owner, name         string
 	actions, dependabot *scope
 	envs                map[string]*scope
+	issues              map[int]*issue // issues and pull requests, by number
 }
 
 type organization struct {
@@ -220,7 +221,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, kind scopeKind, sc 
 // caller holds s.mu.
 func (s *Server) tokenCanWrite(r *http.Request) bool {
 	tok, _ := bearer(r)
-	return s.tokens[tok]
+	return s.tokens[tok].WriteSecrets
 }
 
 func (s *Server) getRepo(w http.ResponseWriter, r *http.Request) {

@@ -2,12 +2,14 @@
 // with the behaviour tokenward depends on.
 //
 // It checks authentication (personal or installation tokens, and GitHub App
-// JWTs for the installation token exchange) and the permission to write
-// secrets; serves a real Curve25519 public key per repository, environment,
-// organization and Dependabot scope; opens every sealed box it receives and
-// keeps the plaintext for assertions; answers 201 on create and 204 on
-// update, 404 for what it does not know and 422 for what GitHub rejects; and
-// can be told to fail matching requests (5xx, stalls, rate limits).
+// JWTs for the installation token exchange) and the permissions to write
+// secrets and comments; serves a real Curve25519 public key per repository,
+// environment, organization and Dependabot scope; opens every sealed box it
+// receives and keeps the plaintext for assertions; answers 201 on create and
+// 204 on update, 404 for what it does not know and 422 for what GitHub
+// rejects; keeps issue and pull request comments, listed in pages with
+// GitHub's Link header and written as the token's user; and can be told to
+// fail matching requests (5xx, stalls, rate limits).
 //
 // Routes are listed in one place (Server.routes), so adding an endpoint is a
 // pattern and a handler.
@@ -41,7 +43,7 @@ type Server struct {
 	repos   map[string]*repository // by lower-case owner/name
 	byID    map[int64]*repository
 	orgs    map[string]*organization // by lower-case login
-	tokens  map[string]bool          // token -> may write secrets
+	tokens  map[string]TokenGrant    // by token
 	apps    map[int64]*app           // by app id
 	latency time.Duration
 	faults  []*fault
@@ -68,7 +70,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		repos:  map[string]*repository{},
 		byID:   map[int64]*repository{},
 		orgs:   map[string]*organization{},
-		tokens: map[string]bool{},
+		tokens: map[string]TokenGrant{},
 		apps:   map[int64]*app{},
 	}
 	for _, o := range opts {
@@ -124,6 +126,10 @@ func (s *Server) routes() []route {
 		{"PUT /repositories/{id}/environments/{env}/secrets/{name}", s.secrets(environment, putOp)},
 		{"DELETE /repositories/{id}/environments/{env}/secrets/{name}", s.secrets(environment, deleteOp)},
 
+		{"GET /repos/{owner}/{repo}/issues/{number}/comments", s.listComments},
+		{"POST /repos/{owner}/{repo}/issues/{number}/comments", s.createComment},
+		{"PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", s.editComment},
+
 		{"GET /orgs/{org}/actions/secrets/public-key", s.secrets(orgActions, publicKeyOp)},
 		{"GET /orgs/{org}/actions/secrets/{name}", s.secrets(orgActions, getOp)},
 		{"PUT /orgs/{org}/actions/secrets/{name}", s.secrets(orgActions, putOp)},
@@ -133,7 +139,10 @@ func (s *Server) routes() []route {
 
 // URL is the base URL of the API, with a trailing slash, ready to be used as
 // a GitHub API URL.
-func (s *Server) URL() string { return s.srv.URL + strings.TrimSuffix(s.prefix, "/") + "/" }
+func (s *Server) URL() string { return s.root() + "/" }
+
+// root is the base URL of the API without a trailing slash.
+func (s *Server) root() string { return s.srv.URL + strings.TrimSuffix(s.prefix, "/") }
 
 // Client returns an HTTP client that talks to the server.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
@@ -184,12 +193,39 @@ func (s *Server) AddOrg(login string) {
 	}
 }
 
-// AddToken accepts tok as a credential; canWriteSecrets grants it the
-// permission to create, update and delete secrets.
-func (s *Server) AddToken(tok string, canWriteSecrets bool) {
+// DefaultLogin is the user a token acts as when its grant names none: the
+// author GitHub shows for comments made with a workflow's GITHUB_TOKEN.
+const DefaultLogin = "github-actions[bot]"
+
+// A TokenGrant is who a token acts as and what it may write. Every known
+// token may read.
+type TokenGrant struct {
+	// Login is the user the token acts as, the author of its comments;
+	// DefaultLogin when empty.
+	Login string
+	// WriteSecrets allows creating, updating and deleting secrets.
+	WriteSecrets bool
+	// WriteComments allows creating and editing issue and pull request
+	// comments, as GitHub's pull-requests: write or issues: write does.
+	WriteComments bool
+}
+
+// AddToken accepts tok as a credential acting as DefaultLogin; canWrite
+// grants it every write permission (secrets and comments), false makes it
+// read-only.
+func (s *Server) AddToken(tok string, canWrite bool) {
+	s.AddTokenGrant(tok, TokenGrant{WriteSecrets: canWrite, WriteComments: canWrite})
+}
+
+// AddTokenGrant accepts tok as a credential with the given grant, such as a
+// GITHUB_TOKEN that may comment on pull requests but not write secrets.
+func (s *Server) AddTokenGrant(tok string, g TokenGrant) {
+	if g.Login == "" {
+		g.Login = DefaultLogin
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tokens[tok] = canWriteSecrets
+	s.tokens[tok] = g
 }
 
 // SetLatency delays every response by d.
@@ -431,8 +467,17 @@ func bearer(r *http.Request) (string, bool) {
 }
 
 type errorBody struct {
-	Message          string `json:"message"`
-	DocumentationURL string `json:"documentation_url,omitempty"`
+	Message          string       `json:"message"`
+	Errors           []fieldError `json:"errors,omitempty"`
+	DocumentationURL string       `json:"documentation_url,omitempty"`
+}
+
+// fieldError is one entry of the errors list of a 422 Validation Failed.
+type fieldError struct {
+	Resource string `json:"resource"`
+	Code     string `json:"code"`
+	Field    string `json:"field"`
+	Message  string `json:"message,omitempty"`
 }
 
 func message(m string) errorBody {

@@ -346,6 +346,7 @@ func TestRotateKeys(t *testing.T) {
 func TestInstallationToken(t *testing.T) {
 	t.Parallel()
 	s, _ := setup(t)
+	s.AddPullRequest("acme/api", 7)
 	pemKey := s.AddApp(7, 70)
 	other := s.AddApp(8, 80)
 	sign := func(iss string, keyPEM []byte) string {
@@ -386,6 +387,10 @@ func TestInstallationToken(t *testing.T) {
 			b := c.seal("repos/acme/api/actions/secrets/public-key", "v")
 			if st, _ := c.do("PUT", "repos/acme/api/actions/secrets/APP", b); st != 201 {
 				t.Fatalf("write with the installation token: %d", st)
+			}
+			st, out = c.do("POST", "repos/acme/api/issues/7/comments", map[string]any{"body": "hello"})
+			if user, _ := out["user"].(map[string]any); st != 201 || user["login"] != "app-7[bot]" {
+				t.Fatalf("comment with the installation token: %d %v, want 201 by app-7[bot]", st, out)
 			}
 		})
 	}
