@@ -358,7 +358,13 @@ func TestGitHubRetries(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := setup(t, func(c *destination.GitHubConfig) {
-				c.RequestTimeout = 50 * time.Millisecond
+				// Only the stalls need a short timeout; elsewhere a slow
+				// answer on a loaded machine would add a retry the case
+				// does not expect.
+				c.RequestTimeout = 10 * time.Second
+				if tc.fault.Stall > 0 {
+					c.RequestTimeout = 50 * time.Millisecond
+				}
 				c.MaxAttempts = 4
 			})
 			e.s.Fail(tc.match, tc.fault)

@@ -11,7 +11,7 @@ import (
 // hold a scope that is deleted, which hold a role that grows.
 type world struct {
 	roles  map[string][]string // role name → its scopes after the change (known ones)
-	tokens []tokenHolding            // tokens that exist after the change
+	tokens []tokenHolding      // tokens that exist after the change
 }
 
 type tokenHolding struct {
