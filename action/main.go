@@ -1,6 +1,7 @@
 // Command tokenward is the operator's and the GitHub Action's entry point to
-// a tokenward store: verify a token, verify the audit chain, read and write
-// user configuration, and re-wrap sealed values under a new master key.
+// a tokenward store: rotate tokens, review a Terraform plan, verify a token,
+// verify the audit chain, read and write user configuration, and re-wrap
+// sealed values under a new master key.
 //
 // Configuration comes from flags, then TOKENWARD_* environment variables,
 // then GitHub Action inputs (INPUT_*). TOKENWARD_NOW fixes the clock for
@@ -40,6 +41,8 @@ const usage = `tokenward manages API tokens and user configuration.
 Usage:
   tokenward rotate [--dry-run] [--force] [--token NAME]... [--max-rotations N]
                                         rotate every token that is due and deliver the new values
+  tokenward review --plan plan.json [--format markdown|json] [--fail-on high] [--policy FILE]
+                                        report what a plan grants, with risk flags; exit 1 at --fail-on
   tokenward verify [--scope S]...       read a token on stdin and verify it (JSON out; exit 0 when valid)
   tokenward audit verify                verify the hash chain of the audit log
   tokenward config get --user U         print a user's effective configuration (JSON)
@@ -113,6 +116,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.rekey(ctx, args[1:])
 	case "rotate":
 		return c.rotate(ctx, args[1:])
+	case "review":
+		return c.review(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "tokenward", version)
 		return exitOK
