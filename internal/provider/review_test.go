@@ -65,12 +65,20 @@ func (c reviewGolden) CheckPlan(_ context.Context, req plancheck.CheckPlanReques
 	got := review.Build(plan, opts).Markdown()
 	golden := filepath.Join(reviewTestdata, c.name+".md")
 	if *updateReview {
+		// The plan JSON is rewritten only with a new report (or when it is
+		// missing), so that ids and timestamps do not churn.
+		planFile := filepath.Join(reviewTestdata, c.name+".plan.json")
+		old, _ := os.ReadFile(golden)
+		_, statErr := os.Stat(planFile)
+		if string(old) == got && (!c.keepPlan || statErr == nil) {
+			return
+		}
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			resp.Error = err
 			return
 		}
 		if c.keepPlan {
-			resp.Error = os.WriteFile(filepath.Join(reviewTestdata, c.name+".plan.json"), append(raw, '\n'), 0o644)
+			resp.Error = os.WriteFile(planFile, append(raw, '\n'), 0o644)
 		}
 		return
 	}

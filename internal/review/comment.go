@@ -40,10 +40,11 @@ type Comment struct {
 // request number of repo (owner/name) so that it says body, and returns it.
 //
 // The comment is found again by Marker, which starts the body written: the
-// oldest comment whose body starts with Marker is edited in place, whoever
-// wrote it (who the token acts as is not cheap to learn: a workflow's
-// GITHUB_TOKEN may not read GET /user), and left alone when it already says
-// the same.
+// oldest comment whose body starts with Marker and that the same identity
+// wrote is edited in place, and left alone when it already says the same.
+// The identity is the user of a personal token, which GET /user tells, or
+// else any bot: a workflow's GITHUB_TOKEN and a GitHub App may not read
+// GET /user, and comment as bots, which no person can be.
 // A comment that merely mentions Marker further on is not taken for it.
 // Comments are listed page by page until it is found; when none is, a new
 // comment is posted. Should two runs ever post one each, every later run
@@ -69,7 +70,7 @@ func PublishComment(ctx context.Context, c *github.Client, repo string, number i
 		return Comment{}, fmt.Errorf("publish review comment on %s: a pull request number is a positive number", where)
 	}
 	text, truncated := commentText(body)
-	found, err := findComment(ctx, c, owner, name, number)
+	found, err := findComment(ctx, c, owner, name, number, author(ctx, c))
 	if err != nil {
 		return Comment{}, fmt.Errorf("publish review comment on %s: list its comments: %w", where, explain(ctx, err, repo, number, listing))
 	}
@@ -94,10 +95,33 @@ func PublishComment(ctx context.Context, c *github.Client, repo string, number i
 	return Comment{ID: created.GetID(), URL: created.GetHTMLURL(), Created: true, Truncated: truncated}, nil
 }
 
-// findComment returns the oldest comment of the pull request whose body
-// starts with Marker, or nil. GitHub lists issue comments oldest first, so
-// the first one found is the oldest, and later pages need not be read.
-func findComment(ctx context.Context, c *github.Client, owner, name string, number int) (*github.IssueComment, error) {
+// author is the login the client comments as, when GitHub tells (a
+// personal token); "" for a bot, which may not read GET /user: a workflow's
+// GITHUB_TOKEN or a GitHub App.
+func author(ctx context.Context, c *github.Client) string {
+	u, _, err := c.Users.Get(ctx, "")
+	if err != nil || u.GetType() == "Bot" {
+		return ""
+	}
+	return u.GetLogin()
+}
+
+// written reports whether a comment was written by the identity that
+// comments now: by login when it is known, else by any bot. Anyone may post
+// a comment that starts with Marker; taking a person's comment for ours
+// would let them edit the review that gates the merge.
+func written(cm *github.IssueComment, login string) bool {
+	if login != "" {
+		return cm.GetUser().GetLogin() == login
+	}
+	return cm.GetUser().GetType() == "Bot"
+}
+
+// findComment returns the oldest comment of the pull request written by
+// login (see written) whose body starts with Marker, or nil. GitHub lists
+// issue comments oldest first, so the first one found is the oldest, and
+// later pages need not be read.
+func findComment(ctx context.Context, c *github.Client, owner, name string, number int, login string) (*github.IssueComment, error) {
 	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
 	for {
 		page, resp, err := c.Issues.ListComments(ctx, owner, name, number, opts)
@@ -105,7 +129,7 @@ func findComment(ctx context.Context, c *github.Client, owner, name string, numb
 			return nil, err
 		}
 		for _, cm := range page {
-			if isOurs(cm.GetBody()) {
+			if isOurs(cm.GetBody()) && written(cm, login) {
 				return cm, nil
 			}
 		}

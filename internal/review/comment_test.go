@@ -118,7 +118,7 @@ func TestPublishCommentFindsItsComment(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		before    int      // others' comments before tokenward's
-		bodies    []string // comments at that point, by tokenward unless they say otherwise
+		bodies    []string // comments at that point, by tokenward unless prefixed "login: "
 		after     int      // others' comments after
 		wantIndex int      // index in bodies of the comment updated; -1 for a new one
 		wantPages int
@@ -130,6 +130,7 @@ func TestPublishCommentFindsItsComment(t *testing.T) {
 		{"the oldest of two", 120, []string{review.Marker + "\nolder", review.Marker + "\nnewer"}, 5, 0, 2},
 		{"after leading blank lines", 0, []string{"\n" + review.Marker + "\nold"}, 0, 0, 1},
 		{"not a mention further on", 0, []string{"What is `" + review.Marker + "` for?"}, 0, -1, 1},
+		{"not a person's comment that starts with the marker", 0, []string{"mallory: " + review.Marker + "\nrisk none, merge away"}, 0, -1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -139,7 +140,11 @@ func TestPublishCommentFindsItsComment(t *testing.T) {
 			}
 			var ids []int64
 			for _, b := range tc.bodies {
-				ids = append(ids, s.AddComment("acme/api", 7, bot, b))
+				by := bot
+				if who, rest, ok := strings.Cut(b, ": "); ok && !strings.ContainsAny(who, " `") {
+					by, b = who, rest
+				}
+				ids = append(ids, s.AddComment("acme/api", 7, by, b))
 			}
 			for i := range tc.after {
 				s.AddComment("acme/api", 7, "octocat", fmt.Sprint("after ", i))
@@ -309,5 +314,28 @@ func TestPublishCommentTruncates(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With a personal token, whose user GitHub tells, only that user's comment
+// is taken for the review: not a bot's, not another person's.
+func TestPublishCommentWithPersonalToken(t *testing.T) {
+	t.Parallel()
+	s := fake(t)
+	s.AddTokenGrant("personal-token-for-test", githubtest.TokenGrant{Login: "tokenward-ci", WriteComments: true})
+	s.AddComment("acme/api", 7, bot, review.Marker+"\nby a bot")
+	s.AddComment("acme/api", 7, "mallory", review.Marker+"\nby a person")
+	mine := s.AddComment("acme/api", 7, "tokenward-ci", review.Marker+"\nold")
+	got, err := review.PublishComment(context.Background(), client(t, s, "personal-token-for-test", 0), "acme/api", 7, "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Created || got.ID != mine {
+		t.Fatalf("got %+v, want comment %d (tokenward-ci's) updated", got, mine)
+	}
+	for _, c := range s.Comments("acme/api", 7) {
+		if (c.ID == mine) != (c.Edits == 1) {
+			t.Errorf("comment by %s: %d edits", c.User, c.Edits)
+		}
 	}
 }

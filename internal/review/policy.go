@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -23,43 +24,70 @@ import (
 // names them.
 var policyFields = []string{"max_ttl", "min_overlap", "require_owner", "forbidden_scopes", "allowed_repositories"}
 
-// PolicyFromPlan reads the policy of the default tokenward provider
-// configuration (the root module's provider "tokenward" block without an
-// alias) from the plan's configuration. It reports false when that block
-// sets no policy. A policy written with variables or other expressions is
-// refused: the plan's JSON does not say what they evaluate to, so the
-// caller must pass the policy explicitly.
+// PolicyFromPlan reads the policy of the tokenward provider configurations
+// in the plan's configuration: every provider block of the tokenward
+// provider, whatever its local name, alias or module. It reports false when
+// none sets a policy. The review applies the policy to every tokenward
+// resource, so blocks that set different policies are refused, as is a
+// policy written with variables or other expressions, which the plan's
+// JSON does not resolve: the caller must then pass the policy explicitly.
 func PolicyFromPlan(plan *tfjson.Plan) (policy.Policy, bool, error) {
 	if plan.Config == nil {
 		return policy.Policy{}, false, nil
 	}
-	for _, pc := range plan.Config.ProviderConfigs {
-		if pc == nil || pc.Name != "tokenward" || pc.Alias != "" || pc.ModuleAddress != "" {
+	keys := make([]string, 0, len(plan.Config.ProviderConfigs))
+	for k := range plan.Config.ProviderConfigs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var found *policy.Policy
+	var from string
+	for _, k := range keys {
+		pc := plan.Config.ProviderConfigs[k]
+		if pc == nil || !(strings.HasSuffix(pc.FullName, "/tokenward/tokenward") || pc.FullName == "" && pc.Name == "tokenward") {
 			continue
 		}
-		e := pc.Expressions["policy"]
-		if e == nil || e.ExpressionData == nil {
-			return policy.Policy{}, false, nil
+		p, ok, err := blockPolicy(pc)
+		switch {
+		case err != nil:
+			return policy.Policy{}, false, fmt.Errorf("the policy of provider %s: %w", k, err)
+		case !ok:
+			continue
+		case found != nil && !reflect.DeepEqual(*found, p):
+			return policy.Policy{}, false, fmt.Errorf("providers %s and %s set different policies, and the review applies one to every resource; "+
+				"pass the policy to review with --policy FILE (the action's policy input)", from, k)
 		}
-		if e.ConstantValue == nil || e.ConstantValue == tfjson.UnknownConstantValue {
-			refs := strings.Join(e.References, ", ")
-			if refs == "" {
-				refs = "expressions"
-			}
-			return policy.Policy{}, false, fmt.Errorf("the provider's policy block uses %s, which the plan's JSON does not resolve; "+
-				"write the policy in a file and pass it with --policy FILE (the action's policy input)", refs)
-		}
-		m, ok := e.ConstantValue.(map[string]any)
-		if !ok {
-			return policy.Policy{}, false, errors.New("the provider's policy block is not an object")
-		}
-		p, err := decodePolicy(m)
-		if err != nil {
-			return policy.Policy{}, false, fmt.Errorf("the provider's policy block: %w", err)
-		}
-		return p, true, nil
+		found, from = &p, k
 	}
-	return policy.Policy{}, false, nil
+	if found == nil {
+		return policy.Policy{}, false, nil
+	}
+	return *found, true, nil
+}
+
+// blockPolicy reads the policy attribute of one provider block.
+func blockPolicy(pc *tfjson.ProviderConfig) (policy.Policy, bool, error) {
+	e := pc.Expressions["policy"]
+	if e == nil || e.ExpressionData == nil {
+		return policy.Policy{}, false, nil
+	}
+	if e.ConstantValue == nil || e.ConstantValue == tfjson.UnknownConstantValue {
+		refs := strings.Join(e.References, ", ")
+		if refs == "" {
+			refs = "expressions"
+		}
+		return policy.Policy{}, false, fmt.Errorf("the policy block uses %s, which the plan's JSON does not resolve; "+
+			"write the policy in a file and pass it with --policy FILE (the action's policy input)", refs)
+	}
+	m, ok := e.ConstantValue.(map[string]any)
+	if !ok {
+		return policy.Policy{}, false, errors.New("the policy block is not an object")
+	}
+	p, err := decodePolicy(m)
+	if err != nil {
+		return policy.Policy{}, false, err
+	}
+	return p, true, nil
 }
 
 // LoadPolicy reads a policy file: the settings of the provider's policy

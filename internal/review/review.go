@@ -90,6 +90,7 @@ const (
 	Delete  Action = "delete"
 	Forget  Action = "forget" // removed from state; nothing is revoked or deleted
 	Import  Action = "import" // adopted into state as it is
+	Move    Action = "move"   // a new address in the configuration, nothing else
 )
 
 // Change is one tokenward resource that the plan changes.
@@ -107,6 +108,24 @@ type Change struct {
 	// changes marked by + and -. No sensitive value is in them.
 	Details []string `json:"details"`
 	Flags   []Flag   `json:"flags"`
+}
+
+// flag adds a flag to the change.
+func (c *Change) flag(l Level, cat Category, format string, args ...any) {
+	c.Flags = append(c.Flags, Flag{Level: l, Category: cat, Message: fmt.Sprintf(format, args...)})
+}
+
+// policyFlags adds a high flag for each violation of the policy. When the
+// values judged are sensitive, the violation is said without its message,
+// which may quote them.
+func (c *Change) policyFlags(vs []policy.Violation, cat func(field string) Category, sensitive bool) {
+	for _, v := range vs {
+		msg := v.Message
+		if sensitive {
+			msg = "a sensitive value breaks the policy (not shown)"
+		}
+		c.Flags = append(c.Flags, Flag{Level: High, Category: cat(v.Field), Message: "policy: " + code(v.Field) + ": " + msg, Policy: true})
+	}
 }
 
 // Risk is the highest level of the change's flags.
@@ -164,7 +183,7 @@ func Build(plan *tfjson.Plan, opts Options) Report {
 	}
 	w := newWorld(plan)
 	for _, rc := range plan.ResourceChanges {
-		if rc == nil || rc.Change == nil || rc.Mode != tfjson.ManagedResourceMode || rc.DeposedKey != "" {
+		if !managed(rc) {
 			continue
 		}
 		action, ok := actionOf(rc)
@@ -187,11 +206,13 @@ func Build(plan *tfjson.Plan, opts Options) Report {
 		case "tokenward_setting":
 			reviewSetting(&ch, c)
 		case "tokenward_user_config":
-			reviewUserConfig(&ch, c)
+			reviewUserConfig(&ch, c, w)
 		default:
 			ch.Name = c.name("name")
-			ch.Details = append(ch.Details, "a resource type this version of tokenward review does not know; review it in the plan")
-			ch.Flags = append(ch.Flags, Flag{Level: Warn, Category: Breakage, Message: "unknown tokenward resource type " + code(rc.Type)})
+			ch.flag(Warn, Breakage, "%s is a resource type this version of tokenward review does not know: review it in the plan", code(rc.Type))
+		}
+		if !known(action) {
+			ch.flag(Warn, Breakage, "Terraform plans the actions %s, which this version of tokenward review does not know: review it in the plan", code(string(action)))
 		}
 		if rc.PreviousAddress != "" && rc.PreviousAddress != rc.Address {
 			ch.Details = append(ch.Details, "moved from "+code(rc.PreviousAddress))
@@ -212,10 +233,12 @@ func Build(plan *tfjson.Plan, opts Options) Report {
 }
 
 // actionOf names what the plan does with a resource; false for no change.
+// Actions it does not know are named as Terraform gives them.
 func actionOf(rc *tfjson.ResourceChange) (Action, bool) {
 	a := rc.Change.Actions
 	switch {
-	case a.Replace():
+	case a.Replace(), len(a) == 2 && slices.Contains(a, tfjson.ActionCreate) && slices.Contains(a, tfjson.ActionForget):
+		// A create and a forget: replaced, the old object left as it is.
 		return Replace, true
 	case a.Create():
 		return Create, true
@@ -228,7 +251,17 @@ func actionOf(rc *tfjson.ResourceChange) (Action, bool) {
 	case a.NoOp() && rc.Change.Importing != nil:
 		return Import, true
 	case a.NoOp() && rc.PreviousAddress != "" && rc.PreviousAddress != rc.Address:
-		return Update, true // moved: listed so a reviewer sees the new address
+		return Move, true
+	case a.NoOp(), a.Read():
+		return "", false
 	}
-	return "", false
+	names := make([]string, len(a))
+	for i, x := range a {
+		names[i] = string(x)
+	}
+	return Action(strings.Join(names, "+")), true
+}
+
+func known(a Action) bool {
+	return slices.Contains([]Action{Create, Update, Replace, Delete, Forget, Import, Move}, a)
 }

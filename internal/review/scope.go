@@ -9,36 +9,33 @@ import (
 
 func reviewScope(ch *Change, r resource, w world) {
 	ch.Name = r.name("name")
-	name := code(ch.Name)
-	if str(r.present()["description"]) != "" || r.changed("description") {
+	if r.nameOn(r.after != nil, "description") != "" || r.changed("description") {
 		ch.Details = append(ch.Details, "description: "+r.showChange("description"))
-	}
-	add := func(l Level, c Category, format string, args ...any) {
-		ch.Flags = append(ch.Flags, Flag{Level: l, Category: c, Message: fmt.Sprintf(format, args...)})
-	}
-	gone := func(old string) {
-		tokens, roles := w.holdingScope(old)
-		if len(tokens)+len(roles) == 0 {
-			add(Info, Breakage, "scope %s is deleted; no token or role in this configuration holds it", code(old))
-			return
-		}
-		verb := "hold"
-		if len(tokens)+len(roles) == 1 {
-			verb = "holds"
-		}
-		add(High, Breakage, "scope %s is deleted while %s still %s it: the apply fails, since tokenward refuses to delete a scope in use; remove it from them first",
-			code(old), holders(tokens, roles), verb)
 	}
 	switch ch.Action {
 	case Create:
-		add(Info, Privilege, "a new scope %s can be granted", name)
-	case Delete:
-		gone(str(r.before["name"]))
-	case Replace:
-		gone(str(r.before["name"]))
+		ch.flag(Info, Privilege, "a new scope %s can be granted", label(ch.Name))
+	case Delete, Replace:
+		scopeGone(ch, w, r.nameOn(false, "name"))
 	}
-	if (ch.Action == Create || ch.Action == Replace) && isWildcard(ch.Name) && !r.sensitive("name") {
-		add(Warn, Privilege, "wildcard scope %s can grant every action on %s", name, code(resourceOf(ch.Name)))
+	if (ch.Action == Create || ch.Action == Replace) && isWildcard(ch.Name) && !r.hidden("name") {
+		ch.flag(Warn, Privilege, "wildcard scope %s can grant every action on %s", code(ch.Name), code(resourceOf(ch.Name)))
+	}
+}
+
+// scopeGone flags a scope that is deleted, by what still holds it.
+func scopeGone(ch *Change, w world, old string) {
+	if old == sensitiveText {
+		ch.flag(Warn, Breakage, "a scope with a sensitive name is deleted: check in the plan that no token holds it")
+		return
+	}
+	tokens, roles := w.holdingScope(old)
+	switch n := len(tokens) + len(roles); n {
+	case 0:
+		ch.flag(Info, Breakage, "scope %s is deleted; no token or role in this configuration holds it", code(old))
+	default:
+		ch.flag(High, Breakage, "scope %s is deleted while %s still %s it: the apply fails, since tokenward refuses to delete a scope in use; remove it from them first",
+			code(old), holders(tokens, roles), plural(n, "holds", "hold"))
 	}
 }
 
@@ -46,10 +43,10 @@ func reviewScope(ch *Change, r resource, w world) {
 func holders(tokens, roles []string) string {
 	var parts []string
 	if len(tokens) > 0 {
-		parts = append(parts, plural(len(tokens), "token", "tokens")+" "+codes(tokens))
+		parts = append(parts, plural(len(tokens), "token", "tokens")+" "+labels(tokens))
 	}
 	if len(roles) > 0 {
-		parts = append(parts, plural(len(roles), "role", "roles")+" "+codes(roles))
+		parts = append(parts, plural(len(roles), "role", "roles")+" "+labels(roles))
 	}
 	return strings.Join(parts, " and ")
 }
@@ -68,56 +65,48 @@ func plural(n int, one, many string) string {
 
 func reviewRole(ch *Change, r resource, w world, pol policy.Policy) {
 	ch.Name = r.name("name")
-	name := code(ch.Name)
-	var before, after []string
-	if r.before != nil {
-		before = strs(r.before["scopes"])
-	}
-	if r.after != nil {
-		after = strs(r.after["scopes"])
-	}
+	name := label(ch.Name)
+	before, after := r.list(false, "scopes"), r.list(true, "scopes")
 	ch.Details = append(ch.Details, "scopes: "+listChange(r, "scopes", before, after))
 	holding := w.holdingRole(ch.Name)
 	if len(holding) > 0 && r.after != nil {
-		ch.Details = append(ch.Details, "held by: "+codes(holding))
-	}
-	add := func(l Level, c Category, format string, args ...any) {
-		ch.Flags = append(ch.Flags, Flag{Level: l, Category: c, Message: fmt.Sprintf(format, args...)})
+		ch.Details = append(ch.Details, "held by: "+labels(holding))
 	}
 	switch ch.Action {
 	case Create:
-		add(Info, Privilege, "a new role %s bundles %s", name, count(len(after), "scope"))
+		ch.flag(Info, Privilege, "a new role %s bundles %s", name, count(len(after), "scope"))
 	case Delete, Replace:
-		old := str(r.before["name"])
-		if tokens := w.holdingRole(old); len(tokens) > 0 {
-			add(High, Breakage, "role %s is deleted while %s still hold it: they lose its scopes %s",
-				code(old), holders(tokens, nil), codes(before))
+		old := r.nameOn(false, "name")
+		if tokens := w.holdingRole(old); len(tokens) > 0 && old != sensitiveText {
+			ch.flag(High, Breakage, "role %s is deleted while %s still %s it: they lose its scopes %s",
+				code(old), holders(tokens, nil), plural(len(tokens), "holds", "hold"), listChange(r, "scopes", before, nil))
 		} else {
-			add(Info, Breakage, "role %s is deleted; no token in this configuration holds it", code(old))
+			ch.flag(Info, Breakage, "role %s is deleted; no token in this configuration holds it", label(old))
 		}
 	}
-	if r.after == nil || r.sensitive("scopes") {
+	if r.after == nil {
+		return
+	}
+	if !pol.Empty() {
+		ch.policyFlags(pol.CheckRole(strs(r.after["scopes"])), func(string) Category { return Privilege }, r.sensitive("scopes"))
+	}
+	if r.hidden("scopes") {
 		return
 	}
 	added, removed := diff(before, after)
-	if ch.Action != Update {
+	if ch.Action == Create {
 		added, removed = after, nil
 	}
 	for _, s := range added {
 		switch {
 		case isWildcard(s):
-			add(High, Privilege, "role %s grants wildcard scope %s, every action on %s%s", name, code(s), code(resourceOf(s)), heldByText(holding))
-		case ch.Action == Update:
-			add(Warn, Privilege, "role %s grows by scope %s%s", name, code(s), heldByText(holding))
+			ch.flag(High, Privilege, "role %s grants wildcard scope %s, every action on %s%s", name, code(s), code(resourceOf(s)), heldByText(holding))
+		case ch.Action != Create:
+			ch.flag(Warn, Privilege, "role %s grows by scope %s%s", name, code(s), heldByText(holding))
 		}
 	}
 	if len(removed) > 0 && len(holding) > 0 {
-		add(Info, Breakage, "role %s no longer grants %s to %s", name, codes(removed), codes(holding))
-	}
-	if !pol.Empty() {
-		for _, v := range pol.CheckRole(after) {
-			ch.Flags = append(ch.Flags, Flag{Level: High, Category: Privilege, Message: "policy: " + code(v.Field) + ": " + v.Message, Policy: true})
-		}
+		ch.flag(Info, Breakage, "role %s no longer grants %s to %s", name, codes(removed), labels(holding))
 	}
 }
 
@@ -125,5 +114,5 @@ func heldByText(tokens []string) string {
 	if len(tokens) == 0 {
 		return ""
 	}
-	return ", held by " + plural(len(tokens), "token", "tokens") + " " + codes(tokens)
+	return ", held by " + plural(len(tokens), "token", "tokens") + " " + labels(tokens)
 }

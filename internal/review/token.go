@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	tfjson "github.com/hashicorp/terraform-json"
+
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/duration"
 	"github.com/tokenward/terraform-provider-tokenward/internal/policy"
@@ -29,18 +31,15 @@ type target struct {
 	key    string // the place it writes to, spelled one way
 }
 
-// targets reads a token's destinations on one side. Lists marked sensitive
-// or unknown are left out and named in hidden.
-func targets(r resource, after bool) (out []target, hidden []string) {
-	obj := r.side(after)
+// targets reads a token's destinations on one side, leaving out the
+// attributes that are hidden (sensitive or known only after apply).
+func targets(r resource, after bool) []target {
+	var out []target
 	for _, d := range destinationAttrs {
-		if r.sensitive(d.attr) || (after && r.unknown(d.attr)) {
-			if len(objects(obj[d.attr])) > 0 || obj[d.attr] == nil && after {
-				hidden = append(hidden, d.attr)
-			}
+		if r.hidden(d.attr) {
 			continue
 		}
-		for i, o := range objects(obj[d.attr]) {
+		for i, o := range objects(r.side(after)[d.attr]) {
 			c := destination.Config{
 				Path: str(o["path"]), Key: str(o["key"]), Format: str(o["format"]),
 				Repository: str(o["repository"]), Environment: str(o["environment"]),
@@ -54,7 +53,15 @@ func targets(r resource, after bool) (out []target, hidden []string) {
 			out = append(out, target{path: fmt.Sprintf("%s[%d]", d.attr, i), kind: d.kind, config: c, key: key})
 		}
 	}
-	return out, hidden
+	return out
+}
+
+func find(ts []target, key string) (target, bool) {
+	i := slices.IndexFunc(ts, func(t target) bool { return t.key == key })
+	if i < 0 {
+		return target{}, false
+	}
+	return ts[i], true
 }
 
 // describe says where a destination writes, for a reviewer.
@@ -96,176 +103,224 @@ func visibleTo(c destination.Config) string {
 	return "visibility " + code(c.Visibility)
 }
 
+// reach ranks an organization secret's visibility: the higher, the more
+// repositories can read it.
+func reach(visibility string) int {
+	return slices.Index([]string{destination.VisibilitySelected, destination.VisibilityPrivate, destination.VisibilityAll}, visibility)
+}
+
+// grants are a token's own scopes and roles on both sides of a change.
+type grants struct {
+	scopesBefore, scopesAfter []string
+	rolesBefore, rolesAfter   []string
+}
+
 func reviewToken(ch *Change, r resource, w world, pol policy.Policy) {
 	ch.Name = r.name("name")
-	name := code(ch.Name)
-	if r.sensitive("name") {
-		name = sensitiveText
+	g := grants{
+		scopesBefore: r.list(false, "scopes"), scopesAfter: r.list(true, "scopes"),
+		rolesBefore: r.list(false, "roles"), rolesAfter: r.list(true, "roles"),
 	}
-	before, after := r.before, r.after
-	var flags []Flag
-	add := func(l Level, c Category, format string, args ...any) {
-		flags = append(flags, Flag{Level: l, Category: c, Message: fmt.Sprintf(format, args...)})
+	was, will := targets(r, false), targets(r, true)
+	if r.after == nil {
+		will = nil
 	}
 
-	// Who and what.
-	ch.Details = append(ch.Details, "owner: "+r.showChange("owner"))
-	scopesBefore, scopesAfter := strs(before["scopes"]), strs(after["scopes"])
-	rolesBefore, rolesAfter := strs(before["roles"]), strs(after["roles"])
-	if after == nil {
-		scopesAfter, rolesAfter = nil, nil
-	}
-	ch.Details = append(ch.Details, "scopes: "+listChange(r, "scopes", scopesBefore, scopesAfter))
-	ch.Details = append(ch.Details, "roles: "+listChange(r, "roles", rolesBefore, rolesAfter))
-	if after != nil && len(rolesAfter) > 0 && !r.sensitive("roles") && !r.sensitive("scopes") {
-		if eff, known := w.effective(scopesAfter, rolesAfter); known {
+	ch.Details = append(ch.Details, "owner: "+r.showChange("owner"),
+		"scopes: "+listChange(r, "scopes", g.scopesBefore, g.scopesAfter),
+		"roles: "+listChange(r, "roles", g.rolesBefore, g.rolesAfter))
+	if len(g.rolesAfter) > 0 && !r.hidden("scopes") {
+		if eff, known := w.effective(g.scopesAfter, g.rolesAfter); known {
 			ch.Details = append(ch.Details, "grants, with its roles: "+codes(eff))
 		}
 	}
 	ch.Details = append(ch.Details, fmt.Sprintf("lifetime: ttl %s, rotate_before %s, overlap %s",
 		r.showChange("ttl"), r.showChange("rotate_before"), r.showChange("overlap")))
 
-	// Where.
-	was, hiddenBefore := targets(r, false)
-	will, hiddenAfter := targets(r, true)
-	if after == nil {
-		will, hiddenAfter = nil, nil
-	}
-	for _, attr := range uniq(append(hiddenBefore, hiddenAfter...)) {
-		ch.Details = append(ch.Details, attr+": "+sensitiveOrUnknown(r, attr))
-	}
-	hadKey := func(ts []target, key string) (target, bool) {
-		i := slices.IndexFunc(ts, func(t target) bool { return t.key == key })
-		if i < 0 {
-			return target{}, false
+	tokenAction(ch, r, len(was), len(will))
+	added, removed := tokenDestinations(ch, r, was, will)
+	if ch.Action == Update && (r.changed("rotation_triggers") || len(added)+len(removed) > 0 || r.unknown("current_version")) {
+		ch.Rotates = true
+		reason := "its destinations changed"
+		if r.changed("rotation_triggers") {
+			reason = "rotation_triggers changed"
 		}
-		return ts[i], true
+		ch.Details = append(ch.Details, "rotates: "+reason)
+		ch.flag(Info, Lifetime, "a new value is issued and delivered to %s; the previous value stays valid for %s",
+			count(len(will), "destination"), r.show(true, "overlap"))
 	}
-	var addedDest, removedDest []target
-	for _, t := range will {
-		old, had := hadKey(was, t.key)
+	if r.after == nil {
+		return
+	}
+	tokenPrivilege(ch, r, w, g)
+	tokenLifetime(ch, r)
+	if !pol.Empty() {
+		ch.policyFlags(pol.CheckToken(policyToken(r, w, g, will)), categoryOf, false)
+		if r.unknown("scopes") || r.unknown("roles") || slices.ContainsFunc(destinationAttrs, func(d struct{ attr, kind string }) bool { return r.unknown(d.attr) }) {
+			ch.flag(Warn, Privilege, "the policy cannot check what is known only after apply; the provider checks it again when it applies")
+		}
+	}
+}
+
+// tokenAction flags what the action itself does to the token's consumers.
+func tokenAction(ch *Change, r resource, was, will int) {
+	name := label(ch.Name)
+	switch ch.Action {
+	case Create:
+		ch.Rotates = true
+		ch.flag(Info, Privilege, "a new token %s is issued and delivered to %s", name, count(will, "destination"))
+	case Replace:
+		ch.Rotates = true
+		old, now := r.nameOn(false, "name"), r.nameOn(true, "name")
 		switch {
-		case !had && r.before != nil:
-			addedDest = append(addedDest, t)
+		case slices.Contains(r.rc.Change.Actions, tfjson.ActionForget):
+			ch.flag(Warn, Breakage, "token %s is replaced by a new one, and the old one is only forgotten: it stays valid, no longer rotated, until it expires or is revoked by hand",
+				label(old))
+		case old != now && old != sensitiveText && now != sensitiveText:
+			ch.flag(High, Breakage, "token %s is renamed to %s: the old token is revoked and the secrets it wrote are removed; consumers of %s lose their value until they read the new token's",
+				label(old), label(now), label(old))
+		default:
+			ch.flag(High, Breakage, "token %s is replaced: every value is revoked and a new token issued", name)
+		}
+	case Delete:
+		ch.flag(High, Breakage, "token %s is revoked and removed from %s: consumers lose their secret", name, count(was, "destination"))
+	case Forget:
+		ch.flag(Info, Breakage, "token %s leaves Terraform's management; it stays valid and is no longer rotated by apply", name)
+	case Import:
+		ch.flag(Info, Ownership, "token %s is imported into Terraform as it is", name)
+	}
+}
+
+// tokenDestinations details where the token is delivered and flags what
+// reaches further or goes away. It returns the destinations added and
+// removed by an update or a replacement.
+func tokenDestinations(ch *Change, r resource, was, will []target) (added, removed []target) {
+	changing := ch.Action == Update || ch.Action == Replace
+	for _, d := range destinationAttrs {
+		switch {
+		case r.sensitive(d.attr):
+			ch.Details = append(ch.Details, d.attr+": "+sensitiveText)
+		case r.after != nil && r.unknown(d.attr):
+			ch.Details = append(ch.Details, d.attr+": "+unknownText)
+			ch.flag(Warn, Reach, "%s is known only after apply: review where the token goes in the plan", d.attr)
+		}
+	}
+	for _, t := range will {
+		old, had := find(was, t.key)
+		switch {
+		case !had && changing:
+			added = append(added, t)
 			ch.Details = append(ch.Details, "delivered to: +"+describe(t.kind, t.config))
-		case had && old.config.Visibility != t.config.Visibility:
+			ch.flag(Warn, Reach, "the token is now delivered to %s", describe(t.kind, t.config))
+		case had && (old.config.Visibility != t.config.Visibility || !slices.Equal(old.config.Repositories, t.config.Repositories)):
 			ch.Details = append(ch.Details, "delivered to: "+describe(t.kind, t.config)+" (was "+visibleTo(old.config)+")")
-			if t.config.Visibility == destination.VisibilityAll {
-				add(High, Reach, "organization secret %s of %s is widened to every repository of the organization (was %s)",
-					code(t.config.Name), code(t.config.Organization), visibleTo(old.config))
-			}
+			widened(ch, old, t)
 		default:
 			ch.Details = append(ch.Details, "delivered to: "+describe(t.kind, t.config))
 		}
-		if t.kind == destination.KindOrganizationSecret && t.config.Visibility == destination.VisibilityAll && (!had || r.before == nil) {
-			add(High, Reach, "organization secret %s makes the token readable by every repository of %s",
+		if t.kind == destination.KindOrganizationSecret && t.config.Visibility == destination.VisibilityAll && !had {
+			ch.flag(High, Reach, "organization secret %s makes the token readable by every repository of %s",
 				code(t.config.Name), code(t.config.Organization))
 		}
 	}
 	for _, t := range was {
-		if _, kept := hadKey(will, t.key); !kept {
-			removedDest = append(removedDest, t)
+		if _, kept := find(will, t.key); !kept {
+			removed = append(removed, t)
 			ch.Details = append(ch.Details, "delivered to: -"+describe(t.kind, t.config))
+			if changing {
+				ch.flag(Warn, Breakage, "%s is removed: whatever reads it loses the token", describe(t.kind, t.config))
+			}
 		}
 	}
+	return added, removed
+}
 
-	switch ch.Action {
-	case Create:
-		ch.Rotates = true
-		add(Info, Privilege, "a new token %s is issued with %s and %s and delivered to %s",
-			name, count(len(scopesAfter), "scope"), count(len(rolesAfter), "role"), count(len(will), "destination"))
-	case Replace:
-		ch.Rotates = true
-		old, now := str(r.before["name"]), str(r.after["name"])
-		if old != now && !r.sensitive("name") {
-			add(High, Breakage, "token %s is renamed to %s: the old token is revoked and the secrets it wrote are removed; consumers of %s lose their value until they read the new token's",
-				code(old), code(now), code(old))
+// widened flags an organization secret that more repositories can read.
+func widened(ch *Change, old, now target) {
+	name, org := code(now.config.Name), code(now.config.Organization)
+	switch {
+	case now.config.Visibility == destination.VisibilityAll && old.config.Visibility != destination.VisibilityAll:
+		ch.flag(High, Reach, "organization secret %s of %s is widened to every repository of the organization (was %s)", name, org, visibleTo(old.config))
+	case reach(now.config.Visibility) > reach(old.config.Visibility):
+		ch.flag(Warn, Reach, "organization secret %s of %s is widened: %s (was %s)", name, org, visibleTo(now.config), visibleTo(old.config))
+	case now.config.Visibility == destination.VisibilitySelected:
+		if more, _ := diff(old.config.Repositories, now.config.Repositories); len(more) > 0 {
+			ch.flag(Warn, Reach, "organization secret %s of %s becomes visible to %s too", name, org, codes(more))
+		}
+	}
+}
+
+// tokenPrivilege flags what the token may do after the change that it
+// could not before: its own scopes, and those of its roles.
+func tokenPrivilege(ch *Change, r resource, w world, g grants) {
+	for _, attr := range []string{"scopes", "roles"} {
+		if r.after != nil && r.unknown(attr) {
+			ch.flag(Warn, Privilege, "%s are known only after apply: review what the token is granted in the plan", attr)
+		}
+	}
+	changing := ch.Action == Update || ch.Action == Replace
+	before, _ := w.effective(g.scopesBefore, g.rolesBefore)
+	if !changing {
+		before = nil
+	}
+	after, _ := w.effective(g.scopesAfter, g.rolesAfter)
+	for _, s := range after {
+		if !isWildcard(s) || slices.Contains(before, s) {
+			continue
+		}
+		if slices.Contains(g.scopesAfter, s) {
+			ch.flag(High, Privilege, "wildcard scope %s grants every action on %s", code(s), code(resourceOf(s)))
 		} else {
-			add(High, Breakage, "token %s is replaced: every value is revoked and a new token issued", name)
-		}
-	case Delete:
-		add(High, Breakage, "token %s is revoked and removed from %s: consumers lose their secret", name, count(len(was), "destination"))
-	case Forget:
-		add(Info, Breakage, "token %s leaves Terraform's management; it stays valid and is no longer rotated by apply", name)
-	case Import:
-		add(Info, Ownership, "token %s is imported into Terraform as it is", name)
-	case Update:
-		switch {
-		case r.changed("rotation_triggers"):
-			ch.Rotates = true
-			ch.Details = append(ch.Details, "rotates: rotation_triggers changed")
-		case len(addedDest) > 0 || len(removedDest) > 0:
-			ch.Rotates = true
-			ch.Details = append(ch.Details, "rotates: its destinations changed")
-		case r.unknown("current_version"):
-			ch.Rotates = true
-			ch.Details = append(ch.Details, "rotates")
-		}
-		for _, t := range addedDest {
-			add(Warn, Reach, "the token is now delivered to %s", describe(t.kind, t.config))
-		}
-		for _, t := range removedDest {
-			add(Warn, Breakage, "%s is removed: whatever reads it loses the token", describe(t.kind, t.config))
+			ch.flag(High, Privilege, "wildcard scope %s, through %s, grants every action on %s", code(s), roleNames(w.through(s, g.rolesAfter)), code(resourceOf(s)))
 		}
 	}
+	if !changing {
+		return
+	}
+	scopes, _ := diff(g.scopesBefore, g.scopesAfter)
+	for _, s := range scopes {
+		if !isWildcard(s) {
+			ch.flag(Warn, Privilege, "scope %s is granted", code(s))
+		}
+	}
+	roles, _ := diff(g.rolesBefore, g.rolesAfter)
+	for _, name := range roles {
+		if rl, ok := w.roles[name]; ok && !rl.hidden {
+			ch.flag(Warn, Privilege, "role %s is granted, with scopes %s", code(name), codes(rl.scopes))
+		} else {
+			ch.flag(Warn, Privilege, "role %s is granted", code(name))
+		}
+	}
+}
 
-	// Privilege: what the token may do now that it could not before.
-	if after != nil && !r.sensitive("scopes") {
-		added := scopesAfter
-		if r.before != nil && ch.Action != Replace {
-			added, _ = diff(scopesBefore, scopesAfter)
-		}
-		for _, s := range added {
-			if isWildcard(s) {
-				add(High, Privilege, "wildcard scope %s grants every action on %s", code(s), code(resourceOf(s)))
-			} else if ch.Action == Update {
-				add(Warn, Privilege, "scope %s is granted", code(s))
-			}
-		}
-	}
-	if after != nil && !r.sensitive("roles") && ch.Action == Update {
-		added, _ := diff(rolesBefore, rolesAfter)
-		for _, role := range added {
-			if rs, ok := w.roles[role]; ok {
-				add(Warn, Privilege, "role %s is granted, with scopes %s", code(role), codes(rs))
-			} else {
-				add(Warn, Privilege, "role %s is granted", code(role))
-			}
-		}
-	}
+func roleNames(roles []string) string {
+	return plural(len(roles), "role", "roles") + " " + codes(roles)
+}
 
-	// Lifetime.
-	if after != nil {
-		ttlBefore, okBefore := durationOf(r, false, "ttl")
-		ttlAfter, okAfter := durationOf(r, true, "ttl")
-		if okBefore && okAfter && ttlAfter > ttlBefore && ch.Action == Update {
-			add(Warn, Lifetime, "ttl grows from %s to %s: each value lives longer", code(duration.Format(ttlBefore)), code(duration.Format(ttlAfter)))
-		}
-		overlapBefore, okBefore := durationOf(r, false, "overlap")
-		overlapAfter, okAfter := durationOf(r, true, "overlap")
-		if okAfter && overlapAfter == 0 && (!okBefore || overlapBefore != 0) {
-			add(Warn, Lifetime, "overlap is 0: the previous value stops working the moment a rotation finishes, before consumers can pick up the new one")
+// tokenLifetime flags a value that lives longer, or a rotation without
+// overlap.
+func tokenLifetime(ch *Change, r resource) {
+	if ch.Action == Update || ch.Action == Replace {
+		before, okBefore := durationOf(r, false, "ttl")
+		after, okAfter := durationOf(r, true, "ttl")
+		if okBefore && okAfter && after > before {
+			ch.flag(Warn, Lifetime, "ttl grows from %s to %s: each value lives longer", code(duration.Format(before)), code(duration.Format(after)))
 		}
 	}
-
-	// Policy.
-	if after != nil && !pol.Empty() {
-		for _, v := range pol.CheckToken(policyToken(r, w, will)) {
-			flags = append(flags, Flag{Level: High, Category: categoryOf(v.Field), Message: "policy: " + code(v.Field) + ": " + v.Message, Policy: true})
-		}
+	before, okBefore := durationOf(r, false, "overlap")
+	after, okAfter := durationOf(r, true, "overlap")
+	if okAfter && after == 0 && (!okBefore || before != 0) {
+		ch.flag(Warn, Lifetime, "overlap is 0: the previous value stops working the moment a rotation finishes, before consumers can pick up the new one")
 	}
-	if ch.Rotates && (ch.Action == Update) {
-		overlap := r.show(true, "overlap")
-		add(Info, Lifetime, "a new value is issued and delivered to %s; the previous value stays valid for %s", count(len(will), "destination"), overlap)
-	}
-	ch.Flags = append(ch.Flags, flags...)
 }
 
 // listChange renders a list attribute with its changes marked.
 func listChange(r resource, attr string, before, after []string) string {
 	switch {
-	case r.sensitive(attr) || (r.after != nil && r.unknown(attr)):
-		return sensitiveOrUnknown(r, attr)
+	case r.sensitive(attr):
+		return sensitiveText
+	case r.after != nil && r.unknown(attr):
+		return unknownText
 	case r.before == nil || r.after == nil:
 		if len(before)+len(after) == 0 {
 			return "none"
@@ -273,18 +328,6 @@ func listChange(r resource, attr string, before, after []string) string {
 		return codes(append(before, after...))
 	}
 	return marks(before, after)
-}
-
-func sensitiveOrUnknown(r resource, attr string) string {
-	if r.sensitive(attr) {
-		return sensitiveText
-	}
-	return unknownText
-}
-
-func uniq(ss []string) []string {
-	slices.Sort(ss)
-	return slices.Compact(ss)
 }
 
 func isWildcard(scope string) bool { return scope == "*" || strings.HasSuffix(scope, ":*") }
@@ -308,34 +351,29 @@ func durationOf(r resource, after bool, attr string) (time.Duration, bool) {
 	return d, err == nil
 }
 
-// policyToken is what the policy checks of a token as it will be.
-func policyToken(r resource, w world, will []target) policy.Token {
-	t := policy.Token{Name: str(r.after["name"]), Owner: str(r.after["owner"]), Roles: map[string][]string{}}
-	if !r.sensitive("scopes") {
-		t.Scopes = strs(r.after["scopes"])
-	}
-	if !r.sensitive("roles") {
-		for _, role := range strs(r.after["roles"]) {
-			t.Roles[role] = w.roles[role]
+// policyToken is what the policy checks of a token as it will be. What is
+// hidden is left out: the provider checks it when it applies.
+func policyToken(r resource, w world, g grants, will []target) policy.Token {
+	t := policy.Token{Name: r.nameOn(true, "name"), Owner: r.nameOn(true, "owner"), Scopes: g.scopesAfter, Roles: map[string][]string{}}
+	for _, name := range g.rolesAfter {
+		if rl := w.roles[name]; !rl.hidden {
+			t.Roles[name] = rl.scopes
 		}
 	}
 	t.TTL, _ = durationOf(r, true, "ttl")
 	t.RotateBefore, _ = durationOf(r, true, "rotate_before")
+	t.Overlap = math.MaxInt64 // unknown until apply, which checks it
 	if o, ok := durationOf(r, true, "overlap"); ok {
 		t.Overlap = o
-	} else {
-		t.Overlap = math.MaxInt64 // unknown until apply, which checks it
 	}
 	for _, d := range will {
 		t.Destinations = append(t.Destinations, policy.Destination{Path: d.path, Kind: d.kind, Config: d.config})
 	}
-	if r.sensitive("owner") || r.unknown("owner") {
-		t.Owner = sensitiveText // present, and not shown
-	}
 	return t
 }
 
-// categoryOf files a policy violation under the risk it is about.
+// categoryOf files a policy violation of a token under the risk it is
+// about.
 func categoryOf(field string) Category {
 	switch {
 	case field == "owner":

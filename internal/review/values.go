@@ -73,24 +73,44 @@ func (r resource) side(after bool) map[string]any {
 	return r.before
 }
 
-// present is the side the resource exists on: after, unless it is deleted.
-func (r resource) present() map[string]any {
-	if r.after != nil {
-		return r.after
-	}
-	return r.before
-}
-
 // name is the resource's identifying attribute as it will be (as it was,
-// for a deletion), shown safely.
-func (r resource) name(attr string) string {
+// for a deletion), or a placeholder; see nameOn.
+func (r resource) name(attr string) string { return r.nameOn(r.after != nil, attr) }
+
+// nameOn is a string attribute on one side as plain text, or a placeholder
+// when it is sensitive or unknown. Render it with label.
+func (r resource) nameOn(after bool, attr string) string {
 	switch {
 	case r.sensitive(attr):
 		return sensitiveText
-	case r.after != nil && r.unknown(attr):
+	case after && r.unknown(attr):
 		return unknownText
 	}
-	return str(r.present()[attr])
+	return str(r.side(after)[attr])
+}
+
+// hidden reports whether attr cannot be shown or judged: it is sensitive,
+// or known only after apply.
+func (r resource) hidden(attr string) bool {
+	return r.sensitive(attr) || (r.after != nil && r.unknown(attr))
+}
+
+// list reads a list or set of strings on one side; nil when the resource
+// does not exist there or the attribute is hidden.
+func (r resource) list(after bool, attr string) []string {
+	if r.side(after) == nil || r.hidden(attr) {
+		return nil
+	}
+	return strs(r.side(after)[attr])
+}
+
+// label renders a name from nameOn: in backquotes, or the placeholder as it
+// is.
+func label(s string) string {
+	if s == sensitiveText || s == unknownText {
+		return s
+	}
+	return code(s)
 }
 
 // changed reports whether attr differs between before and after. An
@@ -211,6 +231,15 @@ func code(s string) string {
 	return fence + s + fence
 }
 
+// labels renders names with label, joined by commas.
+func labels(ss []string) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = label(s)
+	}
+	return strings.Join(out, ", ")
+}
+
 // codes renders each of ss as a code span, joined by commas.
 func codes(ss []string) string {
 	out := make([]string, len(ss))
@@ -239,4 +268,16 @@ func marks(before, after []string) string {
 		return "none"
 	}
 	return strings.Join(out, ", ")
+}
+
+func sensitiveOrUnknown(r resource, attr string) string {
+	if r.sensitive(attr) {
+		return sensitiveText
+	}
+	return unknownText
+}
+
+func uniq(ss []string) []string {
+	slices.Sort(ss)
+	return slices.Compact(ss)
 }

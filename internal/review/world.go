@@ -2,58 +2,74 @@ package review
 
 import (
 	"slices"
+	"strings"
 
 	tfjson "github.com/hashicorp/terraform-json"
 )
 
-// world is what the plan says about every tokenward token and role, changed
-// or not, so one change can be judged by what depends on it: which tokens
-// hold a scope that is deleted, which hold a role that grows.
+// world is what the plan says about every tokenward token, role and setting,
+// changed or not, so one change can be judged by what depends on it: which
+// tokens hold a scope that is deleted, which hold a role that grows, whether
+// a user's value belongs to a sensitive setting. Nothing marked sensitive in
+// the plan is kept in it, so nothing sensitive can be quoted from it.
 type world struct {
-	roles  map[string][]string // role name → its scopes after the change (known ones)
-	tokens []tokenHolding      // tokens that exist after the change
+	roles    map[string]role // by role name, as the roles will be
+	tokens   []holder        // tokens that exist after the change, by name
+	settings map[string]bool // setting key → sensitive, before or after the change
 }
 
-type tokenHolding struct {
-	name          string
+// role is a role as it will be; hidden when its scopes are sensitive or
+// known only after apply.
+type role struct {
+	scopes []string
+	hidden bool
+}
+
+type holder struct {
+	name          string // a placeholder when sensitive or unknown
 	scopes, roles []string
 }
 
+// managed reports whether a resource change is one the review reads: a
+// managed resource's current object.
+func managed(rc *tfjson.ResourceChange) bool {
+	return rc != nil && rc.Change != nil && rc.Mode == tfjson.ManagedResourceMode && rc.DeposedKey == ""
+}
+
 func newWorld(plan *tfjson.Plan) world {
-	w := world{roles: map[string][]string{}}
+	w := world{roles: map[string]role{}, settings: map[string]bool{}}
 	for _, rc := range plan.ResourceChanges {
-		if rc == nil || rc.Change == nil || rc.Mode != tfjson.ManagedResourceMode || rc.DeposedKey != "" {
+		if !managed(rc) {
 			continue
 		}
-		after := asObject(rc.Change.After)
-		if after == nil {
-			continue // deleted: holds nothing afterwards
-		}
+		r := resource{rc: rc, before: asObject(rc.Change.Before), after: asObject(rc.Change.After)}
 		switch rc.Type {
+		case "tokenward_setting":
+			for _, after := range []bool{false, true} {
+				if key := r.nameOn(after, "key"); r.side(after) != nil && key != sensitiveText && key != unknownText {
+					w.settings[key] = w.settings[key] || r.side(after)["sensitive"] == true
+				}
+			}
 		case "tokenward_role":
-			w.roles[str(after["name"])] = strs(after["scopes"])
+			if name := r.nameOn(true, "name"); r.after != nil && name != sensitiveText && name != unknownText {
+				w.roles[name] = role{scopes: r.list(true, "scopes"), hidden: r.hidden("scopes")}
+			}
 		case "tokenward_token":
-			w.tokens = append(w.tokens, tokenHolding{name: str(after["name"]), scopes: strs(after["scopes"]), roles: strs(after["roles"])})
+			if r.after != nil {
+				w.tokens = append(w.tokens, holder{name: r.nameOn(true, "name"), scopes: r.list(true, "scopes"), roles: r.list(true, "roles")})
+			}
 		}
 	}
-	slices.SortFunc(w.tokens, func(a, b tokenHolding) int {
-		switch {
-		case a.name < b.name:
-			return -1
-		case a.name > b.name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(w.tokens, func(a, b holder) int { return strings.Compare(a.name, b.name) })
 	return w
 }
 
 // holdingScope names the tokens that hold scope after the change, directly
 // or through a role, and the roles that grant it.
 func (w world) holdingScope(scope string) (tokens, roles []string) {
-	for r, scopes := range w.roles {
-		if slices.Contains(scopes, scope) {
-			roles = append(roles, r)
+	for name, r := range w.roles {
+		if slices.Contains(r.scopes, scope) {
+			roles = append(roles, name)
 		}
 	}
 	slices.Sort(roles)
@@ -76,19 +92,30 @@ func (w world) holdingRole(role string) []string {
 	return out
 }
 
-// effective returns a token's scopes with those of its roles, sorted, and
-// whether every role's scopes are known from the plan.
+// effective returns scopes with those of roles, sorted, and whether every
+// role's scopes are known from the plan.
 func (w world) effective(scopes, roles []string) ([]string, bool) {
 	out := slices.Clone(scopes)
 	known := true
-	for _, r := range roles {
-		rs, ok := w.roles[r]
-		if !ok {
+	for _, name := range roles {
+		r, ok := w.roles[name]
+		if !ok || r.hidden {
 			known = false
 			continue
 		}
-		out = append(out, rs...)
+		out = append(out, r.scopes...)
 	}
 	slices.Sort(out)
 	return slices.Compact(out), known
+}
+
+// through names the roles among roles that grant scope.
+func (w world) through(scope string, roles []string) []string {
+	var out []string
+	for _, name := range roles {
+		if slices.Contains(w.roles[name].scopes, scope) {
+			out = append(out, name)
+		}
+	}
+	return out
 }

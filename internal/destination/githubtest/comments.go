@@ -272,6 +272,20 @@ func (s *Server) tokenCanComment(r *http.Request) bool {
 	return s.tokens[tok].WriteComments
 }
 
+// getUser implements GET /user: the user a personal token acts as. Like
+// GitHub, it refuses installation tokens and a workflow's GITHUB_TOKEN,
+// which act as a bot.
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	login := s.login(r)
+	s.mu.Unlock()
+	if login == "" || strings.HasSuffix(login, "[bot]") {
+		writeJSON(w, http.StatusForbidden, message("Resource not accessible by integration"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"login": login, "type": "User"})
+}
+
 // login is the user the request's token acts as; the caller holds s.mu.
 func (s *Server) login(r *http.Request) string {
 	tok, _ := bearer(r)

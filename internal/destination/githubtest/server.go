@@ -103,6 +103,7 @@ type route struct {
 // authenticates a GitHub App JWT itself).
 func (s *Server) routes() []route {
 	return []route{
+		{"GET /user", s.getUser},
 		{"GET /repos/{owner}/{repo}", s.getRepo},
 		{"GET /repositories/{id}", s.getRepoByID},
 		{"POST /app/installations/{id}/access_tokens", s.createInstallationToken},
