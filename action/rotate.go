@@ -72,7 +72,7 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 	if c.inWorkflow() {
 		w = masking{Writer: w, mask: c.gha.AddMask}
 	}
-	eng := rotation.New(reg, w, rotation.WithWorkers(*workers), rotation.WithProgress(c.progress()))
+	eng := rotation.New(reg, w, rotation.WithWorkers(*workers), rotation.WithProgress(c.progress(time.Now)))
 	rep, err := eng.Run(ctx, opts)
 	if err != nil && len(rep.Results) == 0 {
 		if errors.Is(err, store.ErrNotFound) {
@@ -130,17 +130,34 @@ func (c *cli) rotateInputs(dryRun, force bool, names []string, maxRotations int)
 	return opts, nil
 }
 
-// progress reports a long run's progress on stderr, about every twentieth
-// of the way.
-func (c *cli) progress() func(done, total int, r rotation.Result) {
+// progressEvery is the longest a run of many tokens goes without a progress
+// line: GitHub's pacing (a second per write) makes a twentieth of a large
+// run take minutes.
+const progressEvery = 30 * time.Second
+
+// progress reports a long run's progress on stderr: how many of the due
+// tokens are done, how many failed and the time since the run began, about
+// every twentieth of the way and at least every progressEvery. Runs of fewer
+// than ten tokens print only their table. now is the wall clock, not
+// TOKENWARD_NOW: it measures the run itself.
+func (c *cli) progress(now func() time.Time) func(done, total int, r rotation.Result) {
 	failed := 0
+	start := now()
+	last := start
 	return func(done, total int, r rotation.Result) {
 		if r.Err != nil {
 			failed++
 		}
-		if step := max(1, total/20); total >= 10 && (done%step == 0 || done == total) {
-			fmt.Fprintf(c.stderr, "tokenward: rotated %d of %d due tokens (%d failed)\n", done, total, failed)
+		if total < 10 {
+			return
 		}
+		t := now()
+		if step := max(1, total/20); done%step != 0 && done != total && t.Sub(last) < progressEvery {
+			return
+		}
+		last = t
+		fmt.Fprintf(c.stderr, "tokenward: rotated %d of %d due tokens (%d failed), %s elapsed\n",
+			done, total, failed, t.Sub(start).Round(time.Second))
 	}
 }
 

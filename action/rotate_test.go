@@ -230,3 +230,66 @@ func TestRotateWithoutGitHubCredentials(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestRotateProgress: a run of many tokens says how far it is about every
+// twentieth of the way and at least every progressEvery; a small run prints
+// no progress lines.
+func TestRotateProgress(t *testing.T) {
+	cases := []struct {
+		name     string
+		total    int
+		perToken time.Duration
+		want     int      // progress lines
+		first    string   // the first line, when there is one
+		failedAt []int    // 1-based completions that fail
+		last     []string // substrings of the last line
+	}{
+		{name: "small run", total: 9, perToken: time.Second, want: 0},
+		{name: "ten tokens", total: 10, perToken: time.Second, want: 10,
+			first: "tokenward: rotated 1 of 10 due tokens (0 failed), 1s elapsed"},
+		{name: "fast large run", total: 1000, perToken: 10 * time.Millisecond, want: 20,
+			first: "tokenward: rotated 50 of 1000 due tokens (1 failed), 1s elapsed", failedAt: []int{3, 999},
+			last: []string{"1000 of 1000", "(2 failed)", "10s elapsed"}},
+		// Paced at a second a token, a twentieth is 500 s: a line every
+		// 30 s instead, and at each twentieth.
+		{name: "paced large run", total: 10000, perToken: time.Second, want: 10000 / 30,
+			first: "tokenward: rotated 30 of 10000 due tokens (0 failed), 30s elapsed",
+			last:  []string{"10000 of 10000", "2h46m40s elapsed"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr strings.Builder
+			c := &cli{stderr: &stderr}
+			clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			report := c.progress(func() time.Time { return clock })
+			for done := 1; done <= tc.total; done++ {
+				clock = clock.Add(tc.perToken)
+				r := rotation.Result{Token: "t"}
+				for _, f := range tc.failedAt {
+					if f == done {
+						r.Err = os.ErrDeadlineExceeded
+					}
+				}
+				report(done, tc.total, r)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if stderr.Len() == 0 {
+				lines = nil
+			}
+			if len(lines) < tc.want || len(lines) > tc.want+20 {
+				t.Fatalf("%d progress lines, want %d (plus at most one per twentieth):\n%s", len(lines), tc.want, stderr.String())
+			}
+			if tc.want == 0 {
+				return
+			}
+			if lines[0] != tc.first {
+				t.Errorf("first line %q, want %q", lines[0], tc.first)
+			}
+			for _, s := range tc.last {
+				if !strings.Contains(lines[len(lines)-1], s) {
+					t.Errorf("last line %q lacks %q", lines[len(lines)-1], s)
+				}
+			}
+		})
+	}
+}
