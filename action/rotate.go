@@ -241,8 +241,12 @@ func (c *cli) reportRun(rep rotation.Report) int {
 	}
 	tw.Flush()
 	failed := rep.Failed()
-	fmt.Fprintf(c.stdout, "\n%d rotated, %d failed, %d still due, %d previous versions revoked; next due: %s\n",
-		rep.Rotated(), len(failed), len(rep.StillDue), rep.Revoked, timeOrDash(rep.NextDue))
+	revoked := "previous versions"
+	if rep.Revoked == 1 {
+		revoked = "previous version"
+	}
+	fmt.Fprintf(c.stdout, "\n%d rotated, %d failed, %d still due, %d %s revoked at the end of their overlap; next due: %s\n",
+		rep.Rotated(), len(failed), len(rep.StillDue), rep.Revoked, revoked, timeOrDash(rep.NextDue))
 	for _, it := range rep.StillDue {
 		fmt.Fprintf(c.stdout, "still due: %s (%s), left by --max-rotations\n", it.Token, it.Reason)
 	}

@@ -40,18 +40,27 @@ type Selection struct {
 // Plan returns the tokens due at now, expired ones first, then interrupted
 // rotations, unissued tokens, due ones by how long they have been due, and
 // forced ones last. It returns the earliest time a token not in the plan
-// becomes due (zero when none will).
+// becomes due (zero when none will): now for a due token the selection
+// leaves out, since the next run must take it.
 func Plan(tokens []registry.TokenInfo, now time.Time, sel Selection) (items []Item, nextDue time.Time) {
+	earliest := func(at time.Time) {
+		if !at.IsZero() && (nextDue.IsZero() || at.Before(nextDue)) {
+			nextDue = at
+		}
+	}
 	for _, ti := range tokens {
+		it, due := classify(ti, now)
 		if len(sel.Tokens) > 0 && !slices.Contains(sel.Tokens, ti.Name) {
+			if due {
+				earliest(now)
+			} else {
+				earliest(ti.NextRotationAt())
+			}
 			continue
 		}
-		it, due := classify(ti, now)
 		if !due {
 			if !sel.Force {
-				if at := ti.NextRotationAt(); !at.IsZero() && (nextDue.IsZero() || at.Before(nextDue)) {
-					nextDue = at
-				}
+				earliest(ti.NextRotationAt())
 				continue
 			}
 			it = Item{Token: ti.Name, Reason: ReasonForced}

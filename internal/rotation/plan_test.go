@@ -41,20 +41,26 @@ func TestPlan(t *testing.T) {
 		}
 		return out
 	}
+	oneDue := []registry.TokenInfo{tokens[0], tokens[1], tokens[6]} // fresh, due-late, soon
 	cases := []struct {
-		name string
-		sel  Selection
-		want []string
-		next time.Time
+		name   string
+		tokens []registry.TokenInfo
+		sel    Selection
+		want   []string
+		next   time.Time
 	}{
-		{"due", Selection{}, []string{"expired/expired", "interrupted/resume", "never/unissued", "due-early/due", "due-late/due"}, now.Add(time.Hour)},
-		{"forced", Selection{Force: true}, []string{"expired/expired", "interrupted/resume", "never/unissued", "due-early/due", "due-late/due", "fresh/forced", "soon/forced"}, time.Time{}},
-		{"selected", Selection{Tokens: []string{"fresh", "due-late"}}, []string{"due-late/due"}, now.Add(46 * day)},
-		{"selected forced", Selection{Force: true, Tokens: []string{"fresh"}}, []string{"fresh/forced"}, time.Time{}},
+		{"due", tokens, Selection{}, []string{"expired/expired", "interrupted/resume", "never/unissued", "due-early/due", "due-late/due"}, now.Add(time.Hour)},
+		{"forced", tokens, Selection{Force: true}, []string{"expired/expired", "interrupted/resume", "never/unissued", "due-early/due", "due-late/due", "fresh/forced", "soon/forced"}, time.Time{}},
+		// Tokens the selection leaves out still count for the next due
+		// time: now when one of them is due already.
+		{"selected", tokens, Selection{Tokens: []string{"fresh", "due-late"}}, []string{"due-late/due"}, now},
+		{"selected forced", tokens, Selection{Force: true, Tokens: []string{"fresh"}}, []string{"fresh/forced"}, now},
+		{"selected, the rest not due", oneDue, Selection{Tokens: []string{"due-late"}}, []string{"due-late/due"}, now.Add(time.Hour)},
+		{"selected forced, the rest not due", []registry.TokenInfo{tokens[0], tokens[6]}, Selection{Force: true, Tokens: []string{"fresh"}}, []string{"fresh/forced"}, now.Add(time.Hour)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			items, next := Plan(tokens, now, c.sel)
+			items, next := Plan(c.tokens, now, c.sel)
 			if got := names(items); !slices.Equal(got, c.want) {
 				t.Errorf("plan = %v\nwant   %v", got, c.want)
 			}
