@@ -97,6 +97,10 @@ func explain(err error, s subject) error {
 		case KindOrganizationSecret:
 			perm = "organization Secrets: write"
 		}
+		if s.env != "" {
+			// GitHub asks for both to write an environment's secrets.
+			perm = "Secrets: write and Environments: write"
+		}
 		hint = fmt.Sprintf("the token or GitHub App lacks the %s permission on %s", perm, where)
 	case code == http.StatusNotFound:
 		switch {

@@ -414,7 +414,7 @@ func TestGitHubErrorsNotRetried(t *testing.T) {
 	}{
 		{"401", "expired", destination.KindRepositorySecret, repoSecret, nil, "the GitHub token is invalid or expired"},
 		{"403 repository", "reader", destination.KindRepositorySecret, repoSecret, nil, "the token or GitHub App lacks the Secrets: write permission on acme/api"},
-		{"403 environment", "reader", destination.KindRepositorySecret, envSecret, nil, "lacks the Secrets: write permission on acme/api"},
+		{"403 environment", "reader", destination.KindRepositorySecret, envSecret, nil, "lacks the Secrets: write and Environments: write permission on acme/api"},
 		{"403 dependabot", "reader", destination.KindDependabotSecret, depSecret, nil, "lacks the Dependabot secrets: write permission on acme/api"},
 		{"403 organization", "reader", destination.KindOrganizationSecret, orgAll, nil, "lacks the organization Secrets: write permission on acme"},
 		{"404 repository", "writer", destination.KindRepositorySecret, destination.Config{Repository: "acme/gone", Name: "X"}, nil, "repository acme/gone not found, or the token cannot see it"},
