@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	tfjson "github.com/hashicorp/terraform-json"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfversion"
@@ -47,13 +48,19 @@ type reviewGolden struct {
 	keepPlan bool
 }
 
-func (c reviewGolden) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+// readPlan returns the plan terraform-plugin-testing read, as JSON and as
+// review.Read reads that JSON.
+func readPlan(req plancheck.CheckPlanRequest) ([]byte, *tfjson.Plan, error) {
 	raw, err := json.MarshalIndent(req.Plan, "", " ")
 	if err != nil {
-		resp.Error = err
-		return
+		return nil, nil, err
 	}
 	plan, err := review.Read(bytes.NewReader(raw))
+	return raw, plan, err
+}
+
+func (c reviewGolden) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	raw, plan, err := readPlan(req)
 	if err != nil {
 		resp.Error = err
 		return
@@ -301,12 +308,7 @@ var sensitiveValues = []string{"owner-sensitive-7f3a", "desc-sensitive-51c2", "d
 type noSensitiveInReport struct{ t *testing.T }
 
 func (c noSensitiveInReport) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
-	raw, err := json.Marshal(req.Plan)
-	if err != nil {
-		resp.Error = err
-		return
-	}
-	plan, err := review.Read(bytes.NewReader(raw))
+	raw, plan, err := readPlan(req)
 	if err != nil {
 		resp.Error = err
 		return

@@ -205,14 +205,10 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rp, is := s.issue(r)
-	switch {
-	case rp == nil:
-		notFound(w)
+	if !s.mayComment(w, r, rp) {
 		return
-	case !s.tokenCanComment(r):
-		writeJSON(w, http.StatusForbidden, message("Resource not accessible by integration"))
-		return
-	case is == nil:
+	}
+	if is == nil {
 		notFound(w)
 		return
 	}
@@ -230,12 +226,7 @@ func (s *Server) editComment(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rp := s.repo(r)
-	switch {
-	case rp == nil:
-		notFound(w)
-		return
-	case !s.tokenCanComment(r):
-		writeJSON(w, http.StatusForbidden, message("Resource not accessible by integration"))
+	if !s.mayComment(w, r, rp) {
 		return
 	}
 	id, err := strconv.ParseInt(r.PathValue("comment_id"), 10, 64)
@@ -263,6 +254,21 @@ func (rp *repository) comment(id int64) *comment {
 		}
 	}
 	return nil
+}
+
+// mayComment answers 404 for an unknown repository and 403 for a token that
+// may not write comments, as GitHub does, and reports whether neither was
+// needed; the caller holds s.mu.
+func (s *Server) mayComment(w http.ResponseWriter, r *http.Request, rp *repository) bool {
+	switch {
+	case rp == nil:
+		notFound(w)
+		return false
+	case !s.tokenCanComment(r):
+		writeJSON(w, http.StatusForbidden, message("Resource not accessible by integration"))
+		return false
+	}
+	return true
 }
 
 // tokenCanComment reports whether the request's token may write comments;
