@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -49,6 +50,7 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 	fs.Var(&names, "token", "rotate only this token (repeatable)")
 	maxRotations := fs.Int("max-rotations", 0, "rotate at most N tokens in this run; the rest are reported as still due (0: no bound)")
 	workers := fs.Int("workers", 4, "tokens rotated at once; GitHub writes are paced whatever this is")
+	skipFiles := fs.Bool("skip-files", false, "leave out tokens that deliver to files, for a machine that does not hold them (default true on a GitHub-hosted runner)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -56,8 +58,14 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 		return c.usageError(fmt.Sprintf("rotate: unexpected argument %q", fs.Arg(0)))
 	}
 	opts, err := c.rotateInputs(*dryRun, *force, names, *maxRotations)
+	if err == nil {
+		err = c.skipFilesInput(fs, skipFiles)
+	}
 	if err != nil {
 		return c.fail(exitUsage, "rotate: %v", err)
+	}
+	if *skipFiles {
+		opts.SkipKinds = []string{destination.KindFile}
 	}
 	reg, err := c.open(ctx, sf)
 	if err != nil {
@@ -130,6 +138,47 @@ func (c *cli) rotateInputs(dryRun, force bool, names []string, maxRotations int)
 	return opts, nil
 }
 
+// skipFilesInput completes --skip-files: the flag when given, else the
+// action's skip-files input, else true on a GitHub-hosted runner, whose
+// disk is thrown away after the job and holds no consumer's files.
+func (c *cli) skipFilesInput(fs *flag.FlagSet, skip *bool) error {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "skip-files" })
+	if given {
+		return nil
+	}
+	if s := strings.TrimSpace(c.gha.GetInput("skip-files")); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("input skip-files is %q: write true or false", s)
+		}
+		*skip = b
+		return nil
+	}
+	*skip = c.getenv("RUNNER_ENVIRONMENT") == "github-hosted"
+	return nil
+}
+
+// reportLeftOut says which due tokens a run left out because they deliver
+// to files, as a warning in a workflow: they must be rotated elsewhere. It
+// returns the rows for the step summary.
+func (c *cli) reportLeftOut(rep rotation.Report) string {
+	var b strings.Builder
+	for _, it := range rep.LeftOut {
+		msg := fmt.Sprintf("%s is %s but left out: it delivers to files, which this machine does not hold (--skip-files); "+
+			"rotate it on the host that holds them: tokenward rotate --token %s", it.Token, it.Reason, it.Token)
+		fmt.Fprintln(c.stdout, "left out:", msg)
+		if c.inWorkflow() {
+			c.gha.Warningf("%s", msg)
+		}
+		fmt.Fprintf(&b, "| %s | %s | left out: delivers to files; rotate it where they are |\n", cell(it.Token), it.Reason)
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "\n| Token | Reason | Left out |\n|---|---|---|\n" + b.String()
+}
+
 // progressEvery is the longest a run of many tokens goes without a progress
 // line: GitHub's pacing (a second per write) makes a twentieth of a large
 // run take minutes.
@@ -177,6 +226,7 @@ func (c *cli) reportPlan(rep rotation.Report) int {
 	}
 	tw.Flush()
 	fmt.Fprintf(c.stdout, "\n%d due (dry run: nothing changed); next due after these: %s\n", len(rep.Planned), timeOrDash(rep.NextDue))
+	leftOut := c.reportLeftOut(rep)
 	if c.getenv("GITHUB_OUTPUT") != "" {
 		c.gha.SetOutput("rotated", "0")
 		c.gha.SetOutput("failed", "0")
@@ -188,7 +238,7 @@ func (c *cli) reportPlan(rep rotation.Report) int {
 		for _, it := range rep.Planned {
 			fmt.Fprintf(&b, "| %s | %s | %s |\n", cell(it.Token), it.Reason, timeOrDash(it.DueAt))
 		}
-		fmt.Fprintf(&b, "\n%d due; nothing was changed.\n", len(rep.Planned))
+		fmt.Fprintf(&b, "\n%d due; nothing was changed.\n%s", len(rep.Planned), leftOut)
 		c.gha.AddStepSummary(b.String())
 	}
 	return exitOK
@@ -250,6 +300,7 @@ func (c *cli) reportRun(rep rotation.Report) int {
 	for _, it := range rep.StillDue {
 		fmt.Fprintf(c.stdout, "still due: %s (%s), left by --max-rotations\n", it.Token, it.Reason)
 	}
+	leftOut := c.reportLeftOut(rep)
 	if c.inWorkflow() {
 		for _, r := range failed {
 			c.gha.Errorf("%s", r.Err)
@@ -268,7 +319,7 @@ func (c *cli) reportRun(rep rotation.Report) int {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", cell(r.Token), cell(strings.Join(dests, "<br>")),
 				cell(fingerprints(r)), cell(outcome(r)), timeOrDash(r.NextRotationAt))
 		}
-		fmt.Fprintf(&b, "\n**%d rotated, %d failed, %d still due.** Next due: %s.\n", rep.Rotated(), len(failed), len(rep.StillDue), timeOrDash(rep.NextDue))
+		fmt.Fprintf(&b, "\n**%d rotated, %d failed, %d still due.** Next due: %s.\n%s", rep.Rotated(), len(failed), len(rep.StillDue), timeOrDash(rep.NextDue), leftOut)
 		c.gha.AddStepSummary(b.String())
 	}
 	if len(failed) > 0 {

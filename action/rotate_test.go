@@ -293,3 +293,54 @@ func TestRotateProgress(t *testing.T) {
 		})
 	}
 }
+
+// On a GitHub-hosted runner, whose disk is thrown away after the job, tokens
+// that deliver to files are left out and named, not rotated into a file no
+// consumer reads; the flag or the input can say otherwise.
+func TestRotateLeavesOutFilesOnHostedRunner(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	w := newWorld(t)
+	files := w.withFileTokens(t, dir, "on-host")
+	old := readValue(t, files["on-host"])
+	summary := filepath.Join(dir, "summary")
+	if err := os.WriteFile(summary, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hosted := w.with("TOKENWARD_NOW", "2026-12-21T09:00:00Z", "GITHUB_ACTIONS", "true", "RUNNER_ENVIRONMENT", "github-hosted",
+		"GITHUB_STEP_SUMMARY", summary)
+
+	r := hosted.run(t, "", "rotate")
+	if r.code != 0 || readValue(t, files["on-host"]) != old {
+		t.Fatalf("hosted run: exit %d, file rotated: %v\n%s%s", r.code, readValue(t, files["on-host"]) != old, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"0 rotated", "next due: 2026-12-21T09:00:00Z", "::warning::on-host is due but left out: it delivers to files", "tokenward rotate --token on-host"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("hosted run does not say %q:\n%s", want, r.stdout)
+		}
+	}
+	if b, _ := os.ReadFile(summary); !strings.Contains(string(b), "| on-host | due | left out") {
+		t.Errorf("the step summary does not list the token left out:\n%s", b)
+	}
+	r = hosted.run(t, "", "rotate", "--dry-run")
+	if !strings.Contains(r.stdout, "0 due (dry run") || !strings.Contains(r.stdout, "left out: on-host is due") {
+		t.Errorf("dry run on a hosted runner:\n%s", r.stdout)
+	}
+
+	for name, env := range map[string]world{
+		"the input says false": hosted.with("INPUT_SKIP-FILES", "false"),
+		"a self-hosted runner": hosted.with("RUNNER_ENVIRONMENT", "self-hosted"),
+	} {
+		r = env.run(t, "", "rotate", "--dry-run")
+		if !strings.Contains(r.stdout, "1 due (dry run") || strings.Contains(r.stdout, "left out") {
+			t.Errorf("%s: the token is not planned:\n%s", name, r.stdout)
+		}
+	}
+	if r = hosted.with("INPUT_SKIP-FILES", "maybe").run(t, "", "rotate"); r.code != exitUsage || !strings.Contains(r.stdout+r.stderr, "write true or false") {
+		t.Errorf("a bad skip-files input: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = hosted.run(t, "", "rotate", "--skip-files=false")
+	if r.code != 0 || readValue(t, files["on-host"]) == old {
+		t.Fatalf("--skip-files=false: exit %d, not rotated\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
 // Reason says why a token is due.
@@ -35,14 +36,29 @@ type Item struct {
 type Selection struct {
 	Force  bool     // rotate the selected tokens even when they are not due
 	Tokens []string // only these tokens; empty means every token
+	// SkipKinds leaves out the tokens with a destination of one of these
+	// kinds, such as destination.KindFile on a machine that does not hold
+	// the files: the plan lists them in LeftOut instead.
+	SkipKinds []string
+}
+
+// selects reports whether the selection takes the token by name.
+func (s Selection) selects(ti registry.TokenInfo) bool {
+	return len(s.Tokens) == 0 || slices.Contains(s.Tokens, ti.Name)
+}
+
+// skips reports whether the token has a destination of a kind left out.
+func (s Selection) skips(ti registry.TokenInfo) bool {
+	return slices.ContainsFunc(ti.Destinations, func(d store.Destination) bool { return slices.Contains(s.SkipKinds, d.Kind) })
 }
 
 // Plan returns the tokens due at now, expired ones first, then interrupted
 // rotations, unissued tokens, due ones by how long they have been due, and
-// forced ones last. It returns the earliest time a token not in the plan
-// becomes due (zero when none will): now for a due token the selection
-// leaves out, since the next run must take it.
-func Plan(tokens []registry.TokenInfo, now time.Time, sel Selection) (items []Item, nextDue time.Time) {
+// forced ones last; and the tokens the selection would take but whose
+// destinations it skips, in the same order. It returns the earliest time a
+// token not in the plan becomes due (zero when none will): now for a due
+// token the selection leaves out, since another run must take it.
+func Plan(tokens []registry.TokenInfo, now time.Time, sel Selection) (items, leftOut []Item, nextDue time.Time) {
 	earliest := func(at time.Time) {
 		if !at.IsZero() && (nextDue.IsZero() || at.Before(nextDue)) {
 			nextDue = at
@@ -50,7 +66,7 @@ func Plan(tokens []registry.TokenInfo, now time.Time, sel Selection) (items []It
 	}
 	for _, ti := range tokens {
 		it, due := classify(ti, now)
-		if len(sel.Tokens) > 0 && !slices.Contains(sel.Tokens, ti.Name) {
+		if !sel.selects(ti) {
 			if due {
 				earliest(now)
 			} else {
@@ -65,8 +81,19 @@ func Plan(tokens []registry.TokenInfo, now time.Time, sel Selection) (items []It
 			}
 			it = Item{Token: ti.Name, Reason: ReasonForced}
 		}
+		if sel.skips(ti) {
+			leftOut = append(leftOut, it)
+			earliest(now)
+			continue
+		}
 		items = append(items, it)
 	}
+	sortItems(leftOut)
+	sortItems(items)
+	return items, leftOut, nextDue
+}
+
+func sortItems(items []Item) {
 	slices.SortStableFunc(items, func(a, b Item) int {
 		if c := a.Reason.rank() - b.Reason.rank(); c != 0 {
 			return c
@@ -76,7 +103,6 @@ func Plan(tokens []registry.TokenInfo, now time.Time, sel Selection) (items []It
 		}
 		return cmp.Compare(a.Token, b.Token)
 	})
-	return items, nextDue
 }
 
 // classify says whether one token is due at now, and why.

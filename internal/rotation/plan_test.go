@@ -60,9 +60,60 @@ func TestPlan(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			items, next := Plan(c.tokens, now, c.sel)
+			items, leftOut, next := Plan(c.tokens, now, c.sel)
+			if len(leftOut) != 0 {
+				t.Errorf("left out %v without SkipKinds", names(leftOut))
+			}
 			if got := names(items); !slices.Equal(got, c.want) {
 				t.Errorf("plan = %v\nwant   %v", got, c.want)
+			}
+			if !next.Equal(c.next) {
+				t.Errorf("next due = %v, want %v", next, c.next)
+			}
+		})
+	}
+}
+
+// A selection that skips file destinations leaves out the tokens with one,
+// lists them, and keeps the next due time at now while one is due.
+func TestPlanSkipsKinds(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	withFile := func(ti registry.TokenInfo) registry.TokenInfo {
+		ti.Destinations = []store.Destination{{Key: "github_secret:acme/api:T", Kind: "github_secret"}, {Key: "file:/srv/app/.env#T", Kind: "file"}}
+		return ti
+	}
+	tokens := []registry.TokenInfo{
+		info("github-only", now.Add(10*day), false),             // due
+		withFile(info("on-host", now.Add(5*day), false)),        // due, delivers to a file
+		withFile(info("on-host-later", now.Add(60*day), false)), // not due
+	}
+	names := func(items []Item) []string {
+		out := []string{}
+		for _, it := range items {
+			out = append(out, it.Token+"/"+string(it.Reason))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name           string
+		sel            Selection
+		items, leftOut []string
+		next           time.Time
+	}{
+		{"skip files", Selection{SkipKinds: []string{"file"}}, []string{"github-only/due"}, []string{"on-host/due"}, now},
+		{"skip files, forced", Selection{Force: true, SkipKinds: []string{"file"}}, []string{"github-only/due"}, []string{"on-host/due", "on-host-later/forced"}, now},
+		{"skip nothing", Selection{}, []string{"on-host/due", "github-only/due"}, []string{}, now.Add(46 * day)},
+		{"skip a kind no token has", Selection{SkipKinds: []string{"github_dependabot_secret"}}, []string{"on-host/due", "github-only/due"}, []string{}, now.Add(46 * day)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			items, leftOut, next := Plan(tokens, now, c.sel)
+			if got := names(items); !slices.Equal(got, c.items) {
+				t.Errorf("plan = %v, want %v", got, c.items)
+			}
+			if got := names(leftOut); !slices.Equal(got, c.leftOut) {
+				t.Errorf("left out = %v, want %v", got, c.leftOut)
 			}
 			if !next.Equal(c.next) {
 				t.Errorf("next due = %v, want %v", next, c.next)

@@ -26,6 +26,7 @@ type Report struct {
 	Planned  []Item   // every token due (or forced) when the run began
 	Results  []Result // one per rotation attempted, in plan order
 	StillDue []Item   // due but left for the next run by MaxRotations
+	LeftOut  []Item   // due (or forced) but left out by Selection.SkipKinds
 	Revoked  int      // previous versions revoked because their overlap ended
 	NextDue  time.Time
 }
@@ -107,7 +108,7 @@ func (e *Engine) plan(ctx context.Context, rep Report, opts RunOptions) (Report,
 			return rep, fmt.Errorf("rotation run: no token is named %q: %w", name, store.ErrNotFound)
 		}
 	}
-	rep.Planned, rep.NextDue = Plan(tokens, rep.At, opts.Selection)
+	rep.Planned, rep.LeftOut, rep.NextDue = Plan(tokens, rep.At, opts.Selection)
 	return rep, nil
 }
 
