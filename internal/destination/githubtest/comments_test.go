@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -14,32 +12,6 @@ import (
 
 	"github.com/google/go-github/v60/github"
 )
-
-// raw sends a request and returns the status, the Link header and the body.
-func (c client) raw(method, path, body string) (int, string, []byte) {
-	c.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, c.s.URL()+strings.TrimPrefix(path, "/"), rd)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if c.tok != "" {
-		req.Header.Set("Authorization", "Bearer "+c.tok)
-	}
-	resp, err := c.s.Client().Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header.Get("Link"), b
-}
 
 // seedComments adds n comments by someone to acme/api#7 and returns their ids.
 func seedComments(s *Server, n int) []int64 {

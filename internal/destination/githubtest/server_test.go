@@ -1,7 +1,6 @@
 package githubtest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
@@ -24,12 +23,12 @@ type client struct {
 	tok string
 }
 
-func (c client) do(method, path string, body any) (int, map[string]any) {
+// raw sends a request and returns the status, the Link header and the body.
+func (c client) raw(method, path, body string) (int, string, []byte) {
 	c.t.Helper()
 	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+	if body != "" {
+		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, c.s.URL()+strings.TrimPrefix(path, "/"), rd)
 	if err != nil {
@@ -43,9 +42,25 @@ func (c client) do(method, path string, body any) (int, map[string]any) {
 		c.t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Link"), b
+}
+
+// do sends body as JSON (none when nil) and decodes the answer's JSON object.
+func (c client) do(method, path string, body any) (int, map[string]any) {
+	c.t.Helper()
+	var raw string
+	if body != nil {
+		b, _ := json.Marshal(body)
+		raw = string(b)
+	}
+	st, _, b := c.raw(method, path, raw)
 	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	_ = json.Unmarshal(b, &out)
+	return st, out
 }
 
 // seal fetches the public key at keyPath and seals value for it.
