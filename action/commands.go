@@ -36,7 +36,7 @@ func (c *cli) verify(ctx context.Context, args []string) int {
 	fs, sf := c.flagSet("verify")
 	var scopes stringList
 	fs.Var(&scopes, "scope", "a scope the token must grant (repeatable)")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	line, err := bufio.NewReader(io.LimitReader(c.stdin, 4096)).ReadString('\n')
@@ -81,7 +81,7 @@ const auditPage = 1000
 
 func (c *cli) auditVerify(ctx context.Context, args []string) int {
 	fs, sf := c.flagSet("audit verify")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	// The chain holds no sealed value: no master key is needed.
@@ -137,7 +137,7 @@ func (c *cli) configGet(ctx context.Context, args []string) int {
 	fs, sf := c.flagSet("config get")
 	user := fs.String("user", "", "the user whose effective configuration to print (required)")
 	reveal := fs.Bool("reveal", false, "print the values of sensitive settings too")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	if *user == "" {
@@ -217,7 +217,7 @@ func (c *cli) printJSON(v any) int {
 func (c *cli) configSet(ctx context.Context, args []string) int {
 	fs, sf := c.flagSet("config set")
 	user := fs.String("user", "", "the user whose values to set (required)")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	if *user == "" || fs.NArg() == 0 {
@@ -244,7 +244,7 @@ func (c *cli) configSet(ctx context.Context, args []string) int {
 func (c *cli) configUnset(ctx context.Context, args []string) int {
 	fs, sf := c.flagSet("config unset")
 	user := fs.String("user", "", "the user whose values to remove (required)")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	if *user == "" || fs.NArg() == 0 {
@@ -283,7 +283,7 @@ func (c *cli) updateUserValues(ctx context.Context, sf *storeFlags, user string,
 
 func (c *cli) rekey(ctx context.Context, args []string) int {
 	fs, sf := c.flagSet("rekey")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	reg, err := c.open(ctx, sf)

@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -208,15 +207,4 @@ func (c *cli) config(sf *storeFlags) registry.Config {
 // open opens the registry: the store and the master key.
 func (c *cli) open(ctx context.Context, sf *storeFlags) (*registry.Registry, error) {
 	return registry.Open(ctx, c.config(sf))
-}
-
-// parse parses flags; a usage problem returns its exit code.
-func parse(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
-	}
-	return 0, true
 }

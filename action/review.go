@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	tfjson "github.com/hashicorp/terraform-json"
 
@@ -19,8 +18,8 @@ import (
 // never is the --fail-on level that never fails.
 const never = "never"
 
-// reviewSettings are the review command's flags completed with the
-// action's inputs.
+// reviewSettings are the review command's flags, completed with the
+// action's inputs by cli.parse.
 type reviewSettings struct {
 	plan, format, failOn, policy string
 }
@@ -33,16 +32,15 @@ func (c *cli) review(ctx context.Context, args []string) int {
 	fs, _ := c.flagSet("review")
 	var s reviewSettings
 	fs.StringVar(&s.plan, "plan", "", "the JSON of `terraform show -json PLANFILE`; - for standard input (input \"plan\")")
-	fs.StringVar(&s.format, "format", "", "markdown or json (default markdown; input \"format\")")
-	fs.StringVar(&s.failOn, "fail-on", "", "exit 1 when a flag reaches info, warn or high; never to only report (default high; input \"fail-on\")")
+	fs.StringVar(&s.format, "format", "markdown", "markdown or json (input \"format\")")
+	fs.StringVar(&s.failOn, "fail-on", "high", "exit 1 when a flag reaches info, warn or high; never to only report (input \"fail-on\")")
 	fs.StringVar(&s.policy, "policy", "", "a policy file, HCL or JSON, with the settings of the provider's policy block (default: the provider block in the plan; input \"policy\")")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return c.usageError(fmt.Sprintf("review: unexpected argument %q", fs.Arg(0)))
 	}
-	s = c.reviewInputs(s)
 	failAt, err := s.check()
 	if err != nil {
 		return c.fail(exitUsage, "review: %v", err)
@@ -83,23 +81,6 @@ func (c *cli) review(ctx context.Context, args []string) int {
 			rep.Risk, s.failOn)
 	}
 	return exitOK
-}
-
-// reviewInputs completes the flags with the action's inputs and defaults.
-func (c *cli) reviewInputs(s reviewSettings) reviewSettings {
-	for _, f := range []struct {
-		v     *string
-		input string
-		def   string
-	}{{&s.plan, "plan", ""}, {&s.format, "format", "markdown"}, {&s.failOn, "fail-on", "high"}, {&s.policy, "policy", ""}} {
-		if *f.v == "" {
-			*f.v = strings.TrimSpace(c.gha.GetInput(f.input))
-		}
-		if *f.v == "" {
-			*f.v = f.def
-		}
-	}
-	return s
 }
 
 // check validates the settings and returns the level that fails the

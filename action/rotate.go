@@ -48,23 +48,17 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 	force := fs.Bool("force", false, "rotate the selected tokens even when they are not due (all tokens without --token)")
 	var names stringList
 	fs.Var(&names, "token", "rotate only this token (repeatable)")
-	maxRotations := fs.Int("max-rotations", 0, "rotate at most N tokens in this run; the rest are reported as still due (0: no bound)")
-	workers := fs.Int("workers", 4, "tokens rotated at once; GitHub writes are paced whatever this is")
+	maxRotations := intFlag(fs, "max-rotations", 0, 0, "rotate at most N tokens in this run; the rest are reported as still due (0: no bound)")
+	workers := intFlag(fs, "workers", 4, 1, "tokens rotated at once, 1 or more; GitHub writes are paced whatever this is")
 	skipFiles := fs.Bool("skip-files", false, "leave out tokens that deliver to files, for a machine that does not hold them (default true on a GitHub-hosted runner)")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return c.usageError(fmt.Sprintf("rotate: unexpected argument %q", fs.Arg(0)))
 	}
-	opts, err := c.rotateInputs(*dryRun, *force, names, *maxRotations)
-	if err == nil {
-		err = c.skipFilesInput(fs, skipFiles)
-	}
-	if err != nil {
-		return c.fail(exitUsage, "rotate: %v", err)
-	}
-	if *skipFiles {
+	opts := rotation.RunOptions{DryRun: *dryRun, MaxRotations: *maxRotations, Selection: rotation.Selection{Force: *force, Tokens: names}}
+	if c.skipFiles(fs, *skipFiles) {
 		opts.SkipKinds = []string{destination.KindFile}
 	}
 	reg, err := c.open(ctx, sf)
@@ -99,64 +93,16 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 	return code
 }
 
-// rotateInputs completes the flags with the action's inputs.
-func (c *cli) rotateInputs(dryRun, force bool, names []string, maxRotations int) (rotation.RunOptions, error) {
-	opts := rotation.RunOptions{DryRun: dryRun, MaxRotations: maxRotations, Selection: rotation.Selection{Force: force, Tokens: names}}
-	boolInput := func(name string, v *bool) error {
-		s := strings.TrimSpace(c.gha.GetInput(name))
-		if s == "" || *v {
-			return nil
-		}
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			return fmt.Errorf("input %s is %q: write true or false", name, s)
-		}
-		*v = b
-		return nil
+// skipFiles completes --skip-files: the flag or the action's skip-files
+// input when either is set, else true on a GitHub-hosted runner, whose disk
+// is thrown away after the job and holds no consumer's files.
+func (c *cli) skipFiles(fs *flag.FlagSet, skip bool) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "skip-files" })
+	if set {
+		return skip
 	}
-	if err := boolInput("dry-run", &opts.DryRun); err != nil {
-		return opts, err
-	}
-	if err := boolInput("force", &opts.Force); err != nil {
-		return opts, err
-	}
-	if len(opts.Tokens) == 0 {
-		opts.Tokens = strings.FieldsFunc(c.gha.GetInput("tokens"), func(r rune) bool {
-			return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t'
-		})
-	}
-	if s := strings.TrimSpace(c.gha.GetInput("max-rotations")); s != "" && opts.MaxRotations == 0 {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return opts, fmt.Errorf("input max-rotations is %q: write a whole number, 0 for no bound", s)
-		}
-		opts.MaxRotations = n
-	}
-	if opts.MaxRotations < 0 {
-		return opts, errors.New("--max-rotations must not be negative")
-	}
-	return opts, nil
-}
-
-// skipFilesInput completes --skip-files: the flag when given, else the
-// action's skip-files input, else true on a GitHub-hosted runner, whose
-// disk is thrown away after the job and holds no consumer's files.
-func (c *cli) skipFilesInput(fs *flag.FlagSet, skip *bool) error {
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "skip-files" })
-	if given {
-		return nil
-	}
-	if s := strings.TrimSpace(c.gha.GetInput("skip-files")); s != "" {
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			return fmt.Errorf("input skip-files is %q: write true or false", s)
-		}
-		*skip = b
-		return nil
-	}
-	*skip = c.getenv("RUNNER_ENVIRONMENT") == "github-hosted"
-	return nil
+	return c.getenv("RUNNER_ENVIRONMENT") == "github-hosted"
 }
 
 // reportLeftOut says which due tokens a run left out because they deliver

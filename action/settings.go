@@ -1,0 +1,137 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// flagSource names where a flag's value comes from when the flag is not
+// given: a TOKENWARD_* variable, then an action input.
+type flagSource struct {
+	env   string // TOKENWARD_* variable; empty for none
+	input string // action input; empty for none
+	list  bool   // the input holds several values, separated by commas, spaces or new lines
+}
+
+// flagSources lists, per command (the flag set's name), the flags that an
+// environment variable or an action input stands in for. --store and
+// --master-key-file are not here: the registry resolves them, in the same
+// order, with TOKENWARD_STORE_FILE and the masking of inputs (see cli.env).
+// A command's entries are its own: review's format is not another
+// command's --format, though action.yml always sets the input.
+var flagSources = map[string]map[string]flagSource{
+	"tokenward rotate": {
+		"dry-run":       {input: "dry-run"},
+		"force":         {input: "force"},
+		"token":         {input: "tokens", list: true},
+		"max-rotations": {input: "max-rotations"},
+		"workers":       {input: "workers"},
+		"skip-files":    {input: "skip-files"},
+	},
+	"tokenward review": {
+		"plan":    {input: "plan"},
+		"format":  {input: "format"},
+		"fail-on": {input: "fail-on"},
+		"policy":  {input: "policy"},
+	},
+}
+
+// parse parses flags, then completes every flag that was not given from its
+// TOKENWARD_* variable, else its action input, else it keeps its default:
+// a flag that was given always wins, even when it says the default
+// (--dry-run=false, --max-rotations=0). Values from the environment go
+// through the flag's own parser, so they are checked as strictly as flags.
+// A usage problem returns its exit code.
+func (c *cli) parse(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if err := c.resolve(fs); err != nil {
+		return c.fail(exitUsage, "%s: %v", strings.TrimPrefix(fs.Name(), "tokenward "), err), false
+	}
+	return 0, true
+}
+
+// resolve fills the flags of fs that were not given from flagSources.
+func (c *cli) resolve(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		src, ok := flagSources[fs.Name()][f.Name]
+		if !ok || given[f.Name] {
+			return
+		}
+		from, v := "", ""
+		if src.env != "" {
+			from, v = src.env, strings.TrimSpace(c.getenv(src.env))
+		}
+		if v == "" && src.input != "" {
+			from, v = "input "+src.input, c.gha.GetInput(src.input)
+		}
+		if v == "" {
+			return
+		}
+		values := []string{v}
+		if src.list {
+			values = strings.FieldsFunc(v, func(r rune) bool {
+				return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t'
+			})
+		}
+		for _, v := range values {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s is %q: %s (it stands in for --%s)", from, v, hint(f, err), f.Name))
+				return
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// hint says what a flag takes, for a value from the environment that its
+// parser refused.
+func hint(f *flag.Flag, err error) string {
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		return "write true or false"
+	}
+	return err.Error()
+}
+
+// boundedInt is an int flag that refuses values below min, whether it is
+// given on the command line or comes from the environment.
+type boundedInt struct {
+	v   *int
+	min int
+}
+
+// intFlag defines an int flag with a lower bound.
+func intFlag(fs *flag.FlagSet, name string, def, min int, usage string) *int {
+	v := def
+	fs.Var(&boundedInt{v: &v, min: min}, name, usage)
+	return &v
+}
+
+func (b *boundedInt) String() string {
+	if b == nil || b.v == nil {
+		return "0"
+	}
+	return strconv.Itoa(*b.v)
+}
+
+func (b *boundedInt) Set(s string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("must be a whole number, %d or more", b.min)
+	}
+	if n < b.min {
+		return fmt.Errorf("must be %d or more", b.min)
+	}
+	*b.v = n
+	return nil
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestGivenFlagWinsOverInput: a flag that was given wins over the action
+// input that stands in for it, even when the flag says the default
+// (--dry-run=false, --max-rotations=0); an input fills a flag that was not
+// given. Each boolean and numeric flag is tried against an input that says
+// the opposite.
+func TestGivenFlagWinsOverInput(t *testing.T) {
+	t.Parallel()
+	const due, notDue = "2026-12-21T09:00:00Z", "2026-12-01T09:00:00Z"
+	cases := []struct {
+		name     string
+		now      string
+		inputs   []string // INPUT_* variable, value
+		args     []string
+		wantExit int
+		want     []string // in stdout+stderr
+		notWant  []string
+	}{
+		{name: "--dry-run=false beats input dry-run true", now: due, inputs: []string{"INPUT_DRY-RUN", "true"},
+			args: []string{"rotate", "--dry-run=false"}, want: []string{"3 rotated, 0 failed"}, notWant: []string{"dry run"}},
+		{name: "--dry-run beats input dry-run false", now: due, inputs: []string{"INPUT_DRY-RUN", "false"},
+			args: []string{"rotate", "--dry-run"}, want: []string{"3 due (dry run: nothing changed)"}},
+		{name: "input dry-run fills a flag not given", now: due, inputs: []string{"INPUT_DRY-RUN", "true"},
+			args: []string{"rotate"}, want: []string{"3 due (dry run: nothing changed)"}},
+		{name: "--force=false beats input force true", now: notDue, inputs: []string{"INPUT_FORCE", "true"},
+			args: []string{"rotate", "--force=false", "--token", "api"}, want: []string{"0 rotated, 0 failed"}},
+		{name: "--force beats input force false", now: notDue, inputs: []string{"INPUT_FORCE", "false"},
+			args: []string{"rotate", "--force", "--token", "api"}, want: []string{"1 rotated, 0 failed"}},
+		{name: "--skip-files=false beats input skip-files true", now: due, inputs: []string{"INPUT_SKIP-FILES", "true"},
+			args: []string{"rotate", "--skip-files=false"}, want: []string{"3 rotated, 0 failed"}, notWant: []string{"left out"}},
+		{name: "--skip-files beats input skip-files false", now: due, inputs: []string{"INPUT_SKIP-FILES", "false"},
+			args: []string{"rotate", "--skip-files"}, want: []string{"0 rotated", "left out: api is due"}},
+		{name: "--max-rotations=0 beats input max-rotations 1", now: due, inputs: []string{"INPUT_MAX-ROTATIONS", "1"},
+			args: []string{"rotate", "--max-rotations=0"}, want: []string{"3 rotated, 0 failed, 0 still due"}},
+		{name: "--max-rotations 1 beats input max-rotations 0", now: due, inputs: []string{"INPUT_MAX-ROTATIONS", "0"},
+			args: []string{"rotate", "--max-rotations", "1"}, want: []string{"1 rotated, 0 failed, 2 still due"}},
+		{name: "input max-rotations fills a flag not given", now: due, inputs: []string{"INPUT_MAX-ROTATIONS", "2"},
+			args: []string{"rotate"}, want: []string{"2 rotated, 0 failed, 1 still due"}},
+		{name: "--workers 1 beats input workers 0", now: due, inputs: []string{"INPUT_WORKERS", "0"},
+			args: []string{"rotate", "--workers", "1"}, want: []string{"3 rotated, 0 failed"}},
+		{name: "--workers 0 is refused whatever the input", now: due, inputs: []string{"INPUT_WORKERS", "2"},
+			args: []string{"rotate", "--workers", "0"}, wantExit: exitUsage, want: []string{`invalid value "0" for flag -workers: must be 1 or more`}},
+		{name: "input tokens fills --token", now: notDue, inputs: []string{"INPUT_TOKENS", "api, web", "INPUT_FORCE", "true"},
+			args: []string{"rotate"}, want: []string{"2 rotated, 0 failed"}},
+		{name: "--token beats input tokens", now: notDue, inputs: []string{"INPUT_TOKENS", "api, web", "INPUT_FORCE", "true"},
+			args: []string{"rotate", "--token", "worker"}, want: []string{"1 rotated, 0 failed", "worker"}, notWant: []string{"api "}},
+		{name: "review --fail-on never beats input fail-on info", inputs: []string{"INPUT_FAIL-ON", "info"},
+			args: []string{"review", "--plan", reviewTestdata + "/settings.plan.json", "--fail-on", "never"}, want: []string{"tokenward review"}},
+		{name: "review input fail-on fills a flag not given", inputs: []string{"INPUT_FAIL-ON", "info"},
+			args: []string{"review", "--plan", reviewTestdata + "/settings.plan.json"}, wantExit: exitFailed, want: []string{"--fail-on info"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			w.withFileTokens(t, t.TempDir(), "api", "web", "worker")
+			if tc.now != "" {
+				w = w.with("TOKENWARD_NOW", tc.now)
+			}
+			r := w.with(tc.inputs...).run(t, "", tc.args...)
+			out := r.stdout + r.stderr
+			if r.code != tc.wantExit {
+				t.Fatalf("exit %d, want %d\n%s", r.code, tc.wantExit, out)
+			}
+			for _, s := range tc.want {
+				if !strings.Contains(out, s) {
+					t.Errorf("output lacks %q:\n%s", s, out)
+				}
+			}
+			for _, s := range tc.notWant {
+				if strings.Contains(out, s) {
+					t.Errorf("output has %q:\n%s", s, out)
+				}
+			}
+		})
+	}
+}
+
+// TestBadNumbersAreRefused: a number flag or input out of its range, or not
+// a number, is a usage error that names the flag or the input.
+func TestBadNumbersAreRefused(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"workers 0", nil, []string{"rotate", "--workers", "0"}, `invalid value "0" for flag -workers: must be 1 or more`},
+		{"workers negative", nil, []string{"rotate", "--workers=-3"}, `invalid value "-3" for flag -workers: must be 1 or more`},
+		{"workers not a number", nil, []string{"rotate", "--workers", "many"}, `invalid value "many" for flag -workers: must be a whole number, 1 or more`},
+		{"max-rotations negative", nil, []string{"rotate", "--max-rotations", "-1"}, `invalid value "-1" for flag -max-rotations: must be 0 or more`},
+		{"input workers 0", []string{"INPUT_WORKERS", "0"}, []string{"rotate"}, `rotate: input workers is "0": must be 1 or more (it stands in for --workers)`},
+		{"input max-rotations negative", []string{"INPUT_MAX-ROTATIONS", "-2"}, []string{"rotate"}, `rotate: input max-rotations is "-2": must be 0 or more`},
+		{"input dry-run not a bool", []string{"INPUT_DRY-RUN", "maybe"}, []string{"rotate"}, `rotate: input dry-run is "maybe": write true or false`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := w.with(tc.env...).run(t, "", tc.args...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want exit %d and %q", r.code, r.stderr, exitUsage, tc.want)
+			}
+		})
+	}
+}
