@@ -90,6 +90,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
+	if len(args) == 2 && isHelp(args[1]) && (args[0] == "audit" || args[0] == "config" || args[0] == "version") {
+		// A command group (or version) has no flags of its own: its help is
+		// its lines of the usage.
+		fmt.Fprint(stdout, "Usage:\n"+commandUsage(args[0]))
+		return exitOK
+	}
 	switch args[0] {
 	case "verify":
 		return c.verify(ctx, args[1:])
@@ -151,6 +157,10 @@ type storeFlags struct {
 func (c *cli) flagSet(name string) (*flag.FlagSet, *storeFlags) {
 	fs := flag.NewFlagSet("tokenward "+name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage:\n%s\nFlags:\n", commandUsage(name))
+		fs.PrintDefaults()
+	}
 	sf := &storeFlags{}
 	fs.StringVar(&sf.store, "store", "", "store DSN: a SQLite path or a postgres:// URL (default $TOKENWARD_STORE)")
 	fs.StringVar(&sf.masterKeyFile, "master-key-file", "", "file holding the base64 master key (default $TOKENWARD_MASTER_KEY_FILE)")

@@ -48,8 +48,8 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 	force := fs.Bool("force", false, "rotate the selected tokens even when they are not due (all tokens without --token)")
 	var names stringList
 	fs.Var(&names, "token", "rotate only this token (repeatable)")
-	maxRotations := intFlag(fs, "max-rotations", 0, 0, "rotate at most N tokens in this run; the rest are reported as still due (0: no bound)")
-	workers := intFlag(fs, "workers", 4, 1, "tokens rotated at once, 1 or more; GitHub writes are paced whatever this is")
+	maxRotations := intFlag(fs, "max-rotations", 0, 0, "rotate at most `N` tokens in this run; the rest are reported as still due (0: no bound)")
+	workers := intFlag(fs, "workers", 4, 1, "`N` tokens rotated at once, 1 or more; GitHub writes are paced whatever this is")
 	skipFiles := fs.Bool("skip-files", false, "leave out tokens that deliver to files, for a machine that does not hold them (default true on a GitHub-hosted runner)")
 	if code, ok := c.parse(fs, args); !ok {
 		return code

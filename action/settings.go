@@ -135,3 +135,33 @@ func (b *boundedInt) Set(s string) error {
 	*b.v = n
 	return nil
 }
+
+// isHelp tells whether an argument asks for help, as the flag package
+// understands it.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
+// commandUsage is the lines of the usage that describe a command, or every
+// subcommand of a group ("audit", "config"), with their descriptions.
+func commandUsage(name string) string {
+	var b strings.Builder
+	in := false
+	for _, line := range strings.Split(usage, "\n") {
+		switch {
+		case strings.HasPrefix(line, "  tokenward "):
+			cmd := strings.TrimPrefix(line, "  tokenward ")
+			in = cmd == name || strings.HasPrefix(cmd, name+" ")
+		case !strings.HasPrefix(line, "   "):
+			in = false // the end of the list of commands
+		}
+		if in {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}

@@ -110,3 +110,45 @@ func TestBadNumbersAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestHelpForEveryCommand: --help, -h and -help print a command's usage and
+// exit 0, for every command and subcommand the usage lists, and for the
+// command groups; none of them needs a store.
+func TestHelpForEveryCommand(t *testing.T) {
+	t.Parallel()
+	commands := map[string]bool{}
+	for _, line := range strings.Split(usage, "\n") {
+		rest, ok := strings.CutPrefix(line, "  tokenward ")
+		if !ok {
+			continue
+		}
+		rest, _, _ = strings.Cut(rest, "  ") // the description
+		var words []string
+		for _, w := range strings.Fields(rest) {
+			if strings.Trim(w, "abcdefghijklmnopqrstuvwxyz") != "" {
+				break
+			}
+			words = append(words, w)
+		}
+		commands[strings.Join(words, " ")] = true
+		if len(words) > 1 {
+			commands[words[0]] = true // the group
+		}
+	}
+	for _, want := range []string{"rotate", "review", "verify", "audit", "audit verify", "config", "config get", "config set", "config unset", "rekey", "version"} {
+		if !commands[want] {
+			t.Fatalf("the usage does not list %q: %v", want, commands)
+		}
+	}
+	for cmd := range commands {
+		for _, help := range []string{"--help", "-h", "-help"} {
+			t.Run(cmd+" "+help, func(t *testing.T) {
+				t.Parallel()
+				r := plainEnv().run(t, "", append(strings.Fields(cmd), help)...)
+				if r.code != exitOK || !strings.Contains(r.stdout+r.stderr, "Usage:\n  tokenward "+cmd) {
+					t.Fatalf("exit %d, want 0 and the usage of %q\nstdout %q\nstderr %q", r.code, cmd, r.stdout, r.stderr)
+				}
+			})
+		}
+	}
+}
