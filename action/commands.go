@@ -217,28 +217,67 @@ func (c *cli) printJSON(v any) int {
 func (c *cli) configSet(ctx context.Context, args []string) int {
 	fs, sf := c.flagSet("config set")
 	user := fs.String("user", "", "the user whose values to set (required)")
+	stdin := fs.Bool("stdin", false, "read the value of the one KEY given from standard input, or without a KEY a document of values: KEY=VALUE lines or a JSON object")
+	file := fs.String("file", "", "read the same from `FILE` instead of standard input")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
-	if *user == "" || fs.NArg() == 0 {
-		return c.fail(exitUsage, "config set: give --user and at least one KEY=VALUE")
+	in, closeIn, fromInput, err := c.openValuesInput(*stdin, *file)
+	if err != nil {
+		return c.fail(exitUsage, "config set: %v", err)
+	}
+	if fromInput {
+		defer closeIn()
+	}
+	switch {
+	case *user == "":
+		return c.fail(exitUsage, "config set: give --user")
+	case !fromInput && fs.NArg() == 0:
+		return c.fail(exitUsage, "config set: give KEY=VALUE arguments, or --stdin (or --file FILE) with one KEY or a document of values")
+	case fromInput && (fs.NArg() > 1 || fs.NArg() == 1 && strings.Contains(fs.Arg(0), "=")):
+		// Not echoed: the argument may hold a secret.
+		return c.fail(exitUsage, "config set: with --stdin or --file, give one KEY and no value (the value is read from %s), or no argument for a document of values", in.name)
 	}
 	set := map[string]json.RawMessage{}
-	for i, kv := range fs.Args() {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			// Not echoed: the argument may be a mistyped secret.
-			return c.fail(exitUsage, "config set: argument %d is not KEY=VALUE", i+1)
-		}
-		if json.Valid([]byte(v)) {
-			set[k] = json.RawMessage(v)
-		} else {
-			// A bare word is a string: theme=dark means "dark".
-			b, _ := json.Marshal(v)
-			set[k] = b
+	var argKeys []string
+	if !fromInput {
+		for i, kv := range fs.Args() {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				// Not echoed: the argument may be a mistyped secret.
+				return c.fail(exitUsage, "config set: argument %d is not KEY=VALUE", i+1)
+			}
+			set[k] = argValue(v)
+			argKeys = append(argKeys, k)
 		}
 	}
-	return c.updateUserValues(ctx, sf, *user, set, nil)
+	var text []byte
+	if fromInput {
+		if text, err = in.read(); err != nil {
+			return c.fail(exitUsage, "config set: %v", err)
+		}
+		if fs.NArg() == 0 {
+			if set, err = parseValues(in.name, text); err != nil {
+				return c.fail(exitUsage, "config set: %v", err)
+			}
+		}
+	}
+	reg, err := c.open(ctx, sf)
+	if err != nil {
+		return c.fail(exitTrouble, "%v", err)
+	}
+	defer reg.Close()
+	if err := refuseSensitiveArgs(ctx, reg, *user, argKeys); err != nil {
+		return c.fail(exitUsage, "config set: %v", err)
+	}
+	if fromInput && fs.NArg() == 1 {
+		v, err := inputValue(ctx, reg, in.name, fs.Arg(0), text)
+		if err != nil {
+			return c.fail(exitUsage, "config set: %v", err)
+		}
+		set[fs.Arg(0)] = v
+	}
+	return c.writeUserValues(ctx, reg, *user, set, nil)
 }
 
 func (c *cli) configUnset(ctx context.Context, args []string) int {
@@ -260,6 +299,11 @@ func (c *cli) updateUserValues(ctx context.Context, sf *storeFlags, user string,
 		return c.fail(exitTrouble, "%v", err)
 	}
 	defer reg.Close()
+	return c.writeUserValues(ctx, reg, user, set, unset)
+}
+
+// writeUserValues is updateUserValues on an open registry.
+func (c *cli) writeUserValues(ctx context.Context, reg *registry.Registry, user string, set map[string]json.RawMessage, unset []string) int {
 	if err := reg.UpdateUserValues(ctx, user, set, unset); err != nil {
 		var ie *registry.InvalidError
 		if errors.As(err, &ie) {

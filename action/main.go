@@ -45,14 +45,17 @@ Usage:
   tokenward verify [--scope S]...       read a token on stdin and verify it (JSON out; exit 0 when valid)
   tokenward audit verify                verify the hash chain of the audit log
   tokenward config get --user U         print a user's effective configuration (JSON)
-  tokenward config set --user U K=V...  set some of a user's values (V is JSON, or a plain string)
+  tokenward config set --user U K=V...  set some of a user's values (V is JSON, or a plain string); never a sensitive one
+  tokenward config set --user U --stdin [K]   the same from stdin (or --file F): K's value, or KEY=VALUE lines or a JSON object
   tokenward config unset --user U K...  remove some of a user's values
   tokenward rekey                       re-wrap every sealed value under the primary master key
   tokenward version
 
 Common flags (or environment, or action inputs):
   --store DSN            TOKENWARD_STORE, input "store": a SQLite path or a postgres:// URL
+                         (or TOKENWARD_STORE_FILE: a file holding it, to keep a password out of the environment)
   --master-key-file F    TOKENWARD_MASTER_KEY_FILE (or TOKENWARD_MASTER_KEY, input "master-key")
+A flag that is given always wins, even --dry-run=false.
 TOKENWARD_NOW=RFC3339 fixes the clock, for tests and drills only.
 `
 
@@ -187,6 +190,9 @@ var inputOf = map[string]struct {
 func (c *cli) env(name string) string {
 	if v := c.getenv(name); v != "" {
 		return v
+	}
+	if name == registry.EnvStore && c.getenv(registry.EnvStoreFile) != "" {
+		return "" // TOKENWARD_STORE_FILE, a TOKENWARD_* variable, wins over the input
 	}
 	in, ok := inputOf[name]
 	if !ok {

@@ -210,8 +210,12 @@ func TestAuditVerifyHeadPastAGap(t *testing.T) {
 func TestConfig(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	if r := w.run(t, "", "config", "set", "--user", "alice", "ui.theme=light", `smtp.password="alice-pw"`); r.code != 0 {
+	if r := w.run(t, "", "config", "set", "--user", "alice", "ui.theme=light"); r.code != 0 {
 		t.Fatalf("set: exit %d %s", r.code, r.stderr)
+	}
+	// A sensitive value comes on stdin, never as an argument.
+	if r := w.run(t, "alice-pw\n", "config", "set", "--user", "alice", "--stdin", "smtp.password"); r.code != 0 {
+		t.Fatalf("set from stdin: exit %d %s", r.code, r.stderr)
 	}
 	r := w.run(t, "", "config", "set", "--user", "alice", "ghost.key=1")
 	if r.code != exitUsage || !strings.Contains(r.stderr, "ghost.key") {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -150,5 +152,27 @@ func TestHelpForEveryCommand(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestStoreFile: the binary reads the store's DSN from TOKENWARD_STORE_FILE,
+// which wins over the action's store input as every TOKENWARD_* variable
+// does; a --store flag wins over both.
+func TestStoreFile(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	dsnFile := filepath.Join(t.TempDir(), "dsn")
+	if err := os.WriteFile(dsnFile, []byte(w.path+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing", "tw.db")
+	fromFile := w.with("TOKENWARD_STORE", "", "TOKENWARD_STORE_FILE", dsnFile, "INPUT_STORE", missing)
+	r := fromFile.run(t, "", "config", "get", "--user", "alice")
+	if r.code != exitOK || !strings.Contains(r.stdout, `"ui.theme"`) {
+		t.Fatalf("store from the file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = fromFile.run(t, "", "config", "get", "--user", "alice", "--store", missing)
+	if r.code != exitTrouble || !strings.Contains(r.stderr, missing) {
+		t.Fatalf("--store does not win over the file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

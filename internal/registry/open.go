@@ -155,12 +155,41 @@ func (r *Registry) opensExisting(ctx context.Context, tx store.Tx) error {
 func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 	dsn := cfg.Store
 	if dsn == "" {
-		dsn = cfg.getenv()(EnvStore)
+		var err error
+		if dsn, err = storeDSN(cfg.getenv()); err != nil {
+			return nil, err
+		}
 	}
 	if dsn == "" {
 		return nil, fmt.Errorf("no store configured: set %s (or the provider's store attribute) to a file path such as tokenward.db, or to a postgres:// URL", EnvStore)
 	}
 	return store.Open(ctx, dsn)
+}
+
+// EnvStoreFile names a file that holds the store's DSN, so that a
+// PostgreSQL URL with its password is in neither the environment nor argv.
+const EnvStoreFile = "TOKENWARD_STORE_FILE"
+
+// storeDSN is TOKENWARD_STORE, or the content of the file
+// TOKENWARD_STORE_FILE names, trimmed; setting both is an error, since
+// either could be the one meant. Errors name the file, never its content.
+func storeDSN(getenv func(string) string) (string, error) {
+	dsn, file := getenv(EnvStore), getenv(EnvStoreFile)
+	switch {
+	case file == "":
+		return dsn, nil
+	case dsn != "":
+		return "", fmt.Errorf("both %s and %s are set: set one", EnvStore, EnvStoreFile)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", EnvStoreFile, err) // err names the path
+	}
+	dsn = strings.TrimSpace(string(b))
+	if dsn == "" {
+		return "", fmt.Errorf("%s names %s, which is empty: write the store's DSN in it", EnvStoreFile, file)
+	}
+	return dsn, nil
 }
 
 func (cfg Config) getenv() func(string) string {

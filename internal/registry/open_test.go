@@ -4,9 +4,13 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/tokenward/terraform-provider-tokenward/internal/store"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
@@ -98,6 +102,61 @@ func TestOpenChecksAStoreWithoutAKeyCheck(t *testing.T) {
 		}
 		if err := open(wrong); err == nil {
 			t.Fatal("a wrong key after the check was stored")
+		}
+	})
+}
+
+// TestStoreFromAFile: TOKENWARD_STORE_FILE names a file holding the DSN (a
+// PostgreSQL URL with its password stays out of the environment and argv);
+// it is trimmed, and an empty or missing file or both variables set are
+// errors that never show the DSN.
+func TestStoreFromAFile(t *testing.T) {
+	t.Parallel()
+	engines.Run(t, func(t *testing.T, st store.Store, dsn string) {
+		ctx := t.Context()
+		k, err := seal.NewKey(make([]byte, seal.KeySize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := seal.NewKeyring(k)
+		if _, err := registry.New(st, keys).CreateScope(ctx, "billing:read", ""); err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		file := func(content string) string {
+			p := filepath.Join(dir, fmt.Sprintf("dsn-%d", len(content)))
+			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		cases := []struct {
+			name string
+			env  map[string]string
+			want string // in the error; empty when the store opens
+		}{
+			{"the file, trimmed", map[string]string{registry.EnvStoreFile: file("  " + dsn + "\n")}, ""},
+			{"an empty file", map[string]string{registry.EnvStoreFile: file(" \n")}, "which is empty"},
+			{"a missing file", map[string]string{registry.EnvStoreFile: filepath.Join(dir, "nope")}, "read TOKENWARD_STORE_FILE: open " + filepath.Join(dir, "nope")},
+			{"both set", map[string]string{registry.EnvStore: dsn, registry.EnvStoreFile: file(dsn + "\n\n")}, "both TOKENWARD_STORE and TOKENWARD_STORE_FILE are set"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				opened, err := registry.OpenStore(ctx, registry.Config{Getenv: func(k string) string { return tc.env[k] }})
+				if tc.want != "" {
+					if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), dsn) {
+						t.Fatalf("err = %v, want %q and no DSN", err, tc.want)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer opened.Close()
+				if _, err := registry.New(opened, keys).Scope(ctx, "billing:read"); err != nil {
+					t.Fatalf("the store the file names is not the store: %v", err)
+				}
+			})
 		}
 	})
 }
