@@ -217,7 +217,9 @@ func (c *cli) config(sf *storeFlags) registry.Config {
 	if a := c.getenv("GITHUB_ACTOR"); a != "" {
 		actor = "github:" + a
 	}
-	return registry.Config{Store: sf.store, MasterKeyFile: sf.masterKeyFile, Actor: actor, Getenv: getenv}
+	cfg := registry.Config{Store: sf.store, MasterKeyFile: sf.masterKeyFile, Actor: actor, Getenv: getenv}
+	c.warn(registry.Warnings(cfg))
+	return cfg
 }
 
 // open opens the registry: the store and the master key.

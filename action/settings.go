@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 )
 
 // flagSource names where a flag's value comes from when the flag is not
@@ -164,4 +166,16 @@ func commandUsage(name string) string {
 		}
 	}
 	return b.String()
+}
+
+// warn prints warnings about the configuration on stderr, or as warning
+// annotations in a workflow; they do not stop the command.
+func (c *cli) warn(ws []registry.Warning) {
+	for _, w := range ws {
+		if c.inWorkflow() {
+			c.gha.Warningf("%s: %s", w.Summary, w.Detail)
+		} else {
+			fmt.Fprintf(c.stderr, "tokenward: warning: %s: %s\n", w.Summary, w.Detail)
+		}
+	}
 }

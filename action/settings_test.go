@@ -176,3 +176,67 @@ func TestStoreFile(t *testing.T) {
 		t.Fatalf("--store does not win over the file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestWarnings: a master key file that its group or others may read, and a
+// set TOKENWARD_NOW, are warned about on stderr (annotations in a
+// workflow); the command still runs.
+func TestWarnings(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	dir := t.TempDir()
+	keyFile := func(name string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(w.env["TOKENWARD_MASTER_KEY"]+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	loose, groupOnly, tight := keyFile("loose.key", 0o644), keyFile("group.key", 0o640), keyFile("tight.key", 0o600)
+	fromFile := w.with("TOKENWARD_MASTER_KEY", "")
+	const nowWarning = "tokenward: warning: TOKENWARD_NOW is set: the clock is fixed: TOKENWARD_NOW=2026-11-27T09:00:00Z"
+	cases := []struct {
+		name    string
+		w       world
+		args    []string
+		want    []string // in stderr, or in stdout for a workflow
+		notWant []string
+	}{
+		{"a loose key file", fromFile.with("TOKENWARD_NOW", "", "TOKENWARD_MASTER_KEY_FILE", loose), nil,
+			[]string{"tokenward: warning: the master key file is readable by others: " + loose + " has mode 0644", "chmod 600 " + loose}, []string{"TOKENWARD_NOW"}},
+		{"a key file the group may read, from the flag", fromFile.with("TOKENWARD_NOW", ""), []string{"--master-key-file", groupOnly},
+			[]string{groupOnly + " has mode 0640"}, nil},
+		{"a tight key file and no clock", fromFile.with("TOKENWARD_NOW", "", "TOKENWARD_MASTER_KEY_FILE", tight), nil,
+			nil, []string{"warning"}},
+		{"a fixed clock", w, nil, []string{nowWarning, "for tests and drills only"}, nil},
+		{"in a workflow", fromFile.with("GITHUB_ACTIONS", "true", "TOKENWARD_MASTER_KEY_FILE", loose), nil,
+			[]string{"::warning::TOKENWARD_NOW is set", "::warning::the master key file is readable by others"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.w.run(t, "", append([]string{"config", "get", "--user", "alice"}, tc.args...)...)
+			if r.code != exitOK {
+				t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			out := r.stderr
+			if tc.w.env["GITHUB_ACTIONS"] == "true" {
+				out = r.stdout
+			}
+			for _, s := range tc.want {
+				if !strings.Contains(out, s) {
+					t.Errorf("the output lacks %q:\n%s", s, out)
+				}
+			}
+			for _, s := range tc.notWant {
+				if strings.Contains(r.stderr, s) {
+					t.Errorf("stderr has %q:\n%s", s, r.stderr)
+				}
+			}
+			if strings.Contains(r.stdout+r.stderr, w.env["TOKENWARD_MASTER_KEY"]) {
+				t.Fatal("the key was printed")
+			}
+		})
+	}
+}

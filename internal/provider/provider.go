@@ -205,6 +205,9 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		resp.Diagnostics.AddError("Cannot configure the tokenward provider", err.Error())
 		return
 	}
+	for _, w := range registry.Warnings(registry.Config{MasterKeyFile: cfg.MasterKeyFile.ValueString(), Getenv: p.getenv}) {
+		resp.Diagnostics.AddWarning(w.Summary, w.Detail)
+	}
 	loadGitHub, hasGitHub := p.githubConfig(cfg.GitHub)
 	writer := destination.NewRouter(&lazyWriter{build: func() (destination.Writer, error) {
 		gc, err := loadGitHub()

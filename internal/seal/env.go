@@ -3,6 +3,7 @@ package seal
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"unicode"
 )
@@ -54,4 +55,19 @@ func parseKeys(source, s string) (*Keyring, error) {
 		keys[i] = key
 	}
 	return NewKeyring(keys[0], keys[1:]...), nil
+}
+
+// LooseKeyFile reports the mode of a key file that its group or others may
+// read or write: whoever reads the master key opens every sealed value and
+// can issue tokens. It reports nothing on Windows, whose files have no such
+// bits, or when the file cannot be read, which reading the key reports.
+func LooseKeyFile(path string) (os.FileMode, bool) {
+	if runtime.GOOS == "windows" {
+		return 0, false
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, false
+	}
+	return fi.Mode().Perm(), fi.Mode().Perm()&0o077 != 0
 }
