@@ -74,7 +74,8 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 	if c.inWorkflow() {
 		w = masking{Writer: w, mask: c.gha.AddMask}
 	}
-	eng := rotation.New(reg, w, rotation.WithWorkers(*workers), rotation.WithProgress(c.progress(time.Now)))
+	eng := rotation.New(reg, w, rotation.WithWorkers(*workers), rotation.WithProgress(c.progress(time.Now)),
+		rotation.WithLockNotice(c.lockNotice))
 	rep, err := eng.Run(ctx, opts)
 	if err != nil && len(rep.Results) == 0 {
 		if errors.Is(err, store.ErrNotFound) {
@@ -123,6 +124,35 @@ func (c *cli) reportLeftOut(rep rotation.Report) string {
 		return ""
 	}
 	return "\n| Token | Reason | Left out |\n|---|---|---|\n" + b.String()
+}
+
+// lockNotice says on stderr, and as a notice in a workflow, whom a run
+// waits for when its lock is held, since when, and when that lease lapses,
+// so a run after a crash does not wait in silence; or that it took over
+// the lock of a holder whose process is gone.
+func (c *cli) lockNotice(h rotation.LockHeld) {
+	what := "the store's run lock"
+	if h.Token != "" {
+		what = "the lock of token " + h.Token
+	}
+	who := "holder " + h.Holder
+	if h.PID != 0 {
+		who = fmt.Sprintf("pid %d on host %s", h.PID, h.Host)
+	}
+	if !h.Since.IsZero() {
+		who += " since " + timeOrDash(h.Since)
+	}
+	var msg string
+	if h.TakenOver {
+		msg = fmt.Sprintf("took over %s from %s: that process is gone (a crash?), so its lease was not waited for", what, who)
+	} else {
+		msg = fmt.Sprintf("%s is held by %s; its lease lapses at %s unless that process renews it (a crashed one does not); waiting until %s at the latest",
+			what, who, timeOrDash(h.ExpiresAt), timeOrDash(h.WaitUntil))
+	}
+	fmt.Fprintln(c.stderr, "tokenward:", msg)
+	if c.inWorkflow() {
+		c.gha.Noticef("%s", msg)
+	}
 }
 
 // progressEvery is the longest a run of many tokens goes without a progress

@@ -53,6 +53,7 @@ type Engine struct {
 	poll     time.Duration
 	workers  int
 	progress func(done, total int, r Result)
+	notice   func(LockHeld)
 	seq      atomic.Int64 // numbers the rotations, for lock holders
 }
 
@@ -79,6 +80,14 @@ func WithWorkers(n int) Option {
 // WithProgress sets a function called after each rotation of a run.
 func WithProgress(f func(done, total int, r Result)) Option {
 	return func(e *Engine) { e.progress = f }
+}
+
+// WithLockNotice sets a function told when a run or a rotation finds its
+// lock held by another holder (whom it waits for, since when, and when that
+// lease lapses), and when it takes over the lock of a holder whose process
+// is gone. It may be called from several workers at once.
+func WithLockNotice(f func(LockHeld)) Option {
+	return func(e *Engine) { e.notice = f }
 }
 
 // New returns an engine that changes tokens through reg and writes their
@@ -122,6 +131,18 @@ var ErrDelivery = errors.New("delivery failed")
 // past the wait.
 var ErrLocked = errors.New("locked by another rotation")
 
+// noticeFor is the engine's lock notice for the lock of token, or of the
+// run when token is empty.
+func (e *Engine) noticeFor(token string) func(LockHeld) {
+	if e.notice == nil {
+		return nil
+	}
+	return func(h LockHeld) {
+		h.Token = token
+		e.notice(h)
+	}
+}
+
 func (e *Engine) at(ctx context.Context, step Step, name string) error {
 	if e.hook == nil {
 		return nil
@@ -156,7 +177,7 @@ func (e *Engine) rotate(ctx context.Context, it Item, recheck bool) (res Result,
 	// Each rotation holds the lock in its own name, so two rotations in one
 	// engine (a run and a direct Rotate) exclude each other too.
 	holder := fmt.Sprintf("%s/%d", e.holder, e.seq.Add(1))
-	l, ctx, err := acquire(ctx, e.reg.Store(), store.TokenLock(lockedID), holder, e.lockTTL, e.lockWait, e.poll)
+	l, ctx, err := acquire(ctx, e.reg.Store(), store.TokenLock(lockedID), holder, e.lockTTL, e.lockWait, e.poll, e.noticeFor(it.Token))
 	if err != nil {
 		return res, fmt.Errorf("rotate %s: %w", it.Token, err)
 	}

@@ -66,7 +66,7 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (Report, error) {
 	// Each run holds the lock in its own name, so two runs of one engine
 	// exclude each other too.
 	holder := fmt.Sprintf("%s/run/%d", e.holder, e.seq.Add(1))
-	l, ctx, err := acquire(ctx, e.reg.Store(), store.RunLock, holder, e.lockTTL, e.lockWait, e.poll)
+	l, ctx, err := acquire(ctx, e.reg.Store(), store.RunLock, holder, e.lockTTL, e.lockWait, e.poll, e.noticeFor(""))
 	if err != nil {
 		return Report{}, fmt.Errorf("rotation run: %w", err)
 	}

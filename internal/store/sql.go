@@ -123,6 +123,20 @@ func (s *sqlStore) Unlock(ctx context.Context, name, holder string) error {
 	return nil
 }
 
+func (s *sqlStore) Lease(ctx context.Context, name string) (Lease, bool, error) {
+	var l Lease
+	var expires int64
+	err := s.db.QueryRowContext(ctx, s.d.bind(`SELECT holder, expires_at FROM locks WHERE name = ?`), name).Scan(&l.Holder, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Lease{}, false, nil
+	}
+	if err != nil {
+		return Lease{}, false, fmt.Errorf("read lock %s: %w", name, err)
+	}
+	l.ExpiresAt = fromMicros(expires)
+	return l, true, nil
+}
+
 // sqlTx implements Tx.
 type sqlTx struct {
 	tx *sql.Tx

@@ -229,10 +229,20 @@ type Store interface {
 	TryLock(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	// Unlock releases the named lock if holder has it.
 	Unlock(ctx context.Context, name, holder string) error
+	// Lease returns who holds the named lock and until when, so a waiter can
+	// say whom it waits for; ok is false when no one holds it. A lease that
+	// has run out is returned too: it is free to take.
+	Lease(ctx context.Context, name string) (l Lease, ok bool, err error)
 
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string
 	Close() error
+}
+
+// Lease is a lock's holder and when its lease runs out unless renewed.
+type Lease struct {
+	Holder    string
+	ExpiresAt time.Time
 }
 
 // RunLock names the lock one rotation run holds, so two runs never overlap.

@@ -854,3 +854,34 @@ func TestReadersDoNotWaitForWriters(t *testing.T) {
 		}
 	})
 }
+
+// TestLeaseSaysWhoHolds: Lease names a lock's holder and when its lease
+// runs out, measured by the lease clock, and nothing once it is released.
+func TestLeaseSaysWhoHolds(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, _ store.Store, dsn string) {
+		ctx := t.Context()
+		clock := func() time.Time { return t0 }
+		st, err := store.Open(ctx, dsn, store.WithLeaseClock(clock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if _, ok, err := st.Lease(ctx, store.RunLock); err != nil || ok {
+			t.Fatalf("a free lock has a lease: %v %v", ok, err)
+		}
+		if ok, err := st.TryLock(ctx, store.RunLock, "host/42/abcd/run/1", 2*time.Minute); err != nil || !ok {
+			t.Fatalf("lock: %v %v", ok, err)
+		}
+		l, ok, err := st.Lease(ctx, store.RunLock)
+		if err != nil || !ok || l.Holder != "host/42/abcd/run/1" || !l.ExpiresAt.Equal(t0.Add(2*time.Minute)) {
+			t.Fatalf("lease = %+v %v %v, want the holder until %s", l, ok, err, t0.Add(2*time.Minute))
+		}
+		if err := st.Unlock(ctx, store.RunLock, "host/42/abcd/run/1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := st.Lease(ctx, store.RunLock); err != nil || ok {
+			t.Fatalf("a released lock has a lease: %v %v", ok, err)
+		}
+	})
+}
