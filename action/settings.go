@@ -54,19 +54,19 @@ func (c *cli) parse(fs *flag.FlagSet, args []string) (int, bool) {
 		}
 		return exitUsage, false
 	}
-	if err := c.resolve(fs); err != nil {
+	if err := c.resolve(fs, flagSources[fs.Name()]); err != nil {
 		return c.fail(exitUsage, "%s: %v", strings.TrimPrefix(fs.Name(), "tokenward "), err), false
 	}
 	return 0, true
 }
 
-// resolve fills the flags of fs that were not given from flagSources.
-func (c *cli) resolve(fs *flag.FlagSet) error {
+// resolve fills the flags of fs that were not given from their sources.
+func (c *cli) resolve(fs *flag.FlagSet, sources map[string]flagSource) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		src, ok := flagSources[fs.Name()][f.Name]
+		src, ok := sources[f.Name]
 		if !ok || given[f.Name] {
 			return
 		}

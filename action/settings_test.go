@@ -1,10 +1,13 @@
 package main
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sethvargo/go-githubactions"
 )
 
 // TestGivenFlagWinsOverInput: a flag that was given wins over the action
@@ -236,6 +239,60 @@ func TestWarnings(t *testing.T) {
 			}
 			if strings.Contains(r.stdout+r.stderr, w.env["TOKENWARD_MASTER_KEY"]) {
 				t.Fatal("the key was printed")
+			}
+		})
+	}
+}
+
+// TestResolveOrder: a given flag, then its TOKENWARD_* variable, then its
+// action input, then its default; a list input is split, and a value the
+// flag's parser refuses names where it came from.
+func TestResolveOrder(t *testing.T) {
+	t.Parallel()
+	sources := map[string]flagSource{
+		"create": {env: "TOKENWARD_TEST_CREATE", input: "create"},
+		"limit":  {env: "TOKENWARD_TEST_LIMIT", input: "limit"},
+		"name":   {input: "names", list: true},
+	}
+	cases := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		create  bool
+		limit   int
+		names   string
+		wantErr string
+	}{
+		{name: "defaults", limit: 7},
+		{name: "the input", env: map[string]string{"INPUT_CREATE": "true", "INPUT_LIMIT": "3", "INPUT_NAMES": "a, b\nc"}, create: true, limit: 3, names: "a,b,c"},
+		{name: "the variable beats the input", env: map[string]string{"TOKENWARD_TEST_CREATE": "false", "INPUT_CREATE": "true", "TOKENWARD_TEST_LIMIT": "2", "INPUT_LIMIT": "3"}, limit: 2},
+		{name: "a given flag beats both", env: map[string]string{"TOKENWARD_TEST_CREATE": "true", "INPUT_CREATE": "true", "TOKENWARD_TEST_LIMIT": "2", "INPUT_NAMES": "a"},
+			args: []string{"--create=false", "--limit=0", "--name", "z"}, limit: 0, names: "z"},
+		{name: "a bad variable", env: map[string]string{"TOKENWARD_TEST_LIMIT": "-1"}, wantErr: `TOKENWARD_TEST_LIMIT is "-1": must be 0 or more (it stands in for --limit)`},
+		{name: "a bad input", env: map[string]string{"INPUT_CREATE": "yes please"}, wantErr: `input create is "yes please": write true or false`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			getenv := func(k string) string { return tc.env[k] }
+			c := &cli{getenv: getenv, gha: githubactions.New(githubactions.WithGetenv(getenv))}
+			fs := flag.NewFlagSet("tokenward test", flag.ContinueOnError)
+			create := fs.Bool("create", false, "")
+			limit := intFlag(fs, "limit", 7, 0, "")
+			var names stringList
+			fs.Var(&names, "name", "")
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			err := c.resolve(fs, sources)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || *create != tc.create || *limit != tc.limit || names.String() != tc.names {
+				t.Fatalf("create %v, limit %d, names %q, err %v; want %v, %d, %q", *create, *limit, names.String(), err, tc.create, tc.limit, tc.names)
 			}
 		})
 	}
