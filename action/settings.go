@@ -23,7 +23,8 @@ type flagSource struct {
 // --master-key-file are not here: the registry resolves them, in the same
 // order, with TOKENWARD_STORE_FILE and the masking of inputs (see cli.env).
 // A command's entries are its own: review's format is not another
-// command's --format, though action.yml always sets the input.
+// command's --format, though action.yml always sets the input. No entry
+// may stand for a secret: a value its flag refuses is quoted in the error.
 var flagSources = map[string]map[string]flagSource{
 	"tokenward rotate": {
 		"dry-run":       {input: "dry-run"},
