@@ -30,6 +30,9 @@ func (c *cli) audit(ctx context.Context, args []string) int {
 			return c.auditVerify(ctx, args[1:])
 		case "pubkey":
 			return c.auditPubkey(args[1:])
+		case "help", "-h", "--help":
+			fmt.Fprint(c.stdout, usage)
+			return exitOK
 		}
 	}
 	return c.usageError("audit: use \"audit verify\" or \"audit pubkey\"")
@@ -120,7 +123,7 @@ func (c *cli) auditVerify(ctx context.Context, args []string) int {
 // left unchecked, so a pass is never read as more than it is.
 func (c *cli) reportCheckpoints(rep audit.Report, keyed bool) {
 	switch {
-	case rep.Checkpoints == 0 && !keyed:
+	case rep.Checkpoints == 0:
 		fmt.Fprintln(c.stdout, "checkpoints: none")
 	case keyed:
 		fmt.Fprintf(c.stdout, "checkpoints: %d match the chain; signatures verified up to event %d (%s)\n",

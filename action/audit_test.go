@@ -103,6 +103,19 @@ func TestAuditPubkey(t *testing.T) {
 	}
 }
 
+func TestAuditSubcommands(t *testing.T) {
+	t.Parallel()
+	w := plainEnv()
+	for _, tc := range []struct {
+		args []string
+		exit int
+	}{{[]string{"audit", "--help"}, exitOK}, {[]string{"audit"}, exitUsage}, {[]string{"audit", "nope"}, exitUsage}} {
+		if r := w.run(t, "", tc.args...); r.code != tc.exit || !strings.Contains(r.stdout+r.stderr, "tokenward audit pubkey") {
+			t.Errorf("tokenward %v: exit %d, want %d with the usage", tc.args, r.code, tc.exit)
+		}
+	}
+}
+
 // TestAuditVerifyPubkey: an event rewritten in the raw database with every
 // later hash, the checkpoints' hashes and the head recomputed passes plain
 // audit verify, and fails with the public key, naming the event.
