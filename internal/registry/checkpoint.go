@@ -40,23 +40,24 @@ func (s signingStore) Update(ctx context.Context, fn func(store.Tx) error) error
 		if err := fn(t); err != nil {
 			return err
 		}
-		if !t.appended {
+		if t.last.Seq == 0 {
 			return nil
 		}
-		return s.r.signIfDue(ctx, tx)
+		return s.r.signIfDue(ctx, tx, t.last)
 	})
 }
 
-// appendTracker notes whether a transaction appended an audit event.
+// appendTracker notes the last audit event a transaction appended: the
+// head of the chain when it commits, since writers take turns.
 type appendTracker struct {
 	store.Tx
-	appended bool
+	last audit.Head
 }
 
 func (t *appendTracker) AppendAudit(ctx context.Context, e audit.Event) (audit.Event, error) {
 	e, err := t.Tx.AppendAudit(ctx, e)
 	if err == nil {
-		t.appended = true
+		t.last = audit.Head{Seq: e.Seq, Hash: e.Hash}
 	}
 	return e, err
 }
@@ -72,13 +73,9 @@ func (r *Registry) withSigning() {
 	r.st = signingStore{Store: r.st, r: r}
 }
 
-// signIfDue signs the head inside tx when checkpointEvery events or more
-// are not covered by a checkpoint of this registry's key.
-func (r *Registry) signIfDue(ctx context.Context, tx store.Tx) error {
-	head, err := tx.AuditHead(ctx)
-	if err != nil {
-		return err
-	}
+// signIfDue signs head inside tx when checkpointEvery events or more are
+// not covered by a checkpoint of this registry's key.
+func (r *Registry) signIfDue(ctx context.Context, tx store.Tx, head audit.Head) error {
 	var last int64
 	switch c, err := tx.LastCheckpoint(ctx, r.signer.ID()); {
 	case err == nil:
@@ -128,11 +125,6 @@ func (r *Registry) Checkpoint(ctx context.Context) (audit.Head, error) {
 	}
 	return head, nil
 }
-
-// PublicKeys returns the public signing keys of the registry's master
-// keys, primary first: what a verifier needs to check checkpoints without
-// the master key.
-func (r *Registry) PublicKeys() ([]seal.PublicKey, error) { return r.keys.PublicKeys() }
 
 // Keyring reads only the master keys a Config names, as Open does, for
 // commands that need the keys and no store, such as tokenward audit pubkey.
