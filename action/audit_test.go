@@ -178,6 +178,49 @@ func TestAuditVerifyPubkey(t *testing.T) {
 	}
 }
 
+// TestAuditVerifyAfterRekey: rekey starts a new signing key; audit pubkey
+// run with both keys lists the old one too, and the checkpoints it signed
+// still verify with it.
+func TestAuditVerifyAfterRekey(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	old := w.pubkey(t)
+	newKey := newWorld(t).env["TOKENWARD_MASTER_KEY"]
+	both := w.with("TOKENWARD_MASTER_KEY", newKey+","+w.env["TOKENWARD_MASTER_KEY"])
+	if r := both.run(t, "", "rekey"); r.code != 0 {
+		t.Fatalf("rekey: exit %d %s", r.code, r.stderr)
+	}
+	lines := strings.Split(both.pubkey(t), "\n")
+	if len(lines) != 2 || lines[1] != old || lines[0] == old {
+		t.Fatalf("audit pubkey during the rekey printed %q; want a new key, then the old %q", lines, old)
+	}
+	newID, _, _ := strings.Cut(lines[0], ":")
+	oldID, _, _ := strings.Cut(old, ":")
+	for _, tc := range []struct {
+		name string
+		keys []string
+		says []string
+	}{
+		{"old key", []string{old}, []string{fmt.Sprintf("signatures verified up to event 7 (key %s ×7)", oldID)}},
+		{"both keys", lines, []string{"signatures verified up to event 8 (", fmt.Sprintf("key %s ×1", newID), fmt.Sprintf("key %s ×7", oldID)}},
+		{"one value holding both", []string{strings.Join(lines, ",")}, []string{"up to event 8"}},
+	} {
+		args := []string{"audit", "verify"}
+		for _, k := range tc.keys {
+			args = append(args, "--pubkey", k)
+		}
+		r := w.run(t, "", args...)
+		for _, says := range tc.says {
+			if r.code != 0 || !strings.Contains(r.stdout, says) {
+				t.Errorf("%s: exit %d, want %q:\n%s%s", tc.name, r.code, says, r.stdout, r.stderr)
+			}
+		}
+	}
+	if r := w.run(t, "", "audit", "verify", "--pubkey", old); !strings.Contains(r.stdout, fmt.Sprintf("not checked, their key was not given: key %s ×1", newID)) {
+		t.Errorf("the rekey's checkpoint by the new key is not reported as unchecked:\n%s", r.stdout)
+	}
+}
+
 // TestAuditVerifyWitness: events cut from the end together with their
 // checkpoints pass every check inside the store; the head an earlier run
 // printed, kept outside it, catches the cut.
