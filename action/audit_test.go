@@ -133,6 +133,7 @@ func TestAuditVerifyPubkey(t *testing.T) {
 		{"no key: signatures not checked", w, nil, exitOK, "checkpoints: 7 match the chain; their signatures were not checked"},
 		{"--pubkey", w, []string{"--pubkey", key}, exitOK, "signatures verified up to event 7"},
 		{"the environment", w.with(EnvAuditPubkey, key), nil, exitOK, "signatures verified up to event 7"},
+		{"no master key needed", w.with("TOKENWARD_MASTER_KEY", ""), []string{"--pubkey", key}, exitOK, "signatures verified up to event 7"},
 		{"a bad --pubkey", w, []string{"--pubkey", "abc:xyz"}, exitUsage, "--pubkey: parse audit public key abc"},
 		{"a bad environment", w.with(EnvAuditPubkey, "nonsense"), nil, exitUsage, EnvAuditPubkey + ": parse audit public key"},
 		{"a bad witness", w, []string{"--witness", "7"}, exitUsage, "--witness"},
