@@ -47,7 +47,7 @@ func TestActionMapsEveryInput(t *testing.T) {
 			t.Errorf("input %s is missing", name)
 		}
 	}
-	for _, name := range []string{"rotated", "failed", "next-due", "risk", "changes"} {
+	for _, name := range []string{"rotated", "failed", "next-due", "audit-head", "risk", "changes"} {
 		if got := action.Outputs[name].Value; got != "${{ steps."+last.ID+".outputs."+name+" }}" {
 			t.Errorf("output %s = %q", name, got)
 		}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
@@ -72,56 +71,6 @@ func (c *cli) verify(ctx context.Context, args []string) int {
 	if !res.Valid() {
 		return exitFailed
 	}
-	return exitOK
-}
-
-// auditPage is how many events audit verify reads at a time, so a chain of
-// any length is verified in constant memory.
-const auditPage = 1000
-
-func (c *cli) auditVerify(ctx context.Context, args []string) int {
-	fs, sf := c.flagSet("audit verify")
-	if code, ok := c.parse(fs, args); !ok {
-		return code
-	}
-	// The chain holds no sealed value: no master key is needed.
-	st, err := registry.OpenStore(ctx, c.config(sf))
-	if err != nil {
-		return c.fail(exitTrouble, "%v", err)
-	}
-	defer st.Close()
-	// Read the head first: events appended while we walk are past it and
-	// are not judged.
-	head, err := st.AuditHead(ctx)
-	if err != nil {
-		return c.fail(exitTrouble, "%v", err)
-	}
-	v := audit.NewVerifier()
-	var after int64
-walk:
-	for after < head.Seq {
-		page, err := st.AuditEvents(ctx, after, auditPage)
-		if err != nil {
-			return c.fail(exitTrouble, "%v", err)
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, e := range page {
-			if e.Seq > head.Seq {
-				// Past the recorded head: Finish names what is missing.
-				break walk
-			}
-			if err := v.Add(e); err != nil {
-				return c.fail(exitFailed, "audit chain broken: %v", err)
-			}
-			after = e.Seq
-		}
-	}
-	if err := v.Finish(head); err != nil {
-		return c.fail(exitFailed, "audit chain broken: %v", err)
-	}
-	fmt.Fprintf(c.stdout, "audit chain intact: %d events, head %s\n", head.Seq, head.Hash)
 	return exitOK
 }
 

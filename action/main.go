@@ -43,7 +43,9 @@ Usage:
   tokenward review --plan plan.json [--format markdown|json] [--fail-on high] [--policy FILE]
                                         report what a plan grants, with risk flags; exit 1 at --fail-on
   tokenward verify [--scope S]...       read a token on stdin and verify it (JSON out; exit 0 when valid)
-  tokenward audit verify                verify the hash chain of the audit log
+  tokenward audit verify [--pubkey ID:KEY]... [--witness SEQ:HASH]...
+                                        verify the audit log's hash chain, its signed checkpoints and witnesses
+  tokenward audit pubkey                print the public keys that sign the audit log's checkpoints
   tokenward config get --user U         print a user's effective configuration (JSON)
   tokenward config set --user U K=V...  set some of a user's values (V is JSON, or a plain string); never a sensitive one
   tokenward config set --user U --stdin [K]   the same from stdin (or --file F): K's value, or KEY=VALUE lines or a JSON object
@@ -103,10 +105,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "verify":
 		return c.verify(ctx, args[1:])
 	case "audit":
-		if len(args) < 2 || args[1] != "verify" {
-			return c.usageError("audit: the only subcommand is \"audit verify\"")
-		}
-		return c.auditVerify(ctx, args[2:])
+		return c.audit(ctx, args[1:])
 	case "config":
 		if len(args) < 2 {
 			return c.usageError("config: use \"config get\", \"config set\" or \"config unset\"")
@@ -223,6 +222,6 @@ func (c *cli) config(sf *storeFlags) registry.Config {
 }
 
 // open opens the registry: the store and the master key.
-func (c *cli) open(ctx context.Context, sf *storeFlags) (*registry.Registry, error) {
-	return registry.Open(ctx, c.config(sf))
+func (c *cli) open(ctx context.Context, sf *storeFlags, opts ...registry.Option) (*registry.Registry, error) {
+	return registry.Open(ctx, c.config(sf), opts...)
 }

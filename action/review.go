@@ -29,7 +29,7 @@ type reviewSettings struct {
 // step summary, sets the outputs risk and changes, and keeps one comment on
 // the pull request up to date. It exits 1 when the risk reaches --fail-on.
 func (c *cli) review(ctx context.Context, args []string) int {
-	fs, _ := c.flagSet("review")
+	fs, sf := c.flagSet("review")
 	var s reviewSettings
 	fs.StringVar(&s.plan, "plan", "", "the JSON of `terraform show -json PLANFILE`; - for standard input (input \"plan\")")
 	fs.StringVar(&s.format, "format", "markdown", "markdown or json (input \"format\")")
@@ -71,6 +71,12 @@ func (c *cli) review(ctx context.Context, args []string) int {
 	}
 	if c.getenv("GITHUB_STEP_SUMMARY") != "" {
 		c.gha.AddStepSummary(md)
+	}
+	if sf.store != "" {
+		// Asked for: the head of the store's audit chain as a witness.
+		if code := c.reviewAuditHead(ctx, sf); code != exitOK {
+			return code
+		}
 	}
 	if c.inWorkflow() {
 		c.comment(ctx, md)

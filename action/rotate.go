@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
@@ -61,7 +62,7 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 	if c.skipFiles(fs, *skipFiles) {
 		opts.SkipKinds = []string{destination.KindFile}
 	}
-	reg, err := c.open(ctx, sf)
+	reg, err := c.open(ctx, sf, registry.WithCheckpointEvery(rotateCheckpointEvery))
 	if err != nil {
 		return c.fail(exitTrouble, "%v", err)
 	}
@@ -84,10 +85,10 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 		return c.fail(exitTrouble, "%v", err)
 	}
 	if opts.DryRun {
-		return c.reportPlan(rep)
+		return c.auditHead(ctx, reg, false, c.reportPlan(rep))
 	}
 	// Tokens rotated before a late error are reported all the same.
-	code := c.reportRun(rep)
+	code := c.auditHead(ctx, reg, true, c.reportRun(rep))
 	if err != nil {
 		return c.fail(exitTrouble, "%v", err)
 	}

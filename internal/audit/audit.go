@@ -7,6 +7,12 @@
 // inserted or reordered; comparing the end of the walk with the recorded head
 // also catches events cut from the end. Events never carry secrets: callers put
 // fingerprints and names in Details, never values.
+//
+// The hashes need no key, so they show changes only to whoever cannot also
+// recompute them. Checkpoints, signed heads of the chain, catch a chain
+// rewritten with its hashes recomputed; a head kept outside the store (a
+// witness) catches a chain cut back together with its checkpoints.
+// VerifySource checks all three.
 package audit
 
 import (

@@ -7,7 +7,8 @@
 // every change appends an audit event in the same transaction (so a change is
 // never stored without its event, nor an event without its change), that a
 // token value leaves it only where an operation documents it, and that
-// sensitive values reach the store sealed under the keyring.
+// sensitive values reach the store sealed under the keyring. A registry with
+// a master key also signs the head of the audit chain (checkpoint.go).
 package registry
 
 import (
@@ -30,6 +31,9 @@ type Registry struct {
 	now   func() time.Time
 	actor string
 	rand  io.Reader
+	// signer signs audit checkpoints, nil without a master key; see checkpoint.go.
+	signer          *seal.SigningKey
+	checkpointEvery int64
 }
 
 // Option configures a Registry.
@@ -47,10 +51,11 @@ func WithRandom(rd io.Reader) Option { return func(r *Registry) { r.rand = rd } 
 
 // New returns a registry over st that seals with keys.
 func New(st store.Store, keys *seal.Keyring, opts ...Option) *Registry {
-	r := &Registry{st: st, keys: keys, now: time.Now, actor: "tokenward", rand: rand.Reader}
+	r := &Registry{st: st, keys: keys, now: time.Now, actor: "tokenward", rand: rand.Reader, checkpointEvery: 1}
 	for _, o := range opts {
 		o(r)
 	}
+	r.withSigning()
 	return r
 }
 

@@ -13,6 +13,10 @@
 // never contain key material or plaintext; they may name a key id, which is
 // derived from the key by a one-way hash and is not secret.
 //
+// Each master key also yields, by HKDF under its own label, the Ed25519 key
+// that signs the audit log's checkpoints (SigningKey, PublicKeys); a signing
+// key is named by an id hashed from its public key.
+//
 // We use the standard library's AES-GCM rather than a library such as Tink:
 // the surface we need is small, it adds no dependency to audit, and the whole
 // envelope is about a hundred lines that can be read in one sitting.

@@ -798,6 +798,9 @@ func (t *sqlTx) AppendAudit(ctx context.Context, e audit.Event) (audit.Event, er
 	if err := t.row(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+t.d.forUpdate).Scan(&head.Seq, &head.Hash); err != nil {
 		return audit.Event{}, fmt.Errorf("append audit event: read head: %w", err)
 	}
+	if err := t.pastHead(ctx, head); err != nil {
+		return audit.Event{}, fmt.Errorf("append audit event: %w", err)
+	}
 	e = audit.Link(head, e)
 	details := e.Details
 	if details == nil {

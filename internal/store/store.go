@@ -206,6 +206,13 @@ type Tx interface {
 	// AppendAudit links e to the end of the chain and stores it; the returned
 	// event carries its sequence number and hashes.
 	AppendAudit(ctx context.Context, e audit.Event) (audit.Event, error)
+	// AuditHead returns the end of the chain as this transaction sees it.
+	AuditHead(ctx context.Context) (audit.Head, error)
+	// AppendCheckpoint stores a signed checkpoint of the chain.
+	AppendCheckpoint(ctx context.Context, c audit.Checkpoint) error
+	// LastCheckpoint returns the latest checkpoint signed by a key,
+	// ErrNotFound when it signed none.
+	LastCheckpoint(ctx context.Context, keyID string) (audit.Checkpoint, error)
 }
 
 // Store is a tokenward store.
@@ -219,6 +226,12 @@ type Store interface {
 	AuditEvents(ctx context.Context, after int64, limit int) ([]audit.Event, error)
 	// AuditHead returns the recorded end of the audit chain.
 	AuditHead(ctx context.Context) (audit.Head, error)
+	// AuditCheckpoints returns the checkpoints of the events after < seq <=
+	// upTo, ordered by seq and key id.
+	AuditCheckpoints(ctx context.Context, after, upTo int64) ([]audit.Checkpoint, error)
+	// AuditPastHead reports events and checkpoints stored past the recorded
+	// head, which only a writer around tokenward leaves.
+	AuditPastHead(ctx context.Context) (audit.PastHead, error)
 
 	// TryLock takes the named lock for holder for ttl, unless another holder
 	// has it and its lease has not run out. It does not wait. A holder may

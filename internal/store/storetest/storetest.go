@@ -84,7 +84,8 @@ func (e *Engines) Run(t *testing.T, fn func(t *testing.T, st store.Store, dsn st
 }
 
 // AuditChain reads every audit event of st, fails the test unless the chain
-// verifies against the recorded head, and returns the events.
+// verifies against the recorded head, its checkpoints match it and nothing
+// is stored past the head, and returns the events.
 func AuditChain(t testing.TB, st store.Store) []audit.Event {
 	t.Helper()
 	events, err := st.AuditEvents(context.Background(), 0, 1<<30)
@@ -97,6 +98,9 @@ func AuditChain(t testing.TB, st store.Store) []audit.Event {
 	}
 	if err := audit.Verify(events, head); err != nil {
 		t.Fatalf("audit chain: %v", err)
+	}
+	if _, err := audit.VerifySource(context.Background(), st, audit.Options{}); err != nil {
+		t.Fatalf("audit chain and checkpoints: %v", err)
 	}
 	return events
 }
