@@ -30,6 +30,7 @@ type Registry struct {
 	now   func() time.Time
 	actor string
 	rand  io.Reader
+	loc   string // where the store is, for messages; set by the openers
 }
 
 // Option configures a Registry.

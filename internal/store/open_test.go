@@ -234,3 +234,32 @@ func fileSum(t *testing.T, path string) string {
 	s := sha256.Sum256(b)
 	return string(s[:])
 }
+
+// TestEmptyReadsNothingAndRefusesChanges: the stand-in a plan reads before a
+// first apply has the schema, holds nothing, and takes no change.
+func TestEmptyReadsNothingAndRefusesChanges(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, err := store.Empty(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for range 3 { // several connections of the pool see the same schema
+		if err := st.View(ctx, func(tx store.Tx) error {
+			scopes, err := tx.ListScopes(ctx)
+			if err == nil && len(scopes) != 0 {
+				t.Errorf("scopes = %v", scopes)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if head, err := st.AuditHead(ctx); err != nil || head.Seq != 0 {
+		t.Fatalf("head = %+v, %v", head, err)
+	}
+	if err := st.Update(ctx, func(store.Tx) error { return nil }); !errors.Is(err, store.ErrReadOnly) {
+		t.Fatalf("update: %v", err)
+	}
+}
