@@ -25,7 +25,9 @@ func keyEnv(t *testing.T, dsn string) map[string]string {
 	return map[string]string{registry.EnvStore: dsn, seal.EnvKey: base64.StdEncoding.EncodeToString(key)}
 }
 
-func getenv(env map[string]string) func(string) string { return func(k string) string { return env[k] } }
+func getenv(env map[string]string) func(string) string {
+	return func(k string) string { return env[k] }
+}
 
 // TestOpenRefusesAMissingStore: a mistyped store is an error that names the
 // absolute path and says how to create a store; nothing is created.
@@ -38,7 +40,10 @@ func TestOpenRefusesAMissingStore(t *testing.T) {
 			_, err := registry.Open(t.Context(), registry.Config{Getenv: getenv(env)})
 			return err
 		},
-		"OpenStore": func() error { _, err := registry.OpenStore(t.Context(), registry.Config{Getenv: getenv(env)}); return err },
+		"OpenStore": func() error {
+			_, err := registry.OpenStore(t.Context(), registry.Config{Getenv: getenv(env)})
+			return err
+		},
 		"OpenVerifier": func() error {
 			_, err := registry.OpenVerifier(t.Context(), registry.Config{Getenv: getenv(env)})
 			return err
