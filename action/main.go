@@ -43,7 +43,9 @@ Usage:
                                         rotate every token that is due and deliver the new values
   tokenward review --plan plan.json [--format markdown|json] [--fail-on high] [--policy FILE]
                                         report what a plan grants, with risk flags; exit 1 at --fail-on
-  tokenward verify [--scope S]...       read a token on stdin and verify it (JSON out; exit 0 when valid)
+  tokenward verify [--scope S]... [--all]
+                                        read a token on stdin and verify it (JSON out; exit 0 when valid);
+                                        --all: one token a line, a JSON array out, exit 0 when all are valid
   tokenward audit verify                verify the hash chain of the audit log
   tokenward config get --user U         print a user's effective configuration (JSON)
   tokenward config set --user U K=V...  set some of a user's values (V is JSON, or a plain string)
@@ -53,7 +55,9 @@ Usage:
 
 Common flags (or environment, or action inputs):
   --store DSN            TOKENWARD_STORE, input "store": a SQLite path or a postgres:// URL
-  --master-key-file F    TOKENWARD_MASTER_KEY_FILE (or TOKENWARD_MASTER_KEY, input "master-key")
+  --master-key-file F    TOKENWARD_MASTER_KEY_FILE (or TOKENWARD_MASTER_KEY, input "master-key"); verify and audit verify need none
+  --create               TOKENWARD_STORE_CREATE=1: create the store when it does not exist (otherwise that is an error);
+                         verify and audit verify open the store read-only and never create it
 TOKENWARD_NOW=RFC3339 fixes the clock, for tests and drills only.
 `
 
@@ -147,6 +151,7 @@ func (c *cli) fail(code int, format string, args ...any) int {
 // storeFlags are the flags every command that opens the store takes.
 type storeFlags struct {
 	store, masterKeyFile string
+	create               bool
 }
 
 func (c *cli) flagSet(name string) (*flag.FlagSet, *storeFlags) {
@@ -155,6 +160,7 @@ func (c *cli) flagSet(name string) (*flag.FlagSet, *storeFlags) {
 	sf := &storeFlags{}
 	fs.StringVar(&sf.store, "store", "", "store DSN: a SQLite path or a postgres:// URL (default $TOKENWARD_STORE)")
 	fs.StringVar(&sf.masterKeyFile, "master-key-file", "", "file holding the base64 master key (default $TOKENWARD_MASTER_KEY_FILE)")
+	fs.BoolVar(&sf.create, "create", false, "create the store when it does not exist (default $TOKENWARD_STORE_CREATE=1)")
 	return fs, sf
 }
 
@@ -202,7 +208,10 @@ func (c *cli) config(sf *storeFlags) registry.Config {
 	if a := c.getenv("GITHUB_ACTOR"); a != "" {
 		actor = "github:" + a
 	}
-	return registry.Config{Store: sf.store, MasterKeyFile: sf.masterKeyFile, Actor: actor, Getenv: getenv}
+	// A missing store is created only when asked: a mistyped path must not
+	// start a new, empty store.
+	create := sf.create || c.getenv(registry.EnvStoreCreate) == "1"
+	return registry.Config{Store: sf.store, MasterKeyFile: sf.masterKeyFile, Actor: actor, Getenv: getenv, Create: create}
 }
 
 // open opens the registry: the store and the master key.
