@@ -176,7 +176,9 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 }
 
 // Configure opens the store and the keyring and hands the registry to the
-// resources and data sources.
+// resources and data sources. A store that does not exist is not created
+// here: a plan reads it as empty, and only a first apply's first change
+// creates it (see guardedResource for when that is refused).
 func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
 	var cfg providerModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
@@ -194,7 +196,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	reg, err := registry.Open(ctx, registry.Config{
+	reg, err := registry.OpenDeferred(ctx, registry.Config{
 		Store:         cfg.Store.ValueString(),
 		MasterKeyFile: cfg.MasterKeyFile.ValueString(),
 		Actor:         "terraform",
@@ -369,6 +371,8 @@ type providerData struct {
 	writer destination.Writer // files, and GitHub secrets when credentials are configured
 	engine *rotation.Engine
 	github bool // GitHub credentials are configured
+	// warnCreate says once per run that a first apply creates the store.
+	warnCreate sync.Once
 }
 
 // lazyWriter builds a writer the first time it is used, so credentials are
@@ -443,11 +447,11 @@ func configured(v any, diags *diag.Diagnostics) *providerData {
 // Resources lists the provider's resources.
 func (p *Provider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
-		newScopeResource,
-		newRoleResource,
-		newSettingResource,
-		newUserConfigResource,
-		newTokenResource,
+		guarded(newScopeResource),
+		guarded(newRoleResource),
+		guarded(newSettingResource),
+		guarded(newUserConfigResource),
+		guarded(newTokenResource),
 	}
 }
 

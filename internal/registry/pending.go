@@ -22,7 +22,8 @@ import (
 func OpenDeferred(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
 	cfg.Create = false
 	r, err := Open(ctx, cfg, opts...)
-	if err == nil || !errors.Is(err, store.ErrMissing) {
+	var missing *store.MissingError
+	if err == nil || !errors.As(err, &missing) {
 		return r, err
 	}
 	// Open checked the key and the clock before it looked at the store.
@@ -40,7 +41,7 @@ func OpenDeferred(ctx context.Context, cfg Config, opts ...Option) (*Registry, e
 	}
 	create := cfg
 	create.Create = true
-	p := &pendingStore{empty: empty, engine: engineOf(cfg.dsn()), create: func(ctx context.Context) (store.Store, error) {
+	p := &pendingStore{empty: empty, engine: engineOf(cfg.dsn()), missing: missing.Reason, create: func(ctx context.Context) (store.Store, error) {
 		st, err := OpenStore(ctx, create)
 		if err != nil {
 			return nil, err
@@ -88,6 +89,15 @@ func (r *Registry) StoreExists() bool {
 	return !ok || p.created()
 }
 
+// MissingReason says what OpenDeferred found instead of a store, such as
+// "the file does not exist"; "" once the store exists.
+func (r *Registry) MissingReason() string {
+	if p, ok := r.st.(*pendingStore); ok && !p.created() {
+		return p.missing
+	}
+	return ""
+}
+
 // Pristine tells whether the store has never recorded a change: it does not
 // exist yet, or its audit chain is empty. Every change appends an audit
 // event, so a store that ever held a record is never pristine again.
@@ -118,9 +128,10 @@ func (r *Registry) Location() string { return r.loc }
 // empty store in memory until the first change creates the real one, which
 // every call uses from then on.
 type pendingStore struct {
-	empty  store.Store
-	engine string
-	create func(context.Context) (store.Store, error)
+	empty   store.Store
+	engine  string
+	missing string // what Open found instead of a store
+	create  func(context.Context) (store.Store, error)
 
 	mu      sync.Mutex
 	real    store.Store
