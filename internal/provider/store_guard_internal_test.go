@@ -21,8 +21,9 @@ import (
 // stubResource counts the calls that reach it.
 type stubResource struct{ calls []string }
 
-func (s *stubResource) Metadata(context.Context, resource.MetadataRequest, *resource.MetadataResponse) {}
-func (s *stubResource) Schema(context.Context, resource.SchemaRequest, *resource.SchemaResponse)       {}
+func (s *stubResource) Metadata(context.Context, resource.MetadataRequest, *resource.MetadataResponse) {
+}
+func (s *stubResource) Schema(context.Context, resource.SchemaRequest, *resource.SchemaResponse) {}
 func (s *stubResource) Create(context.Context, resource.CreateRequest, *resource.CreateResponse) {
 	s.calls = append(s.calls, "create")
 }
