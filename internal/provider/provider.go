@@ -94,7 +94,10 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 				Sensitive: true, // a postgres:// URL may carry a password
 				MarkdownDescription: "Where tokenward keeps its records: a SQLite file path (`tokenward.db`, relative to the " +
 					"working directory, or `sqlite:PATH`) or a PostgreSQL URL (`postgres://user@host/db`). " +
-					"Defaults to the `TOKENWARD_STORE` environment variable.",
+					"Defaults to the `TOKENWARD_STORE` environment variable. The provider creates the store (the file, or the tables " +
+					"in an empty database) only on a first apply, when Terraform's state holds no tokenward resource: the plan says " +
+					"so and creates nothing. While the state holds tokenward resources, a store that does not exist or holds no " +
+					"tokenward records fails the plan as lost or mistyped, naming the path.",
 			},
 			"master_key_file": schema.StringAttribute{
 				Optional: true,
