@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 )
 
 // TestCommandsRefuseAMissingStore: a mistyped store is an error for every
@@ -201,7 +203,8 @@ func TestVerifyAsAUserWhoCannotWriteTheStore(t *testing.T) {
 	}
 	before := fileSum(t, path)
 
-	for _, args := range [][]string{{"verify", "--scope", "billing:read"}, {"audit", "verify"}} {
+	asNobody := func(args ...string) {
+		t.Helper()
 		cmd := exec.Command(exe, args...)
 		cmd.Env = []string{"TOKENWARD_TEST_AS_BINARY=1", "TOKENWARD_STORE=" + path, "TOKENWARD_NOW=" + w.env["TOKENWARD_NOW"], "HOME=/"}
 		cmd.Stdin = strings.NewReader(w.value + "\n")
@@ -216,12 +219,30 @@ func TestVerifyAsAUserWhoCannotWriteTheStore(t *testing.T) {
 			t.Fatalf("verify as nobody:\n%s", out.String())
 		}
 	}
+	// No writer holds the store open: no -wal or -shm file to share.
+	asNobody("verify", "--scope", "billing:read")
+	asNobody("audit", "verify")
 	if fileSum(t, path) != before {
 		t.Fatal("the verifier changed the store file")
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
 		t.Fatalf("the verifier left files beside the store: %v", entries)
 	}
+
+	// A writer holds it open, with changes in its WAL: the verifier shares
+	// the -shm file, which SQLite made with the store file's group and mode.
+	writer, err := registry.Open(t.Context(), registry.Config{Getenv: w.with("TOKENWARD_STORE", path).getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	if _, err := writer.CreateScope(t.Context(), "reports:read", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + "-shm"); err != nil {
+		t.Fatalf("the writer has no -shm file: %v", err)
+	}
+	asNobody("verify", "--scope", "billing:read")
 }
 
 func copyFile(t *testing.T, from, to string, mode os.FileMode) {
