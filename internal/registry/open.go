@@ -189,7 +189,8 @@ func OpenStore(ctx context.Context, cfg Config, opts ...store.Option) (store.Sto
 	st, err := store.Open(ctx, dsn, opts...)
 	if errors.Is(err, store.ErrMissing) {
 		return nil, fmt.Errorf("%w. If the path or URL is mistyped (--store, %s) or the store was lost, fix that; "+
-			"to start a new store, run the command again with --create (or %s=1), or let a first terraform apply create it", err, EnvStore, EnvStoreCreate)
+			"to start a new store on purpose, give a tokenward command that writes --create (or set %s=1), or let a first terraform apply create it "+
+			"(verify and audit verify only read, and never create one)", err, EnvStore, EnvStoreCreate)
 	}
 	return st, err
 }
