@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 
 	"github.com/sethvargo/go-githubactions"
@@ -151,7 +152,22 @@ func (c *cli) fail(code int, format string, args ...any) int {
 // storeFlags are the flags every command that opens the store takes.
 type storeFlags struct {
 	store, masterKeyFile string
-	create               bool
+	create               givenBool
+}
+
+// givenBool is a boolean flag that knows whether it was given, so that
+// --create=false wins over TOKENWARD_STORE_CREATE=1.
+type givenBool struct{ value, given bool }
+
+func (b *givenBool) String() string   { return strconv.FormatBool(b.value) }
+func (b *givenBool) IsBoolFlag() bool { return true }
+func (b *givenBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	b.value, b.given = v, true
+	return nil
 }
 
 func (c *cli) flagSet(name string) (*flag.FlagSet, *storeFlags) {
@@ -160,7 +176,7 @@ func (c *cli) flagSet(name string) (*flag.FlagSet, *storeFlags) {
 	sf := &storeFlags{}
 	fs.StringVar(&sf.store, "store", "", "store DSN: a SQLite path or a postgres:// URL (default $TOKENWARD_STORE)")
 	fs.StringVar(&sf.masterKeyFile, "master-key-file", "", "file holding the base64 master key (default $TOKENWARD_MASTER_KEY_FILE)")
-	fs.BoolVar(&sf.create, "create", false, "create the store when it does not exist (default $TOKENWARD_STORE_CREATE=1)")
+	fs.Var(&sf.create, "create", "create the store when it does not exist (default $TOKENWARD_STORE_CREATE=1)")
 	return fs, sf
 }
 
@@ -210,7 +226,10 @@ func (c *cli) config(sf *storeFlags) registry.Config {
 	}
 	// A missing store is created only when asked: a mistyped path must not
 	// start a new, empty store.
-	create := sf.create || c.getenv(registry.EnvStoreCreate) == "1"
+	create := c.getenv(registry.EnvStoreCreate) == "1"
+	if sf.create.given {
+		create = sf.create.value
+	}
 	return registry.Config{Store: sf.store, MasterKeyFile: sf.masterKeyFile, Actor: actor, Getenv: getenv, Create: create}
 }
 

@@ -41,6 +41,7 @@ func TestCommandsRefuseAMissingStore(t *testing.T) {
 		{"config unset", "", []string{"config", "unset", "--user", "alice", "ui.theme"}},
 		{"rekey", "", []string{"rekey"}},
 		{"verify ignores TOKENWARD_STORE_CREATE", w.value, []string{"verify"}},
+		{"--create=false wins over TOKENWARD_STORE_CREATE", "", []string{"rekey", "--create=false"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
