@@ -12,6 +12,7 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
 // EnvAuditPubkey holds the public keys audit verify checks checkpoint
@@ -44,6 +45,10 @@ func (c *cli) audit(ctx context.Context, args []string) int {
 func (c *cli) auditPubkey(args []string) int {
 	fs := flag.NewFlagSet("tokenward audit pubkey", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage:\n%s\nFlags:\n", commandUsage("audit pubkey"))
+		fs.PrintDefaults()
+	}
 	sf := &storeFlags{}
 	fs.StringVar(&sf.masterKeyFile, "master-key-file", "", "file holding the base64 master key(s) (default $TOKENWARD_MASTER_KEY_FILE)")
 	if code, ok := c.parse(fs, args); !ok {
@@ -98,8 +103,9 @@ func (c *cli) auditVerify(ctx context.Context, args []string) int {
 		}
 		opts.Witnesses = append(opts.Witnesses, h)
 	}
-	// The chain and its checkpoints hold no sealed value: no master key is needed.
-	st, err := registry.OpenStore(ctx, c.config(sf))
+	// The chain and its checkpoints hold no sealed value: no master key is
+	// needed, and a read-only open, so the auditor can change nothing.
+	st, err := registry.OpenStore(ctx, c.config(sf), store.ReadOnly())
 	if err != nil {
 		return c.fail(exitTrouble, "%v", err)
 	}
@@ -200,7 +206,7 @@ func (c *cli) reportAuditHead(w io.Writer, head audit.Head) {
 // reviewAuditHead reports the audit head of the store review was given
 // with --store, on stderr since stdout holds the report. It needs no key.
 func (c *cli) reviewAuditHead(ctx context.Context, sf *storeFlags) int {
-	st, err := registry.OpenStore(ctx, c.config(sf))
+	st, err := registry.OpenStore(ctx, c.config(sf), store.ReadOnly())
 	if err != nil {
 		return c.fail(exitTrouble, "review: %v", err)
 	}

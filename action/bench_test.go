@@ -70,7 +70,7 @@ func benchRotate(b *testing.B, n int, latency time.Duration) {
 		"TOKENWARD_GITHUB_PACE": "0s",
 	}
 	getenv := func(k string) string { return env[k] }
-	reg, err := registry.Open(ctx, registry.Config{Getenv: getenv})
+	reg, err := registry.Open(ctx, registry.Config{Getenv: getenv, Create: true})
 	if err != nil {
 		b.Fatal(err)
 	}

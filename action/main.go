@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 
 	"github.com/sethvargo/go-githubactions"
@@ -42,7 +43,9 @@ Usage:
                                         rotate every token that is due and deliver the new values
   tokenward review --plan plan.json [--format markdown|json] [--fail-on high] [--policy FILE]
                                         report what a plan grants, with risk flags; exit 1 at --fail-on
-  tokenward verify [--scope S]...       read a token on stdin and verify it (JSON out; exit 0 when valid)
+  tokenward verify [--scope S]... [--all]
+                                        read a token on stdin and verify it (JSON out; exit 0 when valid);
+                                        --all: one token a line, a JSON array out, exit 0 when all are valid
   tokenward audit verify [--pubkey ID:KEY]... [--witness SEQ:HASH]...
                                         verify the audit log's hash chain, its signed checkpoints and witnesses
   tokenward audit pubkey                print the public keys that sign the audit log's checkpoints
@@ -56,7 +59,9 @@ Usage:
 Common flags (or environment, or action inputs):
   --store DSN            TOKENWARD_STORE, input "store": a SQLite path or a postgres:// URL
                          (or TOKENWARD_STORE_FILE: a file holding it, to keep a password out of the environment)
-  --master-key-file F    TOKENWARD_MASTER_KEY_FILE (or TOKENWARD_MASTER_KEY, input "master-key")
+  --master-key-file F    TOKENWARD_MASTER_KEY_FILE (or TOKENWARD_MASTER_KEY, input "master-key"); verify and audit verify need none
+  --create               TOKENWARD_STORE_CREATE=1: create the store when it does not exist (otherwise that is an error);
+                         verify and audit verify open the store read-only and never create it
 A flag that is given always wins, even --dry-run=false.
 TOKENWARD_NOW=RFC3339 fixes the clock, for tests and drills only.
 `
@@ -154,6 +159,22 @@ func (c *cli) fail(code int, format string, args ...any) int {
 // storeFlags are the flags every command that opens the store takes.
 type storeFlags struct {
 	store, masterKeyFile string
+	create               givenBool
+}
+
+// givenBool is a boolean flag that knows whether it was given, so that
+// --create=false wins over TOKENWARD_STORE_CREATE=1.
+type givenBool struct{ value, given bool }
+
+func (b *givenBool) String() string   { return strconv.FormatBool(b.value) }
+func (b *givenBool) IsBoolFlag() bool { return true }
+func (b *givenBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	b.value, b.given = v, true
+	return nil
 }
 
 func (c *cli) flagSet(name string) (*flag.FlagSet, *storeFlags) {
@@ -166,6 +187,7 @@ func (c *cli) flagSet(name string) (*flag.FlagSet, *storeFlags) {
 	sf := &storeFlags{}
 	fs.StringVar(&sf.store, "store", "", "store DSN: a SQLite path or a postgres:// URL (default $TOKENWARD_STORE)")
 	fs.StringVar(&sf.masterKeyFile, "master-key-file", "", "file holding the base64 master key (default $TOKENWARD_MASTER_KEY_FILE)")
+	fs.Var(&sf.create, "create", "create the store when it does not exist (default $TOKENWARD_STORE_CREATE=1)")
 	return fs, sf
 }
 
@@ -216,7 +238,13 @@ func (c *cli) config(sf *storeFlags) registry.Config {
 	if a := c.getenv("GITHUB_ACTOR"); a != "" {
 		actor = "github:" + a
 	}
-	cfg := registry.Config{Store: sf.store, MasterKeyFile: sf.masterKeyFile, Actor: actor, Getenv: getenv}
+	// A missing store is created only when asked: a mistyped path must not
+	// start a new, empty store.
+	create := c.getenv(registry.EnvStoreCreate) == "1"
+	if sf.create.given {
+		create = sf.create.value
+	}
+	cfg := registry.Config{Store: sf.store, MasterKeyFile: sf.masterKeyFile, Actor: actor, Getenv: getenv, Create: create}
 	c.warn(registry.Warnings(cfg))
 	return cfg
 }

@@ -38,7 +38,7 @@ func newWorld(t *testing.T) world {
 		"TOKENWARD_MASTER_KEY": base64.StdEncoding.EncodeToString(key),
 		"TOKENWARD_NOW":        "2026-11-27T09:00:00Z",
 	}
-	reg, err := registry.Open(ctx, registry.Config{Getenv: w.getenv})
+	reg, err := registry.Open(ctx, registry.Config{Getenv: w.getenv, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestTwoRotateProcessesRotateEachTokenOnce(t *testing.T) {
 				"TOKENWARD_MASTER_KEY": base64.StdEncoding.EncodeToString(key),
 				"TOKENWARD_NOW":        "2026-11-27T09:00:00Z",
 			}
-			reg, err := registry.Open(ctx, registry.Config{Getenv: func(k string) string { return env[k] }})
+			reg, err := registry.Open(ctx, registry.Config{Getenv: func(k string) string { return env[k] }, Create: true})
 			if err != nil {
 				t.Fatal(err)
 			}

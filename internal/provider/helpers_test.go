@@ -10,7 +10,7 @@ import (
 // to change or inspect it between steps.
 func openRegistry(t *testing.T, env map[string]string) *registry.Registry {
 	t.Helper()
-	reg, err := registry.Open(t.Context(), registry.Config{Getenv: func(k string) string { return env[k] }})
+	reg, err := registry.Open(t.Context(), registry.Config{Getenv: func(k string) string { return env[k] }, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

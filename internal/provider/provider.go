@@ -94,7 +94,10 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 				Sensitive: true, // a postgres:// URL may carry a password
 				MarkdownDescription: "Where tokenward keeps its records: a SQLite file path (`tokenward.db`, relative to the " +
 					"working directory, or `sqlite:PATH`) or a PostgreSQL URL (`postgres://user@host/db`). " +
-					"Defaults to the `TOKENWARD_STORE` environment variable.",
+					"Defaults to the `TOKENWARD_STORE` environment variable. The provider creates the store (the file, or the tables " +
+					"in an empty database) only on a first apply, when Terraform's state holds no tokenward resource: the plan says " +
+					"so and creates nothing. While the state holds tokenward resources, a store that does not exist or holds no " +
+					"tokenward records fails the plan as lost or mistyped, naming the path.",
 			},
 			"master_key_file": schema.StringAttribute{
 				Optional: true,
@@ -176,7 +179,9 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 }
 
 // Configure opens the store and the keyring and hands the registry to the
-// resources and data sources.
+// resources and data sources. A store that does not exist is not created
+// here: a plan reads it as empty, and only a first apply's first change
+// creates it (see guardedResource for when that is refused).
 func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
 	var cfg providerModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
@@ -194,7 +199,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	reg, err := registry.Open(ctx, registry.Config{
+	reg, err := registry.OpenDeferred(ctx, registry.Config{
 		Store:         cfg.Store.ValueString(),
 		MasterKeyFile: cfg.MasterKeyFile.ValueString(),
 		Actor:         "terraform",
@@ -372,6 +377,8 @@ type providerData struct {
 	writer destination.Writer // files, and GitHub secrets when credentials are configured
 	engine *rotation.Engine
 	github bool // GitHub credentials are configured
+	// warnCreate says once per run that a first apply creates the store.
+	warnCreate sync.Once
 }
 
 // lazyWriter builds a writer the first time it is used, so credentials are
@@ -446,11 +453,11 @@ func configured(v any, diags *diag.Diagnostics) *providerData {
 // Resources lists the provider's resources.
 func (p *Provider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
-		newScopeResource,
-		newRoleResource,
-		newSettingResource,
-		newUserConfigResource,
-		newTokenResource,
+		guarded(newScopeResource),
+		guarded(newRoleResource),
+		guarded(newSettingResource),
+		guarded(newUserConfigResource),
+		guarded(newTokenResource),
 	}
 }
 

@@ -64,7 +64,7 @@ func TestAccProviderConfigurationErrors(t *testing.T) {
 
 func TestAccScopesDataSource(t *testing.T) {
 	env := testEnv(t)
-	reg, err := registry.Open(t.Context(), registry.Config{Getenv: func(k string) string { return env[k] }})
+	reg, err := registry.Open(t.Context(), registry.Config{Getenv: func(k string) string { return env[k] }, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

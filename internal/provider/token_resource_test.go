@@ -36,7 +36,7 @@ const tokenAddr = "tokenward_token.t"
 // declared, for checks from outside Terraform.
 func tokenRegistry(t *testing.T, env map[string]string, scopes ...string) *registry.Registry {
 	t.Helper()
-	reg, err := registry.Open(context.Background(), registry.Config{Getenv: func(k string) string { return env[k] }, Actor: "test"})
+	reg, err := registry.Open(context.Background(), registry.Config{Getenv: func(k string) string { return env[k] }, Actor: "test", Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -14,6 +15,10 @@ import (
 // Environment variables read by Open, beside seal.EnvKey and seal.EnvKeyFile.
 const (
 	EnvStore = "TOKENWARD_STORE"
+	// EnvStoreCreate set to 1 lets the tokenward binary create a store that
+	// does not exist, as its --create flag does. The binary reads it; Open
+	// does not, so it never changes what the provider does.
+	EnvStoreCreate = "TOKENWARD_STORE_CREATE"
 	// EnvNow overrides the clock with a fixed RFC 3339 time. It is for tests
 	// and drills only: with it set, tokens are issued, rotated and verified
 	// as if it were that time.
@@ -28,25 +33,17 @@ type Config struct {
 	MasterKeyFile string              // a file holding the base64 master key(s)
 	Actor         string              // who the audit log names
 	Getenv        func(string) string // os.Getenv when nil
+	// Create lets Open create a store that does not exist yet. Without it a
+	// missing store is an error that names it and says how to create one,
+	// so a mistyped path or URL never starts a new, empty store.
+	Create bool
 }
 
 // Open opens the store and the keyring a Config names and returns a
 // registry over them; Close releases the store. Each error says what to set.
 func Open(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
 	getenv := cfg.getenv()
-	keyEnv := getenv
-	if cfg.MasterKeyFile != "" {
-		keyEnv = func(k string) string {
-			switch k {
-			case seal.EnvKey:
-				return ""
-			case seal.EnvKeyFile:
-				return cfg.MasterKeyFile
-			}
-			return getenv(k)
-		}
-	}
-	keys, err := seal.FromEnv(keyEnv)
+	keys, err := seal.FromEnv(cfg.keyEnv())
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w (generate one with: openssl rand -base64 32)", err)
 	}
@@ -58,15 +55,42 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	all := []Option{WithClock(now)}
-	if cfg.Actor != "" {
-		all = append(all, WithActor(cfg.Actor))
-	}
-	r := New(st, keys, append(all, opts...)...)
+	r := New(st, keys, cfg.options(now, opts)...)
+	r.loc = store.Location(cfg.dsn())
 	if err := r.checkKey(ctx); err != nil {
 		st.Close()
 		return nil, err
 	}
+	return r, nil
+}
+
+// options are the registry options a Config implies, then opts.
+func (cfg Config) options(now func() time.Time, opts []Option) []Option {
+	all := []Option{WithClock(now)}
+	if cfg.Actor != "" {
+		all = append(all, WithActor(cfg.Actor))
+	}
+	return append(all, opts...)
+}
+
+// OpenVerifier opens a registry that can only verify tokens: it asks for no
+// master key (token secrets are kept hashed, not sealed) and opens the store
+// read-only, so a verifier needs only read access to the SQLite file or a
+// PostgreSQL role that may SELECT what verification reads. It runs no
+// migration and writes nothing; a store that does not exist is an error.
+// Operations that seal, open sealed values or change the store fail.
+func OpenVerifier(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
+	now, err := ClockFromEnv(cfg.getenv())
+	if err != nil {
+		return nil, err
+	}
+	cfg.Create = false
+	st, err := OpenStore(ctx, cfg, store.ReadOnly())
+	if err != nil {
+		return nil, err
+	}
+	r := New(st, nil, cfg.options(now, opts)...)
+	r.loc = store.Location(cfg.dsn())
 	return r, nil
 }
 
@@ -151,8 +175,10 @@ func (r *Registry) opensExisting(ctx context.Context, tx store.Tx) error {
 }
 
 // OpenStore opens only the store a Config names, for readers that need no
-// key, such as the audit verifier.
-func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
+// key, such as the audit verifier; opts are passed to store.Open. A store
+// that does not exist is an error saying how to create one, unless
+// cfg.Create.
+func OpenStore(ctx context.Context, cfg Config, opts ...store.Option) (store.Store, error) {
 	dsn := cfg.Store
 	if dsn == "" {
 		var err error
@@ -163,7 +189,26 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 	if dsn == "" {
 		return nil, fmt.Errorf("no store configured: set %s (or the provider's store attribute) to a file path such as tokenward.db, or to a postgres:// URL", EnvStore)
 	}
-	return store.Open(ctx, dsn)
+	if cfg.Create {
+		opts = append(opts, store.Create())
+	}
+	st, err := store.Open(ctx, dsn, opts...)
+	if errors.Is(err, store.ErrMissing) {
+		return nil, fmt.Errorf("%w. If the path or URL is mistyped (--store, %s) or the store was lost, fix that; "+
+			"to start a new store on purpose, give a tokenward command that writes --create (or set %s=1), or let a first terraform apply create it "+
+			"(verify and audit verify only read, and never create one)", err, EnvStore, EnvStoreCreate)
+	}
+	return st, err
+}
+
+// dsn is the store's DSN: the Config's, else TOKENWARD_STORE or the
+// content of TOKENWARD_STORE_FILE.
+func (cfg Config) dsn() string {
+	if cfg.Store != "" {
+		return cfg.Store
+	}
+	dsn, _ := storeDSN(cfg.getenv()) // OpenStore reports its error
+	return dsn
 }
 
 // EnvStoreFile names a file that holds the store's DSN, so that a

@@ -33,7 +33,7 @@ func TestOpenRefusesAWrongMasterKey(t *testing.T) {
 			rand.Read(newKey)
 			open := func(keys string) (*registry.Registry, error) {
 				env := map[string]string{registry.EnvStore: dsn, seal.EnvKey: keys}
-				return registry.Open(ctx, registry.Config{Getenv: func(k string) string { return env[k] }})
+				return registry.Open(ctx, registry.Config{Getenv: func(k string) string { return env[k] }, Create: true})
 			}
 			reg, err := open(b64(oldKey))
 			if err != nil {

@@ -34,6 +34,7 @@ type Registry struct {
 	// signer signs audit checkpoints, nil without a master key; see checkpoint.go.
 	signer          *seal.SigningKey
 	checkpointEvery int64
+	loc             string // where the store is, for messages; set by the openers
 }
 
 // Option configures a Registry.

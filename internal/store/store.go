@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -266,7 +268,10 @@ func TokenLock(tokenID string) string { return "token/" + tokenID }
 
 // Open opens the store a DSN names and brings its schema up to date: a
 // postgres:// or postgresql:// URL selects PostgreSQL; sqlite:PATH or a bare
-// path selects SQLite (the file is created with mode 0600).
+// path selects SQLite. A store that does not exist — no file, or a file or
+// database without the tokenward schema — is an error wrapping ErrMissing,
+// unless Create is given (a new SQLite file gets mode 0600). With ReadOnly
+// it changes nothing at all.
 func Open(ctx context.Context, dsn string, opts ...Option) (Store, error) {
 	switch {
 	case dsn == "":
@@ -274,7 +279,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (Store, error) {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		return openPostgres(ctx, dsn, opts...)
 	case strings.HasPrefix(dsn, "sqlite:"):
-		return openSQLite(ctx, strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//"), opts...)
+		return openSQLite(ctx, sqlitePath(dsn), opts...)
 	case strings.Contains(dsn, "://"):
 		scheme, _, _ := strings.Cut(dsn, "://")
 		return nil, fmt.Errorf("open store: unsupported scheme %q: use a file path, sqlite:PATH or postgres://", scheme)
@@ -283,11 +288,59 @@ func Open(ctx context.Context, dsn string, opts ...Option) (Store, error) {
 	}
 }
 
+// sqlitePath is the file a sqlite: DSN names.
+func sqlitePath(dsn string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
+}
+
+// ErrMissing is wrapped by Open's error when the DSN names no tokenward
+// store; the error is a *MissingError that says where it looked.
+var ErrMissing = errors.New("no tokenward store")
+
+// MissingError says that a DSN names no tokenward store: the SQLite file does
+// not exist or holds no tokenward schema, or the PostgreSQL database has none.
+type MissingError struct {
+	Location string // as Location gives it: an absolute path, or a URL without its password
+	Reason   string // what was found instead
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("no tokenward store at %s: %s", e.Location, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrMissing) true.
+func (e *MissingError) Is(target error) bool { return target == ErrMissing }
+
+// Location names the store a DSN points at for a message: the absolute path
+// of a SQLite file, or a PostgreSQL URL's host, port and database without
+// its user or password.
+func Location(dsn string) string {
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "a postgres:// URL that does not parse"
+		}
+		return "postgres://" + u.Host + u.Path
+	case strings.HasPrefix(dsn, "sqlite:"):
+		dsn = sqlitePath(dsn)
+	}
+	if abs, err := filepath.Abs(dsn); err == nil {
+		return abs
+	}
+	return dsn
+}
+
+// ErrReadOnly is returned by every change to a store opened with ReadOnly.
+var ErrReadOnly = errors.New("the store was opened read-only")
+
 // Option configures Open.
 type Option func(*options)
 
 type options struct {
 	leaseClock func() time.Time
+	create     bool
+	readOnly   bool
 }
 
 // WithLeaseClock sets the clock that lock leases are measured with. Leases
@@ -297,10 +350,29 @@ func WithLeaseClock(now func() time.Time) Option {
 	return func(o *options) { o.leaseClock = now }
 }
 
+// Create lets Open create a store that does not exist: the SQLite file, or
+// the tokenward schema in an empty PostgreSQL database. Without it a missing
+// store is an error, so a mistyped DSN never starts a new, empty store.
+func Create() Option {
+	return func(o *options) { o.create = true }
+}
+
+// ReadOnly opens a store only to read it, as a verifier does: SQLite in
+// read-only mode, no migration, no write of any kind (Update, TryLock and
+// Unlock return ErrReadOnly). A schema older or newer than this tokenward's
+// is refused, saying what to do. It works with a file the process may only
+// read and with a PostgreSQL role that may only SELECT.
+func ReadOnly() Option {
+	return func(o *options) { o.readOnly = true }
+}
+
 func buildOptions(opts []Option) options {
 	o := options{leaseClock: time.Now}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.readOnly {
+		o.create = false
 	}
 	return o
 }

@@ -747,7 +747,7 @@ func TestOpenErrors(t *testing.T) {
 func TestSQLiteFileIsPrivate(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "tw.db")
-	st, err := store.Open(t.Context(), "sqlite:"+path)
+	st, err := store.Open(t.Context(), "sqlite:"+path, store.Create())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,14 +63,15 @@ func (e *Engines) DSN(t *testing.T, engine string) string {
 var Names = []string{"sqlite", "postgres"}
 
 // Run runs fn in parallel subtests named after each engine, each on a new
-// store that is closed when the subtest ends.
+// store (created, as a first terraform apply would) that is closed when the
+// subtest ends.
 func (e *Engines) Run(t *testing.T, fn func(t *testing.T, st store.Store, dsn string)) {
 	t.Helper()
 	for _, name := range Names {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dsn := e.DSN(t, name)
-			st, err := store.Open(t.Context(), dsn)
+			st, err := store.Open(t.Context(), dsn, store.Create())
 			if err != nil {
 				t.Fatalf("open %s store: %v", name, err)
 			}

@@ -1,0 +1,126 @@
+package registry_test
+
+import (
+	"database/sql"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
+	"github.com/tokenward/terraform-provider-tokenward/internal/token"
+)
+
+// verifierGuide documents the PostgreSQL verifier role; its SQL block is
+// what TestPostgresVerifierRole runs, so the guide cannot drift.
+const verifierGuide = "../../templates/guides/verifying.md"
+
+// verifierSQL extracts the statements of the SQL block after the guide's
+// marker.
+func verifierSQL(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(verifierGuide)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)TestPostgresVerifierRole runs exactly the SQL of the next block\\. -->\n```sql\n(.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("%s has no SQL block after the test's marker", verifierGuide)
+	}
+	var out []string
+	for _, stmt := range strings.Split(string(m[1]), ";") {
+		if stmt = strings.TrimSpace(stmt); stmt != "" {
+			out = append(out, stmt)
+		}
+	}
+	return out
+}
+
+// TestPostgresVerifierRole: the role the guide documents, created with
+// exactly its SQL, verifies a token through OpenVerifier and can write
+// nothing.
+func TestPostgresVerifierRole(t *testing.T) {
+	ctx := t.Context()
+	dsn := engines.DSN(t, "postgres")
+	env := keyEnv(t, dsn)
+	admin, err := registry.Open(ctx, registry.Config{Getenv: getenv(env), Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateScope(ctx, "billing:read", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateRole(ctx, registry.RoleSpec{Name: "reader", Scopes: []string{"billing:read"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateToken(ctx, registry.TokenSpec{Name: "ci", Roles: []string{"reader"},
+		Lifetime: store.Lifetime{TTL: 90 * 24 * time.Hour, RotateBefore: 14 * 24 * time.Hour, Overlap: time.Hour}}); err != nil {
+		t.Fatal(err)
+	}
+	issued, err := admin.IssueFirst(ctx, "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbName := strings.TrimPrefix(u.Path, "/")
+	owner, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	t.Cleanup(func() {
+		_, _ = owner.Exec(`DROP OWNED BY tokenward_verifier`)
+		_, _ = owner.Exec(`DROP ROLE IF EXISTS tokenward_verifier`)
+	})
+	for _, stmt := range verifierSQL(t) {
+		// The guide's database is called tokenward; this test's has its own name.
+		stmt = strings.ReplaceAll(stmt, "DATABASE tokenward ", "DATABASE "+dbName+" ")
+		if _, err := owner.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	u.User = url.UserPassword("tokenward_verifier", "change-me")
+	verifierDSN := u.String()
+
+	v, err := registry.OpenVerifier(ctx, registry.Config{Getenv: getenv(map[string]string{registry.EnvStore: verifierDSN})})
+	if err != nil {
+		t.Fatalf("open as the verifier role: %v", err)
+	}
+	defer v.Close()
+	res, err := v.Verify(ctx, issued.Value, []string{"billing:read"})
+	if err != nil || res.Code != token.Valid || res.TokenName != "ci" {
+		t.Fatalf("verify as the verifier role: %+v %v", res, err)
+	}
+	if res, err := v.Verify(ctx, issued.Value, []string{"billing:write"}); err != nil || res.Code != token.InsufficientScope {
+		t.Fatalf("a scope the token lacks: %+v %v", res, err)
+	}
+
+	db, err := sql.Open("pgx", verifierDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`UPDATE token_versions SET state = 'current'`,
+		`INSERT INTO scopes (name, created_at, updated_at) VALUES ('admin:*', 0, 0)`,
+		`DELETE FROM audit_events`,
+		`SELECT COUNT(*) FROM settings`,
+		`SELECT COUNT(*) FROM audit_events`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("%s as the verifier role: %v, want permission denied", q, err)
+		}
+	}
+	// A full open, which may migrate and writes a key check, is refused.
+	if _, err := registry.Open(ctx, registry.Config{Getenv: getenv(map[string]string{registry.EnvStore: verifierDSN, "TOKENWARD_MASTER_KEY": env["TOKENWARD_MASTER_KEY"]})}); err == nil {
+		t.Error("a full open as the verifier role succeeded")
+	}
+}
