@@ -12,8 +12,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
@@ -47,6 +49,9 @@ type Config struct {
 	Path   string `json:"path,omitempty"`
 	Key    string `json:"key,omitempty"`    // dotenv variable name; defaults to the token name in upper case
 	Format string `json:"format,omitempty"` // dotenv or raw
+	Mode   string `json:"mode,omitempty"`   // file: octal permission bits such as "0640"; "" keeps an existing file's mode, 0600 for a new file
+	Owner  string `json:"owner,omitempty"`  // file: the user name or numeric id the file belongs to
+	Group  string `json:"group,omitempty"`  // file: the group name or numeric id the file belongs to
 
 	// GitHub secrets
 	Repository   string   `json:"repository,omitempty"`   // owner/name (repository, environment and Dependabot secrets)
@@ -125,10 +130,34 @@ func bad(field, format string, args ...any) error {
 var (
 	secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	dotenvKey  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// A user or group name as useradd and groupadd accept them (a trailing
+	// $ for machine accounts), or a numeric id.
+	account = regexp.MustCompile(`^(?:[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?|[0-9]{1,10})$`)
 	// GitHub's rules for owner and repository names.
 	owner = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
 	repo  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 )
+
+// parseMode reads a file destination's mode: octal permission bits, at most
+// 0777. Setuid, setgid and sticky bits are refused: a token file is data, and
+// a mode that carries them was almost certainly mistyped. set is false for "".
+func parseMode(s string) (mode fs.FileMode, set bool, err error) {
+	if s == "" {
+		return 0, false, nil
+	}
+	digits := strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0")
+	if digits == "" {
+		digits = "0"
+	}
+	n, perr := strconv.ParseUint(digits, 8, 32)
+	switch {
+	case perr != nil || len(s) > 5:
+		return 0, false, bad("mode", "%q must be octal permission bits, such as \"0640\"", s)
+	case n > 0o777:
+		return 0, false, bad("mode", "%q must be at most 0777: setuid, setgid and sticky bits are refused on a token file", s)
+	}
+	return fs.FileMode(n), true, nil
+}
 
 // CheckSecretName reports whether name is a valid GitHub secret name: letters,
 // digits and underscores, not starting with a digit nor with GITHUB_.
@@ -184,6 +213,15 @@ func Check(kind string, c Config) error {
 			}
 		default:
 			return bad("format", "%q must be dotenv or raw", c.Format)
+		}
+		if _, _, err := parseMode(c.Mode); err != nil {
+			return err
+		}
+		if c.Owner != "" && !account.MatchString(c.Owner) {
+			return bad("owner", "%q must be a user name or a numeric user id, such as www-data or 33", c.Owner)
+		}
+		if c.Group != "" && !account.MatchString(c.Group) {
+			return bad("group", "%q must be a group name or a numeric group id, such as www-data or 33", c.Group)
 		}
 		return nil
 	case KindRepositorySecret, KindDependabotSecret:
