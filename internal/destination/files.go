@@ -68,21 +68,28 @@ func (f *Files) config(d store.Destination) (Config, string, error) {
 // tokenward refuses to follow.
 type LinkError struct {
 	Path string // the link
-	Real string // the path with every link resolved, when it resolves
+	Real string // for a folder on the way: the destination's path through it, when it resolves
 }
 
 func (e *LinkError) Error() string {
-	msg := e.Path + " is a symbolic link, and tokenward follows no link at a file destination (whoever can write the folder could point it at another file)"
-	if e.Real != "" && e.Real != e.Path {
-		return msg + ": declare the real path, " + e.Real + ", or remove the link"
+	msg := e.Path + " is a symbolic link, and tokenward follows no link at a file destination, since whoever can write the folder could point it at another file: remove the link"
+	if e.Real != "" {
+		return msg + ", or, if the folder it leads to is the one meant, declare the path through it: " + e.Real
 	}
-	return msg + ": declare a path without links, or remove the link"
+	return msg + ", or declare a path without links"
 }
 
-func linkError(path string) error {
+// linkError reports that the file at path is a link. It gets no hint: its
+// target is whatever the folder's owner chose.
+func linkError(path string) error { return &LinkError{Path: path} }
+
+// folderLinkError reports the link at path, a folder on the way; rest is
+// what the folder's path names beyond it (the caller adds the file's name).
+// The resolved path is for the message only: nothing is opened through it.
+func folderLinkError(path, rest string) error {
 	e := &LinkError{Path: path}
 	if real, err := filepath.EvalSymlinks(path); err == nil {
-		e.Real = real // a hint for the message only; nothing is opened through it
+		e.Real = filepath.Join(real, rest)
 	}
 	return e
 }
@@ -126,7 +133,7 @@ func openFolder(dir string, create bool) (*os.Root, error) {
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			root.Close()
-			return nil, linkError(next)
+			return nil, folderLinkError(next, strings.TrimPrefix(dir, next))
 		}
 		if !fi.IsDir() {
 			root.Close()
@@ -144,6 +151,16 @@ func openFolder(dir string, create bool) (*os.Root, error) {
 		root, walked = sub, next
 	}
 	return root, nil
+}
+
+// withFile completes the path a folder's LinkError suggests with the file's
+// name.
+func withFile(err error, base string) error {
+	var le *LinkError
+	if errors.As(err, &le) && le.Real != "" {
+		le.Real = filepath.Join(le.Real, base)
+	}
+	return err
 }
 
 // unwrapPath drops the relative name a Root method puts in its error, since
@@ -215,7 +232,7 @@ func (f *Files) write(ctx context.Context, c Config, path, value string) error {
 	dir, base := filepath.Dir(path), filepath.Base(path)
 	r, err := openFolder(dir, true)
 	if err != nil {
-		return err
+		return withFile(err, base)
 	}
 	defer r.Close()
 	unlock, err := lock(ctx, r, dir, base)
@@ -262,7 +279,7 @@ func (f *Files) delete(ctx context.Context, c Config, path string) error {
 		return nil // nothing was ever written there
 	}
 	if err != nil {
-		return err
+		return withFile(err, base)
 	}
 	defer r.Close()
 	unlock, err := lock(ctx, r, dir, base)
