@@ -101,6 +101,40 @@ func key(kind string, c Config) string {
 	return kind
 }
 
+// File is the file a file destination writes, and what of it the
+// destination owns.
+type File struct {
+	Path string // clean and absolute
+	Key  string // the dotenv variable it owns; "" when it owns the whole file (raw)
+}
+
+// FileOf returns the file a destination writes; false when it is not a
+// file destination or its configuration does not read. Two destinations
+// that write one File.Path overwrite each other unless both are dotenv
+// lines with different keys.
+func FileOf(d store.Destination) (File, bool) {
+	if d.Kind != KindFile || len(d.Config) == 0 {
+		return File{}, false
+	}
+	c, err := Decode(d)
+	if err != nil || c.Path == "" {
+		return File{}, false
+	}
+	path, err := filepath.Abs(c.Path)
+	if err != nil {
+		return File{}, false
+	}
+	f := File{Path: path}
+	if c.Format != FormatRaw {
+		f.Key = c.Key
+	}
+	return f, true
+}
+
+// FileKeyPrefix is how the key of every destination of the file at path
+// starts (and more: a longer file name starts so too).
+func FileKeyPrefix(path string) string { return "file:" + filepath.Clean(path) }
+
 // Decode reads the configuration of a stored destination.
 func Decode(d store.Destination) (Config, error) {
 	var c Config
