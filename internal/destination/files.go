@@ -189,7 +189,7 @@ func existing(r *os.Root, path, base string, read bool) (fs.FileInfo, []byte, er
 		return nil, nil, linkError(path)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s is not a regular file (%s): tokenward writes and removes only regular files", path, fi.Mode().Type())
+		return nil, nil, fmt.Errorf("%s is %s, not a regular file: tokenward writes and removes only regular files", path, kindOf(fi.Mode()))
 	}
 	if !read {
 		return fi, nil, nil
@@ -211,6 +211,21 @@ func existing(r *os.Root, path, base string, read bool) (fs.FileInfo, []byte, er
 		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return st, b, nil
+}
+
+// kindOf names what a mode says a directory entry is.
+func kindOf(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // Write puts value into the file.

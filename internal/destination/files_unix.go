@@ -59,7 +59,7 @@ func openLock(r *os.Root, dir, name string) (*os.File, error) {
 			return nil, linkError(path)
 		}
 		if !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("lock file %s is not a regular file (%s): remove it", path, fi.Mode().Type())
+			return nil, fmt.Errorf("lock file %s is %s, not a regular file: remove it", path, kindOf(fi.Mode()))
 		}
 	}
 	f, err := r.OpenFile(name, os.O_RDWR|os.O_CREATE|openNonblock, 0o600)

@@ -346,3 +346,36 @@ func TestFilesLeaveNoLockOrTemporaryFiles(t *testing.T) {
 		t.Fatalf("app.env still holds %q", b)
 	}
 }
+
+// TestFilesOnlyRegularFiles: a folder or a named pipe where the file should
+// be is refused, never opened (a pipe would hang the read).
+func TestFilesOnlyRegularFiles(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, want string
+		make       func(path string) error
+	}{
+		{"folder", "is a folder", func(p string) error { return os.Mkdir(p, 0o700) }},
+		{"named pipe", "is a named pipe", func(p string) error { return syscall.Mkfifo(p, 0o600) }},
+	}
+	for _, c := range cases {
+		for _, format := range []string{FormatDotenv, FormatRaw} {
+			t.Run(c.name+"/"+format, func(t *testing.T) {
+				t.Parallel()
+				path := filepath.Join(t.TempDir(), "app.env")
+				if err := c.make(path); err != nil {
+					t.Fatal(err)
+				}
+				d := fileDest(t, Config{Path: path, Format: format})
+				for op, err := range map[string]error{"write": NewFiles().Write(t.Context(), d, "tw_x"), "delete": NewFiles().Delete(t.Context(), d)} {
+					if err == nil || !strings.Contains(err.Error(), path+" "+c.want) {
+						t.Fatalf("%s: %v; want a refusal saying %s %s", op, err, path, c.want)
+					}
+				}
+				if fi, err := os.Lstat(path); err != nil || fi.Mode().IsRegular() {
+					t.Fatalf("the %s was replaced: %v", c.name, err)
+				}
+			})
+		}
+	}
+}
