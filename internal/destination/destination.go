@@ -4,7 +4,8 @@
 //
 // It guarantees that a value is only ever written to the place a destination
 // names, that it only deletes what a destination names (never anything else
-// it finds there), and that no value appears in an error it returns.
+// it finds there), that it follows no symbolic link to or at a file, and that
+// no value appears in an error it returns.
 package destination
 
 import (
