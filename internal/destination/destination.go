@@ -4,7 +4,8 @@
 //
 // It guarantees that a value is only ever written to the place a destination
 // names, that it only deletes what a destination names (never anything else
-// it finds there), and that no value appears in an error it returns.
+// it finds there), that it follows no symbolic link to or at a file, and that
+// no value appears in an error it returns.
 package destination
 
 import (
@@ -12,8 +13,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
@@ -47,6 +50,9 @@ type Config struct {
 	Path   string `json:"path,omitempty"`
 	Key    string `json:"key,omitempty"`    // dotenv variable name; defaults to the token name in upper case
 	Format string `json:"format,omitempty"` // dotenv or raw
+	Mode   string `json:"mode,omitempty"`   // file: octal permission bits such as "0640"; "" keeps an existing file's mode, 0600 for a new file
+	Owner  string `json:"owner,omitempty"`  // file: the user name or numeric id the file belongs to
+	Group  string `json:"group,omitempty"`  // file: the group name or numeric id the file belongs to
 
 	// GitHub secrets
 	Repository   string   `json:"repository,omitempty"`   // owner/name (repository, environment and Dependabot secrets)
@@ -96,6 +102,40 @@ func key(kind string, c Config) string {
 	return kind
 }
 
+// File is the file a file destination writes, and what of it the
+// destination owns.
+type File struct {
+	Path string // clean and absolute
+	Key  string // the dotenv variable it owns; "" when it owns the whole file (raw)
+}
+
+// FileOf returns the file a destination writes; false when it is not a
+// file destination or its configuration does not read. Two destinations
+// that write one File.Path overwrite each other unless both are dotenv
+// lines with different keys.
+func FileOf(d store.Destination) (File, bool) {
+	if d.Kind != KindFile || len(d.Config) == 0 {
+		return File{}, false
+	}
+	c, err := Decode(d)
+	if err != nil || c.Path == "" {
+		return File{}, false
+	}
+	path, err := filepath.Abs(c.Path)
+	if err != nil {
+		return File{}, false
+	}
+	f := File{Path: path}
+	if c.Format != FormatRaw {
+		f.Key = c.Key
+	}
+	return f, true
+}
+
+// FileKeyPrefix is how the key of every destination of the file at path
+// starts (and more: a longer file name starts so too).
+func FileKeyPrefix(path string) string { return "file:" + filepath.Clean(path) }
+
 // Decode reads the configuration of a stored destination.
 func Decode(d store.Destination) (Config, error) {
 	var c Config
@@ -125,10 +165,34 @@ func bad(field, format string, args ...any) error {
 var (
 	secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	dotenvKey  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// A user or group name as useradd and groupadd accept them (a trailing
+	// $ for machine accounts), or a numeric id.
+	account = regexp.MustCompile(`^(?:[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?|[0-9]{1,10})$`)
 	// GitHub's rules for owner and repository names.
 	owner = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
 	repo  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 )
+
+// parseMode reads a file destination's mode: octal permission bits, at most
+// 0777. Setuid, setgid and sticky bits are refused: a token file is data, and
+// a mode that carries them was almost certainly mistyped. set is false for "".
+func parseMode(s string) (mode fs.FileMode, set bool, err error) {
+	if s == "" {
+		return 0, false, nil
+	}
+	digits := strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0")
+	if digits == "" {
+		digits = "0"
+	}
+	n, perr := strconv.ParseUint(digits, 8, 32)
+	switch {
+	case perr != nil || len(s) > 5:
+		return 0, false, bad("mode", "%q must be octal permission bits, such as \"0640\"", s)
+	case n > 0o777:
+		return 0, false, bad("mode", "%q must be at most 0777: setuid, setgid and sticky bits are refused on a token file", s)
+	}
+	return fs.FileMode(n), true, nil
+}
 
 // CheckSecretName reports whether name is a valid GitHub secret name: letters,
 // digits and underscores, not starting with a digit nor with GITHUB_.
@@ -184,6 +248,15 @@ func Check(kind string, c Config) error {
 			}
 		default:
 			return bad("format", "%q must be dotenv or raw", c.Format)
+		}
+		if _, _, err := parseMode(c.Mode); err != nil {
+			return err
+		}
+		if c.Owner != "" && !account.MatchString(c.Owner) {
+			return bad("owner", "%q must be a user name or a numeric user id, such as www-data or 33", c.Owner)
+		}
+		if c.Group != "" && !account.MatchString(c.Group) {
+			return bad("group", "%q must be a group name or a numeric group id, such as www-data or 33", c.Group)
 		}
 		return nil
 	case KindRepositorySecret, KindDependabotSecret:

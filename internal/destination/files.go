@@ -3,48 +3,53 @@ package destination
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
-
-	"github.com/gofrs/flock"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
-// Files writes token values to local files, atomically and with mode 0600.
-// A dotenv destination owns one KEY=value line and keeps the file's other
-// lines byte for byte; a raw destination owns the whole file.
+// Files writes token values to local files, atomically. A dotenv destination
+// owns one KEY=value line and keeps the file's other lines byte for byte; a
+// raw destination owns the whole file.
 //
-// Each write holds an advisory lock on a hidden file beside the destination
-// (.NAME.tokenward.lock), so two processes (a rotation run and a terraform
-// apply) updating lines of one dotenv file never lose each other's line.
+// Whoever can write a destination's folder (usually the consuming app) must
+// not be able to turn a root rotation against the host, so Files never
+// follows a symbolic link: not in the folder's path, not at the file, not for
+// its lock or temporary files. It opens the folder one component at a time,
+// checks each is a real folder, and does everything else relative to it; it
+// reads, replaces and removes only regular files.
+//
+// A file keeps its owner and group when they are root, the running user or
+// the declared owner and group, and is refused otherwise (it may have been
+// planted to read the next value); it keeps its mode, capped at 0640 unless
+// a mode is declared. A new file gets the declared mode (0600 by default),
+// owner and group.
+//
+// Each write holds an advisory lock on a hidden file in the destination's
+// folder (.NAME.tokenward.lock), so two processes (a rotation run and a
+// terraform apply) updating lines of one dotenv file never lose each other's
+// line. The lock file is removed when the write ends (on Windows it stays).
 type Files struct{}
 
 // NewFiles returns a file writer.
 func NewFiles() *Files { return &Files{} }
 
-// lockFile takes the advisory lock of path, waiting until ctx ends.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
-	dir, base := filepath.Split(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	l := flock.New(filepath.Join(dir, "."+base+".tokenward.lock"), flock.SetPermissions(0o600))
-	ok, err := l.TryLockContext(ctx, 20*time.Millisecond)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	if !ok {
-		return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
-	}
-	return func() { l.Unlock() }, nil
-}
+// lockName and tempPrefix name the files tokenward makes beside base, in its
+// folder: the lock and the temporary files that become the new file.
+func lockName(base string) string   { return "." + base + ".tokenward.lock" }
+func tempPrefix(base string) string { return "." + base + ".tokenward-tmp-" }
 
+// config reads a stored file destination and its path, which must be
+// absolute: a relative one would be resolved against whatever folder the
+// process runs in, and write a second file the consumer never reads.
 func (f *Files) config(d store.Destination) (Config, string, error) {
 	c, err := Decode(d)
 	if err != nil {
@@ -53,15 +58,174 @@ func (f *Files) config(d store.Destination) (Config, string, error) {
 	if err := Check(KindFile, c); err != nil {
 		return c, "", fmt.Errorf("destination %s: %w", d.Key, err)
 	}
-	path, err := filepath.Abs(c.Path)
-	if err != nil {
-		return c, "", fmt.Errorf("destination %s: %w", d.Key, err)
+	if !filepath.IsAbs(c.Path) {
+		return c, "", fmt.Errorf("destination %s: path %q is relative, and would name another file in each folder tokenward runs in: declare an absolute path (in Terraform, wrap it in abspath()) and apply", d.Key, c.Path)
 	}
-	// Lock and rename the file a link points to, not the link.
+	return c, filepath.Clean(c.Path), nil
+}
+
+// LinkError reports a symbolic link on the way to a file destination, which
+// tokenward refuses to follow.
+type LinkError struct {
+	Path string // the link
+	Real string // for a folder on the way: the destination's path through it, when it resolves
+}
+
+func (e *LinkError) Error() string {
+	msg := e.Path + " is a symbolic link, and tokenward follows no link at a file destination, since whoever can write the folder could point it at another file: remove the link"
+	if e.Real != "" {
+		return msg + ", or, if the folder it leads to is the one meant, declare the path through it: " + e.Real
+	}
+	return msg + ", or declare a path without links"
+}
+
+// linkError reports that the file at path is a link. It gets no hint: its
+// target is whatever the folder's owner chose.
+func linkError(path string) error { return &LinkError{Path: path} }
+
+// folderLinkError reports the link at path, a folder on the way; rest is
+// what the folder's path names beyond it (the caller adds the file's name).
+// The resolved path is for the message only: nothing is opened through it.
+func folderLinkError(path, rest string) error {
+	e := &LinkError{Path: path}
 	if real, err := filepath.EvalSymlinks(path); err == nil {
-		path = real
+		e.Real = filepath.Join(real, rest)
 	}
-	return c, path, nil
+	return e
+}
+
+// errNoFolder: the destination's folder does not exist, so nothing was ever
+// written there.
+var errNoFolder = errors.New("the folder does not exist")
+
+// openFolder opens dir, an absolute clean path, one component at a time:
+// each must be a folder, not a link. create makes missing folders (mode
+// 0700). Each component is checked with Lstat, opened, and the opened folder
+// compared with what Lstat saw, so a folder swapped for a link in between is
+// caught too.
+func openFolder(dir string, create bool) (*os.Root, error) {
+	vol := filepath.VolumeName(dir)
+	sep := string(filepath.Separator)
+	root, err := os.OpenRoot(vol + sep)
+	if err != nil {
+		return nil, err
+	}
+	walked := vol + sep
+	rest := strings.Trim(dir[len(vol):], sep)
+	if rest == "" {
+		return root, nil
+	}
+	for _, name := range strings.Split(rest, sep) {
+		next := filepath.Join(walked, name)
+		fi, err := root.Lstat(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			if !create {
+				root.Close()
+				return nil, errNoFolder
+			}
+			if err = root.Mkdir(name, 0o700); err == nil || errors.Is(err, fs.ErrExist) {
+				fi, err = root.Lstat(name)
+			}
+		}
+		if err != nil {
+			root.Close()
+			return nil, fmt.Errorf("open folder %s: %w", next, unwrapPath(err))
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			root.Close()
+			return nil, folderLinkError(next, strings.TrimPrefix(dir, next))
+		}
+		if !fi.IsDir() {
+			root.Close()
+			return nil, fmt.Errorf("%s is not a folder", next)
+		}
+		sub, err := root.OpenRoot(name)
+		root.Close()
+		if err != nil {
+			return nil, fmt.Errorf("open folder %s: %w", next, unwrapPath(err))
+		}
+		if st, err := sub.Stat("."); err != nil || !os.SameFile(fi, st) {
+			sub.Close()
+			return nil, fmt.Errorf("%s changed while it was opened (replaced by a link?); nothing was written, run again", next)
+		}
+		root, walked = sub, next
+	}
+	return root, nil
+}
+
+// withFile completes the path a folder's LinkError suggests with the file's
+// name.
+func withFile(err error, base string) error {
+	var le *LinkError
+	if errors.As(err, &le) && le.Real != "" {
+		le.Real = filepath.Join(le.Real, base)
+	}
+	return err
+}
+
+// unwrapPath drops the relative name a Root method puts in its error, since
+// the caller names the full path.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// existing returns what is at base in folder r, nil when nothing is, and its
+// bytes when read is set. A link, or anything but a regular file, is refused
+// and never opened; a file swapped in between the check and the open is
+// caught by comparing the two.
+func existing(r *os.Root, path, base string, read bool) (fs.FileInfo, []byte, error) {
+	fi, err := r.Lstat(base)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, unwrapPath(err))
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, nil, linkError(path)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s is %s, not a regular file: tokenward writes and removes only regular files", path, kindOf(fi.Mode()))
+	}
+	if !read {
+		return fi, nil, nil
+	}
+	f, err := r.OpenFile(base, os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", path, unwrapPath(err))
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if !os.SameFile(fi, st) {
+		return nil, nil, fmt.Errorf("%s changed while it was opened (replaced by a link?); nothing was written, run again", path)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return st, b, nil
+}
+
+// kindOf names what a mode says a directory entry is.
+func kindOf(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // Write puts value into the file.
@@ -73,60 +237,96 @@ func (f *Files) Write(ctx context.Context, d store.Destination, value string) er
 	if err != nil {
 		return err
 	}
-	unlock, err := lockFile(ctx, path)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", d.Key, err)
-	}
-	defer unlock()
-	content := []byte(value + "\n")
-	if c.Format == FormatDotenv {
-		old, err := os.ReadFile(path)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("write %s: %w", d.Key, err)
-		}
-		content = setLine(old, c.Key, value)
-	}
-	if err := writeAtomic(path, content); err != nil {
+	if err := f.write(ctx, c, path, value); err != nil {
 		return fmt.Errorf("write %s: %w", d.Key, err)
 	}
 	return nil
 }
 
-// Delete removes the line (dotenv) or the file (raw) tokenward wrote.
+func (f *Files) write(ctx context.Context, c Config, path, value string) error {
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	r, err := openFolder(dir, true)
+	if err != nil {
+		return withFile(err, base)
+	}
+	defer r.Close()
+	unlock, err := lock(ctx, r, dir, base)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	removeStale(r, base)
+	fi, old, err := existing(r, path, base, c.Format == FormatDotenv)
+	if err != nil {
+		return err
+	}
+	a, err := attributes(c, path, fi)
+	if err != nil {
+		return err
+	}
+	content := []byte(value + "\n")
+	if c.Format == FormatDotenv {
+		if content, err = setLine(old, c.Key, value); err != nil {
+			return fmt.Errorf("%s %w", path, err)
+		}
+	}
+	return writeAtomic(r, path, base, content, a)
+}
+
+// Delete removes the line (dotenv) or the file (raw) tokenward wrote, and
+// the lock and temporary files it made beside it. A link, or a file that
+// tokenward would not have written (see Write), is refused.
 func (f *Files) Delete(ctx context.Context, d store.Destination) error {
 	c, path, err := f.config(d)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, fs.ErrNotExist) {
-		return nil // nothing was ever written there
-	}
-	unlock, err := lockFile(ctx, path)
-	if err != nil {
-		return fmt.Errorf("delete %s: %w", d.Key, err)
-	}
-	defer unlock()
-	if c.Format == FormatRaw {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("delete %s: %w", d.Key, err)
-		}
-		return nil
-	}
-	old, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("delete %s: %w", d.Key, err)
-	}
-	next, found := dropLine(old, c.Key)
-	if !found {
-		return nil
-	}
-	if err := writeAtomic(path, next); err != nil {
+	if err := f.delete(ctx, c, path); err != nil {
 		return fmt.Errorf("delete %s: %w", d.Key, err)
 	}
 	return nil
+}
+
+func (f *Files) delete(ctx context.Context, c Config, path string) error {
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	r, err := openFolder(dir, false)
+	if errors.Is(err, errNoFolder) {
+		return nil // nothing was ever written there
+	}
+	if err != nil {
+		return withFile(err, base)
+	}
+	defer r.Close()
+	unlock, err := lock(ctx, r, dir, base)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	removeStale(r, base)
+	fi, old, err := existing(r, path, base, c.Format == FormatDotenv)
+	if err != nil || fi == nil {
+		return err
+	}
+	a, err := attributes(c, path, fi)
+	if err != nil {
+		return err
+	}
+	if c.Format == FormatRaw {
+		// A name swapped for a link since the check is removed itself; a
+		// link's target is never touched.
+		if err := r.Remove(base); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", path, unwrapPath(err))
+		}
+		return syncFolder(r)
+	}
+	next, found, err := dropLine(old, c.Key)
+	if err != nil {
+		return fmt.Errorf("%s %w", path, err)
+	}
+	if !found {
+		return nil
+	}
+	return writeAtomic(r, path, base, next, a)
 }
 
 // A dotenv line as found in the file: its bytes with the line ending, and
@@ -140,11 +340,15 @@ type line struct {
 
 // parseDotenv splits content into lines, keeping every byte. A value that
 // opens a quote and does not close it on its line continues on the next
-// lines, which assign nothing.
-func parseDotenv(content []byte) []line {
+// lines, which assign nothing. A quote that no later line closes is an
+// error: read as a continuation it would swallow the rest of the file (and
+// with it the key tokenward owns, which would then be added a second time);
+// read otherwise, it would not be what the file's consumer reads.
+func parseDotenv(content []byte) ([]line, error) {
 	var out []line
 	var quote byte  // the quote a multi-line value is still open on
 	var open string // the key whose value is still open
+	opened := 0     // the line number where it opened
 	first := true
 	for len(content) > 0 {
 		i := bytes.IndexByte(content, '\n')
@@ -174,11 +378,14 @@ func parseDotenv(content []byte) []line {
 		l.key, l.prefix, quote = assignment(text)
 		l.prefix = bom + l.prefix
 		if quote != 0 {
-			open = l.key
+			open, opened = l.key, len(out)+1
 		}
 		out = append(out, l)
 	}
-	return out
+	if quote != 0 {
+		return nil, fmt.Errorf("line %d: the value of %s opens a quote (%c) that no later line closes, so tokenward cannot tell where it ends; close the quote, then run again", opened, open, quote)
+	}
+	return out, nil
 }
 
 // assignment reads one dotenv line: the key it assigns, the prefix before
@@ -219,8 +426,11 @@ func newline(lines []line) string {
 // setLine assigns value to key: the first assignment of key is rewritten in
 // place (keeping its "export" and line ending), later ones are dropped, and
 // when there is none a line is appended. Every other byte is kept.
-func setLine(content []byte, key, value string) []byte {
-	lines := parseDotenv(content)
+func setLine(content []byte, key, value string) ([]byte, error) {
+	lines, err := parseDotenv(content)
+	if err != nil {
+		return nil, err
+	}
 	nl := newline(lines)
 	var b bytes.Buffer
 	done := false
@@ -252,68 +462,100 @@ func setLine(content []byte, key, value string) []byte {
 	} else if !bytes.HasSuffix(b.Bytes(), []byte("\n")) {
 		b.WriteString(nl)
 	}
-	return b.Bytes()
+	return b.Bytes(), nil
 }
 
 // dropLine removes every assignment of key and keeps every other byte.
-func dropLine(content []byte, key string) ([]byte, bool) {
+func dropLine(content []byte, key string) ([]byte, bool, error) {
+	lines, err := parseDotenv(content)
+	if err != nil {
+		return nil, false, err
+	}
 	var b bytes.Buffer
 	found := false
-	for _, l := range parseDotenv(content) {
+	for _, l := range lines {
 		if l.key == key || l.of == key {
 			found = true
 			continue
 		}
 		b.Write(l.raw)
 	}
-	return b.Bytes(), found
+	return b.Bytes(), found, nil
 }
 
-// tempPattern names the temporary files writeAtomic makes beside path.
-func tempPattern(path string) string { return "." + filepath.Base(path) + ".tokenward-tmp-*" }
-
-// writeAtomic replaces path with content through a temporary file in the same
-// directory, synced before the rename, so a reader sees the old file or the
-// new one and never a part. Call it holding the file's lock.
-func writeAtomic(path string, content []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+// removeStale removes the temporary files a killed write left beside base:
+// each holds a value. The lock is held, so none of them is being written.
+// Removing a name never touches what a link points to.
+func removeStale(r *os.Root, base string) {
+	d, err := r.Open(".")
+	if err != nil {
+		return
 	}
-	// A crash between creating and renaming leaves a temporary file that
-	// holds a value; the lock is held, so any found now is such a leftover.
-	if stale, err := filepath.Glob(filepath.Join(dir, tempPattern(path))); err == nil {
-		for _, s := range stale {
-			os.Remove(s)
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	for _, n := range names {
+		if strings.HasPrefix(n, tempPrefix(base)) {
+			r.Remove(n)
 		}
 	}
-	tmp, err := os.CreateTemp(dir, tempPattern(path))
-	if err != nil {
+}
+
+// writeAtomic replaces base in r with content through a temporary file in
+// the same folder, given its owner, group and mode and synced before the
+// rename, so a reader sees the old file or the new one and never a part,
+// and a temporary file a crash leaves behind is readable only by whom the
+// file itself would be. Call it holding the file's lock.
+func writeAtomic(r *os.Root, path, base string, content []byte, a attrs) error {
+	var name string
+	var tmp *os.File
+	for range 10 { // O_EXCL never follows a link nor opens a file someone else made
+		var b [8]byte
+		rand.Read(b[:])
+		name = tempPrefix(base) + hex.EncodeToString(b[:])
+		var err error
+		tmp, err = r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("create a temporary file beside %s: %w", path, unwrapPath(err))
+		}
+	}
+	if tmp == nil {
+		return fmt.Errorf("create a temporary file beside %s: names keep existing", path)
+	}
+	fail := func(err error) error {
+		tmp.Close()
+		r.Remove(name)
 		return err
 	}
-	clean := func() { tmp.Close(); os.Remove(tmp.Name()) }
-	if err := tmp.Chmod(0o600); err != nil {
-		clean()
-		return err
+	if err := a.apply(tmp, path); err != nil {
+		return fail(err)
 	}
 	if _, err := tmp.Write(content); err != nil {
-		clean()
-		return err
+		return fail(fmt.Errorf("write %s: %w", path, err))
 	}
 	if err := tmp.Sync(); err != nil {
-		clean()
-		return err
+		return fail(fmt.Errorf("write %s: %w", path, err))
 	}
 	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
+		r.Remove(name)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
+	// Rename replaces the name base: were it swapped for a link, the link
+	// is replaced, not its target.
+	if err := r.Rename(name, base); err != nil {
+		r.Remove(name)
+		return fmt.Errorf("write %s: %w", path, unwrapPath(err))
 	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // best effort: Windows cannot sync a directory
+	return syncFolder(r)
+}
+
+// syncFolder makes a rename or removal in r durable; best effort, since
+// Windows cannot sync a folder.
+func syncFolder(r *os.Root) error {
+	if d, err := r.Open("."); err == nil {
+		d.Sync()
 		d.Close()
 	}
 	return nil

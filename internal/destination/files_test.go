@@ -1,12 +1,15 @@
 package destination
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
 func TestSetLine(t *testing.T) {
@@ -33,8 +36,9 @@ func TestSetLine(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := string(setLine([]byte(c.in), "TOKEN", "new")); got != c.want {
-				t.Fatalf("setLine(%q) = %q, want %q", c.in, got, c.want)
+			got, err := setLine([]byte(c.in), "TOKEN", "new")
+			if err != nil || string(got) != c.want {
+				t.Fatalf("setLine(%q) = %q, %v; want %q", c.in, got, err, c.want)
 			}
 		})
 	}
@@ -54,9 +58,9 @@ func TestDropLine(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, found := dropLine([]byte(c.in), "TOKEN")
-			if string(got) != c.want || found != c.found {
-				t.Fatalf("dropLine(%q) = %q, %v; want %q, %v", c.in, got, found, c.want, c.found)
+			got, found, err := dropLine([]byte(c.in), "TOKEN")
+			if err != nil || string(got) != c.want || found != c.found {
+				t.Fatalf("dropLine(%q) = %q, %v, %v; want %q, %v", c.in, got, found, err, c.want, c.found)
 			}
 		})
 	}
@@ -98,8 +102,8 @@ func TestFilesTwoWritersOneDotenv(t *testing.T) {
 			t.Fatalf("line %d lost:\n%s", i, b)
 		}
 	}
-	if leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(path), tempPattern(path))); len(leftovers) != 0 {
-		t.Fatalf("temporary files left: %v", leftovers)
+	if left := names(t, filepath.Dir(path)); len(left) != 1 {
+		t.Fatalf("files left beside app.env (temporary or lock files): %v", left)
 	}
 }
 
@@ -120,5 +124,122 @@ func TestFilesRemovesLeftoverTemporaryFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
 		t.Fatalf("a leftover temporary file holding a value is still there: %v", err)
+	}
+}
+
+// names lists the names in dir, sorted.
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.Name()
+	}
+	return out
+}
+
+func fileDest(t *testing.T, c Config) store.Destination {
+	t.Helper()
+	if c.Format == "" {
+		c.Format = FormatDotenv
+	}
+	if c.Format == FormatDotenv && c.Key == "" {
+		c.Key = "TOKEN"
+	}
+	d, err := New(KindFile, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestDotenvUnterminatedQuote: a quote that never closes before the key
+// would make the rest of the file one value, hide the key's line and add a
+// second one; it is refused with its line number, and the file is kept.
+func TestDotenvUnterminatedQuote(t *testing.T) {
+	t.Parallel()
+	const in = "A=1\nB=\"open\nTOKEN=old\nC=3\n"
+	if got, err := setLine([]byte(in), "TOKEN", "new"); err == nil || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "B") {
+		t.Fatalf("setLine = %q, %v; want an error naming line 2 and B", got, err)
+	}
+	if got, _, err := dropLine([]byte(in), "TOKEN"); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("dropLine = %q, %v; want an error naming line 2", got, err)
+	}
+	path := filepath.Join(t.TempDir(), "app.env")
+	if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := NewFiles().Write(t.Context(), fileDest(t, Config{Path: path}), "tw_new")
+	if err == nil || !strings.Contains(err.Error(), path+" line 2") {
+		t.Fatalf("Write: %v; want an error naming %s line 2", err, path)
+	}
+	if b, _ := os.ReadFile(path); string(b) != in {
+		t.Fatalf("the file changed: %q", b)
+	}
+	if strings.Contains(err.Error(), "old") || strings.Contains(err.Error(), "open\"") {
+		t.Fatalf("the error shows a value: %v", err)
+	}
+}
+
+// TestFilesRefusesRelativePath: a relative path names another file in each
+// folder tokenward runs in; it is refused before anything is written.
+func TestFilesRefusesRelativePath(t *testing.T) {
+	t.Parallel()
+	for _, c := range []Config{{Path: "secrets/app.env"}, {Path: "../app.token", Format: FormatRaw}} {
+		d := fileDest(t, c)
+		if err := NewFiles().Write(t.Context(), d, "tw_x"); err == nil || !strings.Contains(err.Error(), "relative") || !strings.Contains(err.Error(), c.Path) {
+			t.Fatalf("Write %s: %v; want a refusal naming the relative path", c.Path, err)
+		}
+		if err := NewFiles().Delete(t.Context(), d); err == nil || !strings.Contains(err.Error(), "relative") {
+			t.Fatalf("Delete %s: %v; want a refusal", c.Path, err)
+		}
+		if _, err := os.Lstat(c.Path); !os.IsNotExist(err) {
+			t.Fatalf("%s was created relative to the working directory", c.Path)
+		}
+	}
+	if _, err := os.Lstat("secrets"); !os.IsNotExist(err) {
+		t.Fatal("a folder was created relative to the working directory")
+	}
+}
+
+func TestCheckFileAttributes(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		c     Config
+		field string // "" for valid
+	}{
+		{"no attributes", Config{}, ""},
+		{"mode 0640", Config{Mode: "0640"}, ""},
+		{"mode 640", Config{Mode: "640"}, ""},
+		{"mode 0o600", Config{Mode: "0o600"}, ""},
+		{"mode 0777", Config{Mode: "0777"}, ""},
+		{"setuid", Config{Mode: "4755"}, "mode"},
+		{"sticky", Config{Mode: "01600"}, "mode"},
+		{"not octal", Config{Mode: "0680"}, "mode"},
+		{"symbolic", Config{Mode: "rw-r-----"}, "mode"},
+		{"negative", Config{Mode: "-1"}, "mode"},
+		{"owner name", Config{Owner: "www-data", Group: "www-data"}, ""},
+		{"owner id", Config{Owner: "33", Group: "0"}, ""},
+		{"owner with colon", Config{Owner: "www-data:www-data"}, "owner"},
+		{"owner with space", Config{Owner: "a b"}, "owner"},
+		{"group with slash", Config{Group: "../etc"}, "group"},
+		{"owner too long", Config{Owner: strings.Repeat("a", 40)}, "owner"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.c.Path, c.c.Format = "/srv/app/token", FormatRaw
+			err := Check(KindFile, c.c)
+			var e *Error
+			switch {
+			case c.field == "" && err != nil:
+				t.Fatalf("Check: %v", err)
+			case c.field != "" && (!errors.As(err, &e) || e.Field != c.field):
+				t.Fatalf("Check: %v; want an error on %s", err, c.field)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
+	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/duration"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
@@ -109,6 +110,41 @@ func checkOwners(ctx context.Context, tx store.Tx, tokenID string, ds []store.De
 				return err
 			}
 			return invalid("destinations", "%s is delivered to by token %q already; a destination belongs to one token, so give this one another secret name, key or file", d.Key, other.Name)
+		}
+	}
+	return checkFiles(ctx, tx, tokenID, ds)
+}
+
+// checkFiles refuses destinations that name one file and would overwrite
+// each other, however the path is spelled: a raw destination replaces the
+// whole file, so no other destination, of this token or another, may name
+// it; dotenv destinations of one file each own a line, and differ by key.
+func checkFiles(ctx context.Context, tx store.Tx, tokenID string, ds []store.Destination) error {
+	clash := func(a, b destination.File) bool { return a.Path == b.Path && (a.Key == "" || b.Key == "") }
+	for i, d := range ds {
+		f, ok := destination.FileOf(d)
+		if !ok {
+			continue
+		}
+		for _, e := range ds[:i] {
+			if g, ok := destination.FileOf(e); ok && clash(f, g) {
+				return invalid("destinations", "%s and %s both write the file %s, and a raw destination replaces the whole file: keep one of them, or make both dotenv lines with different keys", e.Key, d.Key, f.Path)
+			}
+		}
+		others, err := tx.DestinationsWithKeyPrefix(ctx, destination.FileKeyPrefix(f.Path))
+		if err != nil {
+			return err
+		}
+		for _, e := range others {
+			g, ok := destination.FileOf(e)
+			if e.TokenID == tokenID || !ok || !clash(f, g) {
+				continue
+			}
+			other, err := tx.GetTokenByID(ctx, e.TokenID)
+			if err != nil {
+				return err
+			}
+			return invalid("destinations", "%s writes the file %s, which token %q delivers to already (%s), and a raw destination replaces the whole file; a file belongs to one token unless each owns a dotenv line of it, so give this one another file, or make both dotenv lines with different keys", d.Key, f.Path, other.Name, e.Key)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"errors"
+	"fmt"
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store/storetest"
 	"strings"
@@ -363,6 +364,71 @@ func TestDestinationBelongsToOneToken(t *testing.T) {
 		}
 		if _, err := f.reg.UpdateToken(ctx, registry.TokenSpec{Name: "second", Lifetime: lifetime, Destinations: dest("acme/api", "DEPLOY_TOKEN")}); err != nil {
 			t.Fatalf("after the first token is deleted: %v", err)
+		}
+	})
+}
+
+// TestFileBelongsToOneToken: a raw destination owns its whole file, so no
+// other destination, of any token and however the path is spelled, may name
+// it; dotenv lines of one file need different keys. The refusal names the
+// other token.
+func TestFileBelongsToOneToken(t *testing.T) {
+	t.Parallel()
+	file := func(t *testing.T, path, format, key string) store.Destination {
+		t.Helper()
+		d, err := destination.New(destination.KindFile, destination.Config{Path: path, Format: format, Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	cases := []struct {
+		name         string
+		first, other func(t *testing.T) store.Destination
+		ok           bool
+	}{
+		{"dotenv, then raw", func(t *testing.T) store.Destination { return file(t, "/srv/app/a.env", "dotenv", "A") },
+			func(t *testing.T) store.Destination { return file(t, "/srv/app/a.env", "raw", "") }, false},
+		{"raw, then dotenv", func(t *testing.T) store.Destination { return file(t, "/srv/app/a.env", "raw", "") },
+			func(t *testing.T) store.Destination { return file(t, "/srv/app/a.env", "dotenv", "B") }, false},
+		{"raw, then raw spelled otherwise", func(t *testing.T) store.Destination { return file(t, "/srv/app/a.env", "raw", "") },
+			func(t *testing.T) store.Destination { return file(t, "/srv/./app/../app//a.env", "raw", "") }, false},
+		{"dotenv, then raw spelled otherwise", func(t *testing.T) store.Destination { return file(t, "/srv/app/a.env", "dotenv", "A") },
+			func(t *testing.T) store.Destination { return file(t, "/srv/x/../app/a.env", "raw", "") }, false},
+		{"dotenv, same key spelled otherwise", func(t *testing.T) store.Destination { return file(t, "/srv/app/a.env", "dotenv", "A") },
+			func(t *testing.T) store.Destination { return file(t, "/srv/app/./a.env", "dotenv", "A") }, false},
+		{"dotenv, other key", func(t *testing.T) store.Destination { return file(t, "/srv/app/a.env", "dotenv", "A") },
+			func(t *testing.T) store.Destination { return file(t, "/srv/app/a.env", "dotenv", "B") }, true},
+		{"raw, then a longer name", func(t *testing.T) store.Destination { return file(t, "/srv/app/a.env", "raw", "") },
+			func(t *testing.T) store.Destination { return file(t, "/srv/app/a.env.bak", "raw", "") }, true},
+	}
+	forEachEngine(t, func(t *testing.T, f fixture) {
+		for i, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				ctx := t.Context()
+				first, second := fmt.Sprintf("first-%d", i), fmt.Sprintf("second-%d", i)
+				if _, err := f.reg.CreateToken(ctx, registry.TokenSpec{Name: first, Lifetime: lifetime, Destinations: []store.Destination{c.first(t)}}); err != nil {
+					t.Fatal(err)
+				}
+				defer f.reg.DeleteToken(ctx, first)
+				_, err := f.reg.CreateToken(ctx, registry.TokenSpec{Name: second, Lifetime: lifetime, Destinations: []store.Destination{c.other(t)}})
+				if c.ok {
+					if err != nil {
+						t.Fatalf("another line of the file: %v", err)
+					}
+					f.reg.DeleteToken(ctx, second)
+					return
+				}
+				var inv *registry.InvalidError
+				if !errors.As(err, &inv) || inv.Field != "destinations" || !strings.Contains(err.Error(), `token "`+first+`"`) {
+					t.Fatalf("got %v; want a refusal naming token %q", err, first)
+				}
+				// Nor may one token name the file twice that way.
+				_, err = f.reg.CreateToken(ctx, registry.TokenSpec{Name: second, Lifetime: lifetime, Destinations: []store.Destination{c.first(t), c.other(t)}})
+				if !errors.As(err, &inv) || inv.Field != "destinations" {
+					t.Fatalf("one token naming the file twice: %v", err)
+				}
+			})
 		}
 	})
 }

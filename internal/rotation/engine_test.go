@@ -488,9 +488,11 @@ func TestRotationToFiles(t *testing.T) {
 		if strings.TrimSpace(string(rawValue)) != value {
 			t.Fatal("raw file does not hold the value")
 		}
-		for _, p := range []string{env, filepath.Join(dir, "token")} {
-			if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
-				t.Fatalf("%s mode %v, %v; want 0600", p, st.Mode(), err)
+		// The existing 0644 file keeps its mode capped at 0640; the new one
+		// gets 0600.
+		for p, want := range map[string]os.FileMode{env: 0o640, filepath.Join(dir, "token"): 0o600} {
+			if st, err := os.Stat(p); err != nil || st.Mode().Perm() != want {
+				t.Fatalf("%s mode %v, %v; want %v", p, st.Mode(), err, want)
 			}
 		}
 		ti, _ := f.reg.Token(ctx, "billing")

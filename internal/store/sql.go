@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
@@ -596,6 +597,28 @@ func (t *sqlTx) DestinationOwners(ctx context.Context, key string) ([]string, er
 		return nil, fmt.Errorf("find the tokens of destination %s: %w", key, err)
 	}
 	return out, nil
+}
+
+func (t *sqlTx) DestinationsWithKeyPrefix(ctx context.Context, prefix string) ([]Destination, error) {
+	// substr counts characters on both engines; a LIKE pattern would need
+	// escaping and is case-blind on SQLite.
+	rows, err := t.query(ctx, `SELECT token_id, key, kind, config FROM destinations WHERE substr(key, 1, ?) = ? ORDER BY token_id, position`,
+		utf8.RuneCountInString(prefix), prefix)
+	if err != nil {
+		return nil, fmt.Errorf("find the destinations under %s: %w", prefix, err)
+	}
+	defer rows.Close()
+	out := []Destination{}
+	for rows.Next() {
+		var d Destination
+		var cfg string
+		if err := rows.Scan(&d.TokenID, &d.Key, &d.Kind, &cfg); err != nil {
+			return nil, fmt.Errorf("find the destinations under %s: %w", prefix, err)
+		}
+		d.Config = json.RawMessage(cfg)
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 func (t *sqlTx) ListDeliveries(ctx context.Context, versionID string) ([]Delivery, error) {

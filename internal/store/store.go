@@ -182,6 +182,10 @@ type Tx interface {
 	// DestinationOwners returns the ids of the live tokens that deliver to
 	// the destination key, sorted.
 	DestinationOwners(ctx context.Context, key string) ([]string, error)
+	// DestinationsWithKeyPrefix returns the destinations of live tokens
+	// whose key starts with prefix (such as every destination of one file),
+	// by token id and position.
+	DestinationsWithKeyPrefix(ctx context.Context, prefix string) ([]Destination, error)
 
 	RecordDelivery(ctx context.Context, d Delivery) error
 	ListDeliveries(ctx context.Context, versionID string) ([]Delivery, error)

@@ -1,0 +1,381 @@
+//go:build unix
+
+package destination
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
+)
+
+// needRoot skips a test that plays a second, non-root user, except under
+// CI, which runs as root and must run it.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("this test needs root to play a non-root owner of a destination folder, and CI runs as root")
+	}
+	t.Skip("needs root: it plays a non-root owner of a destination folder (run the tests as root to include it)")
+}
+
+// stranger is a non-root user: the consuming app that owns a destination's
+// folder, or an attacker who got its rights.
+type stranger struct {
+	uid, gid    int
+	name, group string
+}
+
+func nobody(t *testing.T) stranger {
+	t.Helper()
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatalf("no user nobody to play the folder's owner: %v", err)
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil {
+		t.Fatalf("no group %s for nobody: %v", u.Gid, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return stranger{uid: uid, gid: gid, name: u.Username, group: g.Name}
+}
+
+// folder makes a folder the stranger owns and can reach.
+func (s stranger) folder(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := filepath.Join(dir, "app")
+	if err := os.Mkdir(f, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(f, s.uid, s.gid); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// run runs a command as the stranger.
+func (s stranger) run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(s.uid), Gid: uint32(s.gid)}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %v as %s: %v\n%s", name, args, s.name, err, out)
+	}
+}
+
+func writeFile(t *testing.T, path, content string, mode fs.FileMode, uid, gid int) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFilesNeverFollowLinks: the owner of a destination's folder plants
+// links where tokenward will write; tokenward, as root, refuses each, names
+// it, and leaves what it points to as it was: no overwrite, no removal, no
+// copy of its content into the folder.
+func TestFilesNeverFollowLinks(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	app := nobody(t)
+	const secret = "root:only-root-may-read-this\n"
+	cases := []struct {
+		name   string
+		dest   string                                // the destination, in the folder
+		format string                                // dotenv or raw
+		plant  func(folder, victim string) [2]string // the link to plant and its target
+		delete bool                                  // Delete instead of Write
+		link   string                                // the path the error must name; "" when the write succeeds
+	}{
+		{name: "raw file is a link", dest: "app.token", format: FormatRaw,
+			plant: func(f, v string) [2]string { return [2]string{filepath.Join(f, "app.token"), v} }, link: "app.token"},
+		{name: "dotenv file is a link", dest: "app.env", format: FormatDotenv,
+			plant: func(f, v string) [2]string { return [2]string{filepath.Join(f, "app.env"), v} }, link: "app.env"},
+		{name: "raw delete through a link", dest: "app.token", format: FormatRaw, delete: true,
+			plant: func(f, v string) [2]string { return [2]string{filepath.Join(f, "app.token"), v} }, link: "app.token"},
+		{name: "dotenv delete through a link", dest: "app.env", format: FormatDotenv, delete: true,
+			plant: func(f, v string) [2]string { return [2]string{filepath.Join(f, "app.env"), v} }, link: "app.env"},
+		{name: "folder on the way is a link", dest: "sub/app.token", format: FormatRaw,
+			plant: func(f, v string) [2]string { return [2]string{filepath.Join(f, "sub"), filepath.Dir(v)} }, link: "sub"},
+		{name: "delete in a folder that is a link", dest: "sub/shadow", format: FormatRaw, delete: true,
+			plant: func(f, v string) [2]string { return [2]string{filepath.Join(f, "sub"), filepath.Dir(v)} }, link: "sub"},
+		{name: "lock file is a link", dest: "app.token", format: FormatRaw,
+			plant: func(f, v string) [2]string { return [2]string{filepath.Join(f, ".app.token.tokenward.lock"), v} }, link: ".app.token.tokenward.lock"},
+		{name: "link to a file in the same folder", dest: "app.env", format: FormatDotenv,
+			plant: func(f, v string) [2]string { return [2]string{filepath.Join(f, "app.env"), "other.env"} }, link: "app.env"},
+		{name: "temporary name is a link", dest: "app.token", format: FormatRaw,
+			plant: func(f, v string) [2]string { return [2]string{filepath.Join(f, ".app.token.tokenward-tmp-1"), v} }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			folder := app.folder(t)
+			victim := filepath.Join(t.TempDir(), "shadow") // root's, in a folder only root can read
+			writeFile(t, victim, secret, 0o600, 0, 0)
+			other := filepath.Join(folder, "other.env") // another token's file, root's
+			writeFile(t, other, secret, 0o600, 0, 0)
+			l := c.plant(folder, victim)
+			app.run(t, "ln", "-s", l[1], l[0])
+
+			d := fileDest(t, Config{Path: filepath.Join(folder, c.dest), Format: c.format})
+			var err error
+			if c.delete {
+				err = NewFiles().Delete(t.Context(), d)
+			} else {
+				err = NewFiles().Write(t.Context(), d, "tw_new_value")
+			}
+			var le *LinkError
+			switch {
+			case c.link == "" && err != nil:
+				t.Fatalf("%v", err)
+			case c.link != "" && (!errors.As(err, &le) || le.Path != filepath.Join(folder, c.link) || !strings.Contains(err.Error(), le.Path)):
+				t.Fatalf("got %v; want a refusal naming the link %s", err, filepath.Join(folder, c.link))
+			}
+			for _, f := range []string{victim, other} {
+				b, err := os.ReadFile(f)
+				if err != nil || string(b) != secret {
+					t.Fatalf("%s was changed or removed: %q, %v", f, b, err)
+				}
+				if fi, _ := os.Stat(f); fi.Mode().Perm() != 0o600 {
+					t.Fatalf("%s changed mode: %v", f, fi.Mode())
+				}
+			}
+			if got := names(t, filepath.Dir(victim)); len(got) != 1 {
+				t.Fatalf("files were made beside the link's target: %v", got)
+			}
+			fi, err := os.Lstat(l[0])
+			switch {
+			case c.link != "" && (err != nil || fi.Mode()&fs.ModeSymlink == 0):
+				t.Fatalf("the planted link is gone or replaced: %v", err)
+			case c.link == "" && err == nil:
+				t.Fatalf("the leftover temporary name %s is still there", l[0])
+			}
+			// No copy of the target's content anywhere in the folder, other
+			// than the other token's own file.
+			filepath.WalkDir(folder, func(p string, e fs.DirEntry, err error) error {
+				if err != nil || !e.Type().IsRegular() || p == other {
+					return nil
+				}
+				if b, _ := os.ReadFile(p); strings.Contains(string(b), "only-root") {
+					t.Errorf("%s holds a copy of the link's target", p)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// TestFilesKeepOwnerGroupMode: a file the consumer reads keeps the owner,
+// group and mode it was given, within the rules; a file someone else owns is
+// refused.
+func TestFilesKeepOwnerGroupMode(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	app := nobody(t)
+	type file struct {
+		uid, gid int
+		mode     fs.FileMode
+	}
+	cases := []struct {
+		name   string
+		before *file // nil: no file yet
+		c      Config
+		want   file
+		err    string // part of the refusal; "" when the write succeeds
+	}{
+		{name: "consumer's file, owner and group declared", before: &file{app.uid, app.gid, 0o640},
+			c: Config{Owner: app.name, Group: app.group}, want: file{app.uid, app.gid, 0o640}},
+		{name: "consumer's file, declared by id", before: &file{app.uid, app.gid, 0o640},
+			c: Config{Owner: strconv.Itoa(app.uid), Group: strconv.Itoa(app.gid)}, want: file{app.uid, app.gid, 0o640}},
+		{name: "consumer's file, nothing declared", before: &file{app.uid, app.gid, 0o640},
+			err: "belongs to user " + app.name},
+		{name: "consumer's group, not declared", before: &file{0, app.gid, 0o640}, c: Config{Owner: "0"},
+			err: "belongs to group " + app.group},
+		{name: "root's group kept, consumer's declared group", before: &file{0, app.gid, 0o640}, c: Config{Group: app.group},
+			want: file{0, app.gid, 0o640}},
+		{name: "wide mode capped at 0640", before: &file{0, 0, 0o666}, want: file{0, 0, 0o640}},
+		{name: "narrow mode kept", before: &file{0, 0, 0o400}, want: file{0, 0, 0o400}},
+		{name: "declared mode wins", before: &file{0, 0, 0o600}, c: Config{Mode: "0644"}, want: file{0, 0, 0o644}},
+		{name: "declared owner given to root's file", before: &file{0, 0, 0o600}, c: Config{Owner: app.name}, want: file{app.uid, 0, 0o600}},
+		{name: "new file", want: file{0, 0, 0o600}},
+		{name: "new file, declared", c: Config{Owner: app.name, Group: app.group, Mode: "0640"}, want: file{app.uid, app.gid, 0o640}},
+		{name: "unknown owner", c: Config{Owner: "no-such-user-tw"}, err: `"no-such-user-tw": no such user`},
+	}
+	for _, format := range []string{FormatDotenv, FormatRaw} {
+		for _, c := range cases {
+			t.Run(format+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
+				path := filepath.Join(app.folder(t), "app.env")
+				const before = "OTHER=1\n"
+				if c.before != nil {
+					writeFile(t, path, before, c.before.mode, c.before.uid, c.before.gid)
+				}
+				c.c.Path, c.c.Format = path, format
+				err := NewFiles().Write(t.Context(), fileDest(t, c.c), "tw_new")
+				if c.err != "" {
+					if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), path) {
+						t.Fatalf("got %v; want a refusal naming %s and saying %q", err, path, c.err)
+					}
+					if c.before != nil {
+						if b, _ := os.ReadFile(path); string(b) != before {
+							t.Fatalf("the refused file changed: %q", b)
+						}
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				fi, err := os.Stat(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st := fi.Sys().(*syscall.Stat_t)
+				if got := (file{int(st.Uid), int(st.Gid), fi.Mode().Perm()}); got != c.want {
+					t.Fatalf("after the write: %d:%d %o; want %d:%d %o", got.uid, got.gid, got.mode, c.want.uid, c.want.gid, c.want.mode)
+				}
+				if b, _ := os.ReadFile(path); !strings.Contains(string(b), "tw_new") {
+					t.Fatalf("the value was not written: %q", b)
+				}
+			})
+		}
+	}
+}
+
+// TestFilesNonRootCannotGiveAway: a rotation that does not run as root and
+// cannot give the new file its owner refuses, says so, and leaves the file.
+func TestFilesNonRootCannotGiveAway(t *testing.T) {
+	if os.Getenv("TOKENWARD_TEST_AS") == "helper" {
+		// The child, run as a non-root user: write what it is told to.
+		d := fileDest(t, Config{Path: os.Getenv("TOKENWARD_TEST_PATH"), Format: FormatRaw, Owner: os.Getenv("TOKENWARD_TEST_OWNER")})
+		if err := NewFiles().Write(t.Context(), d, "tw_new"); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	needRoot(t)
+	t.Parallel()
+	app := nobody(t)
+	// The test binary, where the non-root user can run it.
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(app.folder(t), "destination.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, owner string }{
+		{"root's file", ""},
+		{"declared owner root", "0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(app.folder(t), "app.token")
+			writeFile(t, path, "tw_old\n", 0o600, 0, 0)
+			cmd := exec.Command(bin, "-test.run=^TestFilesNonRootCannotGiveAway$", "-test.v")
+			cmd.Env = append(os.Environ(), "TOKENWARD_TEST_AS=helper", "TOKENWARD_TEST_PATH="+path, "TOKENWARD_TEST_OWNER="+c.owner)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(app.uid), Gid: uint32(app.gid)}}
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "cannot give it away") || !strings.Contains(string(out), path) {
+				t.Fatalf("as %s: %v; want a refusal that says it cannot give %s away:\n%s", app.name, err, path, out)
+			}
+			if b, _ := os.ReadFile(path); string(b) != "tw_old\n" {
+				t.Fatalf("the file changed: %q", b)
+			}
+			if got := names(t, filepath.Dir(path)); len(got) != 1 {
+				t.Fatalf("files left beside it: %v", got)
+			}
+		})
+	}
+}
+
+// TestFilesLeaveNoLockOrTemporaryFiles: the lock file is there only while a
+// write runs, and destroy leaves the folder as it found it.
+func TestFilesLeaveNoLockOrTemporaryFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	raw := fileDest(t, Config{Path: filepath.Join(dir, "app.token"), Format: FormatRaw})
+	env := fileDest(t, Config{Path: filepath.Join(dir, "app.env")})
+	ctx := t.Context()
+	for _, d := range []store.Destination{raw, env} {
+		if err := NewFiles().Write(ctx, d, "tw_value"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Join(names(t, dir), " "); got != "app.env app.token" {
+		t.Fatalf("after the writes the folder holds %s", got)
+	}
+	// A write killed half-way left a temporary file and its lock.
+	for _, n := range []string{".app.token.tokenward-tmp-5577006791947779410", ".app.token.tokenward.lock"} {
+		writeFile(t, filepath.Join(dir, n), "tw_stale\n", 0o600, os.Geteuid(), os.Getegid())
+	}
+	for _, d := range []store.Destination{raw, env} {
+		if err := NewFiles().Delete(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Join(names(t, dir), " "); got != "app.env" {
+		t.Fatalf("after destroy the folder holds %s; want only app.env, whose other lines are not tokenward's", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "app.env")); string(b) != "" {
+		t.Fatalf("app.env still holds %q", b)
+	}
+}
+
+// TestFilesOnlyRegularFiles: a folder or a named pipe where the file should
+// be is refused, never opened (a pipe would hang the read).
+func TestFilesOnlyRegularFiles(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, want string
+		make       func(path string) error
+	}{
+		{"folder", "is a folder", func(p string) error { return os.Mkdir(p, 0o700) }},
+		{"named pipe", "is a named pipe", func(p string) error { return syscall.Mkfifo(p, 0o600) }},
+	}
+	for _, c := range cases {
+		for _, format := range []string{FormatDotenv, FormatRaw} {
+			t.Run(c.name+"/"+format, func(t *testing.T) {
+				t.Parallel()
+				path := filepath.Join(t.TempDir(), "app.env")
+				if err := c.make(path); err != nil {
+					t.Fatal(err)
+				}
+				d := fileDest(t, Config{Path: path, Format: format})
+				for op, err := range map[string]error{"write": NewFiles().Write(t.Context(), d, "tw_x"), "delete": NewFiles().Delete(t.Context(), d)} {
+					if err == nil || !strings.Contains(err.Error(), path+" "+c.want) {
+						t.Fatalf("%s: %v; want a refusal saying %s %s", op, err, path, c.want)
+					}
+				}
+				if fi, err := os.Lstat(path); err != nil || fi.Mode().IsRegular() {
+					t.Fatalf("the %s was replaced: %v", c.name, err)
+				}
+			})
+		}
+	}
+}
