@@ -54,9 +54,6 @@ func (c *cli) auditPubkey(args []string) int {
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return c.usageError(fmt.Sprintf("audit pubkey: unexpected argument %q", fs.Arg(0)))
-	}
 	keys, err := registry.Keyring(c.config(sf))
 	if err != nil {
 		return c.fail(exitTrouble, "%v", err)
@@ -78,9 +75,6 @@ func (c *cli) auditVerify(ctx context.Context, args []string) int {
 	fs.Var(&witnesses, "witness", "SEQ:HASH of an event kept outside the store, such as rotate's audit-head output; fails unless the event still has that hash (repeatable)")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(fmt.Sprintf("audit verify: unexpected argument %q", fs.Arg(0)))
 	}
 	opts := audit.Options{PageSize: auditPage, Keys: map[string]ed25519.PublicKey{}}
 	source, given := "--pubkey", []string(pubkeys)

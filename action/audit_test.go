@@ -94,7 +94,7 @@ func TestAuditPubkey(t *testing.T) {
 		{"no key", w.with("TOKENWARD_MASTER_KEY", ""), nil, exitTrouble, "TOKENWARD_MASTER_KEY"},
 		{"no store needed", w.with("TOKENWARD_STORE", ""), nil, exitOK, ""},
 		{"help", w, []string{"--help"}, exitOK, ""},
-		{"argument", w, []string{"extra"}, exitUsage, "unexpected argument"},
+		{"argument", w, []string{"extra"}, exitUsage, "unexpected argument (1 given, not shown)"},
 	} {
 		r := tc.w.run(t, "", append([]string{"audit", "pubkey"}, tc.args...)...)
 		if r.code != tc.exit || !strings.Contains(r.stderr, tc.says) {

@@ -23,6 +23,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // verifyOutput is what verify prints. It never holds the value.
 type verifyOutput struct {
+	Line      int        `json:"line,omitempty"` // with --all: the line of stdin the token was on, from 1
 	Valid     bool       `json:"valid"`
 	Code      token.Code `json:"code"`
 	Token     string     `json:"token,omitempty"`
@@ -50,7 +51,7 @@ func (c *cli) verify(ctx context.Context, args []string) int {
 	if *all {
 		limit = verifyAllLimit
 	}
-	values, err := readTokens(io.LimitReader(c.stdin, limit))
+	values, lines, err := readTokens(io.LimitReader(c.stdin, limit))
 	if err != nil {
 		return c.fail(exitUsage, "read the tokens from stdin: %v", err)
 	}
@@ -76,7 +77,7 @@ func (c *cli) verify(ctx context.Context, args []string) int {
 	defer reg.Close()
 	outs := make([]verifyOutput, 0, len(values))
 	allValid := true
-	for _, value := range values {
+	for i, value := range values {
 		res, err := reg.Verify(ctx, value, scopes)
 		if err != nil {
 			return c.fail(exitTrouble, "verify: %v", err)
@@ -87,6 +88,9 @@ func (c *cli) verify(ctx context.Context, args []string) int {
 		}
 		if !res.ExpiresAt.IsZero() {
 			out.ExpiresAt = res.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		if *all {
+			out.Line = lines[i]
 		}
 		allValid = allValid && res.Valid()
 		outs = append(outs, out)
@@ -104,26 +108,27 @@ func (c *cli) verify(ctx context.Context, args []string) int {
 	return exitOK
 }
 
-// readTokens returns the non-empty lines of r, trimmed. A line longer than
-// a token could be is refused by its number, without echoing it.
-func readTokens(r io.Reader) ([]string, error) {
+// readTokens returns the non-empty lines of r, trimmed, and the number of
+// each line (from 1), since blank lines are skipped. A line longer than a
+// token could be is refused by its number, without echoing it.
+func readTokens(r io.Reader) (values []string, lines []int, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 512), verifyLimit)
-	var out []string
 	n := 0
 	for sc.Scan() {
 		n++
 		if v := strings.TrimSpace(sc.Text()); v != "" {
-			out = append(out, v)
+			values = append(values, v)
+			lines = append(lines, n)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("line %d is longer than %d bytes: one token a line", n+1, verifyLimit)
+			return nil, nil, fmt.Errorf("line %d is longer than %d bytes: one token a line", n+1, verifyLimit)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return values, lines, nil
 }
 
 // effectiveOutput is one key of config get. A sensitive value is shown only

@@ -38,9 +38,6 @@ func (c *cli) review(ctx context.Context, args []string) int {
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return c.usageError(fmt.Sprintf("review: unexpected argument %q", fs.Arg(0)))
-	}
 	failAt, err := s.check()
 	if err != nil {
 		return c.fail(exitUsage, "review: %v", err)

@@ -64,7 +64,7 @@ func TestReviewCommand(t *testing.T) {
 		{"missing plan file", "", []string{"review", "--plan", "nope.json"}, 2, "", "no such file"},
 		{"not a plan", "", []string{"review", "--plan", notAPlan}, 2, "", "JSON of a Terraform state"},
 		{"bad policy", "", []string{"review", "--plan", updatePlan, "--policy", notAPlan}, 2, "", "unknown setting"},
-		{"extra argument", "", []string{"review", "--plan", updatePlan, "extra"}, 2, "", `unexpected argument "extra"`},
+		{"extra argument", "", []string{"review", "--plan", updatePlan, "extra"}, 2, "", `review: unexpected argument (1 given, not shown)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -55,9 +55,6 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return c.usageError(fmt.Sprintf("rotate: unexpected argument %q", fs.Arg(0)))
-	}
 	opts := rotation.RunOptions{DryRun: *dryRun, MaxRotations: *maxRotations, Selection: rotation.Selection{Force: *force, Tokens: names}}
 	if c.skipFiles(fs, *skipFiles) {
 		opts.SkipKinds = []string{destination.KindFile}

@@ -42,6 +42,14 @@ var flagSources = map[string]map[string]flagSource{
 	},
 }
 
+// takesArguments lists the commands that take arguments after their flags;
+// every other command refuses them, so `tokenward rekey help` rekeys
+// nothing.
+var takesArguments = map[string]bool{
+	"tokenward config set":   true,
+	"tokenward config unset": true,
+}
+
 // parse parses flags, then completes every flag that was not given from its
 // TOKENWARD_* variable, else its action input, else it keeps its default:
 // a flag that was given always wins, even when it says the default
@@ -54,6 +62,16 @@ func (c *cli) parse(fs *flag.FlagSet, args []string) (int, bool) {
 			return exitOK, false
 		}
 		return exitUsage, false
+	}
+	if fs.NArg() > 0 && !takesArguments[fs.Name()] {
+		// Not echoed: a token or a value given by mistake as an argument
+		// must not reach a log.
+		name := strings.TrimPrefix(fs.Name(), "tokenward ")
+		hint := ""
+		if name == "verify" {
+			hint = "; the token goes on stdin, such as: tokenward verify < token.txt"
+		}
+		return c.fail(exitUsage, "%s: unexpected argument (%d given, not shown): it takes flags only%s", name, fs.NArg(), hint), false
 	}
 	if err := c.resolve(fs, flagSources[fs.Name()]); err != nil {
 		return c.fail(exitUsage, "%s: %v", strings.TrimPrefix(fs.Name(), "tokenward "), err), false

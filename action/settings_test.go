@@ -297,3 +297,23 @@ func TestResolveOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestCommandsRefuseArguments: a command that takes flags only refuses an
+// argument before it opens anything (`tokenward rekey help` rekeys nothing)
+// and never echoes it: a token pasted as an argument must not reach a log.
+func TestCommandsRefuseArguments(t *testing.T) {
+	t.Parallel()
+	const pasted = "tw_pastedbymistake0000000000000000000000000000000000"
+	for _, cmd := range [][]string{{"rotate"}, {"review"}, {"verify"}, {"audit", "verify"}, {"audit", "pubkey"}, {"config", "get", "--user", "alice"}, {"rekey"}} {
+		t.Run(strings.Join(cmd, " "), func(t *testing.T) {
+			t.Parallel()
+			r := plainEnv().run(t, "", append(cmd, pasted)...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, "unexpected argument (1 given, not shown)") {
+				t.Fatalf("exit %d, stderr %q; want %d saying unexpected argument", r.code, r.stderr, exitUsage)
+			}
+			if strings.Contains(r.stdout+r.stderr, pasted) {
+				t.Fatalf("the argument was echoed: %q", r.stdout+r.stderr)
+			}
+		})
+	}
+}

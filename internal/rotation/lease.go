@@ -29,8 +29,13 @@ func holderID() string {
 func hostIdentity() string {
 	host, _ := os.Hostname()
 	if ns, err := os.Readlink("/proc/self/ns/pid"); err == nil {
-		// pid:[4026531836]
+		// pid:[4026531836]. The inode alone repeats across machines (the
+		// initial namespace has the same one everywhere), so the boot's id
+		// tells two machines of one host name apart.
 		host += "~" + strings.TrimSuffix(strings.TrimPrefix(ns, "pid:["), "]")
+		if boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+			host += "~" + strings.TrimSpace(string(boot))
+		}
 	}
 	return host
 }

@@ -57,6 +57,7 @@ func TestRunLockHolder(t *testing.T) {
 		{"a live process on this host", fmt.Sprintf("%s/%d/live0001/run/1 since %s", rotation.HostIdentity(), os.Getppid(), since.Format(time.RFC3339)), false, os.Getppid(), host},
 		{"a dead pid on another host", fmt.Sprintf("elsewhere/%d/away0001/run/1 since %s", dead, since.Format(time.RFC3339)), false, dead, "elsewhere"},
 		{"this host in another pid namespace", fmt.Sprintf("%s~1/%d/ns000001/run/1 since %s", host, dead, since.Format(time.RFC3339)), false, dead, host},
+		{"this host name and namespace on another machine", fmt.Sprintf("%s/%d/boot0001/run/1 since %s", otherBoot(rotation.HostIdentity()), dead, since.Format(time.RFC3339)), false, dead, host},
 		{"a holder that does not say", "crashed", false, 0, ""},
 	}
 	for _, tc := range cases {
@@ -142,4 +143,15 @@ func TestHeldLockSaysSince(t *testing.T) {
 			t.Fatalf("the run's lease holder is %q, want %s… since a time in this test", during.Holder, prefix)
 		}
 	})
+}
+
+// otherBoot is id with another boot's id in place of its own: the same host
+// name and pid namespace inode, seen from another machine.
+func otherBoot(id string) string {
+	parts := strings.Split(id, "~")
+	if len(parts) < 3 {
+		return id + "~another-machine" // no boot id here: any other identity
+	}
+	parts[len(parts)-1] = "00000000-0000-0000-0000-000000000000"
+	return strings.Join(parts, "~")
 }

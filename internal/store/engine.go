@@ -183,6 +183,9 @@ func sqliteDSN(path string, readOnly bool) string {
 
 func openPostgres(ctx context.Context, dsn string, opts ...Option) (Store, error) {
 	loc := Location(dsn)
+	if err := checkPostgresURL(dsn); err != nil {
+		return nil, fmt.Errorf("open postgres store %s: %w", loc, err)
+	}
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store %s: %w", loc, redact(err, dsn))
@@ -202,16 +205,40 @@ func openPostgres(ctx context.Context, dsn string, opts ...Option) (Store, error
 	return st, nil
 }
 
-// redact keeps a DSN's password out of an error.
+// checkPostgresURL refuses a URL that does not parse before the driver sees
+// it: a raw "@" or "/" in a password makes the driver split the URL
+// elsewhere and name a piece of the password as the host in its errors.
+// Neither the URL nor the parser's error (which quotes it) is echoed.
+func checkPostgresURL(dsn string) error {
+	u, err := url.Parse(dsn)
+	_, rest, _ := strings.Cut(dsn, "://")
+	authority, _, _ := strings.Cut(rest, "/")
+	if err != nil || u.Host == "" || strings.Count(authority, "@") > 1 {
+		return errors.New("the postgres:// URL does not parse: percent-encode the characters @ : / ? # % and spaces in its user name and password (@ is %40), " +
+			"such as postgres://user:p%40ss@host:5432/db")
+	}
+	return nil
+}
+
+// redact keeps a DSN's password out of an error, as written and as
+// percent-decoded.
 func redact(err error, dsn string) error {
 	u, perr := url.Parse(dsn)
 	if perr != nil || u.User == nil {
 		return err
 	}
-	if pw, ok := u.User.Password(); ok && pw != "" && strings.Contains(err.Error(), pw) {
-		return &redactedError{msg: strings.ReplaceAll(err.Error(), pw, "xxxxx"), err: err}
+	pw, ok := u.User.Password()
+	if !ok || pw == "" {
+		return err
 	}
-	return err
+	msg := err.Error()
+	for _, s := range []string{pw, url.QueryEscape(pw), url.PathEscape(pw)} {
+		msg = strings.ReplaceAll(msg, s, "xxxxx")
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
 }
 
 // redactedError shows a message with the password masked and still unwraps
@@ -253,6 +280,17 @@ func checkSchema(ctx context.Context, db *sql.DB, d dialect, o options, loc stri
 		return err
 	}
 	if len(applied) == 0 {
+		if o.create && d == sqliteDialect {
+			// A file of another program's is not a store to add tables to:
+			// create only in a new or empty file.
+			var tables int
+			if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'`).Scan(&tables); err != nil {
+				return fmt.Errorf("read the schema version: %w", err)
+			}
+			if tables > 0 {
+				return fmt.Errorf("the file holds %d tables of another program's and no tokenward schema: tokenward creates a store only in a new or empty file, so name another path", tables)
+			}
+		}
 		if o.create {
 			return nil
 		}

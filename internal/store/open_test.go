@@ -52,8 +52,19 @@ func TestOpenRefusesAMissingStore(t *testing.T) {
 						t.Fatalf("open %d options changed the file", len(opts))
 					}
 				}
-				// Create adds the schema, beside another program's tables too:
-				// that is what the operator asked for.
+				// Create makes a store in a new or empty file, and refuses to
+				// add tables to another program's database: a mistyped path
+				// on a first apply must not change the file it names.
+				if tc.name == "another program's database" {
+					_, err := store.Open(t.Context(), tc.path, store.Create())
+					if err == nil || !strings.Contains(err.Error(), "another program's") || !strings.Contains(err.Error(), tc.path) {
+						t.Fatalf("create in another program's database: got %v", err)
+					}
+					if got := fileSum(t, tc.path); got != before {
+						t.Fatal("create changed another program's database")
+					}
+					return
+				}
 				st, err := store.Open(t.Context(), tc.path, store.Create())
 				if err != nil {
 					t.Fatalf("create: %v", err)
@@ -116,6 +127,21 @@ func TestLocationHidesThePassword(t *testing.T) {
 	_, err := store.Open(t.Context(), "postgres://u:hunter22@127.0.0.1:1/db?connect_timeout=1")
 	if err == nil || strings.Contains(err.Error(), "hunter22") || !strings.Contains(err.Error(), "postgres://127.0.0.1:1/db") {
 		t.Fatalf("open error: %v", err)
+	}
+	// A password with characters a URL must escape: whether written raw
+	// (the driver would split the URL inside it) or escaped, no piece of it
+	// reaches the error.
+	for _, tc := range []struct{ dsn, secret string }{
+		{"postgres://u:p@SECRETPART@127.0.0.1:1/db?connect_timeout=1", "SECRETPART"},
+		{"postgres://u:p@SECRETPART@127.0.0.1:99999/db", "SECRETPART"},
+		{"postgres://u:SECRET/PART@127.0.0.1:1/db", "PART"},
+		{"postgres://u:s3cr%40tpw@127.0.0.1:1/db?connect_timeout=1", "s3cr"},
+		{"postgres://u:s3cr%40tpw@127.0.0.1:1/db?sslmode=bogus", "s3cr"},
+	} {
+		_, err := store.Open(t.Context(), tc.dsn)
+		if err == nil || strings.Contains(err.Error(), tc.secret) {
+			t.Errorf("open %s: error %v", store.Location(tc.dsn), err)
+		}
 	}
 }
 
