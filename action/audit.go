@@ -72,6 +72,7 @@ func (c *cli) auditVerify(ctx context.Context, args []string) int {
 	fs, sf := c.flagSet("audit verify")
 	var pubkeys, witnesses stringList
 	fs.Var(&pubkeys, "pubkey", "a checkpoint public key ID:BASE64 as audit pubkey prints it, to check signatures with (repeatable; default $"+EnvAuditPubkey+")")
+	signedHead := fs.Bool("signed-head", false, "fail unless a checkpoint of the given keys signs the head itself: catches a rewrite whose later checkpoints were deleted, where events written by a process without the key are not expected")
 	fs.Var(&witnesses, "witness", "SEQ:HASH of an event kept outside the store, such as rotate's audit-head output; fails unless the event still has that hash (repeatable)")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
@@ -89,6 +90,9 @@ func (c *cli) auditVerify(ctx context.Context, args []string) int {
 		for _, k := range keys {
 			opts.Keys[k.ID] = k.Key
 		}
+	}
+	if *signedHead && len(opts.Keys) == 0 {
+		return c.fail(exitUsage, "audit verify: --signed-head needs the keys to check signatures with: give --pubkey or %s", EnvAuditPubkey)
 	}
 	for _, s := range witnesses {
 		h, err := audit.ParseHead(s)
@@ -115,6 +119,11 @@ func (c *cli) auditVerify(ctx context.Context, args []string) int {
 	c.reportCheckpoints(rep, len(opts.Keys) > 0)
 	if rep.Witnesses > 0 {
 		fmt.Fprintf(c.stdout, "witnesses: %d of %d match\n", rep.Witnesses, len(opts.Witnesses))
+	}
+	if *signedHead && rep.Signed.Seq < rep.Head.Seq {
+		return c.fail(exitFailed, "audit chain not signed to its head (--signed-head): events %d to %d are covered by no checkpoint of the given keys; "+
+			"a chain rewritten after event %d with the later checkpoints deleted looks so, and so do events a process without the key appended since the last command with it",
+			rep.Signed.Seq+1, rep.Head.Seq, rep.Signed.Seq)
 	}
 	return exitOK
 }

@@ -177,6 +177,29 @@ func TestAuditVerifyPubkey(t *testing.T) {
 			t.Errorf("%s: exit %d, stderr %q; want event 4 named", name, r.code, r.stderr)
 		}
 	}
+
+	// The rewriter deletes the checkpoints from event 4 on: --pubkey only
+	// reports the range as unsigned, --signed-head fails on it.
+	execAll(t, db, "DELETE FROM audit_checkpoints WHERE seq >= 4")
+	if r := w.run(t, "", "audit", "verify", "--pubkey", key); r.code != exitOK || !strings.Contains(r.stdout, "events 4 to 7 are not covered by a signed checkpoint") {
+		t.Errorf("--pubkey after the checkpoints were deleted: exit %d, stdout %q; want 0 naming events 4 to 7 as unsigned", r.code, r.stdout)
+	}
+	if r := w.run(t, "", "audit", "verify", "--pubkey", key, "--signed-head"); r.code != exitFailed || !strings.Contains(r.stderr, "events 4 to 7 are covered by no checkpoint") {
+		t.Errorf("--signed-head after the checkpoints were deleted: exit %d, stderr %q; want 1 naming events 4 to 7", r.code, r.stderr)
+	}
+}
+
+// TestAuditVerifySignedHead: --signed-head passes a chain signed to its
+// head, and needs keys.
+func TestAuditVerifySignedHead(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	if r := w.run(t, "", "audit", "verify", "--pubkey", w.pubkey(t), "--signed-head"); r.code != exitOK {
+		t.Errorf("a chain signed to its head: exit %d %s", r.code, r.stderr)
+	}
+	if r := w.run(t, "", "audit", "verify", "--signed-head"); r.code != exitUsage || !strings.Contains(r.stderr, "--signed-head needs the keys") {
+		t.Errorf("--signed-head without keys: exit %d %s", r.code, r.stderr)
+	}
 }
 
 // TestAuditVerifyAfterRekey: rekey starts a new signing key; audit pubkey

@@ -46,7 +46,7 @@ Usage:
   tokenward verify [--scope S]... [--all]
                                         read a token on stdin and verify it (JSON out; exit 0 when valid);
                                         --all: one token a line, a JSON array out, exit 0 when all are valid
-  tokenward audit verify [--pubkey ID:KEY]... [--witness SEQ:HASH]...
+  tokenward audit verify [--pubkey ID:KEY]... [--signed-head] [--witness SEQ:HASH]...
                                         verify the audit log's hash chain, its signed checkpoints and witnesses
   tokenward audit pubkey                print the public keys that sign the audit log's checkpoints
   tokenward config get --user U         print a user's effective configuration (JSON)
