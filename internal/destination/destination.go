@@ -47,6 +47,9 @@ type Config struct {
 	Path   string `json:"path,omitempty"`
 	Key    string `json:"key,omitempty"`    // dotenv variable name; defaults to the token name in upper case
 	Format string `json:"format,omitempty"` // dotenv or raw
+	Mode   string `json:"mode,omitempty"`   // file: octal permission bits such as "0640"; "" keeps an existing file's mode, 0600 for a new file
+	Owner  string `json:"owner,omitempty"`  // file: the user name or numeric id the file belongs to
+	Group  string `json:"group,omitempty"`  // file: the group name or numeric id the file belongs to
 
 	// GitHub secrets
 	Repository   string   `json:"repository,omitempty"`   // owner/name (repository, environment and Dependabot secrets)
