@@ -551,9 +551,9 @@ func checkFiles(ctx context.Context, l types.List, diags *diag.Diagnostics) {
 			}
 		}
 		for _, a := range []struct {
-			name string
-			v    types.String
-		}{{"owner", f.Owner}, {"group", f.Group}} {
+			name, of string
+			v        types.String
+		}{{"owner", "user", f.Owner}, {"group", "group", f.Group}} {
 			if a.v.IsNull() || a.v.IsUnknown() {
 				continue
 			}
@@ -561,10 +561,10 @@ func checkFiles(ctx context.Context, l types.List, diags *diag.Diagnostics) {
 			switch {
 			case len(s) > maxFileID:
 				diags.AddAttributeError(at.AtName(a.name), "Invalid destination", fmt.Sprintf("%s.%s: %s is %d characters long; a %s name "+
-					"is at most %d characters, or give its numeric id.", field, a.name, quoteCut(s), len(s), a.name, maxFileID))
+					"is at most %d characters, or give its numeric id.", field, a.name, quoteCut(s), len(s), a.of, maxFileID))
 			case !fileIDPattern.MatchString(s):
 				diags.AddAttributeError(at.AtName(a.name), "Invalid destination", fmt.Sprintf("%s.%s: %q must be a %s name, such as "+
-					"app, or a numeric id, such as 1001.", field, a.name, s, a.name))
+					"app, or a numeric id, such as 1001.", field, a.name, s, a.of))
 			}
 		}
 	}
