@@ -248,3 +248,50 @@ func TestAccTokenFileAttributesInvalid(t *testing.T) {
 		})
 	}
 }
+
+// TestAccTokenPolicyAllowedPaths: allowed_paths bounds where files go, at
+// plan time, on the path at fault; a path is checked cleaned and resolved.
+func TestAccTokenPolicyAllowedPaths(t *testing.T) {
+	dir := workIn(t)
+	policy := fmt.Sprintf("provider \"tokenward\" {\n  policy = { allowed_paths = [%q, \"/etc/app/*\"] }\n}\n", dir+"/secrets/**")
+	cases := []struct{ name, path, want string }{
+		{"outside", "/srv/other/app.env", `files\[0\]\.path: "/srv/other/app.env" is not allowed by the policy \(allowed_paths:`},
+		{"climbs out", dir + "/secrets/" + strings.Repeat("../", 12) + "root/.ssh/authorized_keys", `files\[0\]\.path: "/root/.ssh/authorized_keys" is not allowed`},
+		{"relative outside", "other/app.env", `files\[0\]\.path: "` + regexp.QuoteMeta(dir) + `/other/app.env" is not allowed`},
+		{"a folder deeper than *", "/etc/app/sub/token", `files\[0\]\.path: "/etc/app/sub/token" is not allowed`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resource.UnitTest(t, resource.TestCase{
+				ProtoV6ProviderFactories: factories(testEnv(t)),
+				Steps: []resource.TestStep{{
+					Config: policy + tokenConfig(fileBlock(tc.path)), PlanOnly: true,
+					ExpectError: regexp.MustCompile(`(?s)breaks the provider's policy.*` + strings.ReplaceAll(tc.want, " ", `\s+`)),
+				}},
+			})
+		})
+	}
+	t.Run("allowed, relative and absolute", func(t *testing.T) {
+		env := testEnv(t)
+		reg := tokenRegistry(t, env)
+		resource.UnitTest(t, resource.TestCase{
+			ProtoV6ProviderFactories: factories(env),
+			Steps: []resource.TestStep{{
+				Config: policy + tokenConfig(fileBlock("secrets/a.env", dir+"/secrets/deeper/../b.env")),
+				Check: func(*terraform.State) error {
+					return verifies(reg, dotenvValue(t, filepath.Join(dir, "secrets", "a.env"), "CI_DEPLOY"), token.Valid)
+				},
+			}},
+		})
+	})
+	t.Run("invalid glob", func(t *testing.T) {
+		resource.UnitTest(t, resource.TestCase{
+			ProtoV6ProviderFactories: factories(testEnv(t)),
+			Steps: []resource.TestStep{{
+				Config:      "provider \"tokenward\" {\n  policy = { allowed_paths = [\"etc/app/*\"] }\n}\n" + tokenConfig(""),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid policy.*must be an absolute path glob`),
+			}},
+		})
+	})
+}
