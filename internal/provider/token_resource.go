@@ -505,6 +505,11 @@ func (r *tokenResource) ValidateConfig(ctx context.Context, req resource.Validat
 	ds, _ := m.destinations(ctx, &resp.Diagnostics)
 	seen := map[string]string{}
 	for _, d := range ds {
+		if field, v, limit, long := tooLongDestination(d); long {
+			resp.Diagnostics.AddAttributeError(fieldPath(d.path+"."+field), "Invalid destination",
+				fmt.Sprintf("%s.%s: %s is %d characters long; it is at most %d.", d.path, field, quoteCut(v), len(v), limit))
+			continue
+		}
 		sd, err := destination.New(d.kind, d.config)
 		if err != nil {
 			var de *destination.Error
@@ -526,6 +531,34 @@ func (r *tokenResource) ValidateConfig(ctx context.Context, req resource.Validat
 		}
 		seen[sd.Key] = d.path
 	}
+}
+
+// tooLongDestination reports the first attribute of d longer than its
+// limit, GitHub's for its names, so that the error can say so instead of
+// quoting all of it back.
+func tooLongDestination(d declared) (field, value string, limit int, long bool) {
+	c := d.config
+	for _, f := range []struct {
+		field, value string
+		limit        int
+	}{
+		{"repository", c.Repository, 39 + 1 + 100}, // owner/name
+		{"organization", c.Organization, 39},
+		{"environment", c.Environment, 255},
+		{"name", c.Name, 255},
+		{"key", c.Key, 255},
+		{"path", c.Path, 4095}, // PATH_MAX, with its NUL
+	} {
+		if len(f.value) > f.limit {
+			return f.field, f.value, f.limit, true
+		}
+	}
+	for i, r := range c.Repositories {
+		if len(r) > 140 {
+			return fmt.Sprintf("repositories[%d]", i), r, 140, true
+		}
+	}
+	return "", "", 0, false
 }
 
 // fileIDPattern is a user or group as a name (POSIX portable characters,
@@ -601,10 +634,10 @@ func checkSelected(d declared, diags *diag.Diagnostics) {
 		switch {
 		case destination.CheckRepository(full) != nil:
 			diags.AddAttributeError(fieldPath(field), "Invalid destination",
-				fmt.Sprintf("%s: %q must be a repository of %s, as name or %s/name.", field, r, org, org))
+				fmt.Sprintf("%s: %s must be a repository of %s, as name or %s/name.", field, quoteCut(r), org, org))
 		case !strings.EqualFold(owner, org):
 			diags.AddAttributeError(fieldPath(field), "Invalid destination",
-				fmt.Sprintf("%s: %q is not a repository of %s; an organization secret is visible only to the organization's own repositories.", field, r, org))
+				fmt.Sprintf("%s: %s is not a repository of %s; an organization secret is visible only to the organization's own repositories.", field, quoteCut(r), org))
 		}
 	}
 }
