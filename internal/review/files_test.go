@@ -107,6 +107,21 @@ func TestFileDestinationChanges(t *testing.T) {
 			},
 		},
 		{
+			name:   "a file every user can read",
+			change: fileChange(obj{"path": "/srv/app.env", "format": "dotenv", "mode": "0644"}),
+			want:   []string{"tokenward_token.t high reach gets mode `0644`: every user of the host can read"},
+		},
+		{
+			name:   "a file its group can write",
+			change: fileChange(obj{"path": "/srv/app.env", "format": "dotenv", "mode": "0660"}),
+			want:   []string{"tokenward_token.t warn reach gets mode `0660`: the file's group can replace"},
+		},
+		{
+			name:   "a file its group can read",
+			change: fileChange(obj{"path": "/srv/app.env", "format": "dotenv", "mode": "0640"}),
+			never:  []string{"gets mode"},
+		},
+		{
 			name:   "a path outside allowed_paths",
 			change: fileChange(file("/etc/app/token", "dotenv", "")),
 			pol:    pol,

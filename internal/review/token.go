@@ -5,6 +5,7 @@ import (
 	"math"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -291,6 +292,14 @@ func fileFlags(ch *Change, t target, isNew, writes bool) {
 	shown := t.describe()
 	if reason, ok := hostTakeover(file); ok && writes {
 		ch.flag(High, Reach, "%s %s: a token written there hands over the host", shown, reason)
+	}
+	if mode, err := strconv.ParseUint(t.config.Mode, 8, 32); err == nil && writes {
+		switch {
+		case mode&0o006 != 0:
+			ch.flag(High, Reach, "%s gets mode %s: every user of the host can read or replace the value", shown, code(t.config.Mode))
+		case mode&0o020 != 0:
+			ch.flag(Warn, Reach, "%s gets mode %s: the file's group can replace the value", shown, code(t.config.Mode))
+		}
 	}
 	if !isNew {
 		return
