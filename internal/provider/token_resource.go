@@ -609,7 +609,7 @@ func checkFiles(ctx context.Context, l types.List, diags *diag.Diagnostics) {
 func checkMode(s string) error {
 	n, err := strconv.ParseUint(s, 8, 32)
 	switch {
-	case err != nil || strings.HasPrefix(s, "+") || strings.HasPrefix(s, "-"):
+	case err != nil: // ParseUint takes no sign, no 0o and no _
 		return fmt.Errorf("%s must be octal permission bits, such as \"0640\" or \"0600\"", quoteCut(s))
 	case n > 0o7777:
 		return fmt.Errorf("%q is more than permission bits: give at most 0777, such as \"0640\"", s)
