@@ -147,6 +147,10 @@ func TestAccLongNamesCut(t *testing.T) {
   name = "t"
   github_secrets = [{ repository = "acme/` + long + `", name = "T" }]
 }`, `github_secrets\[0\]\.repository: "acme/a+"… is 5005 characters long; it is at most 140`},
+		{"user value key", `resource "tokenward_user_config" "x" {
+  user   = "alice"
+  values = { "` + long + `" = "x" }
+}`, `values\["a+"…\]: the key is 5000 characters long; a setting key is at most 128`},
 		{"dotenv key", `resource "tokenward_token" "t" {
   name = "t"
   files = [{ path = "/srv/app.env", key = "` + long + `" }]

@@ -16,7 +16,11 @@ var (
 	namePattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 )
 
-const maxNameLength = 128
+// MaxNameLength is the longest name of a scope, role or token, and the
+// longest setting key, in bytes.
+const MaxNameLength = 128
+
+const maxNameLength = MaxNameLength
 
 // maxQuoted is how much of a bad name an error quotes back: enough to find
 // it, where a 5,000-character name would bury the message.

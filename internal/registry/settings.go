@@ -524,6 +524,9 @@ func (r *Registry) writeUserValues(ctx context.Context, user string, set map[str
 // putUserValue checks one value against its setting and stores it, sealed
 // when the setting is sensitive.
 func (r *Registry) putUserValue(ctx context.Context, tx store.Tx, user, key string, value json.RawMessage) error {
+	if len(key) > maxNameLength {
+		return tooLong("values", "a setting key", key)
+	}
 	s, err := tx.GetSetting(ctx, key)
 	if notFound(err) {
 		return invalid("values."+key, "there is no setting %s: declare it first", key)
