@@ -60,3 +60,22 @@ func TestResolveFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestWithResolved: a refresh of a state written before resolved_path
+// existed records it for absolute paths, so the next plan is empty, and
+// leaves a relative one for the next apply to resolve.
+func TestWithResolved(t *testing.T) {
+	in := fileList(t, fileModel{Path: types.StringValue("/srv/app/../app.env")}, fileModel{Path: types.StringValue("secrets/app.env")})
+	var diags diag.Diagnostics
+	var got []fileModel
+	withResolved(context.Background(), in, &diags).ElementsAs(context.Background(), &got, false)
+	if diags.HasError() || len(got) != 2 {
+		t.Fatal(diags, got)
+	}
+	if got[0].ResolvedPath.ValueString() != "/srv/app.env" || got[0].Path.ValueString() != "/srv/app/../app.env" {
+		t.Errorf("absolute path: %+v, want resolved_path /srv/app.env and path as written", got[0])
+	}
+	if !got[1].ResolvedPath.IsNull() {
+		t.Errorf("relative path: resolved_path %s, want null until an apply resolves it", got[1].ResolvedPath)
+	}
+}

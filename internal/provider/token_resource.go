@@ -1167,8 +1167,33 @@ func (r *tokenResource) destinationsFromStore(ctx context.Context, ti registry.T
 	// or the next plan would show a change that is none.
 	if pd, ok := prior.storedDestinations(ctx, diags); ok && sameDestinations(pd, ti.Destinations) {
 		m.GitHubSecrets, m.GitHubOrganizationSecrets = prior.GitHubSecrets, prior.GitHubOrganizationSecrets
-		m.GitHubDependabotSecrets, m.Files = prior.GitHubDependabotSecrets, prior.Files
+		m.GitHubDependabotSecrets, m.Files = prior.GitHubDependabotSecrets, withResolved(ctx, prior.Files, diags)
 	}
+}
+
+// withResolved is files with resolved_path set where a state written
+// before the attribute existed has none and the path is absolute: the
+// store holds that path, so the refresh records it rather than the next
+// plan showing every such token as changed.
+func withResolved(ctx context.Context, files types.List, diags *diag.Diagnostics) types.List {
+	if files.IsNull() || files.IsUnknown() {
+		return files
+	}
+	var fs []fileModel
+	diags.Append(files.ElementsAs(ctx, &fs, false)...)
+	changed := false
+	for i, f := range fs {
+		if f.ResolvedPath.IsNull() && filepath.IsAbs(f.Path.ValueString()) {
+			fs[i].ResolvedPath = types.StringValue(filepath.Clean(f.Path.ValueString()))
+			changed = true
+		}
+	}
+	if !changed || diags.HasError() {
+		return files
+	}
+	l, d := types.ListValueFrom(ctx, fileType, fs)
+	diags.Append(d...)
+	return l
 }
 
 // fileFromStore is a stored file destination as the state shows it. The
@@ -1178,7 +1203,7 @@ func (r *tokenResource) destinationsFromStore(ctx context.Context, ti registry.T
 // stored path that is relative, from a provider that did not resolve
 // paths, has no resolved_path until the next apply resolves it.
 func fileFromStore(c destination.Config, prior []fileModel, key types.String) fileModel {
-	f := fileModel{Path: types.StringValue(c.Path), ResolvedPath: types.StringValue(c.Path), Key: key, Format: types.StringValue(c.Format),
+	f := fileModel{Path: types.StringValue(c.Path), ResolvedPath: types.StringValue(filepath.Clean(c.Path)), Key: key, Format: types.StringValue(c.Format),
 		Mode: optString(c.Mode, types.StringNull()), Owner: optString(c.Owner, types.StringNull()), Group: optString(c.Group, types.StringNull())}
 	if !filepath.IsAbs(c.Path) {
 		f.ResolvedPath = types.StringNull()
