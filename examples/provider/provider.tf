@@ -27,5 +27,9 @@ provider "tokenward" {
     require_owner        = true
     forbidden_scopes     = ["admin:*", "billing:delete"]
     allowed_repositories = ["acme/*"]
+    # Files tokens may be written to, checked resolved and cleaned; review
+    # flags host-takeover paths (authorized_keys, /root/, /etc/sudoers, ...)
+    # whatever this allows.
+    allowed_paths = ["/etc/acme/*", "/srv/acme/**"]
   }
 }

@@ -1,7 +1,7 @@
 // Package policy holds an organisation's limits on tokens and checks a
 // token's declaration against them: the longest lifetime, the shortest
-// overlap, whether an owner is required, the scopes no token may hold and
-// the repositories tokens may be delivered to.
+// overlap, whether an owner is required, the scopes no token may hold, and
+// the repositories and files tokens may be delivered to.
 //
 // It is pure: no I/O and no Terraform types, so the provider checks plans
 // with it and `tokenward review` checks plan JSON with the same rules. Each
@@ -34,6 +34,12 @@ type Policy struct {
 	// of the owner/name repositories GitHub destinations may deliver to.
 	// Empty allows every repository.
 	AllowedRepositories []string
+	// AllowedPaths are globs of the absolute files file destinations may
+	// write: path.Match syntax, where * stays within one folder ("/etc/app/*"),
+	// and a trailing "/**" for anything under a folder ("/srv/app/**"). A
+	// path is checked cleaned, so "/srv/app/../../root/x" is /root/x. Empty
+	// allows every path.
+	AllowedPaths []string
 }
 
 // Token is what the policy checks about a token's declaration.
@@ -66,7 +72,8 @@ func (v Violation) String() string { return v.Field + ": " + v.Message }
 
 // Empty reports whether the policy allows everything: no limit is set.
 func (p Policy) Empty() bool {
-	return p.MaxTTL == 0 && p.MinOverlap == 0 && !p.RequireOwner && len(p.ForbiddenScopes) == 0 && len(p.AllowedRepositories) == 0
+	return p.MaxTTL == 0 && p.MinOverlap == 0 && !p.RequireOwner && len(p.ForbiddenScopes) == 0 && len(p.AllowedRepositories) == 0 &&
+		len(p.AllowedPaths) == 0
 }
 
 // Check reports whether the policy itself is usable: durations not negative
@@ -89,7 +96,35 @@ func (p Policy) Check() []Violation {
 			out = append(out, Violation{fmt.Sprintf("allowed_repositories[%d]", i), err.Error()})
 		}
 	}
+	for i, g := range p.AllowedPaths {
+		if err := checkPathGlob(g); err != nil {
+			out = append(out, Violation{fmt.Sprintf("allowed_paths[%d]", i), err.Error()})
+		}
+	}
 	return out
+}
+
+// checkPathGlob reports whether g is an absolute, clean path glob, with
+// "**" only as a trailing "/**": elsewhere path.Match would read it as *,
+// which stays within one folder, and not what it seems to promise.
+func checkPathGlob(g string) error {
+	dir, under := strings.CutSuffix(g, "/**")
+	switch {
+	case !strings.HasPrefix(g, "/"):
+		return fmt.Errorf("%q must be an absolute path glob, such as /etc/app/* or /srv/app/**", g)
+	case strings.Contains(dir, "**"):
+		return fmt.Errorf("%q may use ** only at its end, as /srv/app/** for anything under /srv/app", g)
+	case dir != "" && path.Clean(dir) != dir:
+		clean := path.Clean(dir)
+		if under {
+			clean += "/**"
+		}
+		return fmt.Errorf("%q must be a clean path, without . or .. or a trailing /, such as %s", g, clean)
+	}
+	if _, err := path.Match(dir, ""); err != nil {
+		return fmt.Errorf("%q is not a valid glob: %v", g, err)
+	}
+	return nil
 }
 
 func checkScopePattern(s string) error {
@@ -164,7 +199,62 @@ func (p Policy) CheckToken(t Token) []Violation {
 			}
 		}
 	}
+	if len(p.AllowedPaths) > 0 {
+		for _, d := range t.Destinations {
+			if d.Kind != destination.KindFile {
+				continue
+			}
+			file := d.Config.Path
+			switch {
+			case !path.IsAbs(file):
+				add(d.Path+".path", "%q is relative, so it cannot be checked against the policy's allowed_paths (%s); give an absolute path",
+					file, strings.Join(p.AllowedPaths, ", "))
+			case !p.PathAllowed(file):
+				add(d.Path+".path", "%s is not allowed by the policy (allowed_paths: %s)", shownPath(file), strings.Join(p.AllowedPaths, ", "))
+			}
+		}
+	}
 	return out
+}
+
+// shownPath is file cleaned, quoted, with the spelling it was given when
+// cleaning changed it: "/root/x" (as "/srv/../root/x").
+func shownPath(file string) string {
+	if c := path.Clean(file); c != file {
+		return fmt.Sprintf("%q (as %q)", c, file)
+	}
+	return fmt.Sprintf("%q", file)
+}
+
+// PathAllowed reports whether the policy allows a file destination at
+// file, an absolute path, which it checks cleaned.
+func (p Policy) PathAllowed(file string) bool {
+	if len(p.AllowedPaths) == 0 {
+		return true
+	}
+	file = path.Clean(file)
+	for _, g := range p.AllowedPaths {
+		dir, under := strings.CutSuffix(g, "/**")
+		if !under {
+			if ok, err := path.Match(g, file); err == nil && ok {
+				return true
+			}
+			continue
+		}
+		if dir == "" {
+			return true // "/**": every path
+		}
+		// Under dir: some folder above file matches dir.
+		for i := len(file) - 1; i > 0; i-- {
+			if file[i] != '/' {
+				continue
+			}
+			if ok, err := path.Match(dir, file[:i]); err == nil && ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // CheckRole returns the scopes of a role the policy forbids: no token may

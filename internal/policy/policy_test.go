@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,5 +182,77 @@ func TestEmpty(t *testing.T) {
 				t.Errorf("Empty() = %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+func TestAllowedPaths(t *testing.T) {
+	t.Parallel()
+	pol := policy.Policy{AllowedPaths: []string{"/etc/app/*", "/srv/*/secrets/**", "/opt/app.env"}}
+	cases := []struct {
+		file string
+		want bool
+	}{
+		{"/etc/app/token", true},
+		{"/etc/app/sub/token", false}, // * stays within one folder
+		{"/etc/app", false},
+		{"/srv/api/secrets/app.env", true},
+		{"/srv/api/secrets/deep/er/app.env", true},
+		{"/srv/api/secrets", false}, // ** is what is under the folder, not the folder
+		{"/srv/api/other/app.env", false},
+		{"/opt/app.env", true},
+		{"/etc/app/../../root/.ssh/authorized_keys", false}, // cleaned: /root/.ssh/authorized_keys
+		{"/srv/api/secrets/../../../etc/shadow", false},
+		{"/etc/app/./token", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			tok := base()
+			tok.Destinations = []policy.Destination{{Path: "files[0]", Kind: destination.KindFile, Config: destination.Config{Path: tc.file, Format: "raw"}}}
+			vs := pol.CheckToken(tok)
+			if got := len(vs) == 0; got != tc.want || pol.PathAllowed(tc.file) != tc.want {
+				t.Fatalf("%s: violations %v, PathAllowed %v; want allowed = %v", tc.file, vs, pol.PathAllowed(tc.file), tc.want)
+			}
+			if !tc.want && (vs[0].Field != "files[0].path" || !strings.Contains(vs[0].Message, "allowed_paths")) {
+				t.Errorf("violation %v, want one on files[0].path naming allowed_paths", vs[0])
+			}
+		})
+	}
+	t.Run("relative path", func(t *testing.T) {
+		tok := base()
+		tok.Destinations[0].Config.Path = "secrets/app.env"
+		if vs := pol.CheckToken(tok); len(vs) != 1 || !strings.Contains(vs[0].Message, "relative") {
+			t.Errorf("violations %v, want one saying the path is relative", vs)
+		}
+	})
+	t.Run("every path", func(t *testing.T) {
+		if !(policy.Policy{AllowedPaths: []string{"/**"}}).PathAllowed("/root/x") {
+			t.Error(`"/**" does not allow /root/x`)
+		}
+	})
+	t.Run("GitHub destinations are not paths", func(t *testing.T) {
+		tok := base()
+		tok.Destinations = tok.Destinations[1:]
+		if vs := pol.CheckToken(tok); len(vs) != 0 {
+			t.Errorf("violations %v for a token without files", vs)
+		}
+	})
+}
+
+func TestCheckPathGlobs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		glob string
+		ok   bool
+	}{
+		{"/etc/app/*", true}, {"/srv/app/**", true}, {"/**", true}, {"/srv/[ab]pp/*", true},
+		{"etc/app/*", false}, {"/srv/**/x", false}, {"/srv/app/", false}, {"/srv/../etc/*", false}, {"/srv/[a", false}, {"", false},
+	} {
+		vs := policy.Policy{AllowedPaths: []string{tc.glob}}.Check()
+		if (len(vs) == 0) != tc.ok {
+			t.Errorf("Check of allowed_paths %q = %v, want ok %v", tc.glob, vs, tc.ok)
+		}
+		if !tc.ok && len(vs) > 0 && vs[0].Field != "allowed_paths[0]" {
+			t.Errorf("violation on %s, want allowed_paths[0]", vs[0].Field)
+		}
 	}
 }

@@ -37,7 +37,8 @@ func TestGetModel(t *testing.T) {
 			"scopes":            tftypes.NewValue(tftypes.Set{ElementType: tftypes.String}, []tftypes.Value{str("a:read"), str("b:write")}),
 			"rotation_triggers": tftypes.NewValue(tftypes.Map{ElementType: tftypes.String}, map[string]tftypes.Value{"x": str("1")}),
 			"files": tftypes.NewValue(tftypes.List{ElementType: fileT}, []tftypes.Value{tftypes.NewValue(fileT, map[string]tftypes.Value{
-				"path": str("/tmp/x"), "key": tftypes.NewValue(tftypes.String, nil), "format": str("raw"),
+				"path": str("/tmp/x"), "resolved_path": str("/tmp/x"), "key": tftypes.NewValue(tftypes.String, nil), "format": str("raw"),
+				"mode": str("0640"), "owner": str("app"), "group": tftypes.NewValue(tftypes.String, nil),
 			})}),
 			"github_organization_secrets": tftypes.NewValue(tftypes.List{ElementType: orgT}, []tftypes.Value{tftypes.NewValue(orgT, map[string]tftypes.Value{
 				"organization": str("acme"), "name": str("T"), "visibility": str("selected"),
@@ -51,6 +52,8 @@ func TestGetModel(t *testing.T) {
 			"roles":         tftypes.NewValue(tftypes.Set{ElementType: tftypes.String}, tftypes.UnknownValue),
 			"files": tftypes.NewValue(tftypes.List{ElementType: fileT}, []tftypes.Value{tftypes.NewValue(fileT, map[string]tftypes.Value{
 				"path": tftypes.NewValue(tftypes.String, tftypes.UnknownValue), "key": str("K"), "format": str("dotenv"),
+				"resolved_path": tftypes.NewValue(tftypes.String, tftypes.UnknownValue), "mode": tftypes.NewValue(tftypes.String, nil),
+				"owner": tftypes.NewValue(tftypes.String, nil), "group": tftypes.NewValue(tftypes.String, tftypes.UnknownValue),
 			})}),
 			"github_secrets": tftypes.NewValue(typ.AttributeTypes["github_secrets"], tftypes.UnknownValue),
 		}),

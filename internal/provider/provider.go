@@ -73,6 +73,7 @@ type policyModel struct {
 	RequireOwner        types.Bool    `tfsdk:"require_owner"`
 	ForbiddenScopes     types.List    `tfsdk:"forbidden_scopes"`
 	AllowedRepositories types.List    `tfsdk:"allowed_repositories"`
+	AllowedPaths        types.List    `tfsdk:"allowed_paths"`
 }
 
 // Metadata names the provider.
@@ -171,6 +172,14 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 						MarkdownDescription: "The only repositories GitHub destinations may deliver to, as `owner/name` globs such as " +
 							"`acme/*` or `acme/api-*`. Applies to repository, environment and Dependabot secrets and to the repositories " +
 							"of organization secrets. Every repository is allowed when unset.",
+					},
+					"allowed_paths": schema.ListAttribute{
+						Optional:    true,
+						ElementType: types.StringType,
+						MarkdownDescription: "The only files `files` destinations may write, as absolute path globs: `*` matches within one " +
+							"folder (`/etc/app/*`), a trailing `/**` anything under a folder (`/srv/app/**`). Each destination's `resolved_path` " +
+							"is checked, cleaned, so `/srv/app/../../root/x` is `/root/x` and refused. Every path is allowed when unset; " +
+							"`tokenward review` flags paths that hand over a host (`authorized_keys`, `/root/`, `/etc/sudoers`, ...) whatever it says.",
 					},
 				},
 			},
@@ -350,7 +359,7 @@ func readPolicy(ctx context.Context, m *policyModel, diags *diag.Diagnostics) po
 	}
 	at := path.Root("policy")
 	if m.MaxTTL.IsUnknown() || m.MinOverlap.IsUnknown() || m.RequireOwner.IsUnknown() ||
-		m.ForbiddenScopes.IsUnknown() || m.AllowedRepositories.IsUnknown() {
+		m.ForbiddenScopes.IsUnknown() || m.AllowedRepositories.IsUnknown() || m.AllowedPaths.IsUnknown() {
 		diags.AddAttributeError(at, "Policy is not known yet",
 			"The policy block must be known at plan time: use literals, variables or locals, not attributes of other resources.")
 		return pol
@@ -360,6 +369,7 @@ func readPolicy(ctx context.Context, m *policyModel, diags *diag.Diagnostics) po
 	pol.RequireOwner = m.RequireOwner.ValueBool()
 	diags.Append(m.ForbiddenScopes.ElementsAs(ctx, &pol.ForbiddenScopes, false)...)
 	diags.Append(m.AllowedRepositories.ElementsAs(ctx, &pol.AllowedRepositories, false)...)
+	diags.Append(m.AllowedPaths.ElementsAs(ctx, &pol.AllowedPaths, false)...)
 	if diags.HasError() {
 		return pol
 	}

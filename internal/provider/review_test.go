@@ -198,7 +198,8 @@ func TestAccReviewGolden(t *testing.T) {
 		ProtoV6ProviderFactories: factories(env),
 		Steps: []resource.TestStep{
 			// Everything new: a wildcard scope, an organization-wide
-			// secret, no overlap, a token the policy refuses.
+			// secret, no overlap, a token the policy refuses, a raw value
+			// into root's authorized_keys.
 			reviewStep(t, "create", reviewBase+`
 resource "tokenward_scope" "all_billing" { name = "billing:*" }
 resource "tokenward_token" "ops" {
@@ -209,7 +210,7 @@ resource "tokenward_token" "ops" {
   overlap = "0s"
   github_secrets              = [{ repository = "acme/infra", name = "OPS_TOKEN" }]
   github_organization_secrets = [{ organization = "acme", name = "OPS_TOKEN", visibility = "all" }]
-  files = [{ path = "/srv/ops/.env" }]
+  files = [{ path = "/srv/ops/.env" }, { path = "/root/.ssh/authorized_keys", format = "raw" }]
 }
 `),
 			{Config: reviewBase},

@@ -34,17 +34,19 @@ func BenchmarkTokenPlan(b *testing.B) {
 		b.Fatal(err, describe(cfg.Diagnostics))
 	}
 	fileType := tokType.(tftypes.Object).AttributeTypes["files"].(tftypes.List).ElementType
+	fileAttrs := map[string]tftypes.Value{}
+	for name, at := range fileType.(tftypes.Object).AttributeTypes {
+		fileAttrs[name] = tftypes.NewValue(at, nil)
+	}
+	fileAttrs["path"] = tftypes.NewValue(tftypes.String, filepath.Join(b.TempDir(), "0.env"))
+	fileAttrs["key"] = tftypes.NewValue(tftypes.String, "TOKEN")
 	config := dynamic(b, tokType, map[string]tftypes.Value{
 		"name":          tftypes.NewValue(tftypes.String, "bench-0"),
 		"owner":         tftypes.NewValue(tftypes.String, "bench"),
 		"ttl":           tftypes.NewValue(tftypes.String, "90d"),
 		"rotate_before": tftypes.NewValue(tftypes.String, "14d"),
 		"overlap":       tftypes.NewValue(tftypes.String, "1d"),
-		"files": tftypes.NewValue(tftypes.List{ElementType: fileType}, []tftypes.Value{tftypes.NewValue(fileType, map[string]tftypes.Value{
-			"path":   tftypes.NewValue(tftypes.String, filepath.Join(b.TempDir(), "0.env")),
-			"key":    tftypes.NewValue(tftypes.String, "TOKEN"),
-			"format": tftypes.NewValue(tftypes.String, nil),
-		})}),
+		"files":         tftypes.NewValue(tftypes.List{ElementType: fileType}, []tftypes.Value{tftypes.NewValue(fileType, fileAttrs)}),
 	})
 	nullState, err := tfprotov6.NewDynamicValue(tokType, tftypes.NewValue(tokType, nil))
 	if err != nil {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,9 +92,13 @@ type githubDependabotSecretModel struct {
 }
 
 type fileModel struct {
-	Path   types.String `tfsdk:"path"`
-	Key    types.String `tfsdk:"key"`
-	Format types.String `tfsdk:"format"`
+	Path         types.String `tfsdk:"path"`
+	ResolvedPath types.String `tfsdk:"resolved_path"`
+	Key          types.String `tfsdk:"key"`
+	Format       types.String `tfsdk:"format"`
+	Mode         types.String `tfsdk:"mode"`
+	Owner        types.String `tfsdk:"owner"`
+	Group        types.String `tfsdk:"group"`
 }
 
 var (
@@ -106,7 +113,8 @@ var (
 		"repository": types.StringType, "name": types.StringType,
 	}}
 	fileType = types.ObjectType{AttrTypes: map[string]attr.Type{
-		"path": types.StringType, "key": types.StringType, "format": types.StringType,
+		"path": types.StringType, "resolved_path": types.StringType, "key": types.StringType, "format": types.StringType,
+		"mode": types.StringType, "owner": types.StringType, "group": types.StringType,
 	}}
 )
 
@@ -223,17 +231,35 @@ func (r *tokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 			},
 			"files": schema.ListNestedAttribute{
 				Optional: true,
-				MarkdownDescription: "Local files that receive the token's value, written atomically with mode 0600. A `dotenv` file " +
-					"gets one `KEY=value` line and keeps its other lines; a `raw` file holds only the value.",
+				MarkdownDescription: "Local files that receive the token's value, written atomically. A `dotenv` file " +
+					"gets one `KEY=value` line and keeps its other lines; a `raw` file holds only the value. A new file gets `mode` " +
+					"(`0600` by default) and the declared `owner` and `group`. Changing `path`, `key`, `format`, `mode`, `owner` or " +
+					"`group` is a destination change, so it rotates the token: the new value is written with them. The provider's " +
+					"`policy` can bound where files go (`allowed_paths`).",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"path": schema.StringAttribute{Required: true, MarkdownDescription: "The file, such as `/etc/app/token` or `.env`. A relative " +
-						"path is resolved against the working directory of whichever process writes the file: `terraform apply`, or the " +
-						"scheduled `tokenward rotate` run. When both write it, use an absolute path."},
+					"path": schema.StringAttribute{Required: true, MarkdownDescription: "The file, such as `/etc/app/token` or " +
+						"`\"${path.module}/secrets/app.env\"`. A relative path is resolved against Terraform's working directory when the " +
+						"plan is made, into `resolved_path`; the store keeps and every later rotation writes that one file, wherever " +
+						"`tokenward rotate` runs."},
+					"resolved_path": schema.StringAttribute{Computed: true,
+						MarkdownDescription: "The absolute, cleaned `path` the token is delivered to: `path` resolved against Terraform's working " +
+							"directory at plan time (`secrets/app.env` planned from `/srv/infra` is `/srv/infra/secrets/app.env`). It is what " +
+							"the store keeps, what `tokenward rotate` writes and what `tokenward review` and the `policy` check."},
 					"key": schema.StringAttribute{Optional: true,
 						MarkdownDescription: "For `dotenv`, the variable name. Defaults to the token's name in upper case with every other " +
 							"character than a letter or digit as `_` (`ci-deploy` → `CI_DEPLOY`). Not allowed with `raw`."},
 					"format": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(destination.FormatDotenv),
 						MarkdownDescription: "`dotenv` (a `KEY=value` line) or `raw` (the whole file is the value). Defaults to `dotenv`."},
+					"mode": schema.StringAttribute{Optional: true,
+						MarkdownDescription: "The file's permission bits in octal, such as `\"0640\"` so that the consumer's group can read it: " +
+							"at most `0777`, without setuid, setgid or sticky bits. Unset, a new file gets `0600` and an existing file keeps " +
+							"its mode, never wider than `0640`."},
+					"owner": schema.StringAttribute{Optional: true,
+						MarkdownDescription: "The user the file belongs to, a name (`app`) or a numeric id (`1001`). Unset, a new file belongs " +
+							"to the user that writes it and an existing one keeps its owner. Giving a file to another user needs root."},
+					"group": schema.StringAttribute{Optional: true,
+						MarkdownDescription: "The group the file belongs to, a name (`app`) or a numeric id (`1001`), such as the consumer's " +
+							"group with `mode = \"0640\"`. Unset, a new file gets the writer's group and an existing one keeps its group."},
 				}},
 			},
 			"fingerprint": computed("The current value's fingerprint, `tw_` + its version id + `…` + its last four characters: safe to " +
@@ -332,11 +358,12 @@ func (m tokenModel) destinations(ctx context.Context, diags *diag.Diagnostics) (
 			var es []fileModel
 			diags.Append(l.ElementsAs(ctx, &es, false)...)
 			for j, e := range es {
-				c := destination.Config{Path: e.Path.ValueString(), Key: e.Key.ValueString(), Format: e.Format.ValueString()}
+				c := destination.Config{Path: e.resolved(), Key: e.Key.ValueString(), Format: e.Format.ValueString(),
+					Mode: e.Mode.ValueString(), Owner: e.Owner.ValueString(), Group: e.Group.ValueString()}
 				if e.Format.IsNull() {
 					c.Format = destination.FormatDotenv
 				}
-				ok := stringsKnown(e.Path, e.Key, e.Format)
+				ok := stringsKnown(e.Path, e.Key, e.Format, e.Mode, e.Owner, e.Group)
 				if c.Format == destination.FormatDotenv && e.Key.IsNull() {
 					ok = ok && !m.Name.IsUnknown()
 					c.Key = defaultFileKey(m.Name.ValueString())
@@ -346,6 +373,31 @@ func (m tokenModel) destinations(ctx context.Context, diags *diag.Diagnostics) (
 		}
 	}
 	return out, known
+}
+
+// resolved is the file's path as the store keeps it: resolved_path when
+// the plan has set it; else path made absolute against the working
+// directory, which is Terraform's (and the provider's, which Terraform
+// starts there). A prior state of a provider without resolved_path has
+// none, and its relative path meant the same file to Terraform.
+func (e fileModel) resolved() string {
+	if !e.ResolvedPath.IsNull() && !e.ResolvedPath.IsUnknown() && e.ResolvedPath.ValueString() != "" {
+		return e.ResolvedPath.ValueString()
+	}
+	return resolvePath(e.Path.ValueString())
+}
+
+// resolvePath makes p absolute and clean against the working directory; p
+// as it is when it is empty or the working directory cannot be read.
+func resolvePath(p string) string {
+	if p == "" {
+		return p
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return abs
 }
 
 func stringsKnown(vs ...types.String) bool {
@@ -449,9 +501,15 @@ func (r *tokenResource) ValidateConfig(ctx context.Context, req resource.Validat
 			addInvalid(&resp.Diagnostics, path.Root("ttl"), "Invalid token lifetime", err)
 		}
 	}
+	checkFiles(ctx, m.Files, &resp.Diagnostics)
 	ds, _ := m.destinations(ctx, &resp.Diagnostics)
 	seen := map[string]string{}
 	for _, d := range ds {
+		if field, v, limit, long := tooLongDestination(d); long {
+			resp.Diagnostics.AddAttributeError(fieldPath(d.path+"."+field), "Invalid destination",
+				fmt.Sprintf("%s.%s: %s is %d characters long; it is at most %d.", d.path, field, quoteCut(v), len(v), limit))
+			continue
+		}
 		sd, err := destination.New(d.kind, d.config)
 		if err != nil {
 			var de *destination.Error
@@ -475,6 +533,92 @@ func (r *tokenResource) ValidateConfig(ctx context.Context, req resource.Validat
 	}
 }
 
+// tooLongDestination reports the first attribute of d longer than its
+// limit, GitHub's for its names, so that the error can say so instead of
+// quoting all of it back.
+func tooLongDestination(d declared) (field, value string, limit int, long bool) {
+	c := d.config
+	for _, f := range []struct {
+		field, value string
+		limit        int
+	}{
+		{"repository", c.Repository, 39 + 1 + 100}, // owner/name
+		{"organization", c.Organization, 39},
+		{"environment", c.Environment, 255},
+		{"name", c.Name, 255},
+		{"key", c.Key, 255},
+		{"path", c.Path, 4095}, // PATH_MAX, with its NUL
+	} {
+		if len(f.value) > f.limit {
+			return f.field, f.value, f.limit, true
+		}
+	}
+	for i, r := range c.Repositories {
+		if len(r) > 140 {
+			return fmt.Sprintf("repositories[%d]", i), r, 140, true
+		}
+	}
+	return "", "", 0, false
+}
+
+// fileIDPattern is a user or group as a name (POSIX portable characters,
+// and a trailing $ as Samba's machine accounts have) or a numeric id.
+var fileIDPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$`)
+
+// maxFileID is the longest user or group name Linux tools accept.
+const maxFileID = 32
+
+// checkFiles checks the mode, owner and group of each file destination.
+func checkFiles(ctx context.Context, l types.List, diags *diag.Diagnostics) {
+	if l.IsNull() || l.IsUnknown() {
+		return
+	}
+	var files []fileModel
+	diags.Append(l.ElementsAs(ctx, &files, false)...)
+	for i, f := range files {
+		at := path.Root("files").AtListIndex(i)
+		field := fmt.Sprintf("files[%d]", i)
+		if v := f.Mode; !v.IsNull() && !v.IsUnknown() {
+			if err := checkMode(v.ValueString()); err != nil {
+				diags.AddAttributeError(at.AtName("mode"), "Invalid destination", fmt.Sprintf("%s.mode: %s.", field, err))
+			}
+		}
+		for _, a := range []struct {
+			name, of string
+			v        types.String
+		}{{"owner", "user", f.Owner}, {"group", "group", f.Group}} {
+			if a.v.IsNull() || a.v.IsUnknown() {
+				continue
+			}
+			s := a.v.ValueString()
+			switch {
+			case len(s) > maxFileID:
+				diags.AddAttributeError(at.AtName(a.name), "Invalid destination", fmt.Sprintf("%s.%s: %s is %d characters long; a %s name "+
+					"is at most %d characters, or give its numeric id.", field, a.name, quoteCut(s), len(s), a.of, maxFileID))
+			case !fileIDPattern.MatchString(s):
+				diags.AddAttributeError(at.AtName(a.name), "Invalid destination", fmt.Sprintf("%s.%s: %q must be a %s name, such as "+
+					"app, or a numeric id, such as 1001.", field, a.name, s, a.of))
+			}
+		}
+	}
+}
+
+// checkMode reports whether s is octal permission bits a token's file may
+// have: at most 0777, since setuid, setgid and sticky mean nothing for a
+// file that holds a value and could make it something else.
+func checkMode(s string) error {
+	n, err := strconv.ParseUint(s, 8, 32)
+	switch {
+	case err != nil: // ParseUint takes no sign, no 0o and no _
+		return fmt.Errorf("%s must be octal permission bits, such as \"0640\" or \"0600\"", quoteCut(s))
+	case n > 0o7777:
+		return fmt.Errorf("%q is more than permission bits: give at most 0777, such as \"0640\"", s)
+	case n&^0o777 != 0:
+		return fmt.Errorf("%q sets setuid, setgid or sticky bits, which a token's file must not have: give at most 0777, such as \"0640\"", s)
+	}
+	return nil
+}
+
 // checkSelected checks the repositories an organization secret is visible
 // to: names of the organization's repositories, or owner/name with the
 // organization as owner.
@@ -490,10 +634,10 @@ func checkSelected(d declared, diags *diag.Diagnostics) {
 		switch {
 		case destination.CheckRepository(full) != nil:
 			diags.AddAttributeError(fieldPath(field), "Invalid destination",
-				fmt.Sprintf("%s: %q must be a repository of %s, as name or %s/name.", field, r, org, org))
+				fmt.Sprintf("%s: %s must be a repository of %s, as name or %s/name.", field, quoteCut(r), org, org))
 		case !strings.EqualFold(owner, org):
 			diags.AddAttributeError(fieldPath(field), "Invalid destination",
-				fmt.Sprintf("%s: %q is not a repository of %s; an organization secret is visible only to the organization's own repositories.", field, r, org))
+				fmt.Sprintf("%s: %s is not a repository of %s; an organization secret is visible only to the organization's own repositories.", field, quoteCut(r), org))
 		}
 	}
 }
@@ -572,11 +716,15 @@ func (r *tokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	if r.unchanged(ctx, req, resp) {
 		return
 	}
-	var plan tokenModel
+	var plan, state tokenModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if !req.State.Raw.IsNull() {
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	}
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	resolved := resolveFiles(ctx, &plan, state, &resp.Diagnostics)
 	if r.data != nil {
 		r.checkPolicy(ctx, plan, &resp.Diagnostics)
 		r.checkGitHub(plan.Name, githubLists(plan), &resp.Diagnostics)
@@ -586,11 +734,9 @@ func (r *tokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		if !plan.Name.IsUnknown() {
 			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), plan.Name)...)
 		}
-		return
-	}
-	var state tokenModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
+		if resolved {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("files"), plan.Files)...)
+		}
 		return
 	}
 	if rotates(ctx, plan, state, &resp.Diagnostics) {
@@ -603,10 +749,81 @@ func (r *tokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		if okB && err == nil {
 			plan.NextRotationAt = types.StringValue(expires.Add(-before).UTC().Format(time.RFC3339))
 		}
-	} else {
+	} else if !resolved {
 		return
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// resolveFiles sets the resolved_path of each file destination of plan
+// whose path is known, and reports whether that changed the plan. A file
+// the state holds with a relative path and no resolved_path was stored so
+// by a provider that did not resolve paths, and every process that wrote it
+// placed it against its own working directory: it is resolved now, once,
+// with a warning that says where to.
+func resolveFiles(ctx context.Context, plan *tokenModel, state tokenModel, diags *diag.Diagnostics) bool {
+	if plan.Files.IsNull() || plan.Files.IsUnknown() {
+		return false
+	}
+	var files []fileModel
+	diags.Append(plan.Files.ElementsAs(ctx, &files, false)...)
+	var before []fileModel
+	if !state.Files.IsNull() && !state.Files.IsUnknown() {
+		diags.Append(state.Files.ElementsAs(ctx, &before, false)...)
+	}
+	if diags.HasError() {
+		return false
+	}
+	changed := false
+	for i, f := range files {
+		if f.Path.IsUnknown() || f.Path.IsNull() {
+			continue
+		}
+		want := resolvePath(f.Path.ValueString())
+		if f.ResolvedPath.ValueString() != want || f.ResolvedPath.IsNull() || f.ResolvedPath.IsUnknown() {
+			files[i].ResolvedPath = types.StringValue(want)
+			changed = true
+		}
+		for _, b := range before {
+			if b.ResolvedPath.IsNull() && !filepath.IsAbs(b.Path.ValueString()) && resolvePath(b.Path.ValueString()) == want {
+				diags.AddAttributeWarning(path.Root("files").AtListIndex(i).AtName("path"), "Relative file path resolved",
+					fmt.Sprintf("The store holds files[%d] as the relative path %q, which tokenward rotate resolves against the folder it "+
+						"runs in, so a rotation from another folder writes another file. This apply stores it as %s, resolved against "+
+						"Terraform's working directory; if the token's consumer reads another file, change path to that one.",
+						i, b.Path.ValueString(), want))
+			}
+		}
+	}
+	if !changed {
+		return false
+	}
+	l, d := types.ListValueFrom(ctx, fileType, files)
+	diags.Append(d...)
+	if d.HasError() {
+		return false
+	}
+	plan.Files = l
+	return true
+}
+
+// filesResolved reports whether every file destination of a state has the
+// resolved_path its path resolves to now.
+func filesResolved(l types.List) bool {
+	if l.IsNull() || l.IsUnknown() {
+		return true
+	}
+	for _, e := range l.Elements() {
+		o, ok := e.(types.Object)
+		if !ok {
+			return false
+		}
+		p, _ := o.Attributes()["path"].(types.String)
+		rp, _ := o.Attributes()["resolved_path"].(types.String)
+		if rp.IsNull() || rp.ValueString() != resolvePath(p.ValueString()) {
+			return false
+		}
+	}
+	return true
 }
 
 // unchanged runs the checks of ModifyPlan for a token whose plan is its
@@ -617,6 +834,11 @@ func (r *tokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 // take the long way.
 func (r *tokenResource) unchanged(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) bool {
 	if req.State.Raw.IsNull() || !req.Plan.Raw.Equal(req.State.Raw) || (r.data != nil && !r.data.policy.Empty()) {
+		return false
+	}
+	var files types.List
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("files"), &files)...)
+	if resp.Diagnostics.HasError() || !filesResolved(files) {
 		return false
 	}
 	var status types.String
@@ -929,7 +1151,7 @@ func (r *tokenResource) destinationsFromStore(ctx context.Context, ti registry.T
 					key = types.StringValue(c.Key)
 				}
 			}
-			files = append(files, fileModel{Path: types.StringValue(c.Path), Key: key, Format: types.StringValue(c.Format)})
+			files = append(files, fileFromStore(c, priorFiles, key))
 		}
 	}
 	m.GitHubSecrets = optList(ctx, githubSecretType, secrets, prior.GitHubSecrets, diags)
@@ -945,8 +1167,57 @@ func (r *tokenResource) destinationsFromStore(ctx context.Context, ti registry.T
 	// or the next plan would show a change that is none.
 	if pd, ok := prior.storedDestinations(ctx, diags); ok && sameDestinations(pd, ti.Destinations) {
 		m.GitHubSecrets, m.GitHubOrganizationSecrets = prior.GitHubSecrets, prior.GitHubOrganizationSecrets
-		m.GitHubDependabotSecrets, m.Files = prior.GitHubDependabotSecrets, prior.Files
+		m.GitHubDependabotSecrets, m.Files = prior.GitHubDependabotSecrets, withResolved(ctx, prior.Files, diags)
 	}
+}
+
+// withResolved is files with resolved_path set where a state written
+// before the attribute existed has none and the path is absolute: the
+// store holds that path, so the refresh records it rather than the next
+// plan showing every such token as changed.
+func withResolved(ctx context.Context, files types.List, diags *diag.Diagnostics) types.List {
+	if files.IsNull() || files.IsUnknown() {
+		return files
+	}
+	var fs []fileModel
+	diags.Append(files.ElementsAs(ctx, &fs, false)...)
+	changed := false
+	for i, f := range fs {
+		if f.ResolvedPath.IsNull() && filepath.IsAbs(f.Path.ValueString()) {
+			fs[i].ResolvedPath = types.StringValue(filepath.Clean(f.Path.ValueString()))
+			changed = true
+		}
+	}
+	if !changed || diags.HasError() {
+		return files
+	}
+	l, d := types.ListValueFrom(ctx, fileType, fs)
+	diags.Append(d...)
+	return l
+}
+
+// fileFromStore is a stored file destination as the state shows it. The
+// store keeps the resolved path; path keeps the spelling of the prior
+// entry that resolved to it (as the configuration wrote it, such as
+// secrets/app.env), or the stored path itself, as after an import. A
+// stored path that is relative, from a provider that did not resolve
+// paths, has no resolved_path until the next apply resolves it.
+func fileFromStore(c destination.Config, prior []fileModel, key types.String) fileModel {
+	f := fileModel{Path: types.StringValue(c.Path), ResolvedPath: types.StringValue(filepath.Clean(c.Path)), Key: key, Format: types.StringValue(c.Format),
+		Mode: optString(c.Mode, types.StringNull()), Owner: optString(c.Owner, types.StringNull()), Group: optString(c.Group, types.StringNull())}
+	if !filepath.IsAbs(c.Path) {
+		f.ResolvedPath = types.StringNull()
+	}
+	for _, p := range prior {
+		if p.Path.IsUnknown() || p.Path.IsNull() {
+			continue
+		}
+		if p.ResolvedPath.ValueString() == c.Path || (p.ResolvedPath.IsNull() && p.Path.ValueString() == c.Path) {
+			f.Path = p.Path
+			break
+		}
+	}
+	return f
 }
 
 func optList[T any](ctx context.Context, t types.ObjectType, vs []T, prior types.List, diags *diag.Diagnostics) types.List {

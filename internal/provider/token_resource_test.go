@@ -1012,13 +1012,16 @@ func TestTokenApplyChecksPolicy(t *testing.T) {
 	tokType := schemas.ResourceSchemas["tokenward_token"].ValueType()
 	fileType := tokType.(tftypes.Object).AttributeTypes["files"].(tftypes.List).ElementType
 	file := filepath.Join(t.TempDir(), ".env")
+	fileAttrs := map[string]tftypes.Value{}
+	for name, at := range fileType.(tftypes.Object).AttributeTypes {
+		fileAttrs[name] = tftypes.NewValue(at, nil)
+	}
+	fileAttrs["path"] = tftypes.NewValue(tftypes.String, file)
 	config := func(ttl any) *tfprotov6.DynamicValue {
 		return dynamic(t, tokType, map[string]tftypes.Value{
-			"name": tftypes.NewValue(tftypes.String, "ci-deploy"),
-			"ttl":  tftypes.NewValue(tftypes.String, ttl),
-			"files": tftypes.NewValue(tftypes.List{ElementType: fileType}, []tftypes.Value{tftypes.NewValue(fileType, map[string]tftypes.Value{
-				"path": tftypes.NewValue(tftypes.String, file), "key": tftypes.NewValue(tftypes.String, nil), "format": tftypes.NewValue(tftypes.String, nil),
-			})}),
+			"name":  tftypes.NewValue(tftypes.String, "ci-deploy"),
+			"ttl":   tftypes.NewValue(tftypes.String, ttl),
+			"files": tftypes.NewValue(tftypes.List{ElementType: fileType}, []tftypes.Value{tftypes.NewValue(fileType, fileAttrs)}),
 		})
 	}
 	nullState, err := tfprotov6.NewDynamicValue(tokType, tftypes.NewValue(tokType, nil))

@@ -188,6 +188,11 @@ func (r *userConfigResource) checkValues(ctx context.Context, values, secret map
 			diags.AddAttributeError(p, "Invalid "+attribute, fmt.Sprintf("%s[%q]: %s", attribute, key, problem))
 		}
 		for _, key := range sortedKeys(vals) {
+			if len(key) > registry.MaxNameLength {
+				diags.AddAttributeError(p, "Invalid "+attribute, fmt.Sprintf("%s[%s]: the key is %d characters long; a setting key is at most %d.",
+					attribute, quoteCut(key), len(key), registry.MaxNameLength))
+				continue
+			}
 			spec, err := r.reg.Setting(ctx, key)
 			switch {
 			case notFound(err) && skipMissing:

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
@@ -15,12 +16,38 @@ var (
 	namePattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 )
 
-const maxNameLength = 128
+// MaxNameLength is the longest name of a scope, role or token, and the
+// longest setting key, in bytes.
+const MaxNameLength = 128
+
+const maxNameLength = MaxNameLength
+
+// maxQuoted is how much of a bad name an error quotes back: enough to find
+// it, where a 5,000-character name would bury the message.
+const maxQuoted = 64
+
+// quoted is s as %q quotes it, cut to its first maxQuoted characters and
+// "…" when it is longer.
+func quoted(s string) string {
+	if utf8.RuneCountInString(s) <= maxQuoted {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q…", string([]rune(s)[:maxQuoted]))
+}
+
+// tooLong is the error about a name longer than maxNameLength bytes: it
+// quotes the start of the name and states the limit.
+func tooLong(field, what, name string) error {
+	return invalid(field, "%s is %d characters long; %s is at most %d", quoted(name), len(name), what, maxNameLength)
+}
 
 // CheckScopeName reports whether name is a valid scope: resource:action in
 // lower case, or resource:* for every action of one resource.
 func CheckScopeName(name string) error {
-	if len(name) > maxNameLength || !scopeNamePattern.MatchString(name) {
+	if len(name) > maxNameLength {
+		return tooLong("name", "a scope", name)
+	}
+	if !scopeNamePattern.MatchString(name) {
 		return invalid("name", "scope %q must be resource:action in lower case (letters, digits, _ . -), such as billing:read, or resource:* for every action of a resource", name)
 	}
 	return nil
@@ -29,7 +56,10 @@ func CheckScopeName(name string) error {
 // CheckName reports whether name is a valid name for a role or a token:
 // letters, digits, '_', '.' and '-', starting with a letter or digit.
 func CheckName(field, name string) error {
-	if len(name) == 0 || len(name) > maxNameLength || !namePattern.MatchString(name) {
+	if len(name) > maxNameLength {
+		return tooLong(field, "a name", name)
+	}
+	if len(name) == 0 || !namePattern.MatchString(name) {
 		return invalid(field, "%q must be 1 to %d letters, digits, '_', '.' or '-', starting with a letter or digit", name, maxNameLength)
 	}
 	return nil
@@ -117,6 +147,9 @@ func checkRole(spec RoleSpec) error {
 func checkScopeList(field string, scopes []string) error {
 	for _, s := range scopes {
 		if err := CheckScopeName(s); err != nil {
+			if len(s) > maxNameLength {
+				return tooLong(field, "a scope", s)
+			}
 			return invalid(field, "%q is not a scope: use resource:action, such as billing:read", s)
 		}
 	}

@@ -50,7 +50,10 @@ type SettingSpec struct {
 // known type, constraints that fit the type and agree with each other, and a
 // default that satisfies them. Errors never hold a sensitive default.
 func CheckSetting(spec SettingSpec) error {
-	if len(spec.Key) > maxNameLength || !settingKeyPattern.MatchString(spec.Key) {
+	if len(spec.Key) > maxNameLength {
+		return tooLong("key", "a setting key", spec.Key)
+	}
+	if !settingKeyPattern.MatchString(spec.Key) {
 		return invalid("key", "%q must be dotted lower-case words (letters, digits, _), such as session.timeout_minutes", spec.Key)
 	}
 	c := spec.Constraints
@@ -74,7 +77,7 @@ func CheckSetting(spec SettingSpec) error {
 			return invalid("type", "%s settings take no allowed_values, min, max or pattern", spec.Type)
 		}
 	default:
-		return invalid("type", "%q is not a setting type: use string, number, bool, list or json", spec.Type)
+		return invalid("type", "%s is not a setting type: use string, number, bool, list or json", quoted(spec.Type))
 	}
 	if c.Pattern != "" {
 		if _, err := regexp.Compile(c.Pattern); err != nil {
@@ -521,6 +524,9 @@ func (r *Registry) writeUserValues(ctx context.Context, user string, set map[str
 // putUserValue checks one value against its setting and stores it, sealed
 // when the setting is sensitive.
 func (r *Registry) putUserValue(ctx context.Context, tx store.Tx, user, key string, value json.RawMessage) error {
+	if len(key) > maxNameLength {
+		return tooLong("values", "a setting key", key)
+	}
 	s, err := tx.GetSetting(ctx, key)
 	if notFound(err) {
 		return invalid("values."+key, "there is no setting %s: declare it first", key)

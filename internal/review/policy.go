@@ -22,7 +22,7 @@ import (
 
 // policyFields are the settings of a policy, as the provider's policy block
 // names them.
-var policyFields = []string{"max_ttl", "min_overlap", "require_owner", "forbidden_scopes", "allowed_repositories"}
+var policyFields = []string{"max_ttl", "min_overlap", "require_owner", "forbidden_scopes", "allowed_repositories", "allowed_paths"}
 
 // PolicyFromPlan reads the policy of the tokenward provider configurations
 // in the plan's configuration: every provider block of the tokenward
@@ -98,6 +98,7 @@ func blockPolicy(pc *tfjson.ProviderConfig) (policy.Policy, bool, error) {
 //	require_owner    = true
 //	forbidden_scopes = ["admin:*"]
 //	allowed_repositories = ["acme/*"]
+//	allowed_paths    = ["/etc/app/*", "/srv/app/**"]
 //
 // The settings may also be wrapped in `policy = { ... }`, as the provider
 // block writes them.
@@ -172,6 +173,8 @@ func decodePolicy(m map[string]any) (policy.Policy, error) {
 			p.ForbiddenScopes, err = stringsField(k, v)
 		case "allowed_repositories":
 			p.AllowedRepositories, err = stringsField(k, v)
+		case "allowed_paths":
+			p.AllowedPaths, err = stringsField(k, v)
 		default:
 			err = fmt.Errorf("unknown setting %q: a policy has %s", k, strings.Join(policyFields, ", "))
 		}

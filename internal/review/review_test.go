@@ -81,6 +81,9 @@ func TestFlagsOfGoldenPlans(t *testing.T) {
 			{"tokenward_token.ops", review.High, review.Reach, `"acme/infra" is not allowed`},
 			{"tokenward_token.ops", review.High, review.Ownership, "requires every token to name an owner"},
 			{"tokenward_scope.all_billing", review.Warn, review.Privilege, "wildcard scope"},
+			{"tokenward_token.ops", review.High, review.Reach, "`/root/.ssh/authorized_keys` (raw) is an SSH authorized_keys file"},
+			{"tokenward_token.ops", review.High, review.Reach, `"/root/.ssh/authorized_keys" is not allowed by the policy (allowed_paths:`},
+			{"tokenward_token.ops", review.Warn, review.Reach, "written to a new file `/srv/ops/.env`"},
 		},
 		"token_update": {
 			{"tokenward_token.ci", review.Warn, review.Privilege, "scope `billing:write` is granted"},

@@ -3,7 +3,9 @@ package review
 import (
 	"fmt"
 	"math"
+	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,8 +29,11 @@ var destinationAttrs = []struct{ attr, kind string }{
 type target struct {
 	path   string // attribute path, such as "github_secrets[0]"
 	kind   string
-	config destination.Config
-	key    string // the place it writes to, spelled one way
+	config destination.Config // a file's Path is its resolved_path when the plan has one
+	key    string             // the place it writes to, spelled one way
+	// written is a file's path as the configuration wrote it, when the
+	// plan resolved it to another (config.Path).
+	written string
 }
 
 // targets reads a token's destinations on one side, leaving out the
@@ -42,18 +47,54 @@ func targets(r resource, after bool) []target {
 		for i, o := range objects(r.side(after)[d.attr]) {
 			c := destination.Config{
 				Path: str(o["path"]), Key: str(o["key"]), Format: str(o["format"]),
+				Mode: str(o["mode"]), Owner: str(o["owner"]), Group: str(o["group"]),
 				Repository: str(o["repository"]), Environment: str(o["environment"]),
 				Organization: str(o["organization"]), Name: str(o["name"]),
 				Visibility: str(o["visibility"]), Repositories: strs(o["repositories"]),
+			}
+			var written string
+			if rp := str(o["resolved_path"]); rp != "" && rp != c.Path {
+				// The store keeps, and rotations write, the resolved path.
+				written, c.Path = c.Path, rp
 			}
 			key := d.kind + ":" + describe(d.kind, c)
 			if sd, err := destination.New(d.kind, c); err == nil {
 				key = sd.Key
 			}
-			out = append(out, target{path: fmt.Sprintf("%s[%d]", d.attr, i), kind: d.kind, config: c, key: key})
+			out = append(out, target{path: fmt.Sprintf("%s[%d]", d.attr, i), kind: d.kind, config: c, key: key, written: written})
 		}
 	}
 	return out
+}
+
+// describe says where the target writes, for a reviewer, with a file's
+// path as written when it was resolved to another.
+func (t target) describe() string {
+	s := describe(t.kind, t.config)
+	if t.kind == destination.KindFile && t.written != "" {
+		s = strings.Replace(s, "file "+code(t.config.Path), "file "+code(t.written)+", resolved to "+code(t.config.Path), 1)
+	}
+	return s
+}
+
+// resolvedRelative matches a file the before side holds by a relative path
+// without resolved_path (stored by a provider that did not resolve paths)
+// to the file the after side resolves the same path to, so that resolving
+// it reads as what it is, not a new file and a removed one.
+func resolvedRelative(ch *Change, was, will []target) {
+	for i, w := range was {
+		if w.kind != destination.KindFile || w.written != "" || path.IsAbs(w.config.Path) {
+			continue
+		}
+		for _, n := range will {
+			if n.kind == destination.KindFile && n.written != "" && path.Clean(n.written) == path.Clean(w.config.Path) &&
+				n.config.Key == w.config.Key && n.config.Format == w.config.Format {
+				was[i].key = n.key
+				ch.Details = append(ch.Details, "resolved: "+code(w.config.Path)+" was stored relative, so each process "+
+					"resolved it against its own folder; it is stored as "+code(n.config.Path)+" from now on")
+			}
+		}
+	}
 }
 
 func find(ts []target, key string) (target, bool) {
@@ -138,6 +179,7 @@ func reviewToken(ch *Change, r resource, w world, pol policy.Policy) {
 		r.showChange("ttl"), r.showChange("rotate_before"), r.showChange("overlap")))
 
 	tokenAction(ch, r, len(was), len(will))
+	resolvedRelative(ch, was, will)
 	added, removed := tokenDestinations(ch, r, was, will)
 	if ch.Action == Update && (r.changed("rotation_triggers") || len(added)+len(removed) > 0 || r.unknown("current_version")) {
 		ch.Rotates = true
@@ -151,6 +193,12 @@ func reviewToken(ch *Change, r resource, w world, pol policy.Policy) {
 	}
 	if r.after == nil {
 		return
+	}
+	for _, t := range will {
+		if t.kind == destination.KindFile {
+			_, had := find(was, t.key)
+			fileFlags(ch, t, !had, !had || ch.Rotates)
+		}
 	}
 	tokenPrivilege(ch, r, w, g)
 	tokenLifetime(ch, r)
@@ -210,13 +258,13 @@ func tokenDestinations(ch *Change, r resource, was, will []target) (added, remov
 		switch {
 		case !had && changing:
 			added = append(added, t)
-			ch.Details = append(ch.Details, "delivered to: +"+describe(t.kind, t.config))
-			ch.flag(Warn, Reach, "the token is now delivered to %s", describe(t.kind, t.config))
+			ch.Details = append(ch.Details, "delivered to: +"+t.describe())
+			ch.flag(Warn, Reach, "the token is now delivered to %s", t.describe())
 		case had && (old.config.Visibility != t.config.Visibility || !slices.Equal(old.config.Repositories, t.config.Repositories)):
-			ch.Details = append(ch.Details, "delivered to: "+describe(t.kind, t.config)+" (was "+visibleTo(old.config)+")")
+			ch.Details = append(ch.Details, "delivered to: "+t.describe()+" (was "+visibleTo(old.config)+")")
 			widened(ch, old, t)
 		default:
-			ch.Details = append(ch.Details, "delivered to: "+describe(t.kind, t.config))
+			ch.Details = append(ch.Details, "delivered to: "+t.describe())
 		}
 		if t.kind == destination.KindOrganizationSecret && t.config.Visibility == destination.VisibilityAll && !had {
 			ch.flag(High, Reach, "organization secret %s makes the token readable by every repository of %s",
@@ -226,13 +274,76 @@ func tokenDestinations(ch *Change, r resource, was, will []target) (added, remov
 	for _, t := range was {
 		if _, kept := find(will, t.key); !kept {
 			removed = append(removed, t)
-			ch.Details = append(ch.Details, "delivered to: -"+describe(t.kind, t.config))
+			ch.Details = append(ch.Details, "delivered to: -"+t.describe())
 			if changing {
-				ch.flag(Warn, Breakage, "%s is removed: whatever reads it loses the token", describe(t.kind, t.config))
+				ch.flag(Warn, Breakage, "%s is removed: whatever reads it loses the token", t.describe())
 			}
 		}
 	}
 	return added, removed
+}
+
+// fileFlags flags what writing a file destination risks: a new file, a raw
+// one (it replaces whatever the file held), a file under /etc, and, each
+// time the apply writes it, a path that hands over the host to whoever
+// controls what is written there, whatever the policy allows.
+func fileFlags(ch *Change, t target, isNew, writes bool) {
+	file := path.Clean(t.config.Path)
+	shown := t.describe()
+	if reason, ok := hostTakeover(file); ok && writes {
+		ch.flag(High, Reach, "%s %s: a token written there hands over the host", shown, reason)
+	}
+	if mode, err := strconv.ParseUint(t.config.Mode, 8, 32); err == nil && writes {
+		switch {
+		case mode&0o006 != 0:
+			ch.flag(High, Reach, "%s gets mode %s: every user of the host can read or replace the value", shown, code(t.config.Mode))
+		case mode&0o020 != 0:
+			ch.flag(Warn, Reach, "%s gets mode %s: the file's group can replace the value", shown, code(t.config.Mode))
+		}
+	}
+	if !isNew {
+		return
+	}
+	if ch.Action == Create {
+		ch.flag(Warn, Reach, "the token is written to a new %s: check who can read the file and who can write its folder", shown)
+	}
+	if t.config.Format == destination.FormatRaw {
+		ch.flag(Warn, Breakage, "a raw destination replaces the whole of file %s with the value, whatever it held", code(t.config.Path))
+	}
+	if _, host := hostTakeover(file); !host && strings.HasPrefix(file, "/etc/") {
+		ch.flag(Warn, Reach, "%s is under /etc, among the host's configuration", shown)
+	}
+	if !path.IsAbs(file) {
+		ch.flag(Warn, Reach, "%s is relative and the plan does not resolve it: each tokenward rotate writes it relative to the folder it runs in", shown)
+	}
+}
+
+// hostTakeover says why a file at the clean path file controls the host:
+// who may log in, run commands as root, or what runs at boot or on a
+// schedule. Writing a token value there replaces or adds to what the host
+// trusts.
+func hostTakeover(file string) (string, bool) {
+	under := func(dir string) bool { return file == dir || strings.HasPrefix(file, dir+"/") }
+	parts := strings.Split(strings.TrimPrefix(file, "/"), "/")
+	switch {
+	case strings.HasPrefix(path.Base(file), "authorized_keys"):
+		return "is an SSH authorized_keys file, which says who may log in", true
+	case slices.Contains(parts[:len(parts)-1], ".ssh"):
+		return "is in an .ssh folder, which holds a user's SSH keys and login rules", true
+	case under("/root"):
+		return "is in root's home folder", true
+	case strings.HasPrefix(file, "/etc/sudoers"):
+		return "is sudo's configuration, which says who may run commands as root", true
+	case strings.HasPrefix(file, "/etc/cron"):
+		return "is cron's configuration, which says what runs on a schedule", true
+	case under("/etc/systemd"):
+		return "is systemd's configuration, which says what runs at boot", true
+	case under("/etc/passwd"), under("/etc/shadow"), file == "/etc/passwd-", file == "/etc/shadow-":
+		return "is the host's user database", true
+	case under("/usr"), under("/bin"), under("/sbin"), under("/lib"), under("/lib32"), under("/lib64"), under("/boot"):
+		return "is among the host's programs, libraries or boot files", true
+	}
+	return "", false
 }
 
 // widened flags an organization secret that more repositories can read.

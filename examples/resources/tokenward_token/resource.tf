@@ -41,7 +41,10 @@ resource "tokenward_token" "ci_deploy" {
   ]
 
   files = [
-    { path = ".env" }, # writes CI_DEPLOY=<value>, keeping the file's other lines
+    # Writes CI_DEPLOY=<value>, keeping the file's other lines. A relative
+    # path is resolved against Terraform's working directory at plan time
+    # (resolved_path), and every later rotation writes that same file.
+    { path = ".env" },
   ]
 }
 
@@ -59,6 +62,8 @@ resource "tokenward_token" "registry_read" {
     { repository = "acme/web", name = "REGISTRY_TOKEN" },
   ]
   files = [
-    { path = "/etc/acme/registry-token", format = "raw" },
+    # The whole file is the value; readable by the file's group too, such as
+    # the consumer's (group = "acme", given as a name or a numeric id).
+    { path = "/etc/acme/registry-token", format = "raw", mode = "0640" },
   ]
 }

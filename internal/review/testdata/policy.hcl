@@ -4,3 +4,4 @@ max_ttl              = "90d"
 require_owner        = true
 forbidden_scopes     = ["admin:*"]
 allowed_repositories = ["acme/api", "acme/web"]
+allowed_paths        = ["/srv/*/.env", "/etc/app/*"]
