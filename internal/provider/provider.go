@@ -389,6 +389,9 @@ type providerData struct {
 	github bool // GitHub credentials are configured
 	// warnCreate says once per run that a first apply creates the store.
 	warnCreate sync.Once
+	// storeID is the store's id (registry.StoreID) once it is known.
+	storeMu sync.Mutex
+	storeID string
 }
 
 // lazyWriter builds a writer the first time it is used, so credentials are

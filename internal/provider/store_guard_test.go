@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
@@ -118,6 +119,60 @@ func TestAccLostStoreIsRefused(t *testing.T) {
 				},
 				Config: guardConfig(dir), ExpectError: empty,
 			},
+			{
+				PreConfig: func() {
+					for _, suffix := range []string{"", "-wal", "-shm"} {
+						os.Remove(path + suffix)
+					}
+					move(backup, path)
+				},
+				Config:           guardConfig(dir),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// TestAccAnotherStoreIsRefused: a resource remembers the store it lives in,
+// so a store that holds records but is another one (a mistyped path that
+// leads to another team's store, or a lost store replaced by a new one, as
+// an apply with -target of a new resource creates) is refused in plan and
+// apply rather than read as if it held nothing of these resources; the
+// right store again plans nothing.
+func TestAccAnotherStoreIsRefused(t *testing.T) {
+	env := testEnv(t)
+	path := env["TOKENWARD_STORE"]
+	backup := path + ".bak"
+	dir := t.TempDir()
+	move := func(from, to string) {
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			if err := os.Rename(from+suffix, to+suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
+		}
+	}
+	another := regexp.MustCompile(`(?s)store is not the one this resource lives in.*` + regexp.QuoteMeta(path) + `.*another\s+store`)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		Steps: []resource.TestStep{
+			{Config: guardConfig(dir)},
+			{
+				// Another store at the path, which has recorded a change of
+				// its own: not empty, and not the store of the state.
+				PreConfig: func() {
+					move(path, backup)
+					reg, err := registry.Open(context.Background(), registry.Config{Store: path, Create: true, Getenv: func(k string) string { return env[k] }})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer reg.Close()
+					if _, err := reg.CreateScope(context.Background(), "other:read", "another team's scope"); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: guardConfig(dir), PlanOnly: true, ExpectError: another,
+			},
+			{Config: guardConfig(dir), ExpectError: another},
 			{
 				PreConfig: func() {
 					for _, suffix := range []string{"", "-wal", "-shm"} {

@@ -123,6 +123,24 @@ func (r *Registry) Pristine(ctx context.Context) (bool, error) {
 	return head.Seq == 0, nil
 }
 
+// StoreID names the store by the hash of the first event of its audit log:
+// the same for a store and its backups and copies, another for every other
+// store, so a resource that remembers it can tell when its path or URL
+// leads to another store. "" for a store that has recorded nothing.
+func (r *Registry) StoreID(ctx context.Context) (string, error) {
+	if !r.StoreExists() {
+		return "", nil
+	}
+	events, err := r.st.AuditEvents(ctx, 0, 1)
+	if err != nil {
+		return "", fmt.Errorf("read the store's first audit event: %w", err)
+	}
+	if len(events) == 0 {
+		return "", nil
+	}
+	return events[0].Hash, nil
+}
+
 // RefuseCreate makes every later change fail with err instead of creating
 // a store OpenDeferred found missing; it does nothing once the store exists.
 func (r *Registry) RefuseCreate(err error) {
