@@ -244,6 +244,21 @@ func TestVerifyAsAUserWhoCannotWriteTheStore(t *testing.T) {
 		t.Fatalf("the writer has no -shm file: %v", err)
 	}
 	asNobody("verify", "--scope", "billing:read")
+
+	// A store file the verifier may not read: said as such, not as
+	// SQLite's "unable to open database file".
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "verify")
+	cmd.Env = []string{"TOKENWARD_TEST_AS_BINARY=1", "TOKENWARD_STORE=" + path, "HOME=/"}
+	cmd.Stdin = strings.NewReader(w.value + "\n")
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "permission denied: a verifier needs read access to the file") {
+		t.Fatalf("verify as nobody of a file it may not read: %v\n%s", err, out)
+	}
 }
 
 func copyFile(t *testing.T, from, to string, mode os.FileMode) {

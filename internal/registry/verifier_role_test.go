@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
@@ -19,14 +20,18 @@ import (
 const verifierGuide = "../../templates/guides/verifying.md"
 
 // verifierSQL extracts the statements of the SQL block after the guide's
-// marker.
-func verifierSQL(t *testing.T) []string {
+// marker for TestPostgresVerifierRole.
+func verifierSQL(t *testing.T) []string { return guideSQL(t, "TestPostgresVerifierRole") }
+
+// guideSQL extracts the statements of the SQL block after the guide's
+// marker naming test.
+func guideSQL(t *testing.T, test string) []string {
 	t.Helper()
 	b, err := os.ReadFile(verifierGuide)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile("(?s)TestPostgresVerifierRole runs exactly the SQL of the next block\\. -->\n```sql\n(.*?)```").FindSubmatch(b)
+	m := regexp.MustCompile("(?s)" + test + " runs exactly the SQL of the next block\\. -->\n```sql\n(.*?)```").FindSubmatch(b)
 	if m == nil {
 		t.Fatalf("%s has no SQL block after the test's marker", verifierGuide)
 	}
@@ -122,5 +127,78 @@ func TestPostgresVerifierRole(t *testing.T) {
 	// A full open, which may migrate and writes a key check, is refused.
 	if _, err := registry.Open(ctx, registry.Config{Getenv: getenv(map[string]string{registry.EnvStore: verifierDSN, "TOKENWARD_MASTER_KEY": env["TOKENWARD_MASTER_KEY"]})}); err == nil {
 		t.Error("a full open as the verifier role succeeded")
+	}
+}
+
+// TestPostgresAuditReaderRole: the audit reader role the guide documents,
+// created with exactly its SQL, verifies the audit chain and its
+// checkpoints read-only, and can neither write nor read the tokens.
+func TestPostgresAuditReaderRole(t *testing.T) {
+	ctx := t.Context()
+	dsn := engines.DSN(t, "postgres")
+	env := keyEnv(t, dsn)
+	admin, err := registry.Open(ctx, registry.Config{Getenv: getenv(env), Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"billing:read", "billing:write"} {
+		if _, err := admin.CreateScope(ctx, name, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, err := admin.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	t.Cleanup(func() {
+		_, _ = owner.Exec(`DROP OWNED BY tokenward_auditor`)
+		_, _ = owner.Exec(`DROP ROLE IF EXISTS tokenward_auditor`)
+	})
+	for _, stmt := range guideSQL(t, "TestPostgresAuditReaderRole") {
+		stmt = strings.ReplaceAll(stmt, "DATABASE tokenward ", "DATABASE "+strings.TrimPrefix(u.Path, "/")+" ")
+		if _, err := owner.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	u.User = url.UserPassword("tokenward_auditor", "change-me")
+	auditorDSN := u.String()
+
+	st, err := registry.OpenStore(ctx, registry.Config{Getenv: getenv(map[string]string{registry.EnvStore: auditorDSN})}, store.ReadOnly())
+	if err != nil {
+		t.Fatalf("open as the audit reader role: %v", err)
+	}
+	defer st.Close()
+	rep, err := audit.VerifySource(ctx, st, audit.Options{Witnesses: []audit.Head{head}})
+	if err != nil || rep.Head != head || rep.Checkpoints == 0 || rep.Witnesses != 1 {
+		t.Fatalf("verify the chain as the audit reader role: %+v %v; want head %v with its checkpoint and witness", rep, err, head)
+	}
+
+	db, err := sql.Open("pgx", auditorDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`UPDATE audit_events SET actor = 'mallory'`,
+		`DELETE FROM audit_checkpoints`,
+		`UPDATE audit_head SET seq = 1`,
+		`SELECT COUNT(*) FROM tokens`,
+		`SELECT COUNT(*) FROM token_versions`,
+		`SELECT COUNT(*) FROM settings`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("%s as the audit reader role: %v, want permission denied", q, err)
+		}
 	}
 }

@@ -92,7 +92,21 @@ func openSQLite(ctx context.Context, path string, opts ...Option) (Store, error)
 			return nil, fmt.Errorf("open sqlite store %s: %w", loc, err)
 		}
 		if o.readOnly {
+			// Say plainly why a reader cannot open the file, rather than
+			// SQLite's "unable to open database file".
+			if f, err := os.Open(path); err != nil {
+				ro.Close()
+				return nil, fmt.Errorf("open sqlite store %s: %w: a verifier needs read access to the file (and to enter its folder)", loc, err)
+			} else {
+				f.Close()
+			}
 			st, err := newSQLStore(ctx, ro, sqliteDialect, o, loc)
+			if err != nil && cannotShare(err) && exists(path+"-wal") {
+				return nil, fmt.Errorf("open sqlite store %s: a reader that may not write the folder %s cannot read a store whose writer is running or crashed "+
+					"(the file %s-wal exists, and reading it takes the shared-memory file %s-shm, which the reader cannot create): "+
+					"let the writer finish, or have the store's owner run a command that writes (such as tokenward rotate --dry-run) to fold the log in; "+
+					"or give the reader write access to the folder", loc, filepath.Dir(path), filepath.Base(path), filepath.Base(path))
+			}
 			if err != nil && cannotShare(err) && !exists(path+"-wal") {
 				// A WAL reader shares the -shm file with the writers; a
 				// reader that may not create it (no write access to the
