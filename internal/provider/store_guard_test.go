@@ -83,15 +83,7 @@ func TestAccLostStoreIsRefused(t *testing.T) {
 	path := env["TOKENWARD_STORE"]
 	backup := path + ".bak"
 	dir := t.TempDir()
-	// The in-process providers of earlier steps are never closed, so the
-	// store's WAL may hold what they wrote: move it with the file.
-	move := func(from, to string) {
-		for _, suffix := range []string{"", "-wal", "-shm"} {
-			if err := os.Rename(from+suffix, to+suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-				t.Fatal(err)
-			}
-		}
-	}
+	move := func(from, to string) { moveStore(t, from, to) }
 	gone := func() { move(path, backup) }
 	stillGone := func() {
 		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
@@ -121,9 +113,7 @@ func TestAccLostStoreIsRefused(t *testing.T) {
 			},
 			{
 				PreConfig: func() {
-					for _, suffix := range []string{"", "-wal", "-shm"} {
-						os.Remove(path + suffix)
-					}
+					removeStore(path)
 					move(backup, path)
 				},
 				Config:           guardConfig(dir),
@@ -144,13 +134,7 @@ func TestAccAnotherStoreIsRefused(t *testing.T) {
 	path := env["TOKENWARD_STORE"]
 	backup := path + ".bak"
 	dir := t.TempDir()
-	move := func(from, to string) {
-		for _, suffix := range []string{"", "-wal", "-shm"} {
-			if err := os.Rename(from+suffix, to+suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-				t.Fatal(err)
-			}
-		}
-	}
+	move := func(from, to string) { moveStore(t, from, to) }
 	another := regexp.MustCompile(`(?s)store is not the one this resource lives in.*` + regexp.QuoteMeta(path) + `.*another\s+store`)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories(env),
@@ -175,9 +159,7 @@ func TestAccAnotherStoreIsRefused(t *testing.T) {
 			{Config: guardConfig(dir), ExpectError: another},
 			{
 				PreConfig: func() {
-					for _, suffix := range []string{"", "-wal", "-shm"} {
-						os.Remove(path + suffix)
-					}
+					removeStore(path)
 					move(backup, path)
 				},
 				Config:           guardConfig(dir),
@@ -185,4 +167,23 @@ func TestAccAnotherStoreIsRefused(t *testing.T) {
 			},
 		},
 	})
+}
+
+// moveStore moves a SQLite store with its -wal and -shm files: the
+// in-process providers of earlier steps are never closed, so its WAL may
+// hold what they wrote.
+func moveStore(t *testing.T, from, to string) {
+	t.Helper()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Rename(from+suffix, to+suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+}
+
+// removeStore removes a SQLite store with its -wal and -shm files.
+func removeStore(path string) {
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(path + suffix)
+	}
 }

@@ -129,20 +129,7 @@ func (r *Registry) Checkpoint(ctx context.Context) (audit.Head, error) {
 // Keyring reads only the master keys a Config names, as Open does, for
 // commands that need the keys and no store, such as tokenward audit pubkey.
 func Keyring(cfg Config) (*seal.Keyring, error) {
-	getenv := cfg.getenv()
-	keyEnv := getenv
-	if cfg.MasterKeyFile != "" {
-		keyEnv = func(k string) string {
-			switch k {
-			case seal.EnvKey:
-				return ""
-			case seal.EnvKeyFile:
-				return cfg.MasterKeyFile
-			}
-			return getenv(k)
-		}
-	}
-	keys, err := seal.FromEnv(keyEnv)
+	keys, err := seal.FromEnv(cfg.keyEnv())
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w (generate one with: openssl rand -base64 32)", err)
 	}

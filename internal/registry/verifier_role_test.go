@@ -71,29 +71,7 @@ func TestPostgresVerifierRole(t *testing.T) {
 	}
 	admin.Close()
 
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dbName := strings.TrimPrefix(u.Path, "/")
-	owner, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
-	t.Cleanup(func() {
-		_, _ = owner.Exec(`DROP OWNED BY tokenward_verifier`)
-		_, _ = owner.Exec(`DROP ROLE IF EXISTS tokenward_verifier`)
-	})
-	for _, stmt := range verifierSQL(t) {
-		// The guide's database is called tokenward; this test's has its own name.
-		stmt = strings.ReplaceAll(stmt, "DATABASE tokenward ", "DATABASE "+dbName+" ")
-		if _, err := owner.ExecContext(ctx, stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	u.User = url.UserPassword("tokenward_verifier", "change-me")
-	verifierDSN := u.String()
+	verifierDSN := guideRole(t, dsn, "TestPostgresVerifierRole", "tokenward_verifier")
 
 	v, err := registry.OpenVerifier(ctx, registry.Config{Getenv: getenv(map[string]string{registry.EnvStore: verifierDSN})})
 	if err != nil {
@@ -108,22 +86,12 @@ func TestPostgresVerifierRole(t *testing.T) {
 		t.Fatalf("a scope the token lacks: %+v %v", res, err)
 	}
 
-	db, err := sql.Open("pgx", verifierDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for _, q := range []string{
+	refused(t, verifierDSN, "the verifier role",
 		`UPDATE token_versions SET state = 'current'`,
 		`INSERT INTO scopes (name, created_at, updated_at) VALUES ('admin:*', 0, 0)`,
 		`DELETE FROM audit_events`,
 		`SELECT COUNT(*) FROM settings`,
-		`SELECT COUNT(*) FROM audit_events`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "permission denied") {
-			t.Errorf("%s as the verifier role: %v, want permission denied", q, err)
-		}
-	}
+		`SELECT COUNT(*) FROM audit_events`)
 	// A full open, which may migrate and writes a key check, is refused.
 	if _, err := registry.Open(ctx, registry.Config{Getenv: getenv(map[string]string{registry.EnvStore: verifierDSN, "TOKENWARD_MASTER_KEY": env["TOKENWARD_MASTER_KEY"]})}); err == nil {
 		t.Error("a full open as the verifier role succeeded")
@@ -152,27 +120,7 @@ func TestPostgresAuditReaderRole(t *testing.T) {
 	}
 	admin.Close()
 
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
-	t.Cleanup(func() {
-		_, _ = owner.Exec(`DROP OWNED BY tokenward_auditor`)
-		_, _ = owner.Exec(`DROP ROLE IF EXISTS tokenward_auditor`)
-	})
-	for _, stmt := range guideSQL(t, "TestPostgresAuditReaderRole") {
-		stmt = strings.ReplaceAll(stmt, "DATABASE tokenward ", "DATABASE "+strings.TrimPrefix(u.Path, "/")+" ")
-		if _, err := owner.ExecContext(ctx, stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	u.User = url.UserPassword("tokenward_auditor", "change-me")
-	auditorDSN := u.String()
+	auditorDSN := guideRole(t, dsn, "TestPostgresAuditReaderRole", "tokenward_auditor")
 
 	st, err := registry.OpenStore(ctx, registry.Config{Getenv: getenv(map[string]string{registry.EnvStore: auditorDSN})}, store.ReadOnly())
 	if err != nil {
@@ -184,21 +132,56 @@ func TestPostgresAuditReaderRole(t *testing.T) {
 		t.Fatalf("verify the chain as the audit reader role: %+v %v; want head %v with its checkpoint and witness", rep, err, head)
 	}
 
-	db, err := sql.Open("pgx", auditorDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for _, q := range []string{
+	refused(t, auditorDSN, "the audit reader role",
 		`UPDATE audit_events SET actor = 'mallory'`,
 		`DELETE FROM audit_checkpoints`,
 		`UPDATE audit_head SET seq = 1`,
 		`SELECT COUNT(*) FROM tokens`,
 		`SELECT COUNT(*) FROM token_versions`,
-		`SELECT COUNT(*) FROM settings`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "permission denied") {
-			t.Errorf("%s as the audit reader role: %v, want permission denied", q, err)
+		`SELECT COUNT(*) FROM settings`)
+}
+
+// guideRole creates, as the owner of the database dsn names, the role the
+// guide's SQL block for test creates (the guide's database is called
+// tokenward; this test's has its own name), drops it when the test ends,
+// and returns the DSN that logs in as it.
+func guideRole(t *testing.T, dsn, test, role string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = owner.Exec(`DROP OWNED BY ` + role)
+		_, _ = owner.Exec(`DROP ROLE IF EXISTS ` + role)
+		owner.Close()
+	})
+	for _, stmt := range guideSQL(t, test) {
+		stmt = strings.ReplaceAll(stmt, "DATABASE tokenward ", "DATABASE "+strings.TrimPrefix(u.Path, "/")+" ")
+		if _, err := owner.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	u.User = url.UserPassword(role, "change-me")
+	return u.String()
+}
+
+// refused checks that each query, run as the role dsn logs in as, is
+// refused with permission denied.
+func refused(t *testing.T, dsn, who string, queries ...string) {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range queries {
+		if _, err := db.ExecContext(t.Context(), q); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("%s as %s: %v, want permission denied", q, who, err)
 		}
 	}
 }

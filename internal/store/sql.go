@@ -568,13 +568,22 @@ func (t *sqlTx) ListDestinations(ctx context.Context, tokenID string) ([]Destina
 	if err != nil {
 		return nil, fmt.Errorf("list destinations of token id %s: %w", tokenID, err)
 	}
+	out, err := scanDestinations(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list destinations of token id %s: %w", tokenID, err)
+	}
+	return out, nil
+}
+
+// scanDestinations reads rows of token_id, key, kind, config, and closes them.
+func scanDestinations(rows *sql.Rows) ([]Destination, error) {
 	defer rows.Close()
 	out := []Destination{}
 	for rows.Next() {
 		var d Destination
 		var cfg string
 		if err := rows.Scan(&d.TokenID, &d.Key, &d.Kind, &cfg); err != nil {
-			return nil, fmt.Errorf("list destinations of token id %s: %w", tokenID, err)
+			return nil, err
 		}
 		d.Config = json.RawMessage(cfg)
 		out = append(out, d)
@@ -607,18 +616,11 @@ func (t *sqlTx) DestinationsWithKeyPrefix(ctx context.Context, prefix string) ([
 	if err != nil {
 		return nil, fmt.Errorf("find the destinations under %s: %w", prefix, err)
 	}
-	defer rows.Close()
-	out := []Destination{}
-	for rows.Next() {
-		var d Destination
-		var cfg string
-		if err := rows.Scan(&d.TokenID, &d.Key, &d.Kind, &cfg); err != nil {
-			return nil, fmt.Errorf("find the destinations under %s: %w", prefix, err)
-		}
-		d.Config = json.RawMessage(cfg)
-		out = append(out, d)
+	out, err := scanDestinations(rows)
+	if err != nil {
+		return nil, fmt.Errorf("find the destinations under %s: %w", prefix, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (t *sqlTx) ListDeliveries(ctx context.Context, versionID string) ([]Delivery, error) {
