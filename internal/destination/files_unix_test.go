@@ -4,6 +4,7 @@ package destination
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -618,5 +619,119 @@ func TestFilesRawDeleteRemovesOnlyWhatItCouldHaveWritten(t *testing.T) {
 				t.Fatalf("the refused file was removed: %v", gone)
 			}
 		})
+	}
+}
+
+// TestFilesSwapsDuringWritesReachNothingElse: while writes and deletes run,
+// the folder's owner keeps swapping a folder on the path, the file and its
+// lock for symbolic and hard links to another folder's files. Whatever
+// each operation does (most are refused), the other folder's files keep
+// their content and mode, nothing is made beside them, and no copy of
+// their content appears in the destination's folder.
+func TestFilesSwapsDuringWritesReachNothingElse(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	victimDir := filepath.Join(base, "victim")
+	if err := os.Mkdir(victimDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(victimDir, "app.env")
+	const secret = "ROOT=secret\n"
+	writeFile(t, victim, secret, 0o600, os.Geteuid(), os.Getegid())
+	writeFile(t, filepath.Join(victimDir, ".app.env.tokenward.lock"), "", 0o600, os.Geteuid(), os.Getegid())
+	folder := filepath.Join(base, "app")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(folder, "sub")
+	real := filepath.Join(folder, "sub.real")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // the folder's owner
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			at := real    // where the real folder is now: never through the link
+			if i%2 == 0 { // the folder on the path: the real one, or a link to the victim's
+				os.Rename(sub, real)
+				os.Symlink(victimDir, sub)
+			} else {
+				os.Remove(sub)
+				os.Rename(real, sub)
+				at = sub
+			}
+			for _, n := range []string{"app.env", ".app.env.tokenward.lock"} {
+				p := filepath.Join(at, n)
+				switch i % 3 {
+				case 0:
+					os.Remove(p)
+					os.Symlink(filepath.Join(victimDir, n), p)
+				case 1:
+					os.Remove(p)
+					os.Link(filepath.Join(victimDir, n), p)
+				}
+			}
+		}
+	}()
+	vi, err := os.Stat(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// copies finds a copy of the victim's content in the folder; WalkDir
+	// follows no link, and a hard link the owner made is the file itself.
+	copies := func() string {
+		var found string
+		filepath.WalkDir(folder, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || !e.Type().IsRegular() {
+				return nil
+			}
+			f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+			if err != nil {
+				return nil
+			}
+			defer f.Close()
+			// Read what was opened: the owner swaps names all the while.
+			if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || os.SameFile(fi, vi) {
+				return nil
+			}
+			if b, _ := io.ReadAll(f); strings.Contains(string(b), "ROOT=secret") {
+				found = p
+			}
+			return nil
+		})
+		return found
+	}
+	d := fileDest(t, Config{Path: filepath.Join(sub, "app.env")})
+	for i := range 400 {
+		if NewFiles().Write(t.Context(), d, "tw_x") == nil { // most are refused
+			if p := copies(); p != "" {
+				t.Errorf("%s holds a copy of the other folder's file", p)
+				break
+			}
+		}
+		if i%3 == 0 {
+			NewFiles().Delete(t.Context(), d)
+		}
+	}
+	close(stop)
+	<-done
+	if b, err := os.ReadFile(victim); err != nil || string(b) != secret {
+		t.Fatalf("the other folder's file changed: %q, %v", b, err)
+	}
+	if vi, err := os.Stat(victim); err != nil || vi.Mode().Perm() != 0o600 {
+		t.Fatalf("the other folder's file changed mode: %v", err)
+	}
+	if got := names(t, victimDir); len(got) != 2 {
+		t.Fatalf("the other folder now holds %v", got)
+	}
+	if p := copies(); p != "" {
+		t.Errorf("%s holds a copy of the other folder's file", p)
 	}
 }
