@@ -735,3 +735,23 @@ func TestFilesSwapsDuringWritesReachNothingElse(t *testing.T) {
 		t.Errorf("%s holds a copy of the other folder's file", p)
 	}
 }
+
+// TestFileOneKeyForOneAbsolutePath: two spellings of one absolute path are
+// one key and one file, so the one-file-one-owner check, which looks up
+// the stored keys of FileOf's path, sees them collide.
+func TestFileOneKeyForOneAbsolutePath(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{FormatRaw, FormatDotenv} {
+		t.Run(format, func(t *testing.T) {
+			want := fileDest(t, Config{Path: "/x/a.env", Format: format})
+			wf, _ := FileOf(want)
+			for _, p := range []string{"/x/y/../a.env", "/x/./a.env", "//x//a.env"} {
+				d := fileDest(t, Config{Path: p, Format: format})
+				f, ok := FileOf(d)
+				if !ok || f != wf || d.Key != want.Key || !strings.HasPrefix(d.Key, FileKeyPrefix(f.Path)) {
+					t.Errorf("%s: key %s, file %+v; want key %s, file %+v, the key under FileKeyPrefix(%s)", p, d.Key, f, want.Key, wf, f.Path)
+				}
+			}
+		})
+	}
+}
