@@ -113,6 +113,15 @@ type File struct {
 // file destination or its configuration does not read. Two destinations
 // that write one File.Path overwrite each other unless both are dotenv
 // lines with different keys.
+//
+// For an absolute path, File.Path is the path its key holds (both cleaned),
+// so FileKeyPrefix(File.Path) finds every stored destination of that file
+// however it was spelled. A relative path, which only rows stored before
+// the provider resolved paths hold (it resolves them at the next apply, and
+// Files refuses to deliver to them), is made absolute against this
+// process's folder while its key stays relative: the lookup by prefix does
+// not find such a row. It is left so: the provider must still read the
+// row to resolve or delete it.
 func FileOf(d store.Destination) (File, bool) {
 	if d.Kind != KindFile || len(d.Config) == 0 {
 		return File{}, false

@@ -25,13 +25,17 @@ import (
 // follows a symbolic link: not in the folder's path, not at the file, not for
 // its lock or temporary files. It opens the folder one component at a time,
 // checks each is a real folder, and does everything else relative to it; it
-// reads, replaces and removes only regular files.
+// reads, replaces and removes only regular files with one name (a hard link
+// may be a file from elsewhere).
 //
 // A file keeps its owner and group when they are root, the running user or
 // the declared owner and group, and is refused otherwise (it may have been
 // planted to read the next value); it keeps its mode, capped at 0640 unless
 // a mode is declared. A new file gets the declared mode (0600 by default),
-// owner and group.
+// owner and group, else tokenward's own, never the folder's. A dotenv
+// rewrite keeps the file's other lines only when the new file lets no one
+// read them who could not read the old one, since the folder's owner may
+// have moved another file (a key) to the name to be handed its content.
 //
 // Each write holds an advisory lock on a hidden file in the destination's
 // folder (.NAME.tokenward.lock), so two processes (a rotation run and a
@@ -191,6 +195,9 @@ func existing(r *os.Root, path, base string, read bool) (fs.FileInfo, []byte, er
 	if !fi.Mode().IsRegular() {
 		return nil, nil, fmt.Errorf("%s is %s, not a regular file: tokenward writes and removes only regular files", path, kindOf(fi.Mode()))
 	}
+	if err := oneName(path, fi); err != nil {
+		return nil, nil, err
+	}
 	if !read {
 		return fi, nil, nil
 	}
@@ -206,11 +213,49 @@ func existing(r *os.Root, path, base string, read bool) (fs.FileInfo, []byte, er
 	if !os.SameFile(fi, st) {
 		return nil, nil, fmt.Errorf("%s changed while it was opened (replaced by a link?); nothing was written, run again", path)
 	}
+	if err := oneName(path, st); err != nil { // a link made since the Lstat
+		return nil, nil, err
+	}
 	b, err := io.ReadAll(f)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return st, b, nil
+}
+
+// oneName refuses a file with more than one name. Another name may be a
+// file elsewhere, outside the folder, that whoever can write the folder
+// linked here (where fs.protected_hardlinks is off, or the file is theirs):
+// a rewrite would copy its content into a file others read, and a removal
+// would take a name the destination does not own.
+func oneName(path string, fi fs.FileInfo) error {
+	if n := links(fi); n != 1 {
+		return fmt.Errorf("%s has %d names (hard links), and tokenward rewrites and removes only a file with one name, since another may be a file elsewhere that whoever can write this folder linked here: remove this name (or copy the file over it if its content is meant to be there), then run again", path, n)
+	}
+	return nil
+}
+
+// keepLines refuses to carry the lines of cur, the file at path, that are
+// not key's into the file a gives, when that file lets someone read what
+// cur did not let them: whoever can write the folder may have moved another
+// file here (a key, another token's file) to have its content handed to
+// them. Only blank lines are carried freely.
+func keepLines(path string, cur fs.FileInfo, old []byte, key string, a attrs) error {
+	if cur == nil {
+		return nil
+	}
+	kept, _, err := dropLine(old, key)
+	if err != nil {
+		return fmt.Errorf("%s %w", path, err)
+	}
+	if len(bytes.TrimSpace(kept)) == 0 {
+		return nil
+	}
+	how := a.widens(cur)
+	if how == "" {
+		return nil
+	}
+	return fmt.Errorf("%s holds lines tokenward did not write, and the new file would let more read them (%s); tokenward keeps a file's other lines only for those who could read them already, since whoever can write its folder may have moved another file here to be handed its content. If it is the consumer's file and these lines may be read so, give it the declared owner, group and mode (%s) and run again; otherwise remove it", path, how, a.fix(path))
 }
 
 // kindOf names what a mode says a directory entry is.
@@ -269,13 +314,16 @@ func (f *Files) write(ctx context.Context, c Config, path, value string) error {
 		if content, err = setLine(old, c.Key, value); err != nil {
 			return fmt.Errorf("%s %w", path, err)
 		}
+		if err := keepLines(path, fi, old, c.Key, a); err != nil {
+			return err
+		}
 	}
 	return writeAtomic(r, path, base, content, a)
 }
 
 // Delete removes the line (dotenv) or the file (raw) tokenward wrote, and
-// the lock and temporary files it made beside it. A link, or a file that
-// tokenward would not have written (see Write), is refused.
+// the lock and temporary files it made beside it. A link, a hard link, or a
+// file that tokenward would not have written (see Write), is refused.
 func (f *Files) Delete(ctx context.Context, d store.Destination) error {
 	c, path, err := f.config(d)
 	if err != nil {
@@ -312,8 +360,14 @@ func (f *Files) delete(ctx context.Context, c Config, path string) error {
 		return err
 	}
 	if c.Format == FormatRaw {
-		// A name swapped for a link since the check is removed itself; a
-		// link's target is never touched.
+		// Delete is not given the value, and the store keeps only hashes of
+		// it (the file may hold an older version, too), so it cannot check
+		// that the file holds tokenward's value. It removes only a file
+		// tokenward could have written: a regular file with one name whose
+		// owner and group Write accepts (root, the running user, the
+		// declared ones), checked above. A name swapped since the check is
+		// removed itself: a link's target is never touched, and a hard
+		// link's other names keep the file.
 		if err := r.Remove(base); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove %s: %w", path, unwrapPath(err))
 		}
@@ -325,6 +379,9 @@ func (f *Files) delete(ctx context.Context, c Config, path string) error {
 	}
 	if !found {
 		return nil
+	}
+	if err := keepLines(path, fi, old, c.Key, a); err != nil {
+		return err
 	}
 	return writeAtomic(r, path, base, next, a)
 }

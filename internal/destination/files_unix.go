@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -92,7 +93,7 @@ func flockWait(ctx context.Context, f *os.File) error {
 	}
 }
 
-// attrs is the owner, group (-1: as created) and mode a file is written with.
+// attrs is the owner, group and mode a file is written with.
 type attrs struct {
 	uid, gid int
 	mode     fs.FileMode
@@ -104,7 +105,10 @@ type attrs struct {
 // group: a file that belongs to someone else was not written by tokenward,
 // and may have been planted to be handed the next value. It keeps its mode,
 // capped at 0640, unless a mode is declared. A new file gets the declared
-// mode (0600 by default), owner and group.
+// mode (0600 by default), owner and group, else those tokenward runs as:
+// never what the folder would give it (a setgid folder, and every folder on
+// BSD and macOS, gives a new file the folder's group, which its owner
+// chose).
 func attributes(c Config, path string, cur fs.FileInfo) (attrs, error) {
 	mode, declared, err := parseMode(c.Mode)
 	if err != nil {
@@ -135,6 +139,12 @@ func attributes(c Config, path string, cur fs.FileInfo) (attrs, error) {
 		a.mode = mode
 	}
 	if cur == nil {
+		if a.uid < 0 {
+			a.uid = os.Geteuid()
+		}
+		if a.gid < 0 {
+			a.gid = os.Getegid()
+		}
 		return a, nil
 	}
 	st, ok := cur.Sys().(*syscall.Stat_t)
@@ -198,22 +208,28 @@ func groupName(gid int) string {
 }
 
 // apply gives the temporary file f, which becomes path, its owner, group
-// and mode, through its descriptor. Chown comes first: it may clear mode
-// bits.
+// and mode, through its descriptor, and checks them with fstat: the owner
+// and group a file is created with are not always tokenward's own (a
+// setgid folder gives its group), so they are set whenever they differ.
+// Chown comes first: it may clear mode bits.
 func (a attrs) apply(f *os.File, path string) error {
-	uid, gid := a.uid, a.gid
-	if uid == os.Geteuid() {
-		uid = -1
+	uid, gid, _, err := owners(f)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if gid == os.Getegid() {
-		gid = -1
-	}
-	if uid >= 0 || gid >= 0 {
-		if err := f.Chown(uid, gid); err != nil {
+	if uid != a.uid || gid != a.gid {
+		cu, cg := a.uid, a.gid
+		if uid == a.uid {
+			cu = -1
+		}
+		if gid == a.gid {
+			cg = -1
+		}
+		if err := f.Chown(cu, cg); err != nil {
 			want := "user " + userName(a.uid)
-			if uid < 0 {
+			if cu < 0 {
 				want = "group " + groupName(a.gid)
-			} else if gid >= 0 {
+			} else if cg >= 0 {
 				want += " and group " + groupName(a.gid)
 			}
 			return fmt.Errorf("%s must belong to %s, and tokenward, running as user %s, cannot give it away (%w): run it as root, or as that owner, or declare owner and group that it may give",
@@ -223,5 +239,62 @@ func (a attrs) apply(f *os.File, path string) error {
 	if err := f.Chmod(a.mode); err != nil {
 		return fmt.Errorf("set the mode of %s: %w", path, unwrapPath(err))
 	}
+	uid, gid, mode, err := owners(f)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if uid != a.uid || gid != a.gid || mode != a.mode {
+		return fmt.Errorf("%s: the new file is %s:%s %04o after tokenward set it to %s:%s %04o, so nothing was written; check what changes files in its folder (an ACL, a file system that ignores owners), then run again",
+			path, userName(uid), groupName(gid), mode, userName(a.uid), groupName(a.gid), a.mode)
+	}
 	return nil
+}
+
+// owners reads the owner, group and permission bits of the open file f.
+func owners(f *os.File) (uid, gid int, mode fs.FileMode, err error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, 0, errors.New("cannot read its owner")
+	}
+	return int(st.Uid), int(st.Gid), fi.Mode().Perm(), nil
+}
+
+// widens says how the new file, written with a, lets more read it than
+// cur, the file it replaces: "" when it does not. A new owner always can
+// (an owner may chmod); a new group when its read bit is set; so can any
+// permission bit cur lacks.
+func (a attrs) widens(cur fs.FileInfo) string {
+	st, ok := cur.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "its owner cannot be read"
+	}
+	var how []string
+	if fu := int(st.Uid); a.uid != fu {
+		how = append(how, "owner "+userName(a.uid)+" instead of "+userName(fu))
+	}
+	if fg := int(st.Gid); a.gid != fg && a.mode&0o040 != 0 {
+		how = append(how, "group "+groupName(a.gid)+" instead of "+groupName(fg))
+	}
+	if old := cur.Mode().Perm(); a.mode&^old != 0 {
+		how = append(how, fmt.Sprintf("mode %04o instead of %04o", a.mode, old))
+	}
+	return strings.Join(how, ", ")
+}
+
+// fix is the command that gives the file at path the owner, group and mode
+// of a, for a message that says how to keep its content.
+func (a attrs) fix(path string) string {
+	return fmt.Sprintf("chown %s:%s %s && chmod %04o %s", userName(a.uid), groupName(a.gid), path, a.mode, path)
+}
+
+// links is how many names (hard links) the file has.
+func links(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
 }

@@ -4,6 +4,7 @@ package destination
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -206,6 +207,7 @@ func TestFilesKeepOwnerGroupMode(t *testing.T) {
 		c      Config
 		want   file
 		err    string // part of the refusal; "" when the write succeeds
+		keep   string // dotenv only: part of the refusal to hand the file's other lines to more readers
 	}{
 		{name: "consumer's file, owner and group declared", before: &file{app.uid, app.gid, 0o640},
 			c: Config{Owner: app.name, Group: app.group}, want: file{app.uid, app.gid, 0o640}},
@@ -219,8 +221,11 @@ func TestFilesKeepOwnerGroupMode(t *testing.T) {
 			want: file{0, app.gid, 0o640}},
 		{name: "wide mode capped at 0640", before: &file{0, 0, 0o666}, want: file{0, 0, 0o640}},
 		{name: "narrow mode kept", before: &file{0, 0, 0o400}, want: file{0, 0, 0o400}},
-		{name: "declared mode wins", before: &file{0, 0, 0o600}, c: Config{Mode: "0644"}, want: file{0, 0, 0o644}},
-		{name: "declared owner given to root's file", before: &file{0, 0, 0o600}, c: Config{Owner: app.name}, want: file{app.uid, 0, 0o600}},
+		{name: "declared mode wins", before: &file{0, 0, 0o600}, c: Config{Mode: "0644"}, want: file{0, 0, 0o644},
+			keep: "mode 0644 instead of 0600"},
+		{name: "declared owner given to root's file", before: &file{0, 0, 0o600}, c: Config{Owner: app.name}, want: file{app.uid, 0, 0o600},
+			keep: "owner " + app.name + " instead of root"},
+		{name: "declared narrower mode", before: &file{0, 0, 0o640}, c: Config{Mode: "0600"}, want: file{0, 0, 0o600}},
 		{name: "new file", want: file{0, 0, 0o600}},
 		{name: "new file, declared", c: Config{Owner: app.name, Group: app.group, Mode: "0640"}, want: file{app.uid, app.gid, 0o640}},
 		{name: "unknown owner", c: Config{Owner: "no-such-user-tw"}, err: `"no-such-user-tw": no such user`},
@@ -236,6 +241,9 @@ func TestFilesKeepOwnerGroupMode(t *testing.T) {
 				}
 				c.c.Path, c.c.Format = path, format
 				err := NewFiles().Write(t.Context(), fileDest(t, c.c), "tw_new")
+				if c.keep != "" && format == FormatDotenv {
+					c.err = c.keep
+				}
 				if c.err != "" {
 					if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), path) {
 						t.Fatalf("got %v; want a refusal naming %s and saying %q", err, path, c.err)
@@ -377,5 +385,373 @@ func TestFilesOnlyRegularFiles(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// read reads path as the stranger: what they would see of it, or an error
+// when they cannot.
+func (s stranger) read(t *testing.T, path string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("cat", path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(s.uid), Gid: uint32(s.gid)}}
+	out, err := cmd.Output()
+	return string(out), err
+}
+
+// statOf returns the owner, group and permission bits of path.
+func statOf(t *testing.T, path string) (uid, gid int, mode fs.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return int(st.Uid), int(st.Gid), fi.Mode().Perm()
+}
+
+// TestFilesSetgidFolderGivesNoGroup: the folder's owner sets the setgid bit
+// on it (on BSD and macOS every folder acts so), so a file made in it takes
+// the folder's group; tokenward gives the file the group it means (the
+// existing file's, else the declared one, else its own), so the folder's
+// owner does not read the token through their group.
+func TestFilesSetgidFolderGivesNoGroup(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	app := nobody(t)
+	cases := []struct {
+		name    string
+		c       Config
+		before  bool // a root:root 0640 file is there already
+		gid     int  // the group the file must have
+		readers bool // whether the folder's owner may read it (their group was declared)
+	}{
+		{name: "declared group root, mode 0640", c: Config{Group: "root", Mode: "0640"}, gid: 0},
+		{name: "declared mode 0640, no group", c: Config{Mode: "0640"}, gid: os.Getegid()},
+		{name: "existing root:root 0640, nothing declared", before: true, gid: 0},
+		{name: "declared group of the consumer", c: Config{Group: app.group, Mode: "0640"}, gid: app.gid, readers: true},
+	}
+	for _, format := range []string{FormatRaw, FormatDotenv} {
+		for _, c := range cases {
+			t.Run(format+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
+				folder := app.folder(t)
+				app.run(t, "chmod", "2755", folder) // the owner, on their own folder
+				path := filepath.Join(folder, "app.token")
+				if c.before {
+					writeFile(t, path, "TOKEN=tw_old\n", 0o640, 0, 0)
+				}
+				c.c.Path, c.c.Format = path, format
+				if err := NewFiles().Write(t.Context(), fileDest(t, c.c), "tw_new_value"); err != nil {
+					t.Fatal(err)
+				}
+				if _, gid, mode := statOf(t, path); gid != c.gid || mode != 0o640 {
+					t.Fatalf("the file has group %d, mode %o; want group %d, mode 0640", gid, mode, c.gid)
+				}
+				got, _ := app.read(t, path)
+				if strings.Contains(got, "tw_new_value") != c.readers {
+					t.Fatalf("the folder's owner (%s) reads %q; want it to read the value: %v", app.name, got, c.readers)
+				}
+			})
+		}
+	}
+}
+
+// TestFilesDotenvHandsNoContentToNewReaders: the folder's owner moves a
+// file only root may read (a TLS key beside the app's files) to a dotenv
+// destination's name. A rewrite that would give the file to someone who
+// could not read it before (the declared owner, group or mode) keeps none
+// of its lines: it refuses, naming the file and what to do, and leaves it.
+// Where no one new could read it, or nothing but tokenward's own line
+// would be kept, the write goes on.
+func TestFilesDotenvHandsNoContentToNewReaders(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	app := nobody(t)
+	const secret = "-----BEGIN PRIVATE KEY-----\nroot-only-secret\n"
+	cases := []struct {
+		name    string
+		c       Config
+		content string // what root's 0600 file holds
+		delete  bool
+		err     string // part of the refusal; "" when the operation goes on
+	}{
+		{name: "declared owner: the consumer", c: Config{Owner: app.name}, content: secret, err: "owner " + app.name + " instead of root"},
+		{name: "declared mode 0644", c: Config{Mode: "0644"}, content: secret, err: "mode 0644 instead of 0600"},
+		{name: "declared group and 0640", c: Config{Group: app.group, Mode: "0640"}, content: secret, err: "group " + app.group + " instead of root"},
+		{name: "delete, declared owner", c: Config{Owner: app.name}, content: secret + "TOKEN=tw_old\n", delete: true, err: "owner " + app.name},
+		{name: "delete, declared group and 0640", c: Config{Group: app.group, Mode: "0640"}, content: secret + "TOKEN=tw_old\n", delete: true, err: "group " + app.group},
+		{name: "nothing declared: stays root's", content: secret},
+		{name: "delete, nothing declared: stays root's", content: secret + "TOKEN=tw_old\n", delete: true},
+		{name: "only tokenward's line", c: Config{Owner: app.name, Mode: "0640"}, content: "TOKEN=tw_old\n\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			folder := app.folder(t)
+			key := filepath.Join(folder, "tls.key")
+			writeFile(t, key, c.content, 0o600, 0, 0)
+			if _, err := app.read(t, key); err == nil {
+				t.Fatal("the folder's owner can read root's file already")
+			}
+			path := filepath.Join(folder, "app.env")
+			app.run(t, "mv", key, path) // the folder's owner, in their own folder
+			c.c.Path = path
+			d := fileDest(t, c.c)
+			var err error
+			if c.delete {
+				err = NewFiles().Delete(t.Context(), d)
+			} else {
+				err = NewFiles().Write(t.Context(), d, "tw_new")
+			}
+			if c.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if uid, _, mode := statOf(t, path); c.c.Owner == "" && (uid != 0 || mode != 0o600) {
+					t.Fatalf("the file is now %d %o; want root's 0600", uid, mode)
+				}
+				if got, _ := app.read(t, path); strings.Contains(got, "root-only") {
+					t.Fatalf("the folder's owner reads root's lines: %q", got)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), path+" holds lines tokenward did not write") ||
+				!strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), "chown ") {
+				t.Fatalf("got %v; want a refusal naming %s, saying %q and how to fix it", err, path, c.err)
+			}
+			if strings.Contains(err.Error(), "root-only") || strings.Contains(err.Error(), "tw_old") {
+				t.Fatalf("the error shows the file's content: %v", err)
+			}
+			if b, _ := os.ReadFile(path); string(b) != c.content {
+				t.Fatalf("the refused file changed: %q", b)
+			}
+			if uid, gid, mode := statOf(t, path); uid != 0 || gid != 0 || mode != 0o600 {
+				t.Fatalf("the refused file is now %d:%d %o", uid, gid, mode)
+			}
+			if got := names(t, folder); len(got) != 1 {
+				t.Fatalf("files left beside it: %v", got)
+			}
+		})
+	}
+}
+
+// TestFilesRefuseHardLinks: a name that is one of several of a file (here
+// a root file outside the folder, linked in by root to stand for a host
+// with fs.protected_hardlinks=0, where the folder's owner could) is neither
+// read, rewritten nor removed; the refusal names it.
+func TestFilesRefuseHardLinks(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	app := nobody(t)
+	const secret = "root:$6$hash:19000::::::\n"
+	for _, c := range []struct {
+		name, format string
+		delete       bool
+	}{
+		{"dotenv write", FormatDotenv, false},
+		{"raw write", FormatRaw, false},
+		{"dotenv delete", FormatDotenv, true},
+		{"raw delete", FormatRaw, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			folder := app.folder(t)
+			victim := filepath.Join(filepath.Dir(folder), "shadow")
+			writeFile(t, victim, secret+"TOKEN=x\n", 0o600, 0, 0)
+			path := filepath.Join(folder, "app.env")
+			if err := os.Link(victim, path); err != nil {
+				t.Fatal(err)
+			}
+			d := fileDest(t, Config{Path: path, Format: c.format, Owner: app.name})
+			var err error
+			if c.delete {
+				err = NewFiles().Delete(t.Context(), d)
+			} else {
+				err = NewFiles().Write(t.Context(), d, "tw_new")
+			}
+			if err == nil || !strings.Contains(err.Error(), path+" has 2 names (hard links)") {
+				t.Fatalf("got %v; want a refusal naming %s and its hard links", err, path)
+			}
+			for _, p := range []string{victim, path} {
+				if b, err := os.ReadFile(p); err != nil || string(b) != secret+"TOKEN=x\n" {
+					t.Fatalf("%s changed: %q, %v", p, b, err)
+				}
+			}
+			if got, _ := app.read(t, path); got != "" {
+				t.Fatalf("the folder's owner reads the linked file: %q", got)
+			}
+		})
+	}
+}
+
+// TestFilesRawDeleteRemovesOnlyWhatItCouldHaveWritten: destroy cannot know
+// that a raw file still holds tokenward's value, so it removes only a file
+// tokenward could have written: a regular file with one name, owned by
+// root, the running user or the declared owner, in such a group.
+func TestFilesRawDeleteRemovesOnlyWhatItCouldHaveWritten(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	app := nobody(t)
+	for _, c := range []struct {
+		name     string
+		uid, gid int
+		c        Config
+		err      string // part of the refusal; "" when the file is removed
+	}{
+		{name: "root's file", uid: 0, gid: 0},
+		{name: "declared owner's file", uid: app.uid, gid: app.gid, c: Config{Owner: app.name, Group: app.group}},
+		{name: "someone else's file", uid: app.uid, gid: 0, err: "belongs to user " + app.name},
+		{name: "someone else's group", uid: 0, gid: app.gid, err: "belongs to group " + app.group},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(app.folder(t), "app.token")
+			writeFile(t, path, "tw_value\n", 0o600, c.uid, c.gid)
+			c.c.Path, c.c.Format = path, FormatRaw
+			err := NewFiles().Delete(t.Context(), fileDest(t, c.c))
+			_, gone := os.Lstat(path)
+			switch {
+			case c.err == "" && (err != nil || !errors.Is(gone, fs.ErrNotExist)):
+				t.Fatalf("Delete: %v; the file: %v; want it removed", err, gone)
+			case c.err != "" && (err == nil || !strings.Contains(err.Error(), path+" "+c.err)):
+				t.Fatalf("Delete: %v; want a refusal naming %s and saying %q", err, path, c.err)
+			case c.err != "" && gone != nil:
+				t.Fatalf("the refused file was removed: %v", gone)
+			}
+		})
+	}
+}
+
+// TestFilesSwapsDuringWritesReachNothingElse: while writes and deletes run,
+// the folder's owner keeps swapping a folder on the path, the file and its
+// lock for symbolic and hard links to another folder's files. Whatever
+// each operation does (most are refused), the other folder's files keep
+// their content and mode, nothing is made beside them, and no copy of
+// their content appears in the destination's folder.
+func TestFilesSwapsDuringWritesReachNothingElse(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	victimDir := filepath.Join(base, "victim")
+	if err := os.Mkdir(victimDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(victimDir, "app.env")
+	const secret = "ROOT=secret\n"
+	writeFile(t, victim, secret, 0o600, os.Geteuid(), os.Getegid())
+	writeFile(t, filepath.Join(victimDir, ".app.env.tokenward.lock"), "", 0o600, os.Geteuid(), os.Getegid())
+	folder := filepath.Join(base, "app")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(folder, "sub")
+	real := filepath.Join(folder, "sub.real")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // the folder's owner
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			at := real    // where the real folder is now: never through the link
+			if i%2 == 0 { // the folder on the path: the real one, or a link to the victim's
+				os.Rename(sub, real)
+				os.Symlink(victimDir, sub)
+			} else {
+				os.Remove(sub)
+				os.Rename(real, sub)
+				at = sub
+			}
+			for _, n := range []string{"app.env", ".app.env.tokenward.lock"} {
+				p := filepath.Join(at, n)
+				switch i % 3 {
+				case 0:
+					os.Remove(p)
+					os.Symlink(filepath.Join(victimDir, n), p)
+				case 1:
+					os.Remove(p)
+					os.Link(filepath.Join(victimDir, n), p)
+				}
+			}
+		}
+	}()
+	vi, err := os.Stat(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// copies finds a copy of the victim's content in the folder; WalkDir
+	// follows no link, and a hard link the owner made is the file itself.
+	copies := func() string {
+		var found string
+		filepath.WalkDir(folder, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || !e.Type().IsRegular() {
+				return nil
+			}
+			f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+			if err != nil {
+				return nil
+			}
+			defer f.Close()
+			// Read what was opened: the owner swaps names all the while.
+			if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || os.SameFile(fi, vi) {
+				return nil
+			}
+			if b, _ := io.ReadAll(f); strings.Contains(string(b), "ROOT=secret") {
+				found = p
+			}
+			return nil
+		})
+		return found
+	}
+	d := fileDest(t, Config{Path: filepath.Join(sub, "app.env")})
+	for i := range 400 {
+		if NewFiles().Write(t.Context(), d, "tw_x") == nil { // most are refused
+			if p := copies(); p != "" {
+				t.Errorf("%s holds a copy of the other folder's file", p)
+				break
+			}
+		}
+		if i%3 == 0 {
+			NewFiles().Delete(t.Context(), d)
+		}
+	}
+	close(stop)
+	<-done
+	if b, err := os.ReadFile(victim); err != nil || string(b) != secret {
+		t.Fatalf("the other folder's file changed: %q, %v", b, err)
+	}
+	if vi, err := os.Stat(victim); err != nil || vi.Mode().Perm() != 0o600 {
+		t.Fatalf("the other folder's file changed mode: %v", err)
+	}
+	if got := names(t, victimDir); len(got) != 2 {
+		t.Fatalf("the other folder now holds %v", got)
+	}
+	if p := copies(); p != "" {
+		t.Errorf("%s holds a copy of the other folder's file", p)
+	}
+}
+
+// TestFileOneKeyForOneAbsolutePath: two spellings of one absolute path are
+// one key and one file, so the one-file-one-owner check, which looks up
+// the stored keys of FileOf's path, sees them collide.
+func TestFileOneKeyForOneAbsolutePath(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{FormatRaw, FormatDotenv} {
+		t.Run(format, func(t *testing.T) {
+			want := fileDest(t, Config{Path: "/x/a.env", Format: format})
+			wf, _ := FileOf(want)
+			for _, p := range []string{"/x/y/../a.env", "/x/./a.env", "//x//a.env"} {
+				d := fileDest(t, Config{Path: p, Format: format})
+				f, ok := FileOf(d)
+				if !ok || f != wf || d.Key != want.Key || !strings.HasPrefix(d.Key, FileKeyPrefix(f.Path)) {
+					t.Errorf("%s: key %s, file %+v; want key %s, file %+v, the key under FileKeyPrefix(%s)", p, d.Key, f, want.Key, wf, f.Path)
+				}
+			}
+		})
 	}
 }
