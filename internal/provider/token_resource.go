@@ -253,7 +253,8 @@ func (r *tokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 					"mode": schema.StringAttribute{Optional: true,
 						MarkdownDescription: "The file's permission bits in octal, such as `\"0640\"` so that the consumer's group can read it: " +
 							"at most `0777`, without setuid, setgid or sticky bits. Unset, a new file gets `0600` and an existing file keeps " +
-							"its mode, never wider than `0640`."},
+							"its mode, never wider than `0640`. A `dotenv` file that holds other lines keeps them only for the readers it " +
+							"had: a wider `mode`, `owner` or `group` than the existing file's is refused until you `chown`/`chmod` the file yourself."},
 					"owner": schema.StringAttribute{Optional: true,
 						MarkdownDescription: "The user the file belongs to, a name (`app`) or a numeric id (`1001`). Unset, a new file belongs " +
 							"to the user that writes it and an existing one keeps its owner. Giving a file to another user needs root."},
