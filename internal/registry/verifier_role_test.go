@@ -16,12 +16,8 @@ import (
 )
 
 // verifierGuide documents the PostgreSQL verifier role; its SQL block is
-// what TestPostgresVerifierRole runs, so the guide cannot drift.
+// what TestPostgresVerifierRole and TestPostgresAuditReaderRole run, so the guide cannot drift.
 const verifierGuide = "../../templates/guides/verifying.md"
-
-// verifierSQL extracts the statements of the SQL block after the guide's
-// marker for TestPostgresVerifierRole.
-func verifierSQL(t *testing.T) []string { return guideSQL(t, "TestPostgresVerifierRole") }
 
 // guideSQL extracts the statements of the SQL block after the guide's
 // marker naming test.
