@@ -5,14 +5,11 @@ import (
 	"crypto/ed25519"
 	"flag"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
-	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
-	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
 // EnvAuditPubkey holds the public keys audit verify checks checkpoint
@@ -54,7 +51,7 @@ func (c *cli) auditPubkey(args []string) int {
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
-	keys, err := registry.Keyring(c.config(sf))
+	keys, err := c.keyring(sf)
 	if err != nil {
 		return c.fail(exitTrouble, "%v", err)
 	}
@@ -103,12 +100,12 @@ func (c *cli) auditVerify(ctx context.Context, args []string) int {
 	}
 	// The chain and its checkpoints hold no sealed value: no master key is
 	// needed, and a read-only open, so the auditor can change nothing.
-	st, err := registry.OpenStore(ctx, c.config(sf), store.ReadOnly())
+	ar, err := c.openAuditReader(ctx, sf)
 	if err != nil {
 		return c.fail(exitTrouble, "%v", err)
 	}
-	defer st.Close()
-	rep, err := audit.VerifySource(ctx, st, opts)
+	defer ar.Close()
+	rep, err := ar.Verify(ctx, opts)
 	if audit.IsChainError(err) {
 		return c.fail(exitFailed, "audit chain broken: %v", err)
 	}
@@ -163,61 +160,4 @@ func counts(by map[string]int) string {
 		parts[i] = fmt.Sprintf("key %s ×%d", id, by[id])
 	}
 	return strings.Join(parts, ", ")
-}
-
-// rotateCheckpointEvery is how many events a rotation run appends between
-// two checkpoints; its end is signed whatever the count.
-const rotateCheckpointEvery = 100
-
-// auditHead ends a rotation run: when the run may have changed the store
-// it signs the audit head (a dry run only reads it), then reports the head
-// as a witness. A head that cannot be signed turns a passing exit into
-// exitTrouble.
-func (c *cli) auditHead(ctx context.Context, reg *registry.Registry, changed bool, code int) int {
-	var head audit.Head
-	var err error
-	if changed {
-		head, err = reg.Checkpoint(ctx)
-	} else {
-		head, err = reg.Store().AuditHead(ctx)
-	}
-	if err != nil {
-		c.fail(exitTrouble, "audit head: %v", err)
-		if code == exitOK {
-			return exitTrouble
-		}
-		return code
-	}
-	c.reportAuditHead(c.stdout, head)
-	return code
-}
-
-// reportAuditHead prints the head of the audit chain as SEQ:HASH and, in a
-// workflow, sets it as the output audit-head and adds it to the step
-// summary, so a witness of the chain is kept outside the store: audit
-// verify --witness SEQ:HASH then fails if the chain was cut back before it.
-func (c *cli) reportAuditHead(w io.Writer, head audit.Head) {
-	fmt.Fprintf(w, "audit head: %s\n", head)
-	if c.getenv("GITHUB_OUTPUT") != "" {
-		c.gha.SetOutput("audit-head", head.String())
-	}
-	if c.getenv("GITHUB_STEP_SUMMARY") != "" {
-		c.gha.AddStepSummary(fmt.Sprintf("\nAudit head: `%s` (keep it to check later with `tokenward audit verify --witness %s`).\n", head, head))
-	}
-}
-
-// reviewAuditHead reports the audit head of the store review was given
-// with --store, on stderr since stdout holds the report. It needs no key.
-func (c *cli) reviewAuditHead(ctx context.Context, sf *storeFlags) int {
-	st, err := registry.OpenStore(ctx, c.config(sf), store.ReadOnly())
-	if err != nil {
-		return c.fail(exitTrouble, "review: %v", err)
-	}
-	defer st.Close()
-	head, err := st.AuditHead(ctx)
-	if err != nil {
-		return c.fail(exitTrouble, "review: %v", err)
-	}
-	c.reportAuditHead(c.stderr, head)
-	return exitOK
 }

@@ -6,23 +6,24 @@
 // Configuration comes from flags, then TOKENWARD_* environment variables,
 // then GitHub Action inputs (INPUT_*). TOKENWARD_NOW fixes the clock for
 // tests and drills only.
+//
+// The binary only parses, calls the internal packages and renders: main.go
+// dispatches; each command has a file of its own with its flags and its
+// output (verify.go, audit.go, config.go, rekey.go, rotate.go, review.go);
+// open.go opens the registry, the router and the engine they work on;
+// settings.go completes flags from the environment and the action's
+// inputs; output.go holds what every command prints with.
 package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 
 	"github.com/sethvargo/go-githubactions"
-
-	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
-	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
-	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
 )
 
 // version is set at build time with -ldflags "-X main.version=1.2.3".
@@ -112,18 +113,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "audit":
 		return c.audit(ctx, args[1:])
 	case "config":
-		if len(args) < 2 {
-			return c.usageError("config: use \"config get\", \"config set\" or \"config unset\"")
-		}
-		switch args[1] {
-		case "get":
-			return c.configGet(ctx, args[2:])
-		case "set":
-			return c.configSet(ctx, args[2:])
-		case "unset":
-			return c.configUnset(ctx, args[2:])
-		}
-		return c.usageError(fmt.Sprintf("config: unknown subcommand %q: use get, set or unset", args[1]))
+		return c.configCommand(ctx, args[1:])
 	case "rekey":
 		return c.rekey(ctx, args[1:])
 	case "rotate":
@@ -143,113 +133,4 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func (c *cli) usageError(msg string) int {
 	fmt.Fprintf(c.stderr, "tokenward: %s\n\n%s", msg, usage)
 	return exitUsage
-}
-
-// fail reports an error, as an annotation in a workflow.
-func (c *cli) fail(code int, format string, args ...any) int {
-	msg := fmt.Sprintf(format, args...)
-	if c.inWorkflow() {
-		c.gha.Errorf("%s", msg)
-	} else {
-		fmt.Fprintln(c.stderr, "tokenward:", msg)
-	}
-	return code
-}
-
-// storeFlags are the flags every command that opens the store takes.
-type storeFlags struct {
-	store, masterKeyFile string
-	create               givenBool
-}
-
-// givenBool is a boolean flag that knows whether it was given, so that
-// --create=false wins over TOKENWARD_STORE_CREATE=1.
-type givenBool struct{ value, given bool }
-
-func (b *givenBool) String() string   { return strconv.FormatBool(b.value) }
-func (b *givenBool) IsBoolFlag() bool { return true }
-func (b *givenBool) Set(s string) error {
-	v, err := strconv.ParseBool(s)
-	if err != nil {
-		return err
-	}
-	b.value, b.given = v, true
-	return nil
-}
-
-func (c *cli) flagSet(name string) (*flag.FlagSet, *storeFlags) {
-	fs := flag.NewFlagSet("tokenward "+name, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage:\n%s\nFlags:\n", commandUsage(name))
-		fs.PrintDefaults()
-	}
-	sf := &storeFlags{}
-	fs.StringVar(&sf.store, "store", "", "store DSN: a SQLite path or a postgres:// URL (default $TOKENWARD_STORE)")
-	fs.StringVar(&sf.masterKeyFile, "master-key-file", "", "file holding the base64 master key (default $TOKENWARD_MASTER_KEY_FILE)")
-	fs.Var(&sf.create, "create", "create the store when it does not exist (default $TOKENWARD_STORE_CREATE=1)")
-	return fs, sf
-}
-
-// inputOf names the action input that stands in for an environment
-// variable, and whether its value is a secret to mask.
-var inputOf = map[string]struct {
-	input  string
-	secret bool
-}{
-	registry.EnvStore:                   {"store", false}, // masked below when it holds credentials
-	seal.EnvKey:                         {"master-key", true},
-	destination.EnvTokenwardGitHubToken: {"github-token", true},
-	destination.EnvGitHubAppID:          {"app-id", false},
-	destination.EnvGitHubInstallation:   {"app-installation-id", false},
-	destination.EnvGitHubAppKey:         {"app-private-key", true},
-}
-
-// env reads a setting: the environment variable first, then the action
-// input that stands in for it. Secret inputs are masked in a workflow before
-// anything can print them.
-func (c *cli) env(name string) string {
-	if v := c.getenv(name); v != "" {
-		return v
-	}
-	if name == registry.EnvStore && c.getenv(registry.EnvStoreFile) != "" {
-		return "" // TOKENWARD_STORE_FILE, a TOKENWARD_* variable, wins over the input
-	}
-	in, ok := inputOf[name]
-	if !ok {
-		return ""
-	}
-	v := c.gha.GetInput(in.input)
-	if v != "" && (in.secret || strings.Contains(v, "@")) && c.inWorkflow() {
-		for _, line := range strings.Split(v, "\n") {
-			if line = strings.TrimSpace(line); line != "" {
-				c.gha.AddMask(line)
-			}
-		}
-	}
-	return v
-}
-
-// config resolves where the store and the key are: flags first, then
-// TOKENWARD_* variables, then action inputs.
-func (c *cli) config(sf *storeFlags) registry.Config {
-	getenv := c.env
-	actor := "tokenward"
-	if a := c.getenv("GITHUB_ACTOR"); a != "" {
-		actor = "github:" + a
-	}
-	// A missing store is created only when asked: a mistyped path must not
-	// start a new, empty store.
-	create := c.getenv(registry.EnvStoreCreate) == "1"
-	if sf.create.given {
-		create = sf.create.value
-	}
-	cfg := registry.Config{Store: sf.store, MasterKeyFile: sf.masterKeyFile, Actor: actor, Getenv: getenv, Create: create}
-	c.warn(registry.Warnings(cfg))
-	return cfg
-}
-
-// open opens the registry: the store and the master key.
-func (c *cli) open(ctx context.Context, sf *storeFlags, opts ...registry.Option) (*registry.Registry, error) {
-	return registry.Open(ctx, c.config(sf), opts...)
 }

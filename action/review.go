@@ -195,3 +195,19 @@ func (c *cli) pullRequest() (int, bool) {
 	}
 	return int(n), true
 }
+
+// reviewAuditHead reports the audit head of the store review was given
+// with --store, on stderr since stdout holds the report. It needs no key.
+func (c *cli) reviewAuditHead(ctx context.Context, sf *storeFlags) int {
+	ar, err := c.openAuditReader(ctx, sf)
+	if err != nil {
+		return c.fail(exitTrouble, "review: %v", err)
+	}
+	defer ar.Close()
+	head, err := ar.Head(ctx)
+	if err != nil {
+		return c.fail(exitTrouble, "review: %v", err)
+	}
+	c.reportAuditHead(c.stderr, head)
+	return exitOK
+}

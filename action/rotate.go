@@ -5,43 +5,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
-	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
-
-// lockedWriter serialises writes from the rotation workers, so a mask
-// command is never interleaved with other output.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-// masking is a destination writer that masks each value in the workflow log
-// before it is written anywhere, so no later output can show it.
-type masking struct {
-	destination.Writer
-	mask func(string)
-}
-
-func (m masking) Write(ctx context.Context, d store.Destination, value string) error {
-	m.mask(value)
-	return m.Writer.Write(ctx, d, value)
-}
 
 func (c *cli) rotate(ctx context.Context, args []string) int {
 	fs, sf := c.flagSet("rotate")
@@ -64,19 +37,14 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 		return c.fail(exitTrouble, "%v", err)
 	}
 	defer reg.Close()
-	gh, err := githubWriter(c.env)
+	eng, err := c.engine(reg, rotation.WithWorkers(*workers), rotation.WithProgress(c.progress(time.Now)),
+		rotation.WithLockNotice(c.lockNotice))
 	if err != nil {
 		return c.fail(exitTrouble, "rotate: %v", err)
 	}
-	var w destination.Writer = destination.NewRouter(gh)
-	if c.inWorkflow() {
-		w = masking{Writer: w, mask: c.gha.AddMask}
-	}
-	eng := rotation.New(reg, w, rotation.WithWorkers(*workers), rotation.WithProgress(c.progress(time.Now)),
-		rotation.WithLockNotice(c.lockNotice))
 	rep, err := eng.Run(ctx, opts)
 	if err != nil && len(rep.Results) == 0 {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, registry.ErrNotFound) {
 			return c.fail(exitUsage, "%v", err)
 		}
 		return c.fail(exitTrouble, "%v", err)
@@ -310,16 +278,29 @@ func failedDestinations(r rotation.Result) []string {
 	return out
 }
 
-// githubWriter builds the GitHub secrets writer from the environment and
-// inputs; nil when no GitHub credentials are set.
-func githubWriter(getenv func(string) string) (destination.Writer, error) {
-	cfg, ok, err := destination.GitHubConfigFromEnv(getenv)
-	if err != nil || !ok {
-		return nil, err
+// rotateCheckpointEvery is how many events a rotation run appends between
+// two checkpoints; its end is signed whatever the count.
+const rotateCheckpointEvery = 100
+
+// auditHead ends a rotation run: when the run may have changed the store
+// it signs the audit head (a dry run only reads it), then reports the head
+// as a witness. A head that cannot be signed turns a passing exit into
+// exitTrouble.
+func (c *cli) auditHead(ctx context.Context, reg *registry.Registry, changed bool, code int) int {
+	var head audit.Head
+	var err error
+	if changed {
+		head, err = reg.Checkpoint(ctx)
+	} else {
+		head, err = reg.AuditHead(ctx)
 	}
-	gh, err := destination.NewGitHub(cfg)
 	if err != nil {
-		return nil, err
+		c.fail(exitTrouble, "audit head: %v", err)
+		if code == exitOK {
+			return exitTrouble
+		}
+		return code
 	}
-	return gh, nil
+	c.reportAuditHead(c.stdout, head)
+	return code
 }

@@ -7,7 +7,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
 )
 
 // flagSource names where a flag's value comes from when the flag is not
@@ -187,14 +189,82 @@ func commandUsage(name string) string {
 	return b.String()
 }
 
-// warn prints warnings about the configuration on stderr, or as warning
-// annotations in a workflow; they do not stop the command.
-func (c *cli) warn(ws []registry.Warning) {
-	for _, w := range ws {
-		if c.inWorkflow() {
-			c.gha.Warningf("%s: %s", w.Summary, w.Detail)
-		} else {
-			fmt.Fprintf(c.stderr, "tokenward: warning: %s: %s\n", w.Summary, w.Detail)
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// storeFlags are the flags every command that opens the store takes.
+type storeFlags struct {
+	store, masterKeyFile string
+	create               givenBool
+}
+
+// givenBool is a boolean flag that knows whether it was given, so that
+// --create=false wins over TOKENWARD_STORE_CREATE=1.
+type givenBool struct{ value, given bool }
+
+func (b *givenBool) String() string   { return strconv.FormatBool(b.value) }
+func (b *givenBool) IsBoolFlag() bool { return true }
+func (b *givenBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	b.value, b.given = v, true
+	return nil
+}
+
+func (c *cli) flagSet(name string) (*flag.FlagSet, *storeFlags) {
+	fs := flag.NewFlagSet("tokenward "+name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage:\n%s\nFlags:\n", commandUsage(name))
+		fs.PrintDefaults()
+	}
+	sf := &storeFlags{}
+	fs.StringVar(&sf.store, "store", "", "store DSN: a SQLite path or a postgres:// URL (default $TOKENWARD_STORE)")
+	fs.StringVar(&sf.masterKeyFile, "master-key-file", "", "file holding the base64 master key (default $TOKENWARD_MASTER_KEY_FILE)")
+	fs.Var(&sf.create, "create", "create the store when it does not exist (default $TOKENWARD_STORE_CREATE=1)")
+	return fs, sf
+}
+
+// inputOf names the action input that stands in for an environment
+// variable, and whether its value is a secret to mask.
+var inputOf = map[string]struct {
+	input  string
+	secret bool
+}{
+	registry.EnvStore:                   {"store", false}, // masked below when it holds credentials
+	seal.EnvKey:                         {"master-key", true},
+	destination.EnvTokenwardGitHubToken: {"github-token", true},
+	destination.EnvGitHubAppID:          {"app-id", false},
+	destination.EnvGitHubInstallation:   {"app-installation-id", false},
+	destination.EnvGitHubAppKey:         {"app-private-key", true},
+}
+
+// env reads a setting: the environment variable first, then the action
+// input that stands in for it. Secret inputs are masked in a workflow before
+// anything can print them.
+func (c *cli) env(name string) string {
+	if v := c.getenv(name); v != "" {
+		return v
+	}
+	if name == registry.EnvStore && c.getenv(registry.EnvStoreFile) != "" {
+		return "" // TOKENWARD_STORE_FILE, a TOKENWARD_* variable, wins over the input
+	}
+	in, ok := inputOf[name]
+	if !ok {
+		return ""
+	}
+	v := c.gha.GetInput(in.input)
+	if v != "" && (in.secret || strings.Contains(v, "@")) && c.inWorkflow() {
+		for _, line := range strings.Split(v, "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				c.gha.AddMask(line)
+			}
 		}
 	}
+	return v
 }

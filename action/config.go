@@ -1,134 +1,30 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
-	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
 
-// stringList is a repeatable flag.
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
-// verifyOutput is what verify prints. It never holds the value.
-type verifyOutput struct {
-	Line      int        `json:"line,omitempty"` // with --all: the line of stdin the token was on, from 1
-	Valid     bool       `json:"valid"`
-	Code      token.Code `json:"code"`
-	Token     string     `json:"token,omitempty"`
-	Version   string     `json:"version,omitempty"`
-	Scopes    []string   `json:"scopes"`
-	ExpiresAt string     `json:"expires_at,omitempty"`
-}
-
-// verifyLimit bounds one token's line on stdin; verifyAllLimit the whole
-// input of verify --all.
-const (
-	verifyLimit    = 4096
-	verifyAllLimit = 16 << 20
-)
-
-func (c *cli) verify(ctx context.Context, args []string) int {
-	fs, sf := c.flagSet("verify")
-	var scopes stringList
-	fs.Var(&scopes, "scope", "a scope the token must grant (repeatable)")
-	all := fs.Bool("all", false, "read one token a line and verify each: a JSON array out, exit 0 only when all are valid")
-	if code, ok := c.parse(fs, args); !ok {
-		return code
+// configCommand dispatches the config subcommands.
+func (c *cli) configCommand(ctx context.Context, args []string) int {
+	if len(args) < 1 {
+		return c.usageError("config: use \"config get\", \"config set\" or \"config unset\"")
 	}
-	limit := int64(verifyLimit)
-	if *all {
-		limit = verifyAllLimit
+	switch args[0] {
+	case "get":
+		return c.configGet(ctx, args[1:])
+	case "set":
+		return c.configSet(ctx, args[1:])
+	case "unset":
+		return c.configUnset(ctx, args[1:])
 	}
-	values, lines, err := readTokens(io.LimitReader(c.stdin, limit))
-	if err != nil {
-		return c.fail(exitUsage, "read the tokens from stdin: %v", err)
-	}
-	if len(values) == 0 {
-		return c.fail(exitUsage, "no token on stdin: pipe the token in, such as: tokenward verify < token.txt")
-	}
-	if len(values) > 1 && !*all {
-		// Said on stderr, so stdout stays the one JSON result.
-		fmt.Fprintf(c.stderr, "tokenward: verify read only the first of the %d tokens on stdin; give --all to verify each line\n", len(values))
-		values = values[:1]
-	}
-	if c.inWorkflow() {
-		for _, v := range values {
-			c.gha.AddMask(v)
-		}
-	}
-	// Token secrets are kept hashed, not sealed: a verifier needs no master
-	// key and no write access, so it cannot issue or change anything.
-	reg, err := registry.OpenVerifier(ctx, c.config(sf))
-	if err != nil {
-		return c.fail(exitTrouble, "%v", err)
-	}
-	defer reg.Close()
-	outs := make([]verifyOutput, 0, len(values))
-	allValid := true
-	for i, value := range values {
-		res, err := reg.Verify(ctx, value, scopes)
-		if err != nil {
-			return c.fail(exitTrouble, "verify: %v", err)
-		}
-		out := verifyOutput{Valid: res.Valid(), Code: res.Code, Token: res.TokenName, Version: res.VersionID, Scopes: res.Scopes}
-		if out.Scopes == nil {
-			out.Scopes = []string{}
-		}
-		if !res.ExpiresAt.IsZero() {
-			out.ExpiresAt = res.ExpiresAt.UTC().Format(time.RFC3339)
-		}
-		if *all {
-			out.Line = lines[i]
-		}
-		allValid = allValid && res.Valid()
-		outs = append(outs, out)
-	}
-	var printed any = outs[0]
-	if *all {
-		printed = outs // one result a line, in the order read
-	}
-	if code := c.printJSON(printed); code != exitOK {
-		return code
-	}
-	if !allValid {
-		return exitFailed
-	}
-	return exitOK
-}
-
-// readTokens returns the non-empty lines of r, trimmed, and the number of
-// each line (from 1), since blank lines are skipped. A line longer than a
-// token could be is refused by its number, without echoing it.
-func readTokens(r io.Reader) (values []string, lines []int, err error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 512), verifyLimit)
-	n := 0
-	for sc.Scan() {
-		n++
-		if v := strings.TrimSpace(sc.Text()); v != "" {
-			values = append(values, v)
-			lines = append(lines, n)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, nil, fmt.Errorf("line %d is longer than %d bytes: one token a line", n+1, verifyLimit)
-		}
-		return nil, nil, err
-	}
-	return values, lines, nil
+	return c.usageError(fmt.Sprintf("config: unknown subcommand %q: use get, set or unset", args[0]))
 }
 
 // effectiveOutput is one key of config get. A sensitive value is shown only
@@ -208,18 +104,6 @@ func (c *cli) maskValue(v json.RawMessage) {
 	}
 	walk(x)
 }
-
-// printJSON writes v to stdout as indented JSON, with <, > and & as they are.
-func (c *cli) printJSON(v any) int {
-	enc := json.NewEncoder(c.stdout)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return c.fail(exitTrouble, "write result: %v", err)
-	}
-	return exitOK
-}
-
 func (c *cli) configSet(ctx context.Context, args []string) int {
 	fs, sf := c.flagSet("config set")
 	user := fs.String("user", "", "the user whose values to set (required)")
@@ -328,23 +212,5 @@ func (c *cli) writeUserValues(ctx context.Context, reg *registry.Registry, user 
 	if len(unset) > 0 {
 		fmt.Fprintf(c.stdout, "unset %s for user %s\n", strings.Join(unset, ", "), user)
 	}
-	return exitOK
-}
-
-func (c *cli) rekey(ctx context.Context, args []string) int {
-	fs, sf := c.flagSet("rekey")
-	if code, ok := c.parse(fs, args); !ok {
-		return code
-	}
-	reg, err := c.open(ctx, sf)
-	if err != nil {
-		return c.fail(exitTrouble, "%v", err)
-	}
-	defer reg.Close()
-	n, err := reg.Rekey(ctx)
-	if err != nil {
-		return c.fail(exitTrouble, "rekey: %v", err)
-	}
-	fmt.Fprintf(c.stdout, "re-wrapped %d sealed values under the primary master key\n", n)
 	return exitOK
 }

@@ -1,0 +1,86 @@
+package main
+
+// Everything a command works on is opened here, from the settings that
+// settings.go resolves: the registry with the master key, or without it and
+// read-only for the verifier and the auditor; the destination router; and
+// the rotation engine over them.
+
+import (
+	"context"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
+	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
+)
+
+// config resolves where the store and the key are: flags first, then
+// TOKENWARD_* variables, then action inputs.
+func (c *cli) config(sf *storeFlags) registry.Config {
+	getenv := c.env
+	actor := "tokenward"
+	if a := c.getenv("GITHUB_ACTOR"); a != "" {
+		actor = "github:" + a
+	}
+	// A missing store is created only when asked: a mistyped path must not
+	// start a new, empty store.
+	create := c.getenv(registry.EnvStoreCreate) == "1"
+	if sf.create.given {
+		create = sf.create.value
+	}
+	cfg := registry.Config{Store: sf.store, MasterKeyFile: sf.masterKeyFile, Actor: actor, Getenv: getenv, Create: create}
+	c.warn(registry.Warnings(cfg))
+	return cfg
+}
+
+// open opens the registry: the store and the master key.
+func (c *cli) open(ctx context.Context, sf *storeFlags, opts ...registry.Option) (*registry.Registry, error) {
+	return registry.Open(ctx, c.config(sf), opts...)
+}
+
+// openVerifier opens a registry that can only verify tokens: no master
+// key, the store read-only.
+func (c *cli) openVerifier(ctx context.Context, sf *storeFlags) (*registry.Registry, error) {
+	return registry.OpenVerifier(ctx, c.config(sf))
+}
+
+// openAuditReader opens the store's audit chain read-only, without the
+// master key.
+func (c *cli) openAuditReader(ctx context.Context, sf *storeFlags) (*registry.AuditReader, error) {
+	return registry.OpenAuditReader(ctx, c.config(sf))
+}
+
+// keyring reads only the master keys, for a command that needs no store.
+func (c *cli) keyring(sf *storeFlags) (*seal.Keyring, error) {
+	return registry.Keyring(c.config(sf))
+}
+
+// engine builds the rotation engine over reg. It delivers through the
+// router, which writes files itself and GitHub secrets with the credentials
+// of the environment and inputs; in a workflow each value is masked in the
+// log before it is written anywhere, so no later output can show it.
+func (c *cli) engine(reg *registry.Registry, opts ...rotation.Option) (*rotation.Engine, error) {
+	gh, err := githubWriter(c.env)
+	if err != nil {
+		return nil, err
+	}
+	var w destination.Writer = destination.NewRouter(gh)
+	if c.inWorkflow() {
+		w = destination.Masked(w, c.gha.AddMask)
+	}
+	return rotation.New(reg, w, opts...), nil
+}
+
+// githubWriter builds the GitHub secrets writer from the environment and
+// inputs; nil when no GitHub credentials are set.
+func githubWriter(getenv func(string) string) (destination.Writer, error) {
+	cfg, ok, err := destination.GitHubConfigFromEnv(getenv)
+	if err != nil || !ok {
+		return nil, err
+	}
+	gh, err := destination.NewGitHub(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return gh, nil
+}
