@@ -3,8 +3,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,8 +12,8 @@ import (
 	"time"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
-	"github.com/tokenward/terraform-provider-tokenward/internal/destination/githubtest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry/registrytest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
@@ -53,21 +51,12 @@ func benchRotate(b *testing.B, n int, latency time.Duration) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("build tokenward: %v\n%s", err, out)
 	}
-	gh := githubtest.New(b)
+	env := registrytest.Env(b, filepath.Join(dir, "tokenward.db"))
+	env["TOKENWARD_NOW"] = "2026-11-27T09:00:00Z"
+	gh := registrytest.GitHub(b, env, "ghs_bench")
 	const repos = 50
 	for i := range repos {
 		gh.AddRepo(fmt.Sprintf("acme/repo-%02d", i))
-	}
-	gh.AddToken("ghs_bench", true)
-	key := make([]byte, 32)
-	rand.Read(key)
-	env := map[string]string{
-		"TOKENWARD_STORE":       filepath.Join(dir, "tokenward.db"),
-		"TOKENWARD_MASTER_KEY":  base64.StdEncoding.EncodeToString(key),
-		"TOKENWARD_NOW":         "2026-11-27T09:00:00Z",
-		"GITHUB_API_URL":        gh.URL(),
-		"GITHUB_TOKEN":          "ghs_bench",
-		"TOKENWARD_GITHUB_PACE": "0s",
 	}
 	getenv := func(k string) string { return env[k] }
 	reg, err := registry.Open(ctx, registry.Config{Getenv: getenv, Create: true})

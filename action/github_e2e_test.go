@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
-	"github.com/tokenward/terraform-provider-tokenward/internal/destination/githubtest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry/registrytest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
@@ -21,16 +21,14 @@ import (
 func TestRotateToGitHubEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	gh := githubtest.New(t)
+	w := newWorld(t)
+	gh := registrytest.GitHub(t, w.env, "ghs_rotator")
 	gh.AddRepo("acme/api")
 	gh.AddRepo("acme/web")
 	gh.AddEnvironment("acme/api", "prod")
 	gh.AddOrg("acme")
-	gh.AddToken("ghs_rotator", true)
 
 	dir := t.TempDir()
-	w := newWorld(t).with(
-		"GITHUB_API_URL", gh.URL(), "GITHUB_TOKEN", "ghs_rotator", "TOKENWARD_GITHUB_PACE", "0s")
 	envFile := filepath.Join(dir, "deploy.env")
 	var ds []store.Destination
 	for _, d := range []struct {

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -15,6 +13,8 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry/registrytest"
+	"github.com/tokenward/terraform-provider-tokenward/internal/seal/sealtest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
@@ -28,16 +28,9 @@ type world struct {
 func newWorld(t *testing.T) world {
 	t.Helper()
 	ctx := t.Context()
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
 	w := world{path: filepath.Join(t.TempDir(), "tw.db")}
-	w.env = map[string]string{
-		"TOKENWARD_STORE":      w.path,
-		"TOKENWARD_MASTER_KEY": base64.StdEncoding.EncodeToString(key),
-		"TOKENWARD_NOW":        "2026-11-27T09:00:00Z",
-	}
+	w.env = registrytest.Env(t, w.path)
+	w.env["TOKENWARD_NOW"] = "2026-11-27T09:00:00Z"
 	reg, err := registry.Open(ctx, registry.Config{Getenv: w.getenv, Create: true})
 	if err != nil {
 		t.Fatal(err)
@@ -283,15 +276,12 @@ func TestConfig(t *testing.T) {
 func TestRekey(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	newKey := make([]byte, 32)
-	if _, err := rand.Read(newKey); err != nil {
-		t.Fatal(err)
-	}
-	both := w.with("TOKENWARD_MASTER_KEY", base64.StdEncoding.EncodeToString(newKey)+","+w.env["TOKENWARD_MASTER_KEY"])
+	newKey := sealtest.Encoded(t)
+	both := w.with("TOKENWARD_MASTER_KEY", newKey+","+w.env["TOKENWARD_MASTER_KEY"])
 	if r := both.run(t, "", "rekey"); r.code != 0 || !strings.Contains(r.stdout, "re-wrapped 2 sealed values") {
 		t.Fatalf("rekey: exit %d %s%s", r.code, r.stdout, r.stderr)
 	}
-	onlyNew := w.with("TOKENWARD_MASTER_KEY", base64.StdEncoding.EncodeToString(newKey))
+	onlyNew := w.with("TOKENWARD_MASTER_KEY", newKey)
 	if r := onlyNew.run(t, "", "config", "get", "--user", "bob", "--reveal"); r.code != 0 || !strings.Contains(r.stdout, "smtp-Secret-99") {
 		t.Fatalf("after rekey the new key alone cannot open: %s%s", r.stdout, r.stderr)
 	}

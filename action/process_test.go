@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry/registrytest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store/storetest"
@@ -39,13 +38,8 @@ func TestTwoRotateProcessesRotateEachTokenOnce(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			key := make([]byte, 32)
-			rand.Read(key)
-			env := map[string]string{
-				"TOKENWARD_STORE":      engines.DSN(t, engine),
-				"TOKENWARD_MASTER_KEY": base64.StdEncoding.EncodeToString(key),
-				"TOKENWARD_NOW":        "2026-11-27T09:00:00Z",
-			}
+			env := registrytest.Env(t, engines.DSN(t, engine))
+			env["TOKENWARD_NOW"] = "2026-11-27T09:00:00Z"
 			reg, err := registry.Open(ctx, registry.Config{Getenv: func(k string) string { return env[k] }, Create: true})
 			if err != nil {
 				t.Fatal(err)

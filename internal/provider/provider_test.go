@@ -1,8 +1,6 @@
 package provider_test
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/provider"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry/registrytest"
 )
 
 // factories serves the provider in-process with a fixed environment, so
@@ -26,14 +25,7 @@ func factories(env map[string]string) map[string]func() (tfprotov6.ProviderServe
 
 func testEnv(t testing.TB) map[string]string {
 	t.Helper()
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	return map[string]string{
-		"TOKENWARD_STORE":      filepath.Join(t.TempDir(), "tokenward.db"),
-		"TOKENWARD_MASTER_KEY": base64.StdEncoding.EncodeToString(key),
-	}
+	return registrytest.Env(t, filepath.Join(t.TempDir(), "tokenward.db"))
 }
 
 const scopesConfig = `data "tokenward_scopes" "all" {}`

@@ -2,8 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry/registrytest"
 )
 
 // stubResource counts the calls that reach it.
@@ -44,9 +43,7 @@ func (s *stubResource) Delete(context.Context, resource.DeleteRequest, *resource
 func TestGuardedResourceOnAMissingStore(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "tokenward.db")
-	key := make([]byte, 32)
-	rand.Read(key)
-	env := map[string]string{"TOKENWARD_STORE": path, "TOKENWARD_MASTER_KEY": base64.StdEncoding.EncodeToString(key)}
+	env := registrytest.Env(t, path)
 	reg, err := registry.OpenDeferred(ctx, registry.Config{Getenv: func(k string) string { return env[k] }})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination/githubtest"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry/registrytest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
 
@@ -188,13 +189,6 @@ provider "tokenward" {
 // environment's GITHUB_TOKEN.
 func fakeGitHub(t *testing.T, token string) (*githubtest.Server, map[string]string) {
 	t.Helper()
-	gh := githubtest.New(t)
 	env := testEnv(t)
-	env["GITHUB_API_URL"] = gh.URL()
-	env["TOKENWARD_GITHUB_PACE"] = "0s"
-	if token != "" {
-		gh.AddToken(token, true)
-		env["GITHUB_TOKEN"] = token
-	}
-	return gh, env
+	return registrytest.GitHub(t, env, token), env
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
+	"github.com/tokenward/terraform-provider-tokenward/internal/seal/sealtest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
@@ -140,7 +141,7 @@ func TestRekeyStartsANewSigningKey(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
 		ctx := t.Context()
 		createScopes(t, f.reg, 2)
-		newKey := newKey(t)
+		newKey := sealtest.Key(t)
 		ring := seal.NewKeyring(newKey, f.key)
 		pubs, err := ring.PublicKeys()
 		if err != nil || len(pubs) != 2 || pubs[0].ID != signingID(t, newKey) || pubs[1].ID != signingID(t, f.key) || pubs[0].ID == pubs[1].ID {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/tokenward/terraform-provider-tokenward/internal/seal/sealtest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store/storetest"
 	"os"
 	"os/exec"
@@ -33,7 +34,7 @@ func TestRekey(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		newKey := newKey(t)
+		newKey := sealtest.Key(t)
 		rotated := registry.New(f.st, seal.NewKeyring(newKey, f.key), registry.WithClock(f.clock.Now))
 		n, err := rotated.Rekey(ctx)
 		if err != nil {

@@ -1,12 +1,12 @@
 package registry_test
 
 import (
-	"crypto/rand"
 	"github.com/tokenward/terraform-provider-tokenward/internal/clocktest"
 	"testing"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
+	"github.com/tokenward/terraform-provider-tokenward/internal/seal/sealtest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store/storetest"
 )
@@ -14,19 +14,6 @@ import (
 var engines *storetest.Engines
 
 func TestMain(m *testing.M) { storetest.Main(m, &engines) }
-
-func newKey(t *testing.T) seal.Key {
-	t.Helper()
-	b := make([]byte, seal.KeySize)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	k, err := seal.NewKey(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // fixture is a registry on one engine's store.
 type fixture struct {
@@ -41,7 +28,7 @@ func forEachEngine(t *testing.T, fn func(t *testing.T, f fixture)) {
 	t.Helper()
 	engines.Run(t, func(t *testing.T, st store.Store, dsn string) {
 		c := clocktest.New()
-		k := newKey(t)
+		k := sealtest.Key(t)
 		reg := registry.New(st, seal.NewKeyring(k), registry.WithClock(c.Now), registry.WithActor("test"))
 		fn(t, fixture{reg: reg, st: st, dsn: dsn, clock: c, key: k})
 	})

@@ -1,7 +1,6 @@
 package registry_test
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/seal/sealtest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
@@ -28,9 +28,7 @@ func TestOpenRefusesAWrongMasterKey(t *testing.T) {
 			ctx := t.Context()
 			dsn := engines.DSN(t, engine)
 			b64 := func(k []byte) string { return base64.StdEncoding.EncodeToString(k) }
-			oldKey, newKey := make([]byte, seal.KeySize), make([]byte, seal.KeySize)
-			rand.Read(oldKey)
-			rand.Read(newKey)
+			oldKey, newKey := sealtest.Bytes(t), sealtest.Bytes(t)
 			open := func(keys string) (*registry.Registry, error) {
 				env := map[string]string{registry.EnvStore: dsn, seal.EnvKey: keys}
 				return registry.Open(ctx, registry.Config{Getenv: func(k string) string { return env[k] }, Create: true})
@@ -72,8 +70,7 @@ func TestOpenChecksAStoreWithoutAKeyCheck(t *testing.T) {
 	t.Parallel()
 	engines.Run(t, func(t *testing.T, st store.Store, dsn string) {
 		ctx := t.Context()
-		right := make([]byte, seal.KeySize)
-		rand.Read(right)
+		right := sealtest.Bytes(t)
 		k, err := seal.NewKey(right)
 		if err != nil {
 			t.Fatal(err)
@@ -92,8 +89,7 @@ func TestOpenChecksAStoreWithoutAKeyCheck(t *testing.T) {
 			}
 			return err
 		}
-		wrong := make([]byte, seal.KeySize)
-		rand.Read(wrong)
+		wrong := sealtest.Bytes(t)
 		if err := open(wrong); err == nil || !strings.Contains(err.Error(), "does not match the store") {
 			t.Fatalf("a wrong key on the first open: %v", err)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
+	"github.com/tokenward/terraform-provider-tokenward/internal/seal/sealtest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
@@ -187,7 +188,7 @@ func TestRekeyDoesNotUndoAFinish(t *testing.T) {
 		issue(t, f)
 		p := begin(t, f)
 		ps := newPausingStore(f.st, "ListSealedVersions")
-		rekeyer := registry.New(ps, seal.NewKeyring(newKey(t), f.key), registry.WithClock(f.clock.Now))
+		rekeyer := registry.New(ps, seal.NewKeyring(sealtest.Key(t), f.key), registry.WithClock(f.clock.Now))
 		rekeyed := make(chan error, 1)
 		go func() { _, err := rekeyer.Rekey(ctx); rekeyed <- err }()
 		<-ps.paused

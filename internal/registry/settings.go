@@ -9,10 +9,8 @@ import (
 	"math"
 	"reflect"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
@@ -252,35 +250,6 @@ func compact(v json.RawMessage) json.RawMessage {
 	return b.Bytes()
 }
 
-func defaultAAD(key string) string { return "setting_default\x00" + key }
-
-func userValueAAD(user, key string) string { return "user_value\x00" + user + "\x00" + key }
-
-// sealValue returns the stored form of a value: plain JSON, or sealed when
-// sensitive.
-func (r *Registry) sealValue(v json.RawMessage, sensitive bool, aad string) (json.RawMessage, []byte, error) {
-	v = compact(v)
-	if !sensitive {
-		return v, nil, nil
-	}
-	sealed, err := r.keys.Seal(v, aad)
-	if err != nil {
-		return nil, nil, fmt.Errorf("seal value: %w", err)
-	}
-	return nil, sealed, nil
-}
-
-func (r *Registry) openValue(plain json.RawMessage, sealed []byte, aad string) (json.RawMessage, error) {
-	if sealed == nil {
-		return plain, nil
-	}
-	v, err := r.keys.Open(sealed, aad)
-	if err != nil {
-		return nil, fmt.Errorf("open sealed value: %w", err)
-	}
-	return v, nil
-}
-
 func (r *Registry) toStored(spec SettingSpec) (store.Setting, error) {
 	def, sealed, err := r.sealValue(spec.Default, spec.Sensitive, defaultAAD(spec.Key))
 	if err != nil {
@@ -385,20 +354,6 @@ func (r *Registry) UpdateSetting(ctx context.Context, spec SettingSpec) error {
 	})
 }
 
-// userValue reads and opens one stored user value.
-func (r *Registry) userValue(ctx context.Context, tx store.Tx, user, key string) (json.RawMessage, error) {
-	vals, err := tx.ListUserValues(ctx, user)
-	if err != nil {
-		return nil, err
-	}
-	for _, v := range vals {
-		if v.Key == key {
-			return r.openValue(v.Value, v.Sealed, userValueAAD(user, key))
-		}
-	}
-	return nil, fmt.Errorf("value of %s for user %s: %w", key, user, ErrNotFound)
-}
-
 // Setting returns a setting with its default opened.
 func (r *Registry) Setting(ctx context.Context, key string) (SettingSpec, error) {
 	var spec SettingSpec
@@ -446,160 +401,4 @@ func (r *Registry) DeleteSetting(ctx context.Context, key string) error {
 		}
 		return tx.DeleteSetting(ctx, key)
 	})
-}
-
-// CheckUser reports whether a user id is usable: 1 to 256 printable characters.
-func CheckUser(user string) error {
-	if user == "" || len(user) > 256 {
-		return invalid("user", "must be 1 to 256 characters")
-	}
-	for _, r := range user {
-		if !unicode.IsPrint(r) {
-			return invalid("user", "must hold printable characters only")
-		}
-	}
-	return nil
-}
-
-// SetUserValues replaces a user's values with values, all or nothing: each
-// key must name a setting that users may edit, and each value must be valid
-// for it; the error names the key at fault. Keys left out are removed.
-func (r *Registry) SetUserValues(ctx context.Context, user string, values map[string]json.RawMessage) error {
-	return r.writeUserValues(ctx, user, values, nil, true)
-}
-
-// UpdateUserValues sets the given values and removes the keys in unset,
-// leaving the user's other values as they are, all or nothing and checked
-// as SetUserValues checks them.
-func (r *Registry) UpdateUserValues(ctx context.Context, user string, set map[string]json.RawMessage, unset []string) error {
-	return r.writeUserValues(ctx, user, set, unset, false)
-}
-
-func (r *Registry) writeUserValues(ctx context.Context, user string, set map[string]json.RawMessage, unset []string, replace bool) error {
-	if err := CheckUser(user); err != nil {
-		return err
-	}
-	keys := make([]string, 0, len(set))
-	for k := range set {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return r.change(ctx, "user_config.set", "user/"+user, func(tx store.Tx, d map[string]string) error {
-		existing, err := tx.ListUserValues(ctx, user)
-		if err != nil {
-			return err
-		}
-		for _, key := range keys {
-			if err := r.putUserValue(ctx, tx, user, key, set[key]); err != nil {
-				return err
-			}
-		}
-		held := map[string]bool{}
-		for _, v := range existing {
-			held[v.Key] = true
-		}
-		drop := map[string]bool{}
-		for _, k := range unset {
-			if !held[k] {
-				return invalid("values."+k, "user %s has no value for %s to remove", user, k)
-			}
-			drop[k] = true
-		}
-		var removed []string
-		for _, v := range existing {
-			_, kept := set[v.Key]
-			if (replace && !kept) || drop[v.Key] {
-				if err := tx.DeleteUserValue(ctx, user, v.Key); err != nil {
-					return err
-				}
-				removed = append(removed, v.Key)
-			}
-		}
-		d["set"] = strings.Join(keys, ",")
-		d["removed"] = strings.Join(removed, ",")
-		return nil
-	})
-}
-
-// putUserValue checks one value against its setting and stores it, sealed
-// when the setting is sensitive.
-func (r *Registry) putUserValue(ctx context.Context, tx store.Tx, user, key string, value json.RawMessage) error {
-	if len(key) > maxNameLength {
-		return tooLong("values", "a setting key", key)
-	}
-	s, err := tx.GetSetting(ctx, key)
-	if notFound(err) {
-		return invalid("values."+key, "there is no setting %s: declare it first", key)
-	}
-	if err != nil {
-		return err
-	}
-	if !s.UserEditable {
-		return invalid("values."+key, "setting %s is not user_editable: its default is enforced for everyone", key)
-	}
-	spec, err := r.fromStored(s)
-	if err != nil {
-		return err
-	}
-	if err := CheckValue(spec, value); err != nil {
-		return refield(err, "values."+key)
-	}
-	plain, sealed, err := r.sealValue(value, s.Sensitive, userValueAAD(user, key))
-	if err != nil {
-		return err
-	}
-	return tx.PutUserValue(ctx, store.UserValue{User: user, Key: key, Value: plain, Sealed: sealed, UpdatedAt: r.clock()})
-}
-
-// UserValues returns a user's own values, opened.
-func (r *Registry) UserValues(ctx context.Context, user string) (map[string]json.RawMessage, error) {
-	out := map[string]json.RawMessage{}
-	err := r.st.View(ctx, func(tx store.Tx) error {
-		vals, err := tx.ListUserValues(ctx, user)
-		if err != nil {
-			return err
-		}
-		for _, v := range vals {
-			if out[v.Key], err = r.openValue(v.Value, v.Sealed, userValueAAD(user, v.Key)); err != nil {
-				return fmt.Errorf("value of %s for user %s: %w", v.Key, user, err)
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
-// Effective is one key of a user's effective configuration.
-type Effective struct {
-	Key       string
-	Value     json.RawMessage
-	Source    string // SourceDefault, SourceUser or SourceEnforced
-	Sensitive bool
-}
-
-// EffectiveConfig returns a user's effective configuration, sorted by key:
-// every setting's default, replaced by the user's value where the setting
-// allows it.
-func (r *Registry) EffectiveConfig(ctx context.Context, user string) ([]Effective, error) {
-	settings, err := r.Settings(ctx)
-	if err != nil {
-		return nil, err
-	}
-	own, err := r.UserValues(ctx, user)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Effective, 0, len(settings))
-	for _, s := range settings {
-		e := Effective{Key: s.Key, Value: s.Default, Source: SourceDefault, Sensitive: s.Sensitive}
-		v, has := own[s.Key]
-		switch {
-		case !s.UserEditable:
-			e.Source = SourceEnforced
-		case has && CheckValue(s, v) == nil:
-			e.Value, e.Source = v, SourceUser
-		}
-		out = append(out, e)
-	}
-	return out, nil
 }

@@ -1,7 +1,6 @@
 package registry_test
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -12,7 +11,7 @@ import (
 	"time"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
-	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry/registrytest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store/storetest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
@@ -20,9 +19,7 @@ import (
 
 func keyEnv(t *testing.T, dsn string) map[string]string {
 	t.Helper()
-	key := make([]byte, seal.KeySize)
-	rand.Read(key)
-	return map[string]string{registry.EnvStore: dsn, seal.EnvKey: base64.StdEncoding.EncodeToString(key)}
+	return registrytest.Env(t, dsn)
 }
 
 func getenv(env map[string]string) func(string) string {

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-github/v60/github"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 )
 
 // Marker is the hidden HTML comment that identifies tokenward's review
@@ -236,61 +238,30 @@ func explain(ctx context.Context, err error, repo string, number int, s step) er
 	case ctx.Err() != nil:
 		return err
 	case errors.As(err, &rate) || errors.As(err, &abuse):
-		return &commentError{hint: "GitHub rate limited the request; try again later", detail: err.Error(), err: err}
+		return &destination.GitHubError{Hint: "GitHub rate limited the request; try again later", Detail: err.Error(), Err: err}
 	case !errors.As(err, &er) || er.Response == nil:
 		if s == creating {
-			return &commentError{hint: err.Error() + "; if GitHub created the comment all the same, the next run updates that one rather than adding another", err: err}
+			return &destination.GitHubError{Hint: err.Error() + "; if GitHub created the comment all the same, the next run updates that one rather than adding another", Err: err}
 		}
 		return err
 	}
-	code := er.Response.StatusCode
-	said := fmt.Sprintf("GitHub answered %d: %s", code, errorMessage(er))
-	var hint string
-	switch {
-	case code == http.StatusUnauthorized:
-		hint = "the GitHub token is invalid or expired"
-	case code == http.StatusForbidden:
-		hint = "the token may not comment on pull requests: give the workflow job `permissions: pull-requests: write` " +
-			"(a GitHub App needs Pull requests: write); a pull request from a fork gets a read-only GITHUB_TOKEN, which cannot comment"
-	case code == http.StatusNotFound && s == updating:
-		hint = fmt.Sprintf("the comment, repository %s or its pull request #%d is gone (was the comment deleted meanwhile?); run again", repo, number)
-	case code == http.StatusNotFound:
-		hint = fmt.Sprintf("repository %s or its pull request #%d not found, or the token cannot see it", repo, number)
-	case code == http.StatusUnprocessableEntity:
-		hint = "GitHub rejected the comment"
-	case code >= 500 && s == creating:
-		hint = fmt.Sprintf("GitHub failed with %d; if it created the comment all the same, the next run updates that one rather than adding another", code)
-	case code >= 500:
-		hint = fmt.Sprintf("GitHub failed with %d; try again later", code)
-	default:
-		hint = "GitHub refused the request"
-	}
-	return &commentError{hint: hint, detail: said, err: err}
-}
-
-// commentError is a failed request explained: what to fix, then what GitHub
-// said. It unwraps to go-github's error, for callers that check the status.
-type commentError struct {
-	hint, detail string
-	err          error
-}
-
-func (e *commentError) Error() string {
-	if e.detail == "" {
-		return e.hint
-	}
-	return e.hint + " (" + e.detail + ")"
-}
-
-func (e *commentError) Unwrap() error { return e.err }
-
-// errorMessage is GitHub's message with the details of its errors list.
-func errorMessage(er *github.ErrorResponse) string {
-	m := strings.Join(strings.Fields(er.Message), " ")
-	for _, e := range er.Errors {
-		if d := strings.TrimSpace(e.Message); d != "" {
-			m += "; " + d
+	return destination.ExplainGitHub(err, func(code int, _ string) (string, bool) {
+		switch {
+		case code == http.StatusForbidden:
+			return "the token may not comment on pull requests: give the workflow job `permissions: pull-requests: write` " +
+				"(a GitHub App needs Pull requests: write); a pull request from a fork gets a read-only GITHUB_TOKEN, which cannot comment", false
+		case code == http.StatusNotFound && s == updating:
+			return fmt.Sprintf("the comment, repository %s or its pull request #%d is gone (was the comment deleted meanwhile?); run again", repo, number), false
+		case code == http.StatusNotFound:
+			return fmt.Sprintf("repository %s or its pull request #%d not found, or the token cannot see it", repo, number), false
+		case code == http.StatusUnprocessableEntity:
+			return "GitHub rejected the comment", false
+		case code >= 500 && s == creating:
+			return fmt.Sprintf("GitHub failed with %d; if it created the comment all the same, the next run updates that one rather than adding another", code), false
+		case code >= 500:
+			return fmt.Sprintf("GitHub failed with %d; try again later", code), false
+		default:
+			return "GitHub refused the request", false
 		}
-	}
-	return m
+	})
 }

@@ -2,7 +2,6 @@ package rotation_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"github.com/tokenward/terraform-provider-tokenward/internal/clocktest"
@@ -17,6 +16,7 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
+	"github.com/tokenward/terraform-provider-tokenward/internal/seal/sealtest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store/storetest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
@@ -85,16 +85,8 @@ type fixture struct {
 func forEachEngine(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	t.Helper()
 	engines.Run(t, func(t *testing.T, st store.Store, dsn string) {
-		b := make([]byte, seal.KeySize)
-		if _, err := rand.Read(b); err != nil {
-			t.Fatal(err)
-		}
-		k, err := seal.NewKey(b)
-		if err != nil {
-			t.Fatal(err)
-		}
 		c := clocktest.New()
-		keys := seal.NewKeyring(k)
+		keys := seal.NewKeyring(sealtest.Key(t))
 		f := &fixture{st: st, dsn: dsn, keys: keys, clock: c, mem: newMemory()}
 		f.reg = registry.New(st, keys, registry.WithClock(c.Now), registry.WithActor("test"))
 		fn(t, f)
