@@ -18,6 +18,9 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
+// tokenModel is the token resource's configuration, plan and state. This
+// file holds it and its translation to the registry's declaration
+// (spec) and from what the store holds (fromStore).
 type tokenModel struct {
 	ID                        types.String  `tfsdk:"id"`
 	Name                      types.String  `tfsdk:"name"`

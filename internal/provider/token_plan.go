@@ -21,6 +21,9 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 )
 
+// The plan-time checks of the token resource: ValidateConfig, ModifyPlan
+// and the provider's policy.
+
 // ValidateConfig checks what needs no store: names, scopes, the lifetime
 // rules and every destination, each on its attribute.
 func (r *tokenResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
