@@ -13,7 +13,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/tokenward/terraform-provider-tokenward/internal/policy"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 )
 
@@ -26,11 +25,13 @@ var (
 
 // roleResource declares a role: a named bundle of scopes that tokens hold.
 type roleResource struct {
-	reg    *registry.Registry
-	policy policy.Policy
+	resourceBase
 }
 
-func newRoleResource() resource.Resource { return &roleResource{} }
+func newRoleResource() resource.Resource {
+	return &roleResource{resourceBase{id: importID{what: "role", by: "name", attr: "name", example: "billing-reader",
+		check: func(id string) error { return registry.CheckName("name", id) }}}}
+}
 
 type roleResourceModel struct {
 	ID          types.String `tfsdk:"id"`
@@ -76,12 +77,6 @@ func (r *roleResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 	}
 }
 
-func (r *roleResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if data := configured(req.ProviderData, &resp.Diagnostics); data != nil {
-		r.reg, r.policy = data.reg, data.policy
-	}
-}
-
 // ModifyPlan refuses, at plan time, a role that grants a scope the
 // provider's policy forbids: every token holding the role would break it.
 func (r *roleResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
@@ -97,7 +92,7 @@ func (r *roleResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 }
 
 func (r *roleResource) checkPolicy(scopes []string, diags *diag.Diagnostics) {
-	for _, v := range r.policy.CheckRole(scopes) {
+	for _, v := range r.policy().CheckRole(scopes) {
 		diags.AddAttributeError(path.Root(v.Field), "Role breaks the policy",
 			v.Message+". Remove the scope from the role, or change the provider's policy block.")
 	}
@@ -145,9 +140,9 @@ func (r *roleResource) ValidateConfig(ctx context.Context, req resource.Validate
 	}
 }
 
-var roleFields = map[string]path.Path{
+var roleFields = errorFields{fields: map[string]path.Path{
 	"name": path.Root("name"), "description": path.Root("description"), "scopes": path.Root("scopes"),
-}
+}}
 
 func (r *roleResource) spec(ctx context.Context, m roleResourceModel, diags *diag.Diagnostics) registry.RoleSpec {
 	var scopes []string
@@ -164,10 +159,9 @@ func (r *roleResource) Create(ctx context.Context, req resource.CreateRequest, r
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if _, err := r.reg.CreateRole(ctx, spec); err != nil {
+	if _, err := r.data.reg.CreateRole(ctx, spec); err != nil {
 		if exists(err) {
-			resp.Diagnostics.AddAttributeError(path.Root("name"), "Role exists already",
-				"Role "+spec.Name+" is already in the tokenward store. Import it with: terraform import <address> "+spec.Name)
+			r.addExists(&resp.Diagnostics, spec.Name)
 			return
 		}
 		addRegistryError(&resp.Diagnostics, "Cannot create role", err, roleFields)
@@ -183,7 +177,7 @@ func (r *roleResource) Read(ctx context.Context, req resource.ReadRequest, resp 
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	role, err := r.reg.Role(ctx, m.ID.ValueString())
+	role, err := r.data.reg.Role(ctx, m.ID.ValueString())
 	if notFound(err) {
 		resp.State.RemoveResource(ctx)
 		return
@@ -205,7 +199,7 @@ func (r *roleResource) Update(ctx context.Context, req resource.UpdateRequest, r
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if _, err := r.reg.UpdateRole(ctx, spec); err != nil {
+	if _, err := r.data.reg.UpdateRole(ctx, spec); err != nil {
 		addRegistryError(&resp.Diagnostics, "Cannot update role", err, roleFields)
 		return
 	}
@@ -219,15 +213,10 @@ func (r *roleResource) Delete(ctx context.Context, req resource.DeleteRequest, r
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	err := r.reg.DeleteRole(ctx, m.ID.ValueString())
+	err := r.data.reg.DeleteRole(ctx, m.ID.ValueString())
 	if err != nil && !notFound(err) {
 		// The registry names the tokens that still hold the role.
 		resp.Diagnostics.AddError("Cannot delete role "+m.ID.ValueString(),
 			err.Error()+". Remove the role from those tokens (or destroy them) first, then apply again.")
 	}
-}
-
-// ImportState imports a role by its name.
-func (r *roleResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
 }

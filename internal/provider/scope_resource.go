@@ -22,10 +22,12 @@ var (
 
 // scopeResource declares one scope, a permission such as billing:read.
 type scopeResource struct {
-	reg *registry.Registry
+	resourceBase
 }
 
-func newScopeResource() resource.Resource { return &scopeResource{} }
+func newScopeResource() resource.Resource {
+	return &scopeResource{resourceBase{id: importID{what: "scope", by: "name", attr: "name", example: "billing:read", check: registry.CheckScopeName}}}
+}
 
 type scopeResourceModel struct {
 	ID          types.String `tfsdk:"id"`
@@ -64,12 +66,6 @@ func (r *scopeResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 	}
 }
 
-func (r *scopeResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if data := configured(req.ProviderData, &resp.Diagnostics); data != nil {
-		r.reg = data.reg
-	}
-}
-
 // ValidateConfig checks the scope's name at plan time.
 func (r *scopeResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var name types.String
@@ -82,7 +78,7 @@ func (r *scopeResource) ValidateConfig(ctx context.Context, req resource.Validat
 	}
 }
 
-var scopeFields = map[string]path.Path{"name": path.Root("name"), "description": path.Root("description")}
+var scopeFields = errorFields{fields: map[string]path.Path{"name": path.Root("name"), "description": path.Root("description")}}
 
 func (r *scopeResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var m scopeResourceModel
@@ -90,10 +86,9 @@ func (r *scopeResource) Create(ctx context.Context, req resource.CreateRequest, 
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if _, err := r.reg.CreateScope(ctx, m.Name.ValueString(), m.Description.ValueString()); err != nil {
+	if _, err := r.data.reg.CreateScope(ctx, m.Name.ValueString(), m.Description.ValueString()); err != nil {
 		if exists(err) {
-			resp.Diagnostics.AddAttributeError(path.Root("name"), "Scope exists already",
-				"Scope "+m.Name.ValueString()+" is already in the tokenward store. Import it with: terraform import <address> "+m.Name.ValueString())
+			r.addExists(&resp.Diagnostics, m.Name.ValueString())
 			return
 		}
 		addRegistryError(&resp.Diagnostics, "Cannot create scope", err, scopeFields)
@@ -109,7 +104,7 @@ func (r *scopeResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	s, err := r.reg.Scope(ctx, m.ID.ValueString())
+	s, err := r.data.reg.Scope(ctx, m.ID.ValueString())
 	if notFound(err) {
 		resp.State.RemoveResource(ctx)
 		return
@@ -128,7 +123,7 @@ func (r *scopeResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if _, err := r.reg.UpdateScope(ctx, m.Name.ValueString(), m.Description.ValueString()); err != nil {
+	if _, err := r.data.reg.UpdateScope(ctx, m.Name.ValueString(), m.Description.ValueString()); err != nil {
 		addRegistryError(&resp.Diagnostics, "Cannot update scope", err, scopeFields)
 		return
 	}
@@ -142,15 +137,10 @@ func (r *scopeResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	err := r.reg.DeleteScope(ctx, m.ID.ValueString())
+	err := r.data.reg.DeleteScope(ctx, m.ID.ValueString())
 	if err != nil && !notFound(err) {
 		// The registry names the tokens and roles that still grant the scope.
 		resp.Diagnostics.AddError("Cannot delete scope "+m.ID.ValueString(),
 			err.Error()+". Remove the scope from those tokens and roles (or destroy them) first, then apply again.")
 	}
-}
-
-// ImportState imports a scope by its name.
-func (r *scopeResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
 }

@@ -33,12 +33,16 @@ var (
 // A sensitive default never reaches state or plan: it is given in the
 // write-only attribute sensitive_default (Terraform 1.11 and later), and a
 // plan notices a change by comparing the configured value with the sealed
-// default in the store, recording only a revision number in state.
+// default in the store, recording only a revision number in state. An
+// import, by key, leaves a sensitive default in the store: state records
+// only its revision.
 type settingResource struct {
-	reg *registry.Registry
+	resourceBase
 }
 
-func newSettingResource() resource.Resource { return &settingResource{} }
+func newSettingResource() resource.Resource {
+	return &settingResource{resourceBase{id: importID{what: "setting", by: "key", attr: "key", example: "session.timeout_minutes", check: checkSettingKey}}}
+}
 
 type settingResourceModel struct {
 	ID                       types.String  `tfsdk:"id"`
@@ -156,12 +160,6 @@ func (r *settingResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 					"everyone and `tokenward_user_config` refuses a value for the setting. Defaults to `true`.",
 			},
 		},
-	}
-}
-
-func (r *settingResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if data := configured(req.ProviderData, &resp.Diagnostics); data != nil {
-		r.reg = data.reg
 	}
 }
 
@@ -283,7 +281,7 @@ func (r *settingResource) ValidateConfig(ctx context.Context, req resource.Valid
 		return
 	}
 	if err := registry.CheckSetting(spec); err != nil {
-		addRegistryError(&resp.Diagnostics, "Invalid setting", err, m.fields())
+		addRegistryError(&resp.Diagnostics, "Invalid setting", err, errorFields{fields: m.fields()})
 	}
 }
 
@@ -314,11 +312,11 @@ func (r *settingResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	default:
 		prior := state.SensitiveDefaultRevision.ValueInt64()
 		revision = types.Int64Value(prior + 1)
-		if r.reg == nil {
+		if r.data == nil {
 			revision = types.Int64Unknown()
 			break
 		}
-		stored, err := r.reg.Setting(ctx, state.ID.ValueString())
+		stored, err := r.data.reg.Setting(ctx, state.ID.ValueString())
 		if err != nil && !notFound(err) {
 			resp.Diagnostics.AddError("Cannot read setting "+state.ID.ValueString(), err.Error())
 			return
@@ -358,13 +356,12 @@ func (r *settingResource) Create(ctx context.Context, req resource.CreateRequest
 	if !ok {
 		return
 	}
-	if err := r.reg.CreateSetting(ctx, spec); err != nil {
+	if err := r.data.reg.CreateSetting(ctx, spec); err != nil {
 		if exists(err) {
-			resp.Diagnostics.AddAttributeError(path.Root("key"), "Setting exists already",
-				"Setting "+spec.Key+" is already in the tokenward store. Import it with: terraform import <address> "+spec.Key)
+			r.addExists(&resp.Diagnostics, spec.Key)
 			return
 		}
-		addRegistryError(&resp.Diagnostics, "Cannot create setting", err, m.fields())
+		addRegistryError(&resp.Diagnostics, "Cannot create setting", err, errorFields{fields: m.fields()})
 		return
 	}
 	m.ID, m.SensitiveDefault = m.Key, types.DynamicNull()
@@ -384,7 +381,7 @@ func (r *settingResource) Read(ctx context.Context, req resource.ReadRequest, re
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	spec, err := r.reg.Setting(ctx, m.ID.ValueString())
+	spec, err := r.data.reg.Setting(ctx, m.ID.ValueString())
 	if notFound(err) {
 		resp.State.RemoveResource(ctx)
 		return
@@ -430,8 +427,8 @@ func (r *settingResource) Update(ctx context.Context, req resource.UpdateRequest
 	if !ok {
 		return
 	}
-	if err := r.reg.UpdateSetting(ctx, spec); err != nil {
-		addRegistryError(&resp.Diagnostics, "Cannot update setting", err, m.fields())
+	if err := r.data.reg.UpdateSetting(ctx, spec); err != nil {
+		addRegistryError(&resp.Diagnostics, "Cannot update setting", err, errorFields{fields: m.fields()})
 		return
 	}
 	m.ID, m.SensitiveDefault = m.Key, types.DynamicNull()
@@ -453,16 +450,10 @@ func (r *settingResource) Delete(ctx context.Context, req resource.DeleteRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	err := r.reg.DeleteSetting(ctx, m.ID.ValueString())
+	err := r.data.reg.DeleteSetting(ctx, m.ID.ValueString())
 	if err != nil && !notFound(err) {
 		// The registry names the users who still hold values for the setting.
 		resp.Diagnostics.AddError("Cannot delete setting "+m.ID.ValueString(),
 			err.Error()+". Remove the setting from those users' tokenward_user_config first, then apply again.")
 	}
-}
-
-// ImportState imports a setting by its key. A sensitive default stays in
-// the store: state records only its revision.
-func (r *settingResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
 }

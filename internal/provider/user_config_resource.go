@@ -31,10 +31,12 @@ var (
 // from the settings' defaults. Values of sensitive settings are write-only,
 // as the default of a sensitive tokenward_setting is.
 type userConfigResource struct {
-	reg *registry.Registry
+	resourceBase
 }
 
-func newUserConfigResource() resource.Resource { return &userConfigResource{} }
+func newUserConfigResource() resource.Resource {
+	return &userConfigResource{resourceBase{id: importID{what: "user_config", by: "user id", attr: "user", example: "alice@example.com", check: registry.CheckUser}}}
+}
 
 type userConfigResourceModel struct {
 	ID                      types.String  `tfsdk:"id"`
@@ -101,13 +103,7 @@ func (r *userConfigResource) Schema(_ context.Context, _ resource.SchemaRequest,
 	}
 }
 
-func (r *userConfigResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if data := configured(req.ProviderData, &resp.Diagnostics); data != nil {
-		r.reg = data.reg
-	}
-}
-
-var userConfigFields = map[string]path.Path{"user": path.Root("user"), "values": path.Root("values")}
+var userConfigFields = errorFields{fields: map[string]path.Path{"user": path.Root("user"), "values": path.Root("values")}}
 
 // valueMap returns the keys and JSON values of an object of values; nil
 // for null. It returns errUnknown when anything in it is unknown.
@@ -193,7 +189,7 @@ func (r *userConfigResource) checkValues(ctx context.Context, values, secret map
 					attribute, quoteCut(key), len(key), registry.MaxNameLength))
 				continue
 			}
-			spec, err := r.reg.Setting(ctx, key)
+			spec, err := r.data.reg.Setting(ctx, key)
 			switch {
 			case notFound(err) && skipMissing:
 				continue
@@ -247,7 +243,7 @@ func (r *userConfigResource) ModifyPlan(ctx context.Context, req resource.Modify
 	}
 	values, _ := valueMap(plan.Values) // nil when unknown: checked at apply
 	secret, serr := valueMap(plan.SensitiveValues)
-	if r.reg != nil {
+	if r.data != nil {
 		r.checkValues(ctx, values, secret, true, &resp.Diagnostics)
 	}
 	keys, revision := types.SetUnknown(types.StringType), types.Int64Unknown()
@@ -260,10 +256,10 @@ func (r *userConfigResource) ModifyPlan(ctx context.Context, req resource.Modify
 			revision = types.Int64Value(0)
 		case create:
 			revision = types.Int64Value(1)
-		case r.reg != nil:
+		case r.data != nil:
 			prior := state.SensitiveValuesRevision.ValueInt64()
 			revision = types.Int64Value(prior + 1)
-			stored, err := r.reg.UserValues(ctx, state.ID.ValueString())
+			stored, err := r.data.reg.UserValues(ctx, state.ID.ValueString())
 			if err != nil {
 				resp.Diagnostics.AddError("Cannot read the values of user "+state.ID.ValueString(), err.Error())
 				return
@@ -333,7 +329,7 @@ func (r *userConfigResource) write(ctx context.Context, plan, config interface {
 	for k, v := range secret {
 		all[k] = v
 	}
-	if err := r.reg.SetUserValues(ctx, m.User.ValueString(), all); err != nil {
+	if err := r.data.reg.SetUserValues(ctx, m.User.ValueString(), all); err != nil {
 		addRegistryError(diags, "Cannot set the values of user "+m.User.ValueString(), err, userConfigFields)
 		return m, false
 	}
@@ -374,7 +370,7 @@ func (r *userConfigResource) Read(ctx context.Context, req resource.ReadRequest,
 		return
 	}
 	user := m.ID.ValueString()
-	stored, err := r.reg.UserValues(ctx, user)
+	stored, err := r.data.reg.UserValues(ctx, user)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot read the values of user "+user, err.Error())
 		return
@@ -389,7 +385,7 @@ func (r *userConfigResource) Read(ctx context.Context, req resource.ReadRequest,
 	plain := map[string]json.RawMessage{}
 	var secretKeys []string
 	for _, key := range sortedKeys(stored) {
-		spec, err := r.reg.Setting(ctx, key)
+		spec, err := r.data.reg.Setting(ctx, key)
 		if err != nil {
 			resp.Diagnostics.AddError("Cannot read setting "+key, err.Error())
 			return
@@ -428,7 +424,7 @@ func (r *userConfigResource) Delete(ctx context.Context, req resource.DeleteRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if err := r.reg.SetUserValues(ctx, m.ID.ValueString(), map[string]json.RawMessage{}); err != nil {
+	if err := r.data.reg.SetUserValues(ctx, m.ID.ValueString(), map[string]json.RawMessage{}); err != nil {
 		resp.Diagnostics.AddError("Cannot remove the values of user "+m.ID.ValueString(), err.Error())
 	}
 }
@@ -436,8 +432,11 @@ func (r *userConfigResource) Delete(ctx context.Context, req resource.DeleteRequ
 // ImportState imports the values of a user by user id; the user must hold
 // at least one value.
 func (r *userConfigResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	if r.reg != nil {
-		stored, err := r.reg.UserValues(ctx, req.ID)
+	if !r.validImportID(req.ID, &resp.Diagnostics) {
+		return
+	}
+	if r.data != nil {
+		stored, err := r.data.reg.UserValues(ctx, req.ID)
 		if err != nil {
 			resp.Diagnostics.AddError("Cannot read the values of user "+req.ID, err.Error())
 			return
@@ -448,5 +447,5 @@ func (r *userConfigResource) ImportState(ctx context.Context, req resource.Impor
 			return
 		}
 	}
-	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
+	r.importAs(ctx, req.ID, resp)
 }
