@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -439,4 +441,155 @@ func changedZip(t *testing.T, original []byte) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// TestActionInstall runs action.yml's download step, scripts/action-install,
+// against dist/ served as a GitHub release would serve it.
+func TestActionInstall(t *testing.T) {
+	r := openRelease(t)
+	runnerOS := map[string]string{"linux": "Linux", "darwin": "macOS", "windows": "Windows"}[runtime.GOOS]
+	runnerArch := map[string]string{"amd64": "X64", "arm64": "ARM64"}[runtime.GOARCH]
+	tag := "v" + r.version
+	archive := "tokenward_" + r.version + "_" + runtime.GOOS + "_" + runtime.GOARCH + ".tar.gz"
+	if runtime.GOOS == "windows" {
+		archive = strings.TrimSuffix(archive, ".tar.gz") + ".zip"
+	}
+	script, err := filepath.Abs(filepath.Join("..", "scripts", "action-install"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sumsName := "tokenward_" + r.version + "_SHA256SUMS"
+	releaseKey, releaseSig := gpgSign(t, filepath.Join(r.dist, sumsName))
+	_, otherSig := gpgSign(t, filepath.Join(r.dist, sumsName))
+
+	// tampered serves a changed archive, as a replaced release asset would
+	// be; sig is the SHA256SUMS.sig served, if any.
+	var tampered bool
+	var sig []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		name, ok := strings.CutPrefix(req.URL.Path, "/"+tag+"/")
+		if !ok || strings.Contains(name, "/") {
+			http.NotFound(w, req)
+			return
+		}
+		if name == sumsName+".sig" && sig != nil {
+			w.Write(sig)
+			return
+		}
+		raw, err := os.ReadFile(filepath.Join(r.dist, name))
+		if err != nil {
+			http.NotFound(w, req)
+			return
+		}
+		if tampered && name == archive {
+			raw = append(raw, 0)
+		}
+		w.Write(raw)
+	}))
+	t.Cleanup(srv.Close)
+
+	for _, tc := range []struct {
+		name, version string
+		tampered      bool
+		key, sig      []byte
+		wantBuild     bool
+		wantFail      string
+		wantSay       string
+	}{
+		{name: "release", version: tag, wantSay: "from its release (" + archive + ", checksum checked"},
+		{name: "dev", version: "dev", wantBuild: true, wantSay: "VERSION is dev"},
+		{name: "no release", version: "v0.0.0-none", wantBuild: true, wantSay: "release v0.0.0-none has no tokenward_0.0.0-none_SHA256SUMS"},
+		{name: "changed archive", version: tag, tampered: true, wantFail: "has SHA-256"},
+		{name: "signed", version: tag, key: releaseKey, sig: releaseSig, wantSay: "checksum checked; signature checked"},
+		{name: "signed by another key", version: tag, key: releaseKey, sig: otherSig, wantFail: "is not a signature by release-key.asc"},
+		{name: "signature missing", version: tag, key: releaseKey, wantFail: "has no " + sumsName + ".sig"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tampered, sig = tc.tampered, tc.sig
+			action := t.TempDir()
+			writeFile(t, filepath.Join(action, "VERSION"), []byte(tc.version+"\n"))
+			if tc.key != nil {
+				writeFile(t, filepath.Join(action, "release-key.asc"), tc.key)
+			}
+			runner := t.TempDir()
+			output, env := filepath.Join(runner, "output"), filepath.Join(runner, "env")
+			cmd := exec.Command("bash", script)
+			cmd.Env = append(os.Environ(),
+				"GITHUB_ACTION_PATH="+action, "GITHUB_OUTPUT="+output, "GITHUB_ENV="+env,
+				"RUNNER_TEMP="+runner, "RUNNER_OS="+runnerOS, "RUNNER_ARCH="+runnerArch,
+				"TOKENWARD_RELEASES_URL="+srv.URL)
+			out, err := cmd.CombinedOutput()
+			if tc.wantFail != "" {
+				if err == nil || !strings.Contains(string(out), tc.wantFail) {
+					t.Fatalf("want a failure saying %q, got %v:\n%s", tc.wantFail, err, out)
+				}
+				if raw, _ := os.ReadFile(env); strings.Contains(string(raw), "TOKENWARD_BIN") {
+					t.Errorf("a failed check still set TOKENWARD_BIN: %s", raw)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("action-install: %v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), tc.wantSay) {
+				t.Errorf("action-install said %q, want it to say %q", out, tc.wantSay)
+			}
+			raw, err := os.ReadFile(output)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := string(raw), fmt.Sprintf("build=%t\n", tc.wantBuild); got != want {
+				t.Fatalf("step output %q, want %q", got, want)
+			}
+			if tc.wantBuild {
+				return
+			}
+			raw, err = os.ReadFile(env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bin, ok := strings.CutPrefix(strings.TrimSpace(string(raw)), "TOKENWARD_BIN=")
+			if !ok {
+				t.Fatalf("GITHUB_ENV = %q, want TOKENWARD_BIN=...", raw)
+			}
+			checkOutput(t, bin, "version", "tokenward "+r.version)
+		})
+	}
+}
+
+// gpgSign makes a throwaway signing key and returns its armoured public key
+// and its detached signature of path, as release.yml's key makes them.
+func gpgSign(t *testing.T, path string) (publicKey, signature []byte) {
+	t.Helper()
+	if _, err := exec.LookPath("gpg"); err != nil {
+		t.Fatalf("gpg is not on PATH, so the action's signature check cannot be tested: %v", err)
+	}
+	home := t.TempDir()
+	gpg := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command("gpg", append([]string{"--batch", "--quiet"}, args...)...)
+		cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("gpg %v: %v\n%s", args, err, stderr.Bytes())
+		}
+		return out
+	}
+	t.Cleanup(func() {
+		cmd := exec.Command("gpgconf", "--kill", "all")
+		cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
+		_ = cmd.Run()
+	})
+	gpg("--passphrase", "", "--quick-gen-key", "tokenward release test <release@example.test>", "ed25519", "sign", "never")
+	publicKey = gpg("--armor", "--export", "release@example.test")
+	sigPath := filepath.Join(home, "sums.sig")
+	gpg("--output", sigPath, "--detach-sign", path)
+	signature, err := os.ReadFile(sigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return publicKey, signature
 }
