@@ -403,7 +403,8 @@ func TestMirrorInstall(t *testing.T) {
 	if err == nil {
 		t.Fatalf("terraform init installed a changed zip the lock file does not match:\n%s", out)
 	}
-	if !strings.Contains(out, "checksums previously recorded in the dependency lock file") {
+	// Terraform wraps its messages at 80 columns.
+	if !strings.Contains(strings.Join(strings.Fields(out), " "), "checksums previously recorded in the dependency lock file") {
 		t.Fatalf("terraform init failed, but not on the lock file's checksums: %v\n%s", err, out)
 	}
 }
