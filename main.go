@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log"
 	"os"
 	"runtime/debug"
@@ -18,7 +19,13 @@ var version = "dev"
 
 func main() {
 	debug := flag.Bool("debug", false, "run the provider for a debugger such as delve")
+	// -version lets a release check, or a person, see the stamp without Terraform.
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println("terraform-provider-tokenward", version)
+		return
+	}
 	quietSDKLogs()
 	limitMemory()
 	err := providerserver.Serve(context.Background(), provider.New(version, os.Getenv), providerserver.ServeOpts{
