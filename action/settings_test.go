@@ -317,3 +317,14 @@ func TestCommandsRefuseArguments(t *testing.T) {
 		})
 	}
 }
+
+// TestLongTokenNameIsCut: a 5,000-character --token is refused by its
+// length, quoting only its start.
+func TestLongTokenNameIsCut(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("a", 5000)
+	r := plainEnv().run(t, "", "rotate", "--token", long)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "is 5000 characters long; a token's name is at most 128") || strings.Contains(r.stderr, long[:100]) {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}

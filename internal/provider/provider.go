@@ -83,6 +83,12 @@ func (p *Provider) Metadata(_ context.Context, _ provider.MetadataRequest, resp 
 }
 
 // Schema describes the provider configuration.
+// ConfigValidators refuses a NUL byte in the provider block, as every
+// resource and data source does in its own.
+func (p *Provider) ConfigValidators(context.Context) []provider.ConfigValidator {
+	return []provider.ConfigValidator{noNUL{}}
+}
+
 func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Manages API tokens, their scopes and roles, and the defaults of user settings as code. " +

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
@@ -37,6 +38,7 @@ type noNUL struct{}
 var (
 	_ resource.ConfigValidator   = noNUL{}
 	_ datasource.ConfigValidator = noNUL{}
+	_ provider.ConfigValidator   = noNUL{}
 )
 
 func (noNUL) Description(context.Context) string {
@@ -46,6 +48,12 @@ func (noNUL) Description(context.Context) string {
 func (v noNUL) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
 
 func (noNUL) ValidateResource(_ context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	checkNUL(req.Config.Raw, &resp.Diagnostics)
+}
+
+// ValidateProvider checks the provider block too: its store, key file and
+// GitHub settings reach a database driver or a file path.
+func (noNUL) ValidateProvider(_ context.Context, req provider.ValidateConfigRequest, resp *provider.ValidateConfigResponse) {
 	checkNUL(req.Config.Raw, &resp.Diagnostics)
 }
 

@@ -83,6 +83,24 @@ func TestNULRefused(t *testing.T) {
 		{"user config data source", "tokenward_user_config", true, map[string]tftypes.Value{"user": str(secret)},
 			tftypes.NewAttributePath().WithAttributeName("user")},
 	}
+	t.Run("provider store", func(t *testing.T) {
+		typ := schemas.Provider.ValueType()
+		resp, err := srv.ValidateProviderConfig(ctx, &tfprotov6.ValidateProviderConfigRequest{Config: dynamic(t, typ, map[string]tftypes.Value{"store": str("/srv/" + secret)})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := tftypes.NewAttributePath().WithAttributeName("store")
+		var found bool
+		for _, d := range resp.Diagnostics {
+			if strings.Contains(d.Detail, "LEAK") || strings.Contains(d.Summary, "LEAK") {
+				t.Errorf("the NUL error quotes the value: %s", d.Detail)
+			}
+			found = found || d.Severity == tfprotov6.DiagnosticSeverityError && d.Summary == "Text holds a NUL byte" && d.Attribute.Equal(at)
+		}
+		if !found {
+			t.Errorf("diagnostics %v, want a NUL error on %s", describe(resp.Diagnostics), at)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var diags []*tfprotov6.Diagnostic
