@@ -30,9 +30,7 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 	}
 	for _, n := range names {
 		if len(n) > registry.MaxNameLength {
-			// Quoted only in part: a 5,000-character name is a mistake to
-			// find, not a wall of text in the log.
-			return c.fail(exitUsage, "rotate: --token %q… is %d characters long; a token's name is at most %d", n[:32], len(n), registry.MaxNameLength)
+			return c.fail(exitUsage, "rotate: --token %s is %d characters long; a token's name is at most %d", registry.Quote(n), len(n), registry.MaxNameLength)
 		}
 	}
 	opts := rotation.RunOptions{DryRun: *dryRun, MaxRotations: *maxRotations, Selection: rotation.Selection{Force: *force, Tokens: names}}

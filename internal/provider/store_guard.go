@@ -48,12 +48,14 @@ func (g *guardedResource) lost(ctx context.Context, diags *diag.Diagnostics) boo
 		return false
 	}
 	reg := g.data.reg
-	pristine, err := reg.Pristine(ctx)
+	// A store has an id once it records its first change, and is never
+	// empty again: the cached id spares every later resource the query.
+	id, err := g.storeID(ctx)
 	if err != nil {
 		diags.AddError("Cannot read the tokenward store", fmt.Sprintf("Reading the store at %s: %v", reg.Location(), err))
 		return true
 	}
-	if !pristine {
+	if id != "" {
 		return false
 	}
 	reg.RefuseCreate(errStoreLost)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -13,20 +12,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 )
-
-// maxEchoed is how much of a value an error quotes back: enough to find
-// it, not a 5,000-character wall in the middle of a diagnostic.
-const maxEchoed = 64
-
-// quoteCut quotes s as %q does, its first maxEchoed characters and "…"
-// when it is longer.
-func quoteCut(s string) string {
-	if utf8.RuneCountInString(s) <= maxEchoed {
-		return fmt.Sprintf("%q", s)
-	}
-	return fmt.Sprintf("%q…", string([]rune(s)[:maxEchoed]))
-}
 
 // noNUL is a configuration validator of every resource and data source: it
 // refuses a NUL byte in any string of the configuration, on the attribute
@@ -102,7 +90,7 @@ func frameworkPath(at *tftypes.AttributePath) (path.Path, string) {
 			fmt.Fprintf(&b, "[%d]", int64(s))
 		case tftypes.ElementKeyString:
 			p = p.AtMapKey(string(s))
-			fmt.Fprintf(&b, "[%s]", quoteCut(string(s)))
+			fmt.Fprintf(&b, "[%s]", registry.Quote(string(s)))
 		case tftypes.ElementKeyValue:
 			v := tftypes.Value(s)
 			var str string

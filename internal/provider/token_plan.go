@@ -69,7 +69,7 @@ func (r *tokenResource) ValidateConfig(ctx context.Context, req resource.Validat
 	for _, d := range ds {
 		if field, v, limit, long := tooLongDestination(d); long {
 			resp.Diagnostics.AddAttributeError(fieldPath(d.path+"."+field), "Invalid destination",
-				fmt.Sprintf("%s.%s: %s is %d characters long; it is at most %d.", d.path, field, quoteCut(v), len(v), limit))
+				fmt.Sprintf("%s.%s: %s is %d characters long; it is at most %d.", d.path, field, registry.Quote(v), len(v), limit))
 			continue
 		}
 		sd, err := destination.New(d.kind, d.config)
@@ -156,7 +156,7 @@ func checkFiles(ctx context.Context, l types.List, diags *diag.Diagnostics) {
 			switch {
 			case len(s) > maxFileID:
 				diags.AddAttributeError(at.AtName(a.name), "Invalid destination", fmt.Sprintf("%s.%s: %s is %d characters long; a %s name "+
-					"is at most %d characters, or give its numeric id.", field, a.name, quoteCut(s), len(s), a.of, maxFileID))
+					"is at most %d characters, or give its numeric id.", field, a.name, registry.Quote(s), len(s), a.of, maxFileID))
 			case !fileIDPattern.MatchString(s):
 				diags.AddAttributeError(at.AtName(a.name), "Invalid destination", fmt.Sprintf("%s.%s: %q must be a %s name, such as "+
 					"app, or a numeric id, such as 1001.", field, a.name, s, a.of))
@@ -172,7 +172,7 @@ func checkMode(s string) error {
 	n, err := strconv.ParseUint(s, 8, 32)
 	switch {
 	case err != nil: // ParseUint takes no sign, no 0o and no _
-		return fmt.Errorf("%s must be octal permission bits, such as \"0640\" or \"0600\"", quoteCut(s))
+		return fmt.Errorf("%s must be octal permission bits, such as \"0640\" or \"0600\"", registry.Quote(s))
 	case n > 0o7777:
 		return fmt.Errorf("%q is more than permission bits: give at most 0777, such as \"0640\"", s)
 	case n&^0o777 != 0:
@@ -196,10 +196,10 @@ func checkSelected(d declared, diags *diag.Diagnostics) {
 		switch {
 		case destination.CheckRepository(full) != nil:
 			diags.AddAttributeError(fieldPath(field), "Invalid destination",
-				fmt.Sprintf("%s: %s must be a repository of %s, as name or %s/name.", field, quoteCut(r), org, org))
+				fmt.Sprintf("%s: %s must be a repository of %s, as name or %s/name.", field, registry.Quote(r), org, org))
 		case !strings.EqualFold(owner, org):
 			diags.AddAttributeError(fieldPath(field), "Invalid destination",
-				fmt.Sprintf("%s: %s is not a repository of %s; an organization secret is visible only to the organization's own repositories.", field, quoteCut(r), org))
+				fmt.Sprintf("%s: %s is not a repository of %s; an organization secret is visible only to the organization's own repositories.", field, registry.Quote(r), org))
 		}
 	}
 }

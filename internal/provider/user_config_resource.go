@@ -186,7 +186,7 @@ func (r *userConfigResource) checkValues(ctx context.Context, values, secret map
 		for _, key := range sortedKeys(vals) {
 			if len(key) > registry.MaxNameLength {
 				diags.AddAttributeError(p, "Invalid "+attribute, fmt.Sprintf("%s[%s]: the key is %d characters long; a setting key is at most %d.",
-					attribute, quoteCut(key), len(key), registry.MaxNameLength))
+					attribute, registry.Quote(key), len(key), registry.MaxNameLength))
 				continue
 			}
 			spec, err := r.data.reg.Setting(ctx, key)

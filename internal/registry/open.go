@@ -51,6 +51,9 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg, err = cfg.resolved(); err != nil {
+		return nil, err
+	}
 	st, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -85,6 +88,9 @@ func OpenVerifier(ctx context.Context, cfg Config, opts ...Option) (*Registry, e
 		return nil, err
 	}
 	cfg.Create = false
+	if cfg, err = cfg.resolved(); err != nil {
+		return nil, err
+	}
 	st, err := OpenStore(ctx, cfg, store.ReadOnly())
 	if err != nil {
 		return nil, err
@@ -129,6 +135,17 @@ func (cfg Config) dsn() string {
 	}
 	dsn, _ := storeDSN(cfg.getenv()) // OpenStore reports its error
 	return dsn
+}
+
+// resolved is cfg with its store's DSN read from the environment (and
+// TOKENWARD_STORE_FILE) once, so an open and its messages name one store.
+func (cfg Config) resolved() (Config, error) {
+	if cfg.Store != "" {
+		return cfg, nil
+	}
+	dsn, err := storeDSN(cfg.getenv())
+	cfg.Store = dsn
+	return cfg, err
 }
 
 // EnvStoreFile names a file that holds the store's DSN, so that a

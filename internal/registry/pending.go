@@ -21,6 +21,10 @@ import (
 // to create, for when Terraform's state shows the store should exist.
 func OpenDeferred(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
 	cfg.Create = false
+	cfg, err := cfg.resolved()
+	if err != nil {
+		return nil, err
+	}
 	r, err := Open(ctx, cfg, opts...)
 	var missing *store.MissingError
 	if err == nil || !errors.As(err, &missing) {

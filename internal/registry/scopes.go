@@ -26,9 +26,9 @@ const maxNameLength = MaxNameLength
 // it, where a 5,000-character name would bury the message.
 const maxQuoted = 64
 
-// quoted is s as %q quotes it, cut to its first maxQuoted characters and
-// "…" when it is longer.
-func quoted(s string) string {
+// Quote is s as %q quotes it, cut to its first maxQuoted characters and
+// "…" when it is longer: how an error echoes a name or value it refuses.
+func Quote(s string) string {
 	if utf8.RuneCountInString(s) <= maxQuoted {
 		return fmt.Sprintf("%q", s)
 	}
@@ -38,7 +38,7 @@ func quoted(s string) string {
 // tooLong is the error about a name longer than maxNameLength bytes: it
 // quotes the start of the name and states the limit.
 func tooLong(field, what, name string) error {
-	return invalid(field, "%s is %d characters long; %s is at most %d", quoted(name), len(name), what, maxNameLength)
+	return invalid(field, "%s is %d characters long; %s is at most %d", Quote(name), len(name), what, maxNameLength)
 }
 
 // CheckScopeName reports whether name is a valid scope: resource:action in

@@ -75,7 +75,7 @@ func CheckSetting(spec SettingSpec) error {
 			return invalid("type", "%s settings take no allowed_values, min, max or pattern", spec.Type)
 		}
 	default:
-		return invalid("type", "%s is not a setting type: use string, number, bool, list or json", quoted(spec.Type))
+		return invalid("type", "%s is not a setting type: use string, number, bool, list or json", Quote(spec.Type))
 	}
 	if c.Pattern != "" {
 		if _, err := regexp.Compile(c.Pattern); err != nil {
