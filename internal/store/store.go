@@ -65,9 +65,20 @@ type Token struct {
 	Scopes      []string // own scopes, sorted
 	Roles       []string // sorted
 	Lifetime    Lifetime
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-	DeletedAt   time.Time // zero unless the token was deleted
+	// AllowedCIDRs are the networks a use may come from, canonical CIDR
+	// strings; empty allows any source.
+	AllowedCIDRs []string
+	RateLimit    RateLimit // zero allows any rate
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	DeletedAt    time.Time // zero unless the token was deleted
+}
+
+// RateLimit caps how often one token may be verified by one server
+// instance: at most Requests uses per Per. The zero value is no limit.
+type RateLimit struct {
+	Requests int
+	Per      time.Duration
 }
 
 // Version is one issued value of a token. Only the hash of its secret is
