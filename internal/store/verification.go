@@ -58,11 +58,18 @@ func (t *sqlTx) verificationData(ctx context.Context) (VerificationData, error) 
 	if err := t.row(ctx, `SELECT seq FROM audit_head WHERE id = 1`).Scan(&out.Seq); err != nil {
 		return out, fmt.Errorf("audit head: %w", err)
 	}
+	// Counted first, so that 100,000 tokens and versions are not copied
+	// over and over as the slices grow.
+	var nTokens, nVersions int
+	if err := t.row(ctx, `SELECT (SELECT COUNT(*) FROM tokens), (SELECT COUNT(*) FROM token_versions)`).Scan(&nTokens, &nVersions); err != nil {
+		return out, fmt.Errorf("count tokens: %w", err)
+	}
+	out.Tokens = make([]VerifiableToken, 0, nTokens)
 	rows, err := t.query(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY id`)
 	if err != nil {
 		return out, fmt.Errorf("tokens: %w", err)
 	}
-	byID := map[string]int{}
+	byID := make(map[string]int, nTokens)
 	for rows.Next() {
 		tk, err := scanTokenRow(rows)
 		if err != nil {
@@ -113,6 +120,9 @@ func (t *sqlTx) verificationData(ctx context.Context) (VerificationData, error) 
 		return out, fmt.Errorf("versions: %w", err)
 	}
 	defer rows.Close()
+	all := make([]Version, 0, nVersions)
+	owner := make([]int, 0, nVersions) // index in out.Tokens of all[i]'s token
+	count := make([]int, len(out.Tokens))
 	for rows.Next() {
 		v, err := scanVersion(rows)
 		if err != nil {
@@ -120,11 +130,26 @@ func (t *sqlTx) verificationData(ctx context.Context) (VerificationData, error) 
 		}
 		v.Sealed = nil
 		if i, ok := byID[v.TokenID]; ok {
-			out.Tokens[i].Versions = append(out.Tokens[i].Versions, v)
+			all, owner = append(all, v), append(owner, i)
+			count[i]++
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return out, fmt.Errorf("versions: %w", err)
+	}
+	// Each token's versions are a window of one array, in the order read.
+	start := make([]int, len(out.Tokens)+1)
+	for i, c := range count {
+		start[i+1] = start[i] + c
+	}
+	pos := slices.Clone(start[:len(out.Tokens)])
+	grouped := make([]Version, len(all))
+	for j, v := range all {
+		grouped[pos[owner[j]]] = v
+		pos[owner[j]]++
+	}
+	for i := range out.Tokens {
+		out.Tokens[i].Versions = grouped[start[i]:start[i+1]:start[i+1]]
 	}
 	return out, nil
 }
