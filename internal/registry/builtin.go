@@ -28,6 +28,16 @@ func BuiltInScopes() []store.Scope {
 // any name under BuiltInPrefix.
 func IsBuiltInScope(name string) bool { return strings.HasPrefix(name, BuiltInPrefix) }
 
+// CheckDeclaredScope reports whether a caller may declare a scope named
+// name: a valid scope name (CheckScopeName) that is not under
+// BuiltInPrefix. The error is an InvalidError on name.
+func CheckDeclaredScope(name string) error {
+	if err := CheckScopeName(name); err != nil {
+		return err
+	}
+	return checkNotBuiltIn(name, "declared")
+}
+
 // checkNotBuiltIn refuses to let a caller create, change or delete a
 // built-in scope; verb says which.
 func checkNotBuiltIn(name, verb string) error {

@@ -68,10 +68,7 @@ func CheckName(field, name string) error {
 // CreateScope declares a scope. A name under BuiltInPrefix is refused:
 // those scopes are tokenward's.
 func (r *Registry) CreateScope(ctx context.Context, name, description string) (store.Scope, error) {
-	if err := CheckScopeName(name); err != nil {
-		return store.Scope{}, err
-	}
-	if err := checkNotBuiltIn(name, "declared"); err != nil {
+	if err := CheckDeclaredScope(name); err != nil {
 		return store.Scope{}, err
 	}
 	now := r.clock()
