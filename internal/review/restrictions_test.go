@@ -101,7 +101,7 @@ func TestRestrictionsAndIntrospection(t *testing.T) {
 			name: "introspection granted directly to a new token",
 			changes: []*tfjson.ResourceChange{change("tokenward_token", "t", create, nil,
 				token("t", "scopes", []any{"tokenward:introspect"}), nil)},
-			want: []string{"tokenward_token.t warn privilege built-in scope `tokenward:introspect` is granted: token `t` can check whether any token is valid"},
+			want:  []string{"tokenward_token.t warn privilege built-in scope `tokenward:introspect` is granted: token `t` can check whether any token is valid"},
 			never: []string{"scope `tokenward:introspect` is granted\n"},
 		},
 		{
