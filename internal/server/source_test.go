@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -190,6 +191,17 @@ func TestSourcesSeeChanges(t *testing.T) {
 			}
 			eventually(t, "a role's new scope", srcs, func(s *server.Snapshot) bool {
 				return verify(s, values["rotating"], clock.Now(), "billing:write").Code == token.Valid
+			})
+
+			limit := store.RateLimit{Requests: 100, Per: time.Minute}
+			if _, err := reg.UpdateToken(ctx, registry.TokenSpec{Name: "rotating", Owner: "team-rotating", Roles: []string{"reader"}, Lifetime: lifetime,
+				AllowedCIDRs: []string{"10.0.0.0/8", "2001:db8::/32"}, RateLimit: limit}); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "a token's new restrictions", srcs, func(s *server.Snapshot) bool {
+				info := s.Lookup(verify(s, values["rotating"], clock.Now()).VersionID).Token
+				return info.RateLimit == limit && len(info.AllowedCIDRs) == 2 &&
+					info.AllowedCIDRs[0] == netip.MustParsePrefix("10.0.0.0/8") && info.AllowedCIDRs[1] == netip.MustParsePrefix("2001:db8::/32")
 			})
 
 			pending, _, err := reg.BeginRotation(ctx, "rotating")
@@ -435,5 +447,50 @@ func until(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("%s: not within 30s", what)
 		}
 		<-tick.C
+	}
+}
+
+// TestSourceFailsClosedOnABadStoredNetwork: an allowed network that does
+// not parse (a row written around tokenward) leaves the token allowed from
+// nowhere, never from anywhere.
+func TestSourceFailsClosedOnABadStoredNetwork(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, err := store.Open(ctx, engines.DSN(t, "sqlite"), store.Create())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := clocktest.Start
+	err = st.Update(ctx, func(tx store.Tx) error {
+		if err := tx.CreateToken(ctx, store.Token{ID: "t1", Name: "odd", Lifetime: lifetime, CreatedAt: now, UpdatedAt: now,
+			AllowedCIDRs: []string{"10.0.0.0/8", "ten-dot-nothing"}}); err != nil {
+			return err
+		}
+		return tx.CreateVersion(ctx, store.Version{ID: "v1", TokenID: "t1", State: token.StateCurrent, Fingerprint: "tw_v1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	src, err := server.NewSource(ctx, st, server.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := src.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets := snap.Lookup("v1").Token.AllowedCIDRs
+	if len(nets) != 2 || nets[0] != netip.MustParsePrefix("10.0.0.0/8") {
+		t.Fatalf("allowed networks %v, want 10.0.0.0/8 and one that contains nothing", nets)
+	}
+	for _, addr := range []string{"0.0.0.0", "203.0.113.7", "::1"} {
+		if nets[1].Contains(netip.MustParseAddr(addr)) {
+			t.Errorf("the network that did not parse contains %s", addr)
+		}
+	}
+	if !strings.Contains(logs.String(), "does not parse") {
+		t.Errorf("the log does not say a network did not parse:\n%s", logs.String())
 	}
 }

@@ -19,6 +19,14 @@ func appendEvent(ctx context.Context, tx store.Tx, subject string) error {
 	return err
 }
 
+// restricted is tk with allowed networks and a rate limit, which the bulk
+// read must carry like every other column.
+func restricted(tk store.Token) store.Token {
+	tk.AllowedCIDRs = []string{"192.0.2.0/24"}
+	tk.RateLimit = store.RateLimit{Requests: 5, Per: time.Second}
+	return tk
+}
+
 // TestVerificationData: the bulk read returns every token, deleted ones
 // included, exactly as GetTokenByID reads it, with the effective scopes
 // EffectiveScopes computes and every version without its sealed value, at
@@ -33,7 +41,7 @@ func TestVerificationData(t *testing.T) {
 				return err
 			}
 			for _, tk := range []store.Token{
-				newToken("live", "live", []string{"a:read", "b:read"}, []string{"r1"}),
+				restricted(newToken("live", "live", []string{"a:read", "b:read"}, []string{"r1"})),
 				newToken("gone", "gone", []string{"b:read"}, nil),
 				newToken("bare", "bare", nil, nil),
 			} {
@@ -80,6 +88,9 @@ func TestVerificationData(t *testing.T) {
 			}
 			if want := []string{"bare", "gone", "live"}; !reflect.DeepEqual(ids, want) {
 				t.Fatalf("%s: tokens %v, want %v", name, ids, want)
+			}
+			if live := data.Tokens[2]; len(live.AllowedCIDRs) != 1 || live.RateLimit.Requests != 5 {
+				t.Errorf("%s: the restrictions of live: %v %+v", name, live.AllowedCIDRs, live.RateLimit)
 			}
 			err = st.View(ctx, func(tx store.Tx) error {
 				for _, got := range data.Tokens {
