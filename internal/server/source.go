@@ -184,10 +184,13 @@ func (s *Source) refresh(ctx context.Context) {
 		s.answered(s.o.now())
 		return
 	}
-	s.invalidations.Add(1)
-	if err := s.reload(ctx); err != nil && ctx.Err() == nil {
-		s.failed(err)
+	if err := s.reload(ctx); err != nil {
+		if ctx.Err() == nil {
+			s.failed(err)
+		}
+		return
 	}
+	s.invalidations.Add(1)
 }
 
 // reload reads a new snapshot and serves it.
@@ -252,6 +255,7 @@ func (s *Source) listen(ctx context.Context, l store.Listener) {
 				continue
 			}
 		}
+		s.o.log.Info("listening for the store's changes")
 		// Changes committed while no one listened were not announced.
 		s.poke()
 		backoff = minBackoff

@@ -409,6 +409,11 @@ func TestSourceFailsClosedWhenTheStoreStops(t *testing.T) {
 			}
 			// It follows changes again: on PostgreSQL through a listener
 			// that reconnected.
+			if engine == "postgres" {
+				until(t, "the listener reconnects", func() bool {
+					return strings.Count(logs.String(), "listening for the store's changes") >= 2
+				})
+			}
 			if err := admin(t, o.dsn, clock).DeleteToken(ctx, "api"); err != nil {
 				t.Fatal(err)
 			}

@@ -20,6 +20,9 @@ type sqlStore struct {
 	db   *sql.DB
 	d    dialect
 	opts options
+	// immutable: a SQLite file opened as one that never changes (see
+	// openSQLite), which cannot be followed (VerificationData).
+	immutable bool
 }
 
 func (s *sqlStore) Engine() string { return s.d.name }

@@ -36,7 +36,14 @@ type VerifiableToken struct {
 // PostgreSQL the transaction is REPEATABLE READ, so every query sees the
 // same committed state (at READ COMMITTED each would see its own); a SQLite
 // read transaction keeps one snapshot of the file from its first read.
+//
+// A SQLite store opened immutable (by a reader that may not write its
+// folder, while no writer held it) is refused: SQLite would never show it
+// a change, so a server could not follow the store.
 func (s *sqlStore) VerificationData(ctx context.Context) (VerificationData, error) {
+	if s.immutable {
+		return VerificationData{}, ErrImmutable
+	}
 	opts := &sql.TxOptions{ReadOnly: true}
 	if s.d == postgresDialect {
 		opts.Isolation = sql.LevelRepeatableRead
@@ -181,6 +188,12 @@ func effectiveScopes(own, roles []string, roleScopes map[string][]string) []stri
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// ErrImmutable is VerificationData's error on a SQLite store that was opened
+// as an immutable file.
+var ErrImmutable = errors.New("read verification data: the SQLite store was opened as a file that never changes, " +
+	"because this user may not write its folder (to share the -shm file with the store's writers) and no writer held it open; " +
+	"such a reader would never see a revocation: give the server's user write access to the store's folder, or use a PostgreSQL store")
 
 // changeChannel is the PostgreSQL notification channel every change is
 // announced on, with the new change counter as payload. Notifications stay
