@@ -499,3 +499,92 @@ func TestSourceFailsClosedOnABadStoredNetwork(t *testing.T) {
 		t.Errorf("the log does not say a network did not parse:\n%s", logs.String())
 	}
 }
+
+// TestNewSourceRefuses: bad options and an unreadable store are errors
+// that say what to fix.
+func TestNewSourceRefuses(t *testing.T) {
+	t.Parallel()
+	st, err := store.Open(t.Context(), engines.DSN(t, "sqlite"), store.Create())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	gone := &switchable{Store: st}
+	gone.down.Store(true)
+	cases := []struct {
+		name string
+		st   store.Store
+		opts []server.SourceOption
+		want string
+	}{
+		{"no staleness", st, []server.SourceOption{server.WithMaxStaleness(0)}, "--max-staleness"},
+		{"negative poll", st, []server.SourceOption{server.WithPollInterval(-time.Second)}, "poll interval"},
+		{"store unreadable", gone, nil, errGone.Error()},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := server.NewSource(t.Context(), c.st, c.opts...); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("NewSource: %v, want an error naming %q", err, c.want)
+			}
+		})
+	}
+}
+
+// slowLoads is a store whose bulk reads, after the first, wait until the
+// test lets them go.
+type slowLoads struct {
+	store.Store
+	loads   atomic.Int32
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *slowLoads) VerificationData(ctx context.Context) (store.VerificationData, error) {
+	if s.loads.Add(1) > 1 {
+		s.started <- struct{}{}
+		<-s.release
+	}
+	return s.Store.VerificationData(ctx)
+}
+
+// TestReloadDoesNotBlockCurrent: while a reload is under way, Current
+// answers at once from the snapshot it has; the new one replaces it when
+// the reload is done.
+func TestReloadDoesNotBlockCurrent(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn := engines.DSN(t, "sqlite")
+	reg := admin(t, dsn, clocktest.New())
+	st, err := store.Open(ctx, dsn, store.ReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	slow := &slowLoads{Store: st, started: make(chan struct{}, 1), release: make(chan struct{})}
+	src := run(t, slow, server.WithPollInterval(5*time.Millisecond))
+	var once sync.Once
+	release := func() { once.Do(func() { close(slow.release) }) }
+	t.Cleanup(release) // before Run's cleanup waits for it, should the test fail
+	before, err := src.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.CreateScope(ctx, "billing:read", ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-slow.started:
+	case <-time.After(seenWithin):
+		t.Fatalf("no reload within %v of a change", seenWithin)
+	}
+	for range 100 {
+		if snap, err := src.Current(); err != nil || snap != before {
+			t.Fatalf("during a reload: Current() = %v, %v; want the snapshot it had", snap.Seq(), err)
+		}
+	}
+	release()
+	until(t, "the reloaded snapshot", func() bool {
+		snap, err := src.Current()
+		return err == nil && snap.Seq() > before.Seq()
+	})
+}
