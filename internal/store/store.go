@@ -3,9 +3,10 @@
 //
 // It guarantees that every change made inside Update commits or rolls back as
 // a whole, that audit events are appended to one hash chain in the same
-// transaction as the change they describe, that a token has at most one
-// pending, one current and one previous version, and that the locks it hands
-// out exclude each other across processes. It stores what it is given: token
+// transaction as the change they describe (on PostgreSQL with a change
+// notification, delivered only when the change commits), that a token has
+// at most one pending, one current and one previous version, and that the
+// locks it hands out exclude each other across processes. It stores what it is given: token
 // secrets arrive hashed and sensitive values sealed, never in plaintext.
 package store
 
