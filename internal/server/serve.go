@@ -139,7 +139,9 @@ func (c *certificate) reload() error {
 	return nil
 }
 
-func (c *certificate) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.current.Load(), nil }
+func (c *certificate) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return c.current.Load(), nil
+}
 
 // watchReload reloads certs on SIGHUP or a value on reload, until the
 // returned stop is called. Without certs SIGHUP is still taken, so it does

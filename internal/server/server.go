@@ -51,7 +51,9 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
 // WithRegistry sets the Prometheus registry the server registers its
 // metrics in and /metrics serves; the default is a registry of its own.
-func WithRegistry(r *prometheus.Registry) Option { return func(s *Server) { s.metrics = newMetrics(r) } }
+func WithRegistry(r *prometheus.Registry) Option {
+	return func(s *Server) { s.metrics = newMetrics(r) }
+}
 
 // DefaultAuthzFrom is who may call /v1/authz by default: the loopback
 // networks, where a gateway on the same host calls from.
