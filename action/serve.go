@@ -59,7 +59,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 		return c.fail(exitTrouble, "serve: load the first snapshot of the store: %v", err)
 	}
 	srv := server.New(src, server.WithIssuer(*issuer), server.WithTrustedProxies(trusted.prefixes),
-		server.WithAuthzFrom(authzFrom.prefixes), server.WithClock(now), server.WithLogger(log))
+		server.WithAuthzFrom(authzFrom.prefixes), server.WithServerClock(now), server.WithServerLogger(log))
 
 	// The source follows the store until the server has stopped.
 	srcCtx, stopSource := context.WithCancel(context.WithoutCancel(ctx))

@@ -136,7 +136,7 @@ func TestAuthzFrom(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
-			opts := []server.Option{server.WithClock(w.clock.Now)}
+			opts := []server.Option{server.WithServerClock(w.clock.Now)}
 			if tc.from != nil {
 				opts = append(opts, server.WithAuthzFrom(tc.from))
 			}

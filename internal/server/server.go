@@ -43,11 +43,13 @@ func WithAuthzFrom(p []netip.Prefix) Option {
 	return func(s *Server) { s.authzFrom = append([]netip.Prefix(nil), p...) }
 }
 
-// WithClock sets the clock verification, rate limits and metrics read.
-func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+// WithServerClock sets the clock verification, rate limits and metrics
+// read. (WithClock is the Source's.)
+func WithServerClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
-// WithLogger sets where the server logs; the default discards.
-func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+// WithServerLogger sets where the server logs; the default discards.
+// (WithLogger is the Source's.)
+func WithServerLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
 // WithRegistry sets the Prometheus registry the server registers its
 // metrics in and /metrics serves; the default is a registry of its own.

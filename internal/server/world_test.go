@@ -79,8 +79,7 @@ type world struct {
 	src    *fakeSource
 	srv    *server.Server
 	values map[string]string // version label → token value
-	logs   *bytes.Buffer
-	logMu  *sync.Mutex
+	logs   *lockedBuffer // source_test.go's
 }
 
 // Labels of the versions in the world, and the tokens they belong to.
@@ -107,7 +106,7 @@ var worldVersions = []struct {
 func newWorld(t *testing.T, opts ...server.Option) *world {
 	t.Helper()
 	w := &world{t: t, clock: clocktest.New(), src: &fakeSource{}, values: map[string]string{},
-		logs: &bytes.Buffer{}, logMu: &sync.Mutex{}}
+		logs: &lockedBuffer{}}
 	now := w.clock.Now()
 	infos := map[string]*server.TokenInfo{}
 	info := func(name string) *server.TokenInfo {
@@ -135,9 +134,9 @@ func newWorld(t *testing.T, opts ...server.Option) *world {
 		})
 	}
 	w.src.set(server.NewSnapshot(7, now, entries))
-	logger := slog.New(slog.NewTextHandler(lockedBuffer{w.logs, w.logMu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	all := []server.Option{
-		server.WithClock(w.clock.Now), server.WithLogger(logger), server.WithIssuer("https://tokenward.example"),
+		server.WithServerClock(w.clock.Now), server.WithServerLogger(logger), server.WithIssuer("https://tokenward.example"),
 		server.WithTrustedProxies([]netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}),
 		// Any caller may ask /v1/authz here, so the tests of addresses can
 		// come from anywhere; TestAuthzFrom checks the default.
@@ -150,25 +149,12 @@ func newWorld(t *testing.T, opts ...server.Option) *world {
 
 // checkLogs fails the test if a token value reached the log.
 func (w *world) checkLogs() {
-	w.logMu.Lock()
-	defer w.logMu.Unlock()
 	logs := w.logs.String()
 	for label, v := range w.values {
 		if strings.Contains(logs, v) || strings.Contains(logs, v[len(token.Prefix)+token.IDLength:len(v)-token.ChecksumLength]) {
 			w.t.Errorf("the log holds the value (or the secret) of %s:\n%s", label, logs)
 		}
 	}
-}
-
-type lockedBuffer struct {
-	b  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (l lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
 }
 
 // value is the token value of a version label, or the label itself for a
