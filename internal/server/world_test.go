@@ -79,7 +79,7 @@ type world struct {
 	src    *fakeSource
 	srv    *server.Server
 	values map[string]string // version label → token value
-	logs   *lockedBuffer // source_test.go's
+	logs   *lockedBuffer     // source_test.go's
 }
 
 // Labels of the versions in the world, and the tokens they belong to.
