@@ -253,3 +253,19 @@ func checksum(t *testing.T, body string) string {
 	}
 	return string(out)
 }
+
+// TestRateLimitSurvivesReload checks that a new snapshot of the same
+// tokens does not reset their counts.
+func TestRateLimitSurvivesReload(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	for range 2 {
+		if got := w.ask(t, "verify", "limited", nil, ""); got != token.Valid {
+			t.Fatalf("a use within the limit answered %q", got)
+		}
+	}
+	w.src.set(server.NewSnapshot(8, w.clock.Now(), w.entries))
+	if got := w.ask(t, "authz", "limited", nil, ""); got != server.RateLimited {
+		t.Errorf("after a reload the third use answered %q, want rate_limited", got)
+	}
+}

@@ -74,12 +74,13 @@ const (
 // world is a server over a snapshot of known tokens, with a settable clock
 // and a log kept to check that no token value reaches it.
 type world struct {
-	t      *testing.T
-	clock  *clocktest.Clock
-	src    *fakeSource
-	srv    *server.Server
-	values map[string]string // version label → token value
-	logs   *lockedBuffer     // source_test.go's
+	t       testing.TB
+	clock   *clocktest.Clock
+	src     *fakeSource
+	srv     *server.Server
+	values  map[string]string // version label → token value
+	entries []*server.Entry
+	logs    *lockedBuffer // source_test.go's
 }
 
 // Labels of the versions in the world, and the tokens they belong to.
@@ -103,7 +104,7 @@ var worldVersions = []struct {
 	{"limited", "limited", token.StateCurrent, 24 * time.Hour, []string{"billing:read"}},
 }
 
-func newWorld(t *testing.T, opts ...server.Option) *world {
+func newWorld(t testing.TB, opts ...server.Option) *world {
 	t.Helper()
 	w := &world{t: t, clock: clocktest.New(), src: &fakeSource{}, values: map[string]string{},
 		logs: &lockedBuffer{}}
@@ -133,6 +134,7 @@ func newWorld(t *testing.T, opts ...server.Option) *world {
 			Token:    info(v.tokenName),
 		})
 	}
+	w.entries = entries
 	w.src.set(server.NewSnapshot(7, now, entries))
 	logger := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	all := []server.Option{
