@@ -31,7 +31,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	fs.Var(trusted, "trusted-proxies", "CIDRs of proxies whose X-Forwarded-For or X-Real-IP name the client, comma separated or repeated (default $TOKENWARD_TRUSTED_PROXIES; none)")
 	authzFrom := &prefixList{prefixes: server.DefaultAuthzFrom}
 	fs.Var(authzFrom, "authz-from", "CIDRs that may call /v1/authz, comma separated or repeated (default $TOKENWARD_AUTHZ_FROM, else 127.0.0.0/8,::1)")
-	maxStale := fs.Duration("max-staleness", 60*time.Second, "how long to answer from the last snapshot while the store is unreachable, then fail closed (default $TOKENWARD_MAX_STALENESS)")
+	maxStale := durationFlag(fs, "max-staleness", server.DefaultMaxStaleness, "how long to answer from the last snapshot while the store is unreachable, then fail closed (default $TOKENWARD_MAX_STALENESS)")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
@@ -94,6 +94,32 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintln(c.stderr, "tokenward: stopped")
 	return exitOK
+}
+
+// durationValue is a duration flag whose error says what it takes.
+type durationValue struct{ d *time.Duration }
+
+// durationFlag defines a duration flag.
+func durationFlag(fs *flag.FlagSet, name string, def time.Duration, usage string) *time.Duration {
+	d := def
+	fs.Var(durationValue{&d}, name, usage)
+	return &d
+}
+
+func (v durationValue) String() string {
+	if v.d == nil {
+		return ""
+	}
+	return v.d.String()
+}
+
+func (v durationValue) Set(s string) error {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return errors.New("must be a duration such as 60s or 2m")
+	}
+	*v.d = d
+	return nil
 }
 
 // prefixList is a flag of CIDRs, comma separated or repeated; a bare

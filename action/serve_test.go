@@ -75,7 +75,7 @@ func newServeWorld(t *testing.T, dsn string) serveWorld {
 // port and returns it with its base URL and its combined output.
 func startServe(t *testing.T, env map[string]string, args ...string) (*exec.Cmd, string, *lockedBuf) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(os.Args[0], append([]string{"serve"}, args...)...)
 	cmd.Env = []string{"TOKENWARD_TEST_AS_BINARY=1", "PATH=" + os.Getenv("PATH")}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -146,7 +146,11 @@ func TestServeProcess(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			w := newServeWorld(t, engines.DSN(t, engine))
-			cmd, base, out := startServe(t, w.env, "--issuer", "https://tokenward.test")
+			// The settings come from the environment, as in a systemd unit.
+			w.env["TOKENWARD_LISTEN"] = "127.0.0.1:0"
+			w.env["TOKENWARD_ISSUER"] = "https://tokenward.test"
+			w.env["TOKENWARD_TRUSTED_PROXIES"] = "10.0.0.0/8, 192.0.2.1"
+			cmd, base, out := startServe(t, w.env)
 			client := &http.Client{Timeout: 10 * time.Second}
 
 			verify := func() server.VerifyResponse {
@@ -248,6 +252,45 @@ func TestServeProcess(t *testing.T) {
 				if strings.Contains(logs, secret) {
 					t.Errorf("the server's output holds a token value:\n%s", logs)
 				}
+			}
+		})
+	}
+}
+
+// TestServeSettings checks that bad settings are refused before anything
+// is opened, each naming its flag or variable.
+func TestServeSettings(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		want string
+	}{
+		{"bad trusted proxy", nil, []string{"serve", "--trusted-proxies", "10.0.0.0/33"}, exitUsage, `"10.0.0.0/33" is not a CIDR`},
+		{"bad trusted proxy from the environment", map[string]string{"TOKENWARD_TRUSTED_PROXIES": "10.0.0.0/8,nope"}, []string{"serve"}, exitUsage,
+			`TOKENWARD_TRUSTED_PROXIES is "nope"`},
+		{"bad authz-from from the environment", map[string]string{"TOKENWARD_AUTHZ_FROM": "::1/200"}, []string{"serve"}, exitUsage, "--authz-from"},
+		{"bad staleness", map[string]string{"TOKENWARD_MAX_STALENESS": "soon"}, []string{"serve"}, exitUsage, `TOKENWARD_MAX_STALENESS is "soon": must be a duration such as 60s or 2m`},
+		{"zero staleness", nil, []string{"serve", "--max-staleness", "0s"}, exitUsage, "--max-staleness must be positive"},
+		{"certificate without key", map[string]string{"TOKENWARD_TLS_CERT": "cert.pem"}, []string{"serve"}, exitUsage, "both --tls-cert and --tls-key"},
+		{"an argument", nil, []string{"serve", "tw_oops"}, exitUsage, "unexpected argument"},
+		{"no store", nil, []string{"serve"}, exitTrouble, "no store configured"},
+		{"a store that does not exist", map[string]string{"TOKENWARD_STORE": t.TempDir() + "/none.db"}, []string{"serve"}, exitTrouble, "never create one"},
+		{"verify --server, not a URL", nil, []string{"verify", "--server", "tokenward:8420"}, exitUsage, "--server must be the server's http:// or https:// URL"},
+		{"verify --server with credentials", nil, []string{"verify", "--server", "https://u:p@tokenward:8420"}, exitUsage, "--server must hold no credentials"},
+		{"verify --server without a caller token", nil, []string{"verify", "--server", "http://127.0.0.1:1"}, exitUsage, "TOKENWARD_CLIENT_TOKEN"},
+		{"verify --client-token-file alone", nil, []string{"verify", "--client-token-file", "f"}, exitUsage, "give the server's URL too"},
+		{"verify --server, unreachable", map[string]string{EnvClientToken: "tw_caller"}, []string{"verify", "--server", "http://127.0.0.1:1"}, exitTrouble, "ask the server"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := world{env: tc.env, value: "tw_somevalue"}
+			r := w.run(t, w.value+"\n", tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, want %d with %q:\n%s", r.code, tc.code, tc.want, r.stderr)
 			}
 		})
 	}
