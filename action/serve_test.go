@@ -3,8 +3,16 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -293,5 +301,90 @@ func TestServeSettings(t *testing.T) {
 				t.Errorf("exit %d, want %d with %q:\n%s", r.code, tc.code, tc.want, r.stderr)
 			}
 		})
+	}
+}
+
+// writeTestCert writes a self-signed certificate for 127.0.0.1 with the
+// given serial, and its key, as PEM files.
+func writeTestCert(t *testing.T, certFile, keyFile string, serial int64) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestServeProcessReloadsTLSOnSIGHUP serves HTTPS and reads the
+// certificate again on SIGHUP, keeping the old one when the new pair is bad.
+func TestServeProcessReloadsTLSOnSIGHUP(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("SIGHUP does not exist on Windows")
+	}
+	t.Parallel()
+	w := newServeWorld(t, engines.DSN(t, "sqlite"))
+	dir := t.TempDir()
+	certFile, keyFile := dir+"/cert.pem", dir+"/key.pem"
+	writeTestCert(t, certFile, keyFile, 1)
+	cmd, base, out := startServe(t, w.env, "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
+	if !strings.HasPrefix(base, "https://") {
+		t.Fatalf("serving on %s, want https", base)
+	}
+	addr := strings.TrimPrefix(base, "https://")
+	serial := func() int64 {
+		t.Helper()
+		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) // the test reads the certificate itself
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10s:\n%s", what, out.String())
+			}
+		}
+	}
+	if got := serial(); got != 1 {
+		t.Fatalf("serving certificate %d, want 1", got)
+	}
+	writeTestCert(t, certFile, keyFile, 2)
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the new certificate after SIGHUP", func() bool { return serial() == 2 })
+	if err := os.WriteFile(certFile, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the bad pair reported", func() bool { return strings.Contains(out.String(), "TLS certificate not reloaded") })
+	if got := serial(); got != 2 {
+		t.Errorf("after a bad reload serving certificate %d, want the one in use, 2", got)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, out.String())
 	}
 }

@@ -83,14 +83,19 @@ func Serve(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("serve: listen on %s (--listen): %w", cfg.Listen, err)
 		}
 	}
-	if certs != nil {
-		ln = tls.NewListener(ln, srv.TLSConfig)
-	}
 	stopReload := watchReload(certs, cfg.Reload, log)
 	defer stopReload()
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if certs != nil {
+			// The certificate comes from GetCertificate; ServeTLS adds
+			// HTTP/2 to what the listener offers.
+			served <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
 	log.Info("serving", "addr", ln.Addr().String(), "tls", certs != nil)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
