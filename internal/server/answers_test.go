@@ -223,7 +223,8 @@ func TestRoutes(t *testing.T) {
 	}{
 		{http.MethodGet, "/oauth2/introspect", 405},
 		{http.MethodGet, "/v1/verify", 405},
-		{http.MethodPost, "/v1/authz", 405},
+		{http.MethodPost, "/v1/authz", 401}, // nginx's subrequest keeps the client's method
+		{http.MethodDelete, "/v1/authz", 401},
 		{http.MethodGet, "/nope", 404},
 		{http.MethodGet, "/healthz", 200},
 	}

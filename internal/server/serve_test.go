@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -222,5 +223,35 @@ func TestServeRefusesBadConfig(t *testing.T) {
 				t.Errorf("Serve returned %v, want an error naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestSlowBodyIsCut checks the per-route deadline: a client that sends its
+// headers and then stalls mid-body gets 408, not a handler waiting forever.
+func TestSlowBodyIsCut(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, server.WithRouteTimeout(200*time.Millisecond))
+	addr, done := serving(t, t.Context(), server.Config{Handler: w.srv.Handler()})
+	_ = done
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.WriteString(conn, "POST /v1/verify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+w.value("caller")+
+		"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"token\":")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("a stalled body answered %d, want 408", resp.StatusCode)
 	}
 }

@@ -2,12 +2,15 @@ package server
 
 import (
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
 
 // Server answers verification requests from a snapshot source. Its zero
@@ -20,6 +23,7 @@ type Server struct {
 	now            func() time.Time
 	log            *slog.Logger
 	limits         *limiter
+	routeTimeout   time.Duration
 	metrics        *metrics
 	handler        http.Handler
 }
@@ -57,6 +61,11 @@ func WithRegistry(r *prometheus.Registry) Option {
 	return func(s *Server) { s.metrics = newMetrics(r) }
 }
 
+// WithRouteTimeout bounds reading a request's body on every route (default
+// 10s), and writing its answer to twice that; a client slower than that gets
+// 408 or a closed connection.
+func WithRouteTimeout(d time.Duration) Option { return func(s *Server) { s.routeTimeout = d } }
+
 // DefaultAuthzFrom is who may call /v1/authz by default: the loopback
 // networks, where a gateway on the same host calls from.
 var DefaultAuthzFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -69,14 +78,15 @@ const (
 	MaxBodyBytes = 64 << 10
 	// MaxHeaderBytes bounds a request's headers.
 	MaxHeaderBytes = 16 << 10
-	// routeTimeout bounds reading a request's body and writing its answer.
-	routeTimeout = 10 * time.Second
+	// defaultRouteTimeout bounds reading a request's body and writing its
+	// answer.
+	defaultRouteTimeout = 10 * time.Second
 )
 
 // New returns a server answering from src.
 func New(src Snapshots, opts ...Option) *Server {
 	s := &Server{src: src, authzFrom: DefaultAuthzFrom, now: time.Now,
-		log: slog.New(slog.DiscardHandler)}
+		log: slog.New(slog.DiscardHandler), routeTimeout: defaultRouteTimeout}
 	for _, o := range opts {
 		o(s)
 	}
@@ -88,7 +98,9 @@ func New(src Snapshots, opts ...Option) *Server {
 	mux := http.NewServeMux()
 	mux.Handle("POST /oauth2/introspect", s.route(endpointIntrospect, s.introspect))
 	mux.Handle("POST /v1/verify", s.route(endpointVerify, s.verify))
-	mux.Handle("GET /v1/authz", s.route(endpointAuthz, s.authz))
+	// Any method: nginx's auth_request subrequest keeps the client's
+	// (Caddy and Traefik send GET), and forward auth reads no body.
+	mux.Handle("/v1/authz", s.route(endpointAuthz, s.authz))
 	mux.Handle("GET /healthz", s.route("healthz", s.healthz))
 	mux.Handle("GET /readyz", s.route("readyz", s.readyz))
 	mux.Handle("GET /metrics", s.route("metrics", s.metrics.handler().ServeHTTP))
@@ -104,9 +116,12 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) route(name string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
-		deadline := time.Now().Add(routeTimeout) // the wall clock: deadlines are the network's
-		s.deadline(name, rc.SetReadDeadline(deadline))
-		s.deadline(name, rc.SetWriteDeadline(deadline))
+		// The wall clock: deadlines are the network's. The answer gets a
+		// period of its own after the body's, so a body cut by its deadline
+		// can still be told why.
+		start := time.Now()
+		s.deadline(name, rc.SetReadDeadline(start.Add(s.routeTimeout)))
+		s.deadline(name, rc.SetWriteDeadline(start.Add(2*s.routeTimeout)))
 		if r.ContentLength > MaxBodyBytes {
 			writeTooLarge(w)
 			return
@@ -124,10 +139,28 @@ func (s *Server) deadline(route string, err error) {
 	}
 }
 
-// tooLarge reports whether err is a body past MaxBodyBytes.
-func tooLarge(err error) bool {
+// readBody reads the whole body, at most MaxBodyBytes, within the route's
+// deadline. When it cannot, it answers (413 past the limit, 408 when the
+// client is too slow, 400 otherwise), sets code and returns false.
+func readBody(w http.ResponseWriter, r *http.Request, code *token.Code) ([]byte, bool) {
+	b, err := io.ReadAll(r.Body)
+	if err == nil {
+		return b, true
+	}
 	var mbe *http.MaxBytesError
-	return errors.As(err, &mbe)
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		*code = codeTooLarge
+		writeTooLarge(w)
+	case errors.As(err, &ne) && ne.Timeout():
+		*code = codeBadRequest
+		writeJSON(w, http.StatusRequestTimeout, oauthError{Error: "invalid_request", Description: "the request body did not arrive in time"})
+	default:
+		*code = codeBadRequest
+		badRequest(w, "the request body could not be read")
+	}
+	return nil, false
 }
 
 func writeTooLarge(w http.ResponseWriter) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -54,14 +55,13 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		e.write(w)
 		return
 	}
-	req, err := decodeVerify(r.Body)
+	body, ok := readBody(w, r, &u.code)
+	if !ok {
+		return
+	}
+	req, err := decodeVerify(body)
 	if err != nil {
 		u.code = codeBadRequest
-		if tooLarge(err) {
-			u.code = codeTooLarge
-			writeTooLarge(w)
-			return
-		}
 		badRequest(w, err.Error())
 		return
 	}
@@ -78,17 +78,14 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 
 // decodeVerify reads one VerifyRequest object and nothing after it. Its
 // errors say what to fix and never quote the body.
-func decodeVerify(body io.Reader) (VerifyRequest, error) {
+func decodeVerify(body []byte) (VerifyRequest, error) {
 	var req VerifyRequest
-	dec := json.NewDecoder(body)
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return req, jsonError(err)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		if err != nil && tooLarge(err) {
-			return req, err
-		}
 		return req, errors.New("the body must be one JSON object, with nothing after it")
 	}
 	if req.Token == "" {
@@ -102,8 +99,6 @@ func jsonError(err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
-	case tooLarge(err):
-		return err
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return errors.New(`the body must be a JSON object such as {"token": "...", "scopes": ["billing:read"], "source_ip": "203.0.113.7"}`)
 	case errors.As(err, &syn):
@@ -113,9 +108,11 @@ func jsonError(err error) error {
 			return errors.New("the body must be a JSON object")
 		}
 		return errors.New(`the field "` + typ.Field + `" must be a ` + typeName(typ.Field))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// encoding/json names the field, and names are not secrets.
+		return errors.New("the body has an " + strings.TrimPrefix(err.Error(), "json: ") + `: the fields are "token", "scopes" and "source_ip"`)
 	}
-	// An unknown field: encoding/json names it, and names are not secrets.
-	return errors.New("the body has " + strings.TrimPrefix(err.Error(), "json: ") + `: the fields are "token", "scopes" and "source_ip"`)
+	return errors.New("the body is not a verify request: " + `{"token": "...", "scopes": [...], "source_ip": "..."}`)
 }
 
 // typeName is what a field of VerifyRequest holds.
