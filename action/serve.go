@@ -30,7 +30,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	trusted := &prefixList{}
 	fs.Var(trusted, "trusted-proxies", "CIDRs of proxies whose X-Forwarded-For or X-Real-IP name the client, comma separated or repeated (default $TOKENWARD_TRUSTED_PROXIES; none)")
 	authzFrom := &prefixList{prefixes: server.DefaultAuthzFrom}
-	fs.Var(authzFrom, "authz-from", "CIDRs that may call /v1/authz, comma separated or repeated (default $TOKENWARD_AUTHZ_FROM, else 127.0.0.0/8,::1)")
+	fs.Var(authzFrom, "authz-from", "CIDRs that may call /v1/authz, comma separated or repeated (default $TOKENWARD_AUTHZ_FROM)")
 	maxStale := durationFlag(fs, "max-staleness", server.DefaultMaxStaleness, "how long to answer from the last snapshot while the store is unreachable, then fail closed (default $TOKENWARD_MAX_STALENESS)")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
