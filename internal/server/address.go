@@ -61,10 +61,13 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr {
 // trusted reports whether a is in one of the trusted proxies' networks.
 func (s *Server) trusted(a netip.Addr) bool { return inNets(s.trustedProxies, a) }
 
-// parseForwarded parses one forwarded address: an IP, possibly with a port
-// (1.2.3.4:5, [::1]:5).
+// parseForwarded parses one forwarded address: an IP, possibly bracketed
+// or with a port (1.2.3.4:5, [::1], [::1]:5).
 func parseForwarded(s string) (netip.Addr, bool) {
 	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		s = s[1 : len(s)-1]
+	}
 	if a, err := netip.ParseAddr(s); err == nil {
 		return a.Unmap().WithZone(""), true
 	}

@@ -198,6 +198,8 @@ func TestForwardedAddresses(t *testing.T) {
 		{"trusted proxy forwards X-Real-IP", trustedProxy, map[string]string{"X-Real-IP": allowedIP}, token.Valid},
 		{"trusted proxy forwards a denied X-Real-IP", trustedProxy, map[string]string{"X-Real-IP": deniedIP}, server.IPDenied},
 		{"X-Forwarded-For with a port", trustedProxy, map[string]string{"X-Forwarded-For": allowedIP + ":5555"}, token.Valid},
+		{"X-Forwarded-For, bracketed IPv6", trustedProxy, map[string]string{"X-Forwarded-For": "[2001:db8::7]"}, token.Valid},
+		{"X-Forwarded-For, IPv6 with a port", trustedProxy, map[string]string{"X-Forwarded-For": "[2001:db8::7]:443"}, token.Valid},
 		{"an untrusted forwarder's X-Forwarded-For is ignored", untrusted, map[string]string{"X-Forwarded-For": allowedIP}, server.IPDenied},
 		{"an untrusted forwarder's X-Real-IP is ignored", untrusted, map[string]string{"X-Real-IP": allowedIP}, server.IPDenied},
 		{"an allowed peer's forged X-Forwarded-For is ignored", allowedIP, map[string]string{"X-Forwarded-For": deniedIP}, token.Valid},
