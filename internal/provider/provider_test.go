@@ -71,9 +71,15 @@ func TestAccScopesDataSource(t *testing.T) {
 		Steps: []resource.TestStep{{
 			Config: scopesConfig,
 			Check: resource.ComposeAggregateTestCheckFunc(
-				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.#", "2"),
+				// The declared scopes and the built-in one, sorted by name.
+				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.#", "3"),
 				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.0.name", "billing:read"),
-				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.1.description", "reads users:read"),
+				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.0.built_in", "false"),
+				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.1.name", registry.ScopeIntrospect),
+				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.1.built_in", "true"),
+				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.1.description", registry.BuiltInScopes()[0].Description),
+				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.2.description", "reads users:read"),
+				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.2.built_in", "false"),
 			),
 		}},
 	})

@@ -26,7 +26,7 @@ type scopeResource struct {
 }
 
 func newScopeResource() resource.Resource {
-	return &scopeResource{resourceBase{id: importID{what: "scope", by: "name", attr: "name", example: "billing:read", check: registry.CheckScopeName}}}
+	return &scopeResource{resourceBase{id: importID{what: "scope", by: "name", attr: "name", example: "billing:read", check: registry.CheckDeclaredScope}}}
 }
 
 type scopeResourceModel struct {
@@ -43,7 +43,10 @@ func (r *scopeResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "A scope: a permission that tokens and roles grant, named `resource:action` in lower case " +
 			"(`billing:read`), or `resource:*` for every action of one resource. A scope that a token or a role " +
-			"still grants cannot be destroyed: the error names them. Import a scope by its name.",
+			"still grants cannot be destroyed: the error names them. Import a scope by its name.\n\n" +
+			"Scopes named `tokenward:*` are built in: every store has them (such as `tokenward:introspect`, which lets a " +
+			"token call `tokenward serve`'s introspection and verify endpoints), tokens and roles grant them like any other, " +
+			"and they cannot be declared, changed or destroyed here. The `tokenward_scopes` data source lists them.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				Computed:            true,
@@ -53,7 +56,8 @@ func (r *scopeResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 			"name": schema.StringAttribute{
 				Required: true,
 				MarkdownDescription: "The scope, `resource:action` in lower case (letters, digits, `_`, `.`, `-`), such as " +
-					"`billing:read`, or `resource:*` for every action of a resource. Changing it replaces the scope.",
+					"`billing:read`, or `resource:*` for every action of a resource. Changing it replaces the scope. A name " +
+					"starting with `tokenward:` is refused at plan time: those scopes are built in.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
 			"description": schema.StringAttribute{
@@ -75,6 +79,11 @@ func (r *scopeResource) ValidateConfig(ctx context.Context, req resource.Validat
 	}
 	if err := registry.CheckScopeName(name.ValueString()); err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("name"), "Invalid scope name", err.Error())
+		return
+	}
+	if err := registry.CheckDeclaredScope(name.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("name"), "Built-in scope", err.Error()+
+			". Remove this tokenward_scope; tokens and roles can grant the scope without it.")
 	}
 }
 

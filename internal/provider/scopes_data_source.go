@@ -10,7 +10,7 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 )
 
-// scopesDataSource lists every declared scope.
+// scopesDataSource lists every scope, declared or built in.
 type scopesDataSource struct {
 	reg *registry.Registry
 }
@@ -25,6 +25,7 @@ type scopesModel struct {
 type scopeModel struct {
 	Name        types.String `tfsdk:"name"`
 	Description types.String `tfsdk:"description"`
+	BuiltIn     types.Bool   `tfsdk:"built_in"`
 }
 
 func (d *scopesDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -33,7 +34,8 @@ func (d *scopesDataSource) Metadata(_ context.Context, req datasource.MetadataRe
 
 func (d *scopesDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "Every scope declared in the tokenward store, sorted by name: for `for_each`, checks and reviews.",
+		MarkdownDescription: "Every scope in the tokenward store, sorted by name: those declared with `tokenward_scope` and the " +
+			"built-in ones (`tokenward:*`, marked `built_in`). For `for_each`, checks and reviews.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, MarkdownDescription: "Always `scopes`."},
 			"scopes": schema.ListNestedAttribute{
@@ -42,6 +44,8 @@ func (d *scopesDataSource) Schema(_ context.Context, _ datasource.SchemaRequest,
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"name":        schema.StringAttribute{Computed: true, MarkdownDescription: "The scope, `resource:action`, such as `billing:read`."},
 					"description": schema.StringAttribute{Computed: true, MarkdownDescription: "What the scope allows."},
+					"built_in": schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the scope is built in (`tokenward:*`, " +
+						"such as `tokenward:introspect`): every store has it, and it is granted like any scope but never declared with `tokenward_scope`."},
 				}},
 			},
 		},
@@ -62,7 +66,8 @@ func (d *scopesDataSource) Read(ctx context.Context, _ datasource.ReadRequest, r
 	}
 	m := scopesModel{ID: types.StringValue("scopes"), Scopes: make([]scopeModel, 0, len(scopes))}
 	for _, s := range scopes {
-		m.Scopes = append(m.Scopes, scopeModel{Name: types.StringValue(s.Name), Description: types.StringValue(s.Description)})
+		m.Scopes = append(m.Scopes, scopeModel{Name: types.StringValue(s.Name), Description: types.StringValue(s.Description),
+			BuiltIn: types.BoolValue(registry.IsBuiltInScope(s.Name))})
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

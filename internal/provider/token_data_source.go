@@ -38,6 +38,8 @@ type tokenDataModel struct {
 	ExpiresAt       types.String `tfsdk:"expires_at"`
 	NextRotationAt  types.String `tfsdk:"next_rotation_at"`
 	Status          types.String `tfsdk:"status"`
+	AllowedCIDRs    types.Set    `tfsdk:"allowed_cidrs"`
+	RateLimit       types.Object `tfsdk:"rate_limit"`
 }
 
 func (d *tokenDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -49,7 +51,7 @@ func (d *tokenDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, 
 		return schema.StringAttribute{Computed: true, MarkdownDescription: desc}
 	}
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "A token's metadata, by name: owner, scopes (own and effective), lifetime, where it is delivered and " +
+		MarkdownDescription: "A token's metadata, by name: owner, scopes (own and effective), lifetime, restrictions, where it is delivered and " +
 			"its current version's fingerprint and dates. It never reads the token's value; tokenward keeps only its hash.",
 		Attributes: map[string]schema.Attribute{
 			"name":        schema.StringAttribute{Required: true, MarkdownDescription: "The token's name, such as `ci-deploy`."},
@@ -73,6 +75,14 @@ func (d *tokenDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, 
 			"expires_at":       str("When the current value expires (RFC 3339)."),
 			"next_rotation_at": str("When the current value is due for rotation (RFC 3339)."),
 			"status":           str("`active`, `due`, `rotating`, `expired` or `unissued`, as on the `tokenward_token` resource."),
+			"allowed_cidrs": schema.SetAttribute{Computed: true, ElementType: types.StringType,
+				MarkdownDescription: allowedCIDRsDescription + " Empty when the token has none."},
+			"rate_limit": schema.SingleNestedAttribute{Computed: true,
+				MarkdownDescription: rateLimitDescription + " Null when the token has none.",
+				Attributes: map[string]schema.Attribute{
+					"requests": schema.Int64Attribute{Computed: true, MarkdownDescription: "How many uses the window allows."},
+					"per":      schema.StringAttribute{Computed: true, MarkdownDescription: "The window, such as `1m`."},
+				}},
 		},
 	}
 }
@@ -129,6 +139,7 @@ func (d *tokenDataSource) Read(ctx context.Context, req datasource.ReadRequest, 
 		Destinations: list(keys),
 		Fingerprint:  c.fingerprint, CurrentVersion: c.currentVersion, IssuedAt: c.issuedAt,
 		ExpiresAt: c.expiresAt, NextRotationAt: c.nextRotationAt, Status: c.status,
+		AllowedCIDRs: set(ti.AllowedCIDRs), RateLimit: rateLimitData(ti.RateLimit, &resp.Diagnostics),
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

@@ -36,6 +36,8 @@ type tokenModel struct {
 	GitHubOrganizationSecrets types.List    `tfsdk:"github_organization_secrets"`
 	GitHubDependabotSecrets   types.List    `tfsdk:"github_dependabot_secrets"`
 	Files                     types.List    `tfsdk:"files"`
+	AllowedCIDRs              types.Set     `tfsdk:"allowed_cidrs"`
+	RateLimit                 types.Object  `tfsdk:"rate_limit"`
 	Fingerprint               types.String  `tfsdk:"fingerprint"`
 	CurrentVersion            types.String  `tfsdk:"current_version"`
 	IssuedAt                  types.String  `tfsdk:"issued_at"`
@@ -282,10 +284,12 @@ func (m tokenModel) specOf(ctx context.Context, ds []declared, diags *diag.Diagn
 		diags.AddError("Invalid destination", err.Error())
 	}
 	l, _ := m.lifetime()
+	rl, _ := m.rateLimit(ctx, diags)
 	return registry.TokenSpec{
 		Name: m.Name.ValueString(), Owner: m.Owner.ValueString(), Description: m.Description.ValueString(),
 		Scopes: stringSet(ctx, m.Scopes, diags), Roles: stringSet(ctx, m.Roles, diags),
 		Lifetime: l, Destinations: sds,
+		AllowedCIDRs: stringSet(ctx, m.AllowedCIDRs, diags), RateLimit: rl,
 	}
 }
 
@@ -357,6 +361,8 @@ func (r *tokenResource) fromStore(ctx context.Context, ti registry.TokenInfo, pr
 	m.TTL = keepDuration(ti.Lifetime.TTL, prior.TTL)
 	m.RotateBefore = keepDuration(ti.Lifetime.RotateBefore, prior.RotateBefore)
 	m.Overlap = keepDuration(ti.Lifetime.Overlap, prior.Overlap)
+	m.AllowedCIDRs = optSet(ctx, ti.AllowedCIDRs, prior.AllowedCIDRs, diags)
+	m.RateLimit = rateLimitFromStore(ctx, ti.RateLimit, prior.RateLimit, diags)
 	if m.RotationTriggers.IsUnknown() {
 		m.RotationTriggers = types.MapNull(types.StringType)
 	}

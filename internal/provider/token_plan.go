@@ -25,7 +25,7 @@ import (
 // and the provider's policy.
 
 // ValidateConfig checks what needs no store: names, scopes, the lifetime
-// rules and every destination, each on its attribute.
+// rules, the restrictions and every destination, each on its attribute.
 func (r *tokenResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var m tokenModel
 	resp.Diagnostics.Append(getModel(ctx, req.Config.Schema.Type(), req.Config.Raw, &m)...)
@@ -64,6 +64,7 @@ func (r *tokenResource) ValidateConfig(ctx context.Context, req resource.Validat
 		}
 	}
 	checkFiles(ctx, m.Files, &resp.Diagnostics)
+	checkRestrictions(ctx, m, &resp.Diagnostics)
 	ds, _ := m.destinations(ctx, &resp.Diagnostics)
 	seen := map[string]string{}
 	for _, d := range ds {

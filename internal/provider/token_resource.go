@@ -71,7 +71,8 @@ func (r *tokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 		MarkdownDescription: "An API token: its owner, scopes and roles, how long each value lives and when it is rotated, and where " +
 			"its value is delivered. Creating the resource issues the first value and writes it to every destination; the value is " +
 			"never stored in Terraform state or shown in a plan, and no attribute holds it.\n\n" +
-			"Changing `scopes`, `roles`, `owner`, `description` or the lifetime updates the token in place without a new value. " +
+			"Changing `scopes`, `roles`, `owner`, `description`, the lifetime, `allowed_cidrs` or `rate_limit` updates the token in " +
+			"place without a new value. " +
 			"Changing a destination or `rotation_triggers` rotates the token on apply: a new value is issued and delivered to every " +
 			"destination, the previous one stays valid for `overlap`, and destinations that were removed are cleaned up. " +
 			"Destroying the resource revokes every value and removes what tokenward wrote, and nothing else.",
@@ -114,6 +115,8 @@ func (r *tokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 					"`triggers` replace a resource; for example `{ incident = \"2026-03-01\" }` to rotate after a leak. They are kept only " +
 					"in Terraform state, not in the store, so an imported token has none.",
 			},
+			"allowed_cidrs": allowedCIDRsAttribute(),
+			"rate_limit":    rateLimitAttribute(),
 			"github_secrets": schema.ListNestedAttribute{
 				Optional: true,
 				MarkdownDescription: "GitHub Actions repository secrets, or environment secrets when `environment` is set, that receive " +

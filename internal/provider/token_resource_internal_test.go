@@ -49,6 +49,7 @@ func TestSameModel(t *testing.T) {
 		GitHubOrganizationSecrets: types.ListNull(githubOrganizationSecretType), GitHubDependabotSecrets: types.ListNull(githubDependabotSecretType),
 		Files: types.ListNull(fileType), Fingerprint: types.StringValue("tw_1…abcd"), CurrentVersion: types.StringValue("1"),
 		IssuedAt: types.StringNull(), ExpiresAt: types.StringNull(), NextRotationAt: types.StringNull(), Status: types.StringValue(statusActive),
+		AllowedCIDRs: types.SetNull(types.StringType), RateLimit: types.ObjectNull(rateLimitType.AttrTypes),
 	}
 	if !sameModel(base, base) {
 		t.Fatal("sameModel(m, m) = false")
@@ -72,6 +73,8 @@ func TestSameModel(t *testing.T) {
 				f.Set(reflect.ValueOf(types.MapUnknown(types.StringType)))
 			case types.List:
 				f.Set(reflect.ValueOf(types.ListUnknown(f.Interface().(types.List).ElementType(context.Background()))))
+			case types.Object:
+				f.Set(reflect.ValueOf(types.ObjectUnknown(rateLimitType.AttrTypes)))
 			default:
 				t.Fatalf("field %s has type %T: teach this test to change it", name, f.Interface())
 			}

@@ -65,9 +65,10 @@ func CheckName(field, name string) error {
 	return nil
 }
 
-// CreateScope declares a scope.
+// CreateScope declares a scope. A name under BuiltInPrefix is refused:
+// those scopes are tokenward's.
 func (r *Registry) CreateScope(ctx context.Context, name, description string) (store.Scope, error) {
-	if err := CheckScopeName(name); err != nil {
+	if err := CheckDeclaredScope(name); err != nil {
 		return store.Scope{}, err
 	}
 	now := r.clock()
@@ -78,8 +79,11 @@ func (r *Registry) CreateScope(ctx context.Context, name, description string) (s
 	return s, err
 }
 
-// UpdateScope changes the description of a scope.
+// UpdateScope changes the description of a scope, unless it is built in.
 func (r *Registry) UpdateScope(ctx context.Context, name, description string) (store.Scope, error) {
+	if err := checkNotBuiltIn(name, "changed"); err != nil {
+		return store.Scope{}, err
+	}
 	var s store.Scope
 	err := r.change(ctx, "scope.update", "scope/"+name, func(tx store.Tx, _ map[string]string) error {
 		var err error
@@ -105,8 +109,11 @@ func (r *Registry) Scopes(ctx context.Context) (out []store.Scope, err error) {
 }
 
 // DeleteScope removes a scope that no token or role grants; otherwise the
-// error names them.
+// error names them. A built-in scope is never deleted.
 func (r *Registry) DeleteScope(ctx context.Context, name string) error {
+	if err := checkNotBuiltIn(name, "deleted"); err != nil {
+		return err
+	}
 	return r.change(ctx, "scope.delete", "scope/"+name, func(tx store.Tx, _ map[string]string) error {
 		tokens, roles, err := tx.ScopeUsers(ctx, name)
 		if err != nil {

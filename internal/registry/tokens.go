@@ -21,6 +21,11 @@ type TokenSpec struct {
 	Roles        []string
 	Lifetime     store.Lifetime
 	Destinations []store.Destination // Key and Kind set; Config optional
+	// AllowedCIDRs are the networks the token may be used from, canonical
+	// CIDRs (CheckCIDR) such as 10.0.0.0/8; none allows any source.
+	AllowedCIDRs []string
+	// RateLimit caps the token's uses per server instance; zero is none.
+	RateLimit store.RateLimit
 }
 
 // CheckLifetime reports whether a lifetime policy is usable:
@@ -65,6 +70,9 @@ func checkToken(spec TokenSpec) error {
 		}
 		seen[d.Key] = true
 	}
+	if err := checkRestrictions(spec); err != nil {
+		return err
+	}
 	return CheckLifetime(spec.Lifetime)
 }
 
@@ -81,6 +89,7 @@ func (r *Registry) CreateToken(ctx context.Context, spec TokenSpec) (store.Token
 	tk := store.Token{
 		ID: id, Name: spec.Name, Owner: spec.Owner, Description: spec.Description,
 		Scopes: sortedSet(spec.Scopes), Roles: sortedSet(spec.Roles), Lifetime: spec.Lifetime,
+		AllowedCIDRs: optionalSet(spec.AllowedCIDRs), RateLimit: spec.RateLimit,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	err = r.change(ctx, "token.create", "token/"+spec.Name, func(tx store.Tx, d map[string]string) error {
@@ -179,6 +188,7 @@ func tokenDetails(d map[string]string, tk store.Token, ds []store.Destination) {
 	d["ttl"] = tk.Lifetime.TTL.String()
 	d["rotate_before"] = tk.Lifetime.RotateBefore.String()
 	d["overlap"] = tk.Lifetime.Overlap.String()
+	restrictionDetails(d, "", tk)
 	keys := make([]string, len(ds))
 	for i, x := range ds {
 		keys[i] = x.Key
@@ -187,7 +197,7 @@ func tokenDetails(d map[string]string, tk store.Token, ds []store.Destination) {
 }
 
 // UpdateToken changes a token in place: owner, description, scopes, roles,
-// lifetime and destinations. Scope and role changes apply to every live
+// lifetime, restrictions (allowed networks, rate limit) and destinations. Scope and role changes apply to every live
 // version at once; nothing is rotated here.
 func (r *Registry) UpdateToken(ctx context.Context, spec TokenSpec) (store.Token, error) {
 	if err := checkToken(spec); err != nil {
@@ -201,8 +211,10 @@ func (r *Registry) UpdateToken(ctx context.Context, spec TokenSpec) (store.Token
 		}
 		d["scopes_before"] = strings.Join(tk.Scopes, ",")
 		d["roles_before"] = strings.Join(tk.Roles, ",")
+		restrictionDetails(d, "_before", tk)
 		tk.Owner, tk.Description = spec.Owner, spec.Description
 		tk.Scopes, tk.Roles, tk.Lifetime = sortedSet(spec.Scopes), sortedSet(spec.Roles), spec.Lifetime
+		tk.AllowedCIDRs, tk.RateLimit = optionalSet(spec.AllowedCIDRs), spec.RateLimit
 		tk.UpdatedAt = r.clock()
 		return saveToken(ctx, tx, d, tk, spec.Destinations, tx.UpdateToken)
 	})

@@ -274,8 +274,10 @@ func TestEmptyReadsNothingAndRefusesChanges(t *testing.T) {
 	for range 3 { // several connections of the pool see the same schema
 		if err := st.View(ctx, func(tx store.Tx) error {
 			scopes, err := tx.ListScopes(ctx)
-			if err == nil && len(scopes) != 0 {
-				t.Errorf("scopes = %v", scopes)
+			for _, s := range scopes {
+				if !strings.HasPrefix(s.Name, "tokenward:") { // the built-in scopes are in every store
+					t.Errorf("scopes = %v", scopes)
+				}
 			}
 			return err
 		}); err != nil {

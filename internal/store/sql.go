@@ -345,12 +345,23 @@ func (t *sqlTx) RoleUsers(ctx context.Context, name string) ([]string, error) {
 
 // --- tokens
 
-const tokenColumns = `id, name, owner, description, ttl, rotate_before, overlap, created_at, updated_at, deleted_at`
+const tokenColumns = `id, name, owner, description, ttl, rotate_before, overlap, created_at, updated_at, deleted_at, allowed_cidrs, rate_limit_requests, rate_limit_per`
+
+// cidrsJSON is a token's allowed networks as the allowed_cidrs column holds
+// them: a JSON array, [] for none.
+func cidrsJSON(cidrs []string) string {
+	if cidrs == nil {
+		cidrs = []string{}
+	}
+	b, _ := json.Marshal(cidrs) // a []string always marshals
+	return string(b)
+}
 
 func (t *sqlTx) CreateToken(ctx context.Context, tk Token) error {
-	_, err := t.exec(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := t.exec(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		tk.ID, tk.Name, tk.Owner, tk.Description, int64(tk.Lifetime.TTL), int64(tk.Lifetime.RotateBefore),
-		int64(tk.Lifetime.Overlap), micros(tk.CreatedAt), micros(tk.UpdatedAt), nullMicros(tk.DeletedAt))
+		int64(tk.Lifetime.Overlap), micros(tk.CreatedAt), micros(tk.UpdatedAt), nullMicros(tk.DeletedAt),
+		cidrsJSON(tk.AllowedCIDRs), int64(tk.RateLimit.Requests), int64(tk.RateLimit.Per))
 	if err != nil {
 		return fmt.Errorf("create token %s: %w", tk.Name, err)
 	}
@@ -358,9 +369,11 @@ func (t *sqlTx) CreateToken(ctx context.Context, tk Token) error {
 }
 
 func (t *sqlTx) UpdateToken(ctx context.Context, tk Token) error {
-	res, err := t.exec(ctx, `UPDATE tokens SET name = ?, owner = ?, description = ?, ttl = ?, rotate_before = ?, overlap = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL`,
+	res, err := t.exec(ctx, `UPDATE tokens SET name = ?, owner = ?, description = ?, ttl = ?, rotate_before = ?, overlap = ?, updated_at = ?,
+		allowed_cidrs = ?, rate_limit_requests = ?, rate_limit_per = ? WHERE id = ? AND deleted_at IS NULL`,
 		tk.Name, tk.Owner, tk.Description, int64(tk.Lifetime.TTL), int64(tk.Lifetime.RotateBefore),
-		int64(tk.Lifetime.Overlap), micros(tk.UpdatedAt), tk.ID)
+		int64(tk.Lifetime.Overlap), micros(tk.UpdatedAt),
+		cidrsJSON(tk.AllowedCIDRs), int64(tk.RateLimit.Requests), int64(tk.RateLimit.Per), tk.ID)
 	if err := mustAffect(res, err, "update token "+tk.Name); err != nil {
 		return err
 	}
@@ -380,13 +393,21 @@ func (t *sqlTx) setTokenMembers(ctx context.Context, tk Token, verb string) erro
 // scanToken reads one token; where is a condition of this package's, never input.
 func (t *sqlTx) scanToken(ctx context.Context, where string, arg any) (Token, error) {
 	var tk Token
-	var ttl, rb, ov, c, u int64
+	var ttl, rb, ov, c, u, rlReq, rlPer int64
 	var d sql.NullInt64
+	var cidrs string
 	err := t.row(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE `+where, arg).
-		Scan(&tk.ID, &tk.Name, &tk.Owner, &tk.Description, &ttl, &rb, &ov, &c, &u, &d)
+		Scan(&tk.ID, &tk.Name, &tk.Owner, &tk.Description, &ttl, &rb, &ov, &c, &u, &d, &cidrs, &rlReq, &rlPer)
 	if err != nil {
 		return Token{}, classify(err)
 	}
+	if err := json.Unmarshal([]byte(cidrs), &tk.AllowedCIDRs); err != nil {
+		return Token{}, fmt.Errorf("token %s: allowed_cidrs: %w", tk.Name, err)
+	}
+	if len(tk.AllowedCIDRs) == 0 {
+		tk.AllowedCIDRs = nil
+	}
+	tk.RateLimit = RateLimit{Requests: int(rlReq), Per: time.Duration(rlPer)}
 	tk.Lifetime = Lifetime{TTL: time.Duration(ttl), RotateBefore: time.Duration(rb), Overlap: time.Duration(ov)}
 	tk.CreatedAt, tk.UpdatedAt = fromMicros(c), fromMicros(u)
 	if d.Valid {

@@ -78,8 +78,15 @@ func TestScopes(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if len(all) != 2 || all[0].Name != "billing:*" || all[1].Name != "billing:read" {
+			// Every store has the built-in scopes too (tokenward:*), which
+			// sort after these.
+			if len(all) < 2 || all[0].Name != "billing:*" || all[1].Name != "billing:read" {
 				t.Errorf("list = %+v", all)
+			}
+			for _, s := range all[2:] {
+				if !strings.HasPrefix(s.Name, "tokenward:") {
+					t.Errorf("list = %+v: %s is neither declared here nor built in", all, s.Name)
+				}
 			}
 			return nil
 		})

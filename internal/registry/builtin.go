@@ -1,0 +1,53 @@
+package registry
+
+import (
+	"strings"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
+)
+
+// BuiltInPrefix starts the name of every built-in scope. Scopes under it
+// belong to tokenward: it never creates, changes or deletes them for a
+// caller, and no caller may declare one.
+const BuiltInPrefix = "tokenward:"
+
+// ScopeIntrospect lets a token call tokenward serve's introspection and
+// verify endpoints, and so check whether any token is valid.
+const ScopeIntrospect = "tokenward:introspect"
+
+// BuiltInScopes returns the scopes every store has, sorted by name. A store
+// gets them from its migrations (00005 and later); a test keeps this list
+// and the migrations in step, so a new built-in scope is added in both.
+func BuiltInScopes() []store.Scope {
+	return []store.Scope{
+		{Name: ScopeIntrospect, Description: "call tokenward serve's introspection and verify endpoints"},
+	}
+}
+
+// IsBuiltInScope reports whether name is, or would be, a built-in scope:
+// any name under BuiltInPrefix.
+func IsBuiltInScope(name string) bool { return strings.HasPrefix(name, BuiltInPrefix) }
+
+// CheckDeclaredScope reports whether a caller may declare a scope named
+// name: a valid scope name (CheckScopeName) that is not under
+// BuiltInPrefix. The error is an InvalidError on name.
+func CheckDeclaredScope(name string) error {
+	if err := CheckScopeName(name); err != nil {
+		return err
+	}
+	return checkNotBuiltIn(name, "declared")
+}
+
+// checkNotBuiltIn refuses to let a caller create, change or delete a
+// built-in scope; verb says which.
+func checkNotBuiltIn(name, verb string) error {
+	if !IsBuiltInScope(name) {
+		return nil
+	}
+	for _, s := range BuiltInScopes() {
+		if s.Name == name {
+			return invalid("name", "scope %s is built in: every store has it and tokenward manages it, so it cannot be %s; grant it to a token or role as any other scope, without declaring it", name, verb)
+		}
+	}
+	return invalid("name", "scope %s is under %s, which is kept for tokenward's built-in scopes, so it cannot be %s; give the scope a name of your own, such as billing:read", Quote(name), BuiltInPrefix, verb)
+}
