@@ -11,7 +11,7 @@
 # every response that was not a 2xx (goal: none).
 #
 #   bench/serve.sh                  # ROUNDS=5 DURATION=5s CONNECTIONS=32 EXTRA=100000
-#   PPROF=1 bench/serve.sh          # also a 10 s CPU profile of serve under verify load
+#   KEEP=1 bench/serve.sh           # keep the work folder (wrk's output, the logs)
 #
 # Needs wrk, curl and taskset, and two CPUs. Takes about three minutes.
 set -euo pipefail
@@ -30,7 +30,7 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$work"
+  if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 chmod 0700 "$work"
@@ -106,11 +106,12 @@ chmod 0600 "$work"/*.h "$work"/*.req "$work"/*.lua
 declare -A path=([verify]=/v1/verify [introspect]=/oauth2/introspect [authz]='/v1/authz?scope=billing:read')
 
 echo "== capture serve's answers for the bare server"
+mkdir "$work/answers"
 for e in verify introspect authz; do
   if [ "$e" = authz ]; then
-    curl -fs -D "$work/answers/$e.headers" -o "$work/answers/$e.body" -H @"$work/$e.h" --create-dirs "http://$SERVE_ADDR${path[$e]}"
+    curl -fs -D "$work/answers/$e.headers" -o "$work/answers/$e.body" -H @"$work/$e.h" "http://$SERVE_ADDR${path[$e]}"
   else
-    curl -fs -D "$work/answers/$e.headers" -o "$work/answers/$e.body" -H @"$work/$e.h" --data-binary @"$work/$e.req" --create-dirs "http://$SERVE_ADDR${path[$e]}"
+    curl -fs -D "$work/answers/$e.headers" -o "$work/answers/$e.body" -H @"$work/$e.h" --data-binary @"$work/$e.req" "http://$SERVE_ADDR${path[$e]}"
   fi
   head -1 "$work/answers/$e.headers" | tr -d '\r' | sed "s/^/  $e: /"
 done
@@ -158,13 +159,6 @@ for e in verify introspect authz; do
     bench "$e" $BARE_ADDR small/bare
   done
 done
-
-if [ -n "${PPROF:-}" ]; then
-  echo "== CPU profile of serve under verify load (10 s)"
-  curl -fs -o "$work/cpu.pprof" "http://$SERVE_ADDR/debug/pprof/profile?seconds=10" &
-  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d10s -s "$work/verify.lua" "http://$SERVE_ADDR/v1/verify" >/dev/null
-  wait $! && go tool pprof -top -nodecount=25 "$work/tokenward" "$work/cpu.pprof" | head -35 || echo "(no /debug/pprof on serve)"
-fi
 
 echo "== $EXTRA more tokens in the store"
 kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true

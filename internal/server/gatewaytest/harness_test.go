@@ -441,6 +441,10 @@ type call struct {
 	headers map[string]string // more request headers
 	status  int
 	want    map[string]string // response headers that must have these values
+	// challenge is the error the WWW-Authenticate: Bearer challenge must
+	// name (RFC 6750), "none" for a challenge without one; unchecked when
+	// empty.
+	challenge string
 }
 
 // do sends c to base and checks the answer.
@@ -468,6 +472,13 @@ func (c call) do(t *testing.T, p *pki, base string) *http.Response {
 	for k, v := range c.want {
 		if got := resp.Header.Get(k); got != v {
 			t.Errorf("GET %s: %s is %q, want %q", c.path, k, got, v)
+		}
+	}
+	if c.challenge != "" {
+		got := resp.Header.Get("WWW-Authenticate")
+		named := strings.Contains(got, "error=")
+		if !strings.HasPrefix(got, "Bearer") || (c.challenge == "none") == named || (named && !strings.Contains(got, `error="`+c.challenge+`"`)) {
+			t.Errorf("GET %s: WWW-Authenticate is %q, want a Bearer challenge with error %s", c.path, got, c.challenge)
 		}
 	}
 	return resp
