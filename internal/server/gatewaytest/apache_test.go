@@ -71,7 +71,7 @@ func TestApacheOAuth2ResourceServer(t *testing.T) {
 	t.Parallel()
 	need(t, "apache2")
 	dir := openDir(t)
-	w := newWorld(t, dir)
+	w := newWorld(t, filepath.Join(dir, "tokenward.db"))
 	caller := w.issue(t, registry.TokenSpec{Name: "apache-gateway", Scopes: []string{"tokenward:introspect"}})
 	billing := w.issue(t, registry.TokenSpec{Name: "billing-client", Scopes: []string{"billing:read"}})
 	docs := w.issue(t, registry.TokenSpec{Name: "docs-reader", Scopes: []string{"docs:read"}})

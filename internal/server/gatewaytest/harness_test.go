@@ -30,6 +30,7 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry/registrytest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store/storetest"
 )
 
 // startTimeout bounds how long a process may take to start answering, and
@@ -97,8 +98,13 @@ func tokenwardBinary(t *testing.T) string {
 	return built.bin
 }
 
+// engines opens stores of both engines for the tests that run on each.
+var engines *storetest.Engines
+
 func TestMain(m *testing.M) {
+	engines = storetest.Start()
 	code := m.Run()
+	engines.Stop()
 	if built.bin != "" {
 		os.RemoveAll(filepath.Dir(built.bin))
 	}
@@ -331,16 +337,15 @@ func upstream(t *testing.T) *httptest.Server {
 	return u
 }
 
-// world is a SQLite store with the scopes the examples require, and the
+// world is a store with the scopes the examples require, and the
 // values of the tokens a test issued in it.
 type world struct {
 	dsn string
 	reg *registry.Registry
 }
 
-func newWorld(t *testing.T, dir string) *world {
+func newWorld(t *testing.T, dsn string) *world {
 	t.Helper()
-	dsn := filepath.Join(dir, "tokenward.db")
 	env := registrytest.Env(t, dsn)
 	reg, err := registry.Open(t.Context(), registry.Config{Getenv: func(k string) string { return env[k] }, Create: true})
 	if err != nil {
@@ -388,14 +393,15 @@ func (w *world) serve(t *testing.T, p *pki, args ...string) *server {
 	t.Helper()
 	bin := tokenwardBinary(t)
 	addr := freeAddr(t)
-	args = append([]string{"serve", "--store", w.dsn, "--listen", addr}, args...)
+	args = append([]string{"serve", "--listen", addr}, args...)
 	s := &server{url: "http://" + addr, client: &http.Client{Timeout: 10 * time.Second}}
 	if p != nil {
 		args = append(args, "--tls-cert", p.Cert, "--tls-key", p.Key)
 		s.url = "https://" + addr
 		s.client = p.client("")
 	}
-	s.process = start(t, "tokenward serve "+addr, []string{"HOME=" + t.TempDir()}, bin, args...)
+	// The store's DSN in the environment: a PostgreSQL one has a password.
+	s.process = start(t, "tokenward serve "+addr, []string{"HOME=" + t.TempDir(), registry.EnvStore + "=" + w.dsn}, bin, args...)
 	waitHTTP(t, s.process, s.client, s.url+"/readyz", http.StatusOK)
 	return s
 }

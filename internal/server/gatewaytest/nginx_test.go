@@ -79,7 +79,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	t.Parallel()
 	need(t, "nginx")
 	dir := openDir(t)
-	w := newWorld(t, dir)
+	w := newWorld(t, filepath.Join(dir, "tokenward.db"))
 	billing := w.issue(t, registry.TokenSpec{Name: "billing-client", Scopes: []string{"billing:read"}})
 	docs := w.issue(t, registry.TokenSpec{Name: "docs-reader", Scopes: []string{"docs:read"}})
 	elsewhere := w.issue(t, registry.TokenSpec{Name: "elsewhere", Scopes: []string{"billing:read"}, AllowedCIDRs: []string{"10.0.0.0/8"}})
