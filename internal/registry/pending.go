@@ -241,6 +241,14 @@ func (p *pendingStore) AuditPastHead(ctx context.Context) (audit.PastHead, error
 	return p.reader().AuditPastHead(ctx)
 }
 
+func (p *pendingStore) VerificationData(ctx context.Context) (store.VerificationData, error) {
+	return p.reader().VerificationData(ctx)
+}
+
+func (p *pendingStore) Listen(ctx context.Context) (store.Listener, error) {
+	return p.reader().Listen(ctx)
+}
+
 func (p *pendingStore) Lease(ctx context.Context, name string) (store.Lease, bool, error) {
 	return p.reader().Lease(ctx, name)
 }

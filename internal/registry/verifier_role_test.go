@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"context"
 	"database/sql"
 	"net/url"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/server"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
@@ -82,7 +84,10 @@ func TestPostgresVerifierRole(t *testing.T) {
 		t.Fatalf("a scope the token lacks: %+v %v", res, err)
 	}
 
+	followsChanges(t, v.Store(), env, issued.Value)
+
 	refused(t, verifierDSN, "the verifier role",
+		`UPDATE audit_head SET seq = 0`,
 		`UPDATE token_versions SET state = 'current'`,
 		`INSERT INTO scopes (name, created_at, updated_at) VALUES ('admin:*', 0, 0)`,
 		`DELETE FROM audit_events`,
@@ -91,6 +96,74 @@ func TestPostgresVerifierRole(t *testing.T) {
 	// A full open, which may migrate and writes a key check, is refused.
 	if _, err := registry.Open(ctx, registry.Config{Getenv: getenv(map[string]string{registry.EnvStore: verifierDSN, "TOKENWARD_MASTER_KEY": env["TOKENWARD_MASTER_KEY"]})}); err == nil {
 		t.Error("a full open as the verifier role succeeded")
+	}
+}
+
+// followsChanges checks that what `tokenward serve` does with a verifier's
+// store works with its grants: a Source loads a snapshot, a listener hears
+// the notification of a change committed by the store's owner (whose
+// environment is env), and the Source answers the change: value, which
+// verified, is revoked by a destroy.
+func followsChanges(t *testing.T, st store.Store, env map[string]string, value string) {
+	t.Helper()
+	ctx := t.Context()
+	src, err := server.NewSource(ctx, st)
+	if err != nil {
+		t.Fatalf("load a snapshot as the verifier role: %v", err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- src.Run(runCtx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	l, err := st.Listen(ctx)
+	if err != nil {
+		t.Fatalf("listen as the verifier role: %v", err)
+	}
+	defer l.Close()
+
+	owner, err := registry.Open(ctx, registry.Config{Getenv: getenv(env)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	if err := owner.DeleteToken(ctx, "ci"); err != nil {
+		t.Fatal(err)
+	}
+	head, err := owner.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	if seq, err := l.Wait(waitCtx); err != nil || seq != head.Seq {
+		t.Fatalf("the verifier role's listener heard %d, %v; want the change at %d", seq, err, head.Seq)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		snap, err := src.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, _ := token.Verify(ctx, value, nil, time.Now(), func(_ context.Context, id string) (*token.Record, error) {
+			if e := snap.Lookup(id); e != nil {
+				return &e.Record, nil
+			}
+			return nil, nil
+		})
+		if res.Code == token.Revoked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the verifier role's Source still answers %s for a destroyed token (status %+v)", res.Code, src.Status())
+		}
+		<-tick.C
 	}
 }
 

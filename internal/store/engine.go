@@ -208,7 +208,9 @@ func openPostgres(ctx context.Context, dsn string, opts ...Option) (Store, error
 		db.Close()
 		return nil, fmt.Errorf("open postgres store %s: %w", loc, redact(err, dsn))
 	}
-	st, err := newSQLStore(ctx, db, postgresDialect, buildOptions(opts), loc)
+	o := buildOptions(opts)
+	o.dsn = dsn
+	st, err := newSQLStore(ctx, db, postgresDialect, o, loc)
 	var missing *MissingError
 	if errors.As(err, &missing) {
 		return nil, err

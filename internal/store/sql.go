@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -94,7 +95,7 @@ func (s *sqlStore) AuditHead(ctx context.Context) (audit.Head, error) {
 	var h audit.Head
 	err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&h.Seq, &h.Hash)
 	if err != nil {
-		return audit.Head{}, fmt.Errorf("read audit head: %w", err)
+		return audit.Head{}, fmt.Errorf("read audit head: %w", s.redact(err))
 	}
 	return h, nil
 }
@@ -392,14 +393,28 @@ func (t *sqlTx) setTokenMembers(ctx context.Context, tk Token, verb string) erro
 
 // scanToken reads one token; where is a condition of this package's, never input.
 func (t *sqlTx) scanToken(ctx context.Context, where string, arg any) (Token, error) {
+	tk, err := scanTokenRow(t.row(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE `+where, arg))
+	if err != nil {
+		return Token{}, classify(err)
+	}
+	if tk.Scopes, err = t.column(ctx, `SELECT scope FROM token_scopes WHERE token_id = ? ORDER BY scope`, tk.ID); err != nil {
+		return Token{}, err
+	}
+	if tk.Roles, err = t.column(ctx, `SELECT role FROM token_roles WHERE token_id = ? ORDER BY role`, tk.ID); err != nil {
+		return Token{}, err
+	}
+	return tk, nil
+}
+
+// scanTokenRow reads the tokenColumns of one row, without the token's
+// scopes and roles: scanToken and the bulk read of VerificationData share it.
+func scanTokenRow(r rowScanner) (Token, error) {
 	var tk Token
 	var ttl, rb, ov, c, u, rlReq, rlPer int64
 	var d sql.NullInt64
 	var cidrs string
-	err := t.row(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE `+where, arg).
-		Scan(&tk.ID, &tk.Name, &tk.Owner, &tk.Description, &ttl, &rb, &ov, &c, &u, &d, &cidrs, &rlReq, &rlPer)
-	if err != nil {
-		return Token{}, classify(err)
+	if err := r.Scan(&tk.ID, &tk.Name, &tk.Owner, &tk.Description, &ttl, &rb, &ov, &c, &u, &d, &cidrs, &rlReq, &rlPer); err != nil {
+		return Token{}, err
 	}
 	if err := json.Unmarshal([]byte(cidrs), &tk.AllowedCIDRs); err != nil {
 		return Token{}, fmt.Errorf("token %s: allowed_cidrs: %w", tk.Name, err)
@@ -412,12 +427,6 @@ func (t *sqlTx) scanToken(ctx context.Context, where string, arg any) (Token, er
 	tk.CreatedAt, tk.UpdatedAt = fromMicros(c), fromMicros(u)
 	if d.Valid {
 		tk.DeletedAt = fromMicros(d.Int64)
-	}
-	if tk.Scopes, err = t.column(ctx, `SELECT scope FROM token_scopes WHERE token_id = ? ORDER BY scope`, tk.ID); err != nil {
-		return Token{}, err
-	}
-	if tk.Roles, err = t.column(ctx, `SELECT role FROM token_roles WHERE token_id = ? ORDER BY role`, tk.ID); err != nil {
-		return Token{}, err
 	}
 	return tk, nil
 }
@@ -862,6 +871,13 @@ func (t *sqlTx) AppendAudit(ctx context.Context, e audit.Event) (audit.Event, er
 	}
 	if _, err := t.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, e.Seq, e.Hash); err != nil {
 		return audit.Event{}, fmt.Errorf("append audit event: move head: %w", err)
+	}
+	if t.d == postgresDialect {
+		// Delivered at commit, and only then: a listener that hears it knows
+		// the change is committed (see Listen).
+		if _, err := t.exec(ctx, `SELECT pg_notify('`+changeChannel+`', ?)`, strconv.FormatInt(e.Seq, 10)); err != nil {
+			return audit.Event{}, fmt.Errorf("append audit event: announce the change: %w", err)
+		}
 	}
 	return e, nil
 }

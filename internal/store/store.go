@@ -264,6 +264,13 @@ type Store interface {
 	// has run out is returned too: it is free to take.
 	Lease(ctx context.Context, name string) (l Lease, ok bool, err error)
 
+	// VerificationData reads everything verification needs, consistent
+	// with the change counter it returns (see AuditHead).
+	VerificationData(ctx context.Context) (VerificationData, error)
+	// Listen opens a feed of change notifications; on an engine that has
+	// none it returns an error wrapping ErrNoNotifications.
+	Listen(ctx context.Context) (Listener, error)
+
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string
 	Close() error
@@ -356,6 +363,7 @@ type options struct {
 	leaseClock func() time.Time
 	create     bool
 	readOnly   bool
+	dsn        string // a PostgreSQL URL, only to keep its password out of errors (redact)
 }
 
 // WithLeaseClock sets the clock that lock leases are measured with. Leases

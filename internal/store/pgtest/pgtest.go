@@ -37,6 +37,7 @@ type Server struct {
 	binDir     string
 	dir        string // set when this package started the server
 	asPostgres bool
+	startOpts  string // the postgres options start used, so Restart uses the same port
 }
 
 // ErrNoBinaries means neither TOKENWARD_TEST_POSTGRES nor the PostgreSQL
@@ -116,12 +117,49 @@ func (s *Server) start() error {
 	if err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir)
-	if out, err := s.command("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start").CombinedOutput(); err != nil {
-		logs, _ := os.ReadFile(filepath.Join(dir, "log"))
-		return fmt.Errorf("start postgres: pg_ctl start: %w\n%s\n%s", err, out, logs)
+	s.startOpts = fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir)
+	if err := s.pgCtlStart(); err != nil {
+		return fmt.Errorf("start postgres: %w", err)
 	}
 	s.dsn = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	return nil
+}
+
+// pgCtlStart starts the server in s.dir and waits until it accepts connections.
+func (s *Server) pgCtlStart() error {
+	if out, err := s.command("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-o", s.startOpts, "-l", filepath.Join(s.dir, "log"), "-w", "-t", "60", "start").CombinedOutput(); err != nil {
+		logs, _ := os.ReadFile(filepath.Join(s.dir, "log"))
+		return fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, logs)
+	}
+	return nil
+}
+
+// ErrNotOurs is returned by Halt and Restart for a server this package did
+// not start (TOKENWARD_TEST_POSTGRES), which it may not stop.
+var ErrNotOurs = errors.New("the PostgreSQL server was not started by pgtest: it cannot be halted")
+
+// Halt stops a server this package started, closing every connection, and
+// keeps its data, so a test can see what a store going away does; Restart
+// starts it again on the same port. Tests that halt a server should Start
+// one of their own rather than halt the one other tests share.
+func (s *Server) Halt() error {
+	if s == nil || s.dir == "" {
+		return ErrNotOurs
+	}
+	if out, err := s.command("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-m", "fast", "-w", "-t", "60", "stop").CombinedOutput(); err != nil {
+		return fmt.Errorf("halt postgres: pg_ctl stop: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Restart starts a server Halt stopped, on the same port and data.
+func (s *Server) Restart() error {
+	if s == nil || s.dir == "" {
+		return ErrNotOurs
+	}
+	if err := s.pgCtlStart(); err != nil {
+		return fmt.Errorf("restart postgres: %w", err)
+	}
 	return nil
 }
 
