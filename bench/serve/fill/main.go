@@ -34,6 +34,7 @@ func run() error {
 	dbPath := flag.String("store", "", "the SQLite store to create (the master key comes from TOKENWARD_MASTER_KEY)")
 	out := flag.String("values", "", "the folder to write caller.token and client.token into")
 	extra := flag.Int("extra", 0, "add this many more tokens to an existing store, and issue nothing")
+	del := flag.String("delete", "", "delete this token of an existing store through the registry, as terraform destroy does, and issue nothing")
 	flag.Parse()
 	ctx := context.Background()
 	if *dbPath == "" {
@@ -41,6 +42,14 @@ func run() error {
 	}
 	if *extra > 0 {
 		return addCopies(ctx, *dbPath, *extra)
+	}
+	if *del != "" {
+		reg, err := registry.Open(ctx, registry.Config{Store: *dbPath})
+		if err != nil {
+			return err
+		}
+		defer reg.Close()
+		return reg.DeleteToken(ctx, *del)
 	}
 	if *out == "" {
 		return fmt.Errorf("give --values")
