@@ -43,6 +43,12 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads the certificate once serving (server.Serve); until
+	// then, while a big store loads, it must not end the process as it
+	// would by default.
+	early := make(chan os.Signal, 1)
+	signal.Notify(early, syscall.SIGHUP)
+	defer signal.Stop(early)
 	now, err := registry.ClockFromEnv(c.getenv)
 	if err != nil {
 		return c.fail(exitUsage, "%v", err)
