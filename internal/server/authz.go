@@ -16,7 +16,8 @@ const (
 	HeaderScopes = "X-Tokenward-Scopes" // the token's effective scopes, space separated, when allowed
 )
 
-// authz answers GET /v1/authz?scope=S&scope=S2, forward auth for nginx
+// authz answers /v1/authz?scope=S&scope=S2 (GET, or the client's method
+// that nginx's subrequest keeps), forward auth for nginx
 // auth_request, Caddy forward_auth and Traefik ForwardAuth: the token is the
 // forwarded request's Authorization: Bearer, the scopes it must grant are
 // the query's. Statuses follow RFC 6750 and what nginx passes on (2xx, 401
@@ -61,6 +62,7 @@ func (s *Server) authz(w http.ResponseWriter, r *http.Request) {
 		if e := out.entry; e != nil && e.Token != nil {
 			h.Set(HeaderOwner, e.Token.Owner)
 		}
+		h.Set("Cache-Control", "no-store") // the answer is about one token, at one time
 		w.WriteHeader(http.StatusOK)
 	case Unavailable:
 		writeJSON(w, http.StatusServiceUnavailable, oauthError{Error: "temporarily_unavailable",
