@@ -104,6 +104,14 @@ func TestAuthzAnswer(t *testing.T) {
 			t.Errorf("no token (%v): %d %v", q.headers, rec.Code, rec.Header())
 		}
 	}
+	// A rate limit says when to come back.
+	for range 2 {
+		w.authz(nil, request{auth: w.bearer("limited")})
+	}
+	rec = w.authz(nil, request{auth: w.bearer("limited")})
+	if rec.Code != 403 || rec.Header().Get("Retry-After") != "30" || rec.Header().Get(server.HeaderCode) != "rate_limited" {
+		t.Errorf("rate limited: %d %v, want 403 with Retry-After 30", rec.Code, rec.Header())
+	}
 	// Scopes may come space separated in one parameter too.
 	if rec = w.authz([]string{"billing:read billing:write"}, request{auth: w.bearer("billing")}); rec.Code != 200 {
 		t.Errorf("two scopes in one parameter: %d", rec.Code)
@@ -174,6 +182,7 @@ func TestBadRequests(t *testing.T) {
 		{"introspect, bad source_ip", "introspect", "token=a&source_ip=nope", "", 400, "source_ip is not an IP address"},
 		{"introspect, bad form encoding", "introspect", "token=%zz", "", 400, "not a valid form"},
 		{"introspect, big body", "introspect", "token=" + big, "", 413, "64 KiB"},
+		{"introspect, a body of exactly 64 KiB", "introspect", "token=" + big[:server.MaxBodyBytes-len("token=")], "", 200, ""},
 		{"verify, malformed JSON", "verify", `{"token":`, "", 400, "JSON object"},
 		{"verify, not JSON", "verify", `token=abc`, "", 400, "not valid JSON"},
 		{"verify, unknown field", "verify", `{"token":"a","scope":["billing:read"]}`, "", 400, `unknown field "scope"`},
@@ -205,7 +214,11 @@ func TestBadRequests(t *testing.T) {
 			r.Header.Set("Content-Type", ctype)
 			request{auth: w.bearer("caller")}.apply(r)
 			rec := w.do(r)
-			desc, _ := decode(t, rec)["error_description"].(string)
+			m := decode(t, rec)
+			desc, _ := m["error_description"].(string)
+			if tc.wantStatus == 200 && m["active"] != false {
+				t.Errorf("a body at the limit answered %v, want inactive", m)
+			}
 			if rec.Code != tc.wantStatus || !strings.Contains(desc, tc.wantText) {
 				t.Errorf("answered %d %s, want %d with %q", rec.Code, rec.Body, tc.wantStatus, tc.wantText)
 			}

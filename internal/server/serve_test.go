@@ -255,3 +255,24 @@ func TestSlowBodyIsCut(t *testing.T) {
 		t.Errorf("a stalled body answered %d, want 408", resp.StatusCode)
 	}
 }
+
+// TestServeBoundsHeaders checks that headers past MaxHeaderBytes are
+// refused before any handler runs.
+func TestServeBoundsHeaders(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	addr, _ := serving(t, t.Context(), server.Config{Handler: w.srv.Handler()})
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/healthz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Padding", strings.Repeat("a", 2*server.MaxHeaderBytes))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("headers of %d bytes answered %d, want 431", 2*server.MaxHeaderBytes, resp.StatusCode)
+	}
+}
