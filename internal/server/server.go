@@ -56,7 +56,8 @@ func WithServerClock(now func() time.Time) Option { return func(s *Server) { s.n
 func WithServerLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
 // WithRegistry sets the Prometheus registry the server registers its
-// metrics in and /metrics serves; the default is a registry of its own.
+// metrics in and /metrics serves; the default is a registry of its own. A
+// registry takes one Server: a second would register the same metrics.
 func WithRegistry(r *prometheus.Registry) Option {
 	return func(s *Server) { s.metrics = newMetrics(r) }
 }
