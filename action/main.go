@@ -1,7 +1,7 @@
 // Command tokenward is the operator's and the GitHub Action's entry point to
-// a tokenward store: rotate tokens, review a Terraform plan, verify a token,
-// verify the audit chain, read and write user configuration, and re-wrap
-// sealed values under a new master key.
+// a tokenward store: rotate tokens, review a Terraform plan, verify a token
+// (or serve verification over HTTP), verify the audit chain, read and write
+// user configuration, and re-wrap sealed values under a new master key.
 //
 // Configuration comes from flags, then TOKENWARD_* environment variables,
 // then GitHub Action inputs (INPUT_*). TOKENWARD_NOW fixes the clock for
@@ -9,8 +9,8 @@
 //
 // The binary only parses, calls the internal packages and renders: main.go
 // dispatches; each command has a file of its own with its flags and its
-// output (verify.go, audit.go, config.go, rekey.go, rotate.go, review.go);
-// open.go opens the registry, the router and the engine they work on;
+// output (verify.go, serve.go, audit.go, config.go, rekey.go, rotate.go,
+// review.go); open.go opens the registry, the router and the engine they work on;
 // settings.go completes flags from the environment and the action's
 // inputs; output.go holds what every command prints with.
 package main
@@ -47,6 +47,12 @@ Usage:
   tokenward verify [--scope S]... [--all]
                                         read a token on stdin and verify it (JSON out; exit 0 when valid);
                                         --all: one token a line, a JSON array out, exit 0 when all are valid
+  tokenward verify --server URL [--client-token-file F] [--scope S]... [--all]
+                                        the same, asking a tokenward serve (POST /v1/verify) instead of the store;
+                                        the caller's token (granting tokenward:introspect) from the file or TOKENWARD_CLIENT_TOKEN
+  tokenward serve [--listen ADDR] [--tls-cert F --tls-key F] [--issuer ISS] [--trusted-proxies CIDRS] [--authz-from CIDRS] [--max-staleness D]
+                                        answer verification over HTTP (RFC 7662 introspection, /v1/verify, forward auth)
+                                        from memory, following the store's changes, until SIGTERM or SIGINT; no master key
   tokenward audit verify [--pubkey ID:KEY]... [--signed-head] [--witness SEQ:HASH]...
                                         verify the audit log's hash chain, its signed checkpoints and witnesses
   tokenward audit pubkey                print the public keys that sign the audit log's checkpoints
@@ -60,9 +66,9 @@ Usage:
 Common flags (or environment, or action inputs):
   --store DSN            TOKENWARD_STORE, input "store": a SQLite path or a postgres:// URL
                          (or TOKENWARD_STORE_FILE: a file holding it, to keep a password out of the environment)
-  --master-key-file F    TOKENWARD_MASTER_KEY_FILE (or TOKENWARD_MASTER_KEY, input "master-key"); verify and audit verify need none
+  --master-key-file F    TOKENWARD_MASTER_KEY_FILE (or TOKENWARD_MASTER_KEY, input "master-key"); verify, serve and audit verify need none
   --create               TOKENWARD_STORE_CREATE=1: create the store when it does not exist (otherwise that is an error);
-                         verify and audit verify open the store read-only and never create it
+                         verify, serve and audit verify open the store read-only and never create it
 A flag that is given always wins, even --dry-run=false.
 TOKENWARD_NOW=RFC3339 fixes the clock, for tests and drills only.
 `
@@ -118,6 +124,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.rekey(ctx, args[1:])
 	case "rotate":
 		return c.rotate(ctx, args[1:])
+	case "serve":
+		return c.serve(ctx, args[1:])
 	case "review":
 		return c.review(ctx, args[1:])
 	case "version", "--version":

@@ -36,6 +36,19 @@ var flagSources = map[string]map[string]flagSource{
 		"workers":       {input: "workers"},
 		"skip-files":    {input: "skip-files"},
 	},
+	"tokenward serve": {
+		"listen":          {env: "TOKENWARD_LISTEN"},
+		"tls-cert":        {env: "TOKENWARD_TLS_CERT"},
+		"tls-key":         {env: "TOKENWARD_TLS_KEY"},
+		"issuer":          {env: "TOKENWARD_ISSUER"},
+		"trusted-proxies": {env: "TOKENWARD_TRUSTED_PROXIES", list: true},
+		"authz-from":      {env: "TOKENWARD_AUTHZ_FROM", list: true},
+		"max-staleness":   {env: "TOKENWARD_MAX_STALENESS"},
+	},
+	"tokenward verify": {
+		"server":            {env: "TOKENWARD_SERVER"},
+		"client-token-file": {env: "TOKENWARD_CLIENT_TOKEN_FILE"},
+	},
 	"tokenward review": {
 		"plan":    {input: "plan"},
 		"format":  {input: "format"},

@@ -2,13 +2,20 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/server"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
 
@@ -21,6 +28,11 @@ type verifyOutput struct {
 	Version   string     `json:"version,omitempty"`
 	Scopes    []string   `json:"scopes"`
 	ExpiresAt string     `json:"expires_at,omitempty"`
+	// Only a server (--server) reports these.
+	Owner         string      `json:"owner,omitempty"`
+	State         token.State `json:"state,omitempty"`
+	OverlapEndsAt string      `json:"overlap_ends_at,omitempty"`
+	RetryAfter    int         `json:"retry_after,omitempty"`
 }
 
 // verifyLimit bounds one token's line on stdin; verifyAllLimit the whole
@@ -35,8 +47,19 @@ func (c *cli) verify(ctx context.Context, args []string) int {
 	var scopes stringList
 	fs.Var(&scopes, "scope", "a scope the token must grant (repeatable)")
 	all := fs.Bool("all", false, "read one token a line and verify each: a JSON array out, exit 0 only when all are valid")
+	serverURL := fs.String("server", "", "ask this tokenward serve (its base URL, such as https://tokenward.internal:8420) instead of the store (default $TOKENWARD_SERVER)")
+	clientTokenFile := fs.String("client-token-file", "", "with --server: a file holding the caller's token, which grants "+server.IntrospectScope+" (default $TOKENWARD_CLIENT_TOKEN_FILE, or the value in $TOKENWARD_CLIENT_TOKEN)")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
+	}
+	var remote *remoteVerifier
+	if *serverURL != "" {
+		var err error
+		if remote, err = c.remoteVerifier(*serverURL, *clientTokenFile); err != nil {
+			return c.fail(exitUsage, "verify: %v", err)
+		}
+	} else if *clientTokenFile != "" {
+		return c.fail(exitUsage, "verify: --client-token-file is for --server: give the server's URL too")
 	}
 	limit := int64(verifyLimit)
 	if *all {
@@ -59,31 +82,29 @@ func (c *cli) verify(ctx context.Context, args []string) int {
 			c.gha.AddMask(v)
 		}
 	}
-	// Token secrets are kept hashed, not sealed: a verifier needs no master
-	// key and no write access, so it cannot issue or change anything.
-	reg, err := c.openVerifier(ctx, sf)
-	if err != nil {
-		return c.fail(exitTrouble, "%v", err)
+	verifyOne := func(value string) (verifyOutput, error) { return remote.verify(ctx, value, scopes) }
+	if remote == nil {
+		// Token secrets are kept hashed, not sealed: a verifier needs no
+		// master key and no write access, so it cannot issue or change
+		// anything.
+		reg, err := c.openVerifier(ctx, sf)
+		if err != nil {
+			return c.fail(exitTrouble, "%v", err)
+		}
+		defer reg.Close()
+		verifyOne = func(value string) (verifyOutput, error) { return verifyLocal(ctx, reg, value, scopes) }
 	}
-	defer reg.Close()
 	outs := make([]verifyOutput, 0, len(values))
 	allValid := true
 	for i, value := range values {
-		res, err := reg.Verify(ctx, value, scopes)
+		out, err := verifyOne(value)
 		if err != nil {
 			return c.fail(exitTrouble, "verify: %v", err)
-		}
-		out := verifyOutput{Valid: res.Valid(), Code: res.Code, Token: res.TokenName, Version: res.VersionID, Scopes: res.Scopes}
-		if out.Scopes == nil {
-			out.Scopes = []string{}
-		}
-		if !res.ExpiresAt.IsZero() {
-			out.ExpiresAt = res.ExpiresAt.UTC().Format(time.RFC3339)
 		}
 		if *all {
 			out.Line = lines[i]
 		}
-		allValid = allValid && res.Valid()
+		allValid = allValid && out.Valid
 		outs = append(outs, out)
 	}
 	var printed any = outs[0]
@@ -97,6 +118,22 @@ func (c *cli) verify(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// verifyLocal verifies value against the store.
+func verifyLocal(ctx context.Context, reg *registry.Registry, value string, scopes []string) (verifyOutput, error) {
+	res, err := reg.Verify(ctx, value, scopes)
+	if err != nil {
+		return verifyOutput{}, err
+	}
+	out := verifyOutput{Valid: res.Valid(), Code: res.Code, Token: res.TokenName, Version: res.VersionID, Scopes: res.Scopes}
+	if out.Scopes == nil {
+		out.Scopes = []string{}
+	}
+	if !res.ExpiresAt.IsZero() {
+		out.ExpiresAt = res.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return out, nil
 }
 
 // readTokens returns the non-empty lines of r, trimmed, and the number of
@@ -120,4 +157,99 @@ func readTokens(r io.Reader) (values []string, lines []int, err error) {
 		return nil, nil, err
 	}
 	return values, lines, nil
+}
+
+// EnvClientToken holds the caller's token for verify --server, when no
+// --client-token-file names a file: never a flag, so it stays out of argv.
+const EnvClientToken = "TOKENWARD_CLIENT_TOKEN"
+
+// remoteVerifier asks a tokenward serve's POST /v1/verify.
+type remoteVerifier struct {
+	endpoint    string
+	clientToken string
+	client      *http.Client
+}
+
+// remoteVerifier checks --server and reads the caller's token.
+func (c *cli) remoteVerifier(base, tokenFile string) (*remoteVerifier, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--server must be the server's http:// or https:// URL, such as https://tokenward.internal:8420")
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("--server must hold no credentials: the caller's token goes in --client-token-file or %s", EnvClientToken)
+	}
+	if !strings.HasSuffix(u.Path, "/v1/verify") {
+		u = u.JoinPath("/v1/verify")
+	}
+	var clientToken string
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("read --client-token-file: %w", err) // names the path, not the content
+		}
+		clientToken = strings.TrimSpace(string(b))
+		if clientToken == "" {
+			return nil, fmt.Errorf("--client-token-file %s is empty: write the caller's token in it", tokenFile)
+		}
+	} else {
+		clientToken = strings.TrimSpace(c.getenv(EnvClientToken))
+	}
+	if clientToken == "" {
+		return nil, fmt.Errorf("--server needs the caller's token, one that grants %s: --client-token-file F or %s", server.IntrospectScope, EnvClientToken)
+	}
+	if c.inWorkflow() {
+		c.gha.AddMask(clientToken)
+	}
+	return &remoteVerifier{endpoint: u.String(), clientToken: clientToken, client: &http.Client{Timeout: 30 * time.Second}}, nil
+}
+
+// verify asks the server about value. A server that cannot answer
+// (unavailable) or refuses the caller is an error, as a store that cannot
+// be read is for a local verify.
+func (r *remoteVerifier) verify(ctx context.Context, value string, scopes []string) (verifyOutput, error) {
+	body, err := json.Marshal(server.VerifyRequest{Token: value, Scopes: scopes})
+	if err != nil {
+		return verifyOutput{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return verifyOutput{}, fmt.Errorf("ask %s: %w", r.endpoint, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+r.clientToken)
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return verifyOutput{}, fmt.Errorf("ask the server: %w", err) // the error names the URL, never a token
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return verifyOutput{}, fmt.Errorf("read the answer of %s: %w", r.endpoint, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Description string `json:"error_description"`
+		}
+		_ = json.Unmarshal(raw, &e) // a body that is no RFC 6749 error leaves it empty
+		if e.Description == "" {
+			e.Description = http.StatusText(resp.StatusCode)
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			return verifyOutput{}, fmt.Errorf("the server refused the caller's token (--client-token-file or %s): %s", EnvClientToken, e.Description)
+		}
+		return verifyOutput{}, fmt.Errorf("the server answered %d: %s", resp.StatusCode, e.Description)
+	}
+	var v server.VerifyResponse
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return verifyOutput{}, fmt.Errorf("the answer of %s is not a verify result: %w", r.endpoint, err)
+	}
+	if v.Code == server.Unavailable {
+		return verifyOutput{}, fmt.Errorf("the server has no current snapshot of the store and fails closed (%s): see its /readyz", v.Code)
+	}
+	if v.Scopes == nil {
+		v.Scopes = []string{}
+	}
+	return verifyOutput{Valid: v.Valid, Code: v.Code, Token: v.Token, Version: v.Version, Scopes: v.Scopes,
+		ExpiresAt: v.ExpiresAt, Owner: v.Owner, State: v.State, OverlapEndsAt: v.OverlapEndsAt, RetryAfter: v.RetryAfter}, nil
 }

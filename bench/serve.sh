@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# Runtime benchmark (issue 13): wrk on loopback against tokenward serve and
+# against a bare net/http server (bench/serve/bare) that answers each request
+# with the bytes tokenward serve answered it, for POST /v1/verify,
+# POST /oauth2/introspect and GET /v1/authz of one valid token. Both servers
+# are pinned to CPU 0 and wrk to CPU 1 (taskset); the rounds alternate
+# serve, bare, serve, bare, ... in one run. Then the same store with
+# 100,000 more tokens: serve's startup time and memory, and verify again.
+# Prints per endpoint the median requests/s of each, their ratio (goal:
+# serve >= 0.5x bare), wrk's latency percentiles of the median round, and
+# every response that was not a 2xx (goal: none).
+#
+#   bench/serve.sh                  # ROUNDS=5 DURATION=5s CONNECTIONS=32 EXTRA=100000
+#   KEEP=1 bench/serve.sh           # keep the work folder (wrk's output, the logs)
+#
+# Needs wrk, curl and taskset, and two CPUs. Takes about three minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-5s}
+CONNECTIONS=${CONNECTIONS:-32}
+EXTRA=${EXTRA:-100000}
+for p in wrk curl taskset; do
+  command -v $p >/dev/null || { echo "bench/serve.sh: $p is not installed (apt-get install wrk; .ci/run installs it)" >&2; exit 1; }
+done
+[ "$(nproc)" -ge 2 ] || { echo "bench/serve.sh: needs two CPUs (servers on CPU 0, wrk on CPU 1)" >&2; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+chmod 0700 "$work"
+
+echo "== build (tokenward, bench/serve/bare, bench/serve/fill)"
+go build -o "$work/tokenward" ./action
+go build -o "$work/bare" ./bench/serve/bare
+go build -o "$work/fill" ./bench/serve/fill
+
+# A master key for the store's writers (fill); serve needs none.
+head -c 32 /dev/urandom | base64 >"$work/master.key"
+export TOKENWARD_MASTER_KEY_FILE=$work/master.key
+"$work/fill" --store "$work/tokenward.db" --values "$work"
+caller=$(cat "$work/caller.token")
+client=$(cat "$work/client.token")
+
+SERVE_ADDR=127.0.0.1:18420
+BARE_ADDR=127.0.0.1:18421
+
+# wait_ready URL PID: polls URL for a 200, at most 60 s; prints the seconds.
+wait_ready() {
+  local url=$1 pid=$2 start
+  start=$(date +%s%N)
+  for _ in $(seq 1 6000); do
+    if curl -fs -o /dev/null "$url"; then
+      printf '%d.%03d' $((($(date +%s%N) - start) / 1000000000)) $(((($(date +%s%N) - start) / 1000000) % 1000))
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || { echo "bench/serve.sh: the server behind $url exited" >&2; return 1; }
+    sleep 0.01
+  done
+  echo "bench/serve.sh: $url not ready within 60 s" >&2
+  return 1
+}
+
+serve_pid=
+start_serve() {
+  taskset -c 0 "$work/tokenward" serve --store "$work/tokenward.db" --listen $SERVE_ADDR >"$work/serve.log" 2>&1 &
+  serve_pid=$!
+  pids+=("$serve_pid")
+  startup=$(wait_ready "http://$SERVE_ADDR/readyz" "$serve_pid")
+}
+rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+start_serve
+echo "serve ready in ${startup}s, RSS $(rss_mib "$serve_pid") MiB (3 tokens)"
+small_startup=$startup
+small_rss=$(rss_mib "$serve_pid")
+
+# The requests, as wrk Lua scripts and as curl header files: the values stay
+# in files of mode 0600, out of every command line.
+basic=$(printf '%s:%s' bench-caller "$caller" | base64 -w0)
+printf 'Authorization: Bearer %s\nContent-Type: application/json\n' "$caller" >"$work/verify.h"
+printf '{"token":"%s","scopes":["billing:read"]}' "$client" >"$work/verify.req"
+printf 'Authorization: Basic %s\nContent-Type: application/x-www-form-urlencoded\n' "$basic" >"$work/introspect.h"
+printf 'token=%s' "$client" >"$work/introspect.req"
+printf 'Authorization: Bearer %s\n' "$client" >"$work/authz.h"
+cat >"$work/verify.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer $caller"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"token":"$client","scopes":["billing:read"]}'
+EOF
+cat >"$work/introspect.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Basic $basic"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.body = "token=$client"
+EOF
+cat >"$work/authz.lua" <<EOF
+wrk.method = "GET"
+wrk.headers["Authorization"] = "Bearer $client"
+EOF
+chmod 0600 "$work"/*.h "$work"/*.req "$work"/*.lua
+declare -A path=([verify]=/v1/verify [introspect]=/oauth2/introspect [authz]='/v1/authz?scope=billing:read')
+
+echo "== capture serve's answers for the bare server"
+mkdir "$work/answers"
+for e in verify introspect authz; do
+  if [ "$e" = authz ]; then
+    curl -fs -D "$work/answers/$e.headers" -o "$work/answers/$e.body" -H @"$work/$e.h" "http://$SERVE_ADDR${path[$e]}"
+  else
+    curl -fs -D "$work/answers/$e.headers" -o "$work/answers/$e.body" -H @"$work/$e.h" --data-binary @"$work/$e.req" "http://$SERVE_ADDR${path[$e]}"
+  fi
+  head -1 "$work/answers/$e.headers" | tr -d '\r' | sed "s/^/  $e: /"
+done
+grep -q '"valid":true' "$work/answers/verify.body" || { echo "bench/serve.sh: verify did not answer valid:"; cat "$work/answers/verify.body"; exit 1; }
+grep -q '"active":true' "$work/answers/introspect.body" || { echo "bench/serve.sh: introspection did not answer active"; exit 1; }
+taskset -c 0 "$work/bare" --listen $BARE_ADDR --answers "$work/answers" >"$work/bare.log" 2>&1 &
+bare_pid=$!
+pids+=("$bare_pid")
+wait_ready "http://$BARE_ADDR/readyz" "$bare_pid" >/dev/null
+
+# bench ENDPOINT ADDR LABEL: one wrk round; appends "label rps p50 p90 p99 non2xx errors" to $work/results.
+bench() {
+  local e=$1 addr=$2 label=$3 out
+  out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/$e.lua" "http://$addr${path[$e]}")
+  echo "$out" >>"$work/wrk.log"
+  local rps p50 p90 p99 non2xx errors
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p90=$(awk '$1 == "90%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
+  errors=$(awk '/Socket errors:/ {sub(/.*Socket errors: /, ""); print}' <<<"$out")
+  echo "$e $label $rps $p50 $p90 $p99 ${non2xx:-0} ${errors:-none}" | tee -a "$work/results" | sed 's/^/  /'
+}
+
+# report ENDPOINT CASE: the median round of each server (by requests/s),
+# the ratio of the medians, and the latency percentiles of those rounds.
+report() {
+  local e=$1 case=$2 sv bv
+  sv=$(awk -v k="$e $case/serve" '$1 " " $2 == k' "$work/results" | sort -k3,3n | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
+  bv=$(awk -v k="$e $case/bare" '$1 " " $2 == k' "$work/results" | sort -k3,3n | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
+  local non
+  non=$(awk -v e="$e" -v c="$case/" '$1 == e && index($2, c) == 1 {s += $7} END {print s + 0}' "$work/results")
+  echo "$sv|$bv|$non" | awk -F'|' '{
+    split($1, s, " "); split($2, b, " ")
+    printf "| %s %s | %.0f | %.0f | %.2fx | p50 %s  p90 %s  p99 %s | p50 %s  p90 %s  p99 %s | %d |\n", substr(s[2], 1, index(s[2], "/") - 1), s[1], s[3], b[3], s[3] / b[3], s[4], s[5], s[6], b[4], b[5], b[6], $3
+  }'
+}
+
+echo "== $ROUNDS alternating rounds of $DURATION per endpoint, $CONNECTIONS connections, servers on CPU 0, wrk on CPU 1"
+: >"$work/results"
+for e in verify introspect authz; do
+  for r in $(seq 1 "$ROUNDS"); do
+    bench "$e" $SERVE_ADDR small/serve
+    bench "$e" $BARE_ADDR small/bare
+  done
+done
+
+echo "== $EXTRA more tokens in the store"
+kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+"$work/fill" --store "$work/tokenward.db" --extra "$EXTRA"
+start_serve
+big_rss=$(rss_mib "$serve_pid")
+echo "serve ready in ${startup}s, RSS $big_rss MiB ($EXTRA + 3 tokens)"
+for r in $(seq 1 "$ROUNDS"); do
+  bench verify $SERVE_ADDR big/serve
+  bench verify $BARE_ADDR big/bare
+done
+
+# A change to a big store: serve reads the whole verification data again.
+# Measured from the commit of a token's deletion to /readyz reporting the
+# new change counter.
+seq_now() { curl -fs "http://$SERVE_ADDR/readyz" | sed -n 's/.*"seq":\([0-9]*\).*/\1/p'; }
+before=$(seq_now)
+"$work/fill" --store "$work/tokenward.db" --delete bench-000001
+deleted=$(date +%s%N)
+reload=
+for _ in $(seq 1 6000); do
+  if [ "$(seq_now)" != "$before" ]; then
+    reload=$(printf '%d.%03d' $((($(date +%s%N) - deleted) / 1000000000)) $(((($(date +%s%N) - deleted) / 1000000) % 1000)))
+    break
+  fi
+  sleep 0.01
+done
+echo "a deletion seen by serve after ${reload:-more than 60}s ($EXTRA + 3 tokens)"
+
+echo
+echo "| case | serve req/s | bare req/s | serve / bare | serve latency | bare latency | non-2xx |"
+echo "|---|---|---|---|---|---|---|"
+for e in verify introspect authz; do report $e small; done
+report verify big
+echo
+echo "| store | serve startup (to /readyz 200) | serve RSS after startup | a deletion seen after |"
+echo "|---|---|---|---|"
+echo "| 3 tokens | ${small_startup} s | ${small_rss} MiB | (see the gateway tests) |"
+echo "| $EXTRA + 3 tokens | ${startup} s | ${big_rss} MiB | ${reload:-more than 60} s |"
+non=$(awk '{s += $7} END {print s + 0}' "$work/results")
+echo
+echo "non-2xx responses in all rounds: $non"
