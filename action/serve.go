@@ -49,10 +49,11 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	early := make(chan os.Signal, 1)
 	signal.Notify(early, syscall.SIGHUP)
 	defer signal.Stop(early)
-	now, err := registry.ClockFromEnv(c.getenv)
+	fixed, err := registry.ClockFromEnv(c.getenv)
 	if err != nil {
 		return c.fail(exitUsage, "%v", err)
 	}
+	now := running(fixed)
 	reg, err := c.openVerifier(ctx, sf)
 	if err != nil {
 		return c.fail(exitTrouble, "%v", err)
@@ -173,4 +174,13 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		return netip.PrefixFrom(a, a.BitLen()), nil
 	}
 	return netip.Prefix{}, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8 or 2001:db8::/32, nor an address", s)
+}
+
+// running turns a clock into one that advances: a server runs for a while,
+// so TOKENWARD_NOW (a fixed time, for drills) sets where its clock starts
+// and real time moves it on. Expiry is then judged at the drill's time while
+// staleness and rate limits still measure real elapsed time.
+func running(clock func() time.Time) func() time.Time {
+	start, t0 := time.Now(), clock()
+	return func() time.Time { return t0.Add(time.Since(start)) }
 }
