@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -808,10 +809,11 @@ func TestAccTokenExamples(t *testing.T) {
 		gh.AddOrg("acme")
 		reg := openRegistry(t, env)
 		dir := t.TempDir()
-		dotenv, raw := filepath.Join(dir, ".env"), filepath.Join(dir, "registry-token")
+		dotenv, raw, partner := filepath.Join(dir, ".env"), filepath.Join(dir, "registry-token"), filepath.Join(dir, "billing-partner-token")
 		cfg := strings.NewReplacer(`path = ".env"`, fmt.Sprintf("path = %q", dotenv),
-			`path = "/etc/acme/registry-token"`, fmt.Sprintf("path = %q", raw)).Replace(read("resources/tokenward_token/resource.tf"))
-		if !strings.Contains(cfg, dotenv) || !strings.Contains(cfg, raw) {
+			`path = "/etc/acme/registry-token"`, fmt.Sprintf("path = %q", raw),
+			`path = "/etc/acme/billing-partner-token"`, fmt.Sprintf("path = %q", partner)).Replace(read("resources/tokenward_token/resource.tf"))
+		if !strings.Contains(cfg, dotenv) || !strings.Contains(cfg, raw) || !strings.Contains(cfg, partner) {
 			t.Fatal("the example's file paths changed: update this test")
 		}
 		resource.ParallelTest(t, resource.TestCase{
@@ -830,7 +832,18 @@ func TestAccTokenExamples(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					return verifies(reg, strings.TrimSpace(string(b)), token.Valid, "packages:read")
+					if err := verifies(reg, strings.TrimSpace(string(b)), token.Valid, "packages:read"); err != nil {
+						return fmt.Errorf("registry-read: %w", err)
+					}
+					ti, err := reg.Token(context.Background(), "billing-partner")
+					if err != nil {
+						return err
+					}
+					if want := []string{"2001:db8:42::/48", "203.0.113.0/24"}; !slices.Equal(ti.AllowedCIDRs, want) ||
+						ti.RateLimit != (store.RateLimit{Requests: 100, Per: time.Minute}) {
+						return fmt.Errorf("billing-partner: allowed %v, rate %+v; want %v, 100 a minute", ti.AllowedCIDRs, ti.RateLimit, want)
+					}
+					return nil
 				},
 			}},
 		})

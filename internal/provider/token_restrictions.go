@@ -36,21 +36,22 @@ const (
 		"address as `ip_denied`. The address is the client's: the peer's, or the one a proxy listed in `--trusted-proxies` " +
 		"forwards, or the `source_ip` a caller of the verify or introspection endpoint sends. Where the client's address is not " +
 		"known, as behind Apache's `mod_auth_openidc`, which sends none, a token with `allowed_cidrs` is inactive: it fails " +
-		"closed. Unset or empty, any address may use the token. A change applies at once, without a rotation."
+		"closed."
 	rateLimitDescription = "How often `tokenward serve` accepts the token: at most `requests` uses per `per`, such as " +
 		"`{ requests = 100, per = \"1m\" }`; past it a use is `rate_limited` (and the forward-auth endpoint answers 403 with " +
 		"`Retry-After`). The limit is per token and per server instance: each instance counts on its own, so N instances behind " +
-		"a load balancer allow up to N times the limit. Unset, the token has no rate limit. A change applies at once, without a rotation."
+		"a load balancer allow up to N times the limit."
 )
 
 func allowedCIDRsAttribute() schema.SetAttribute {
-	return schema.SetAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: allowedCIDRsDescription}
+	return schema.SetAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: allowedCIDRsDescription +
+		" Unset or empty, any address may use the token. A change applies at once, without a rotation."}
 }
 
 func rateLimitAttribute() schema.SingleNestedAttribute {
 	return schema.SingleNestedAttribute{
 		Optional:            true,
-		MarkdownDescription: rateLimitDescription,
+		MarkdownDescription: rateLimitDescription + " Unset, the token has no rate limit. A change applies at once, without a rotation.",
 		Attributes: map[string]schema.Attribute{
 			"requests": schema.Int64Attribute{Required: true,
 				MarkdownDescription: "How many uses the window allows, at least 1, such as `100`."},

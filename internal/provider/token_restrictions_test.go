@@ -100,6 +100,10 @@ func TestAccTokenRestrictions(t *testing.T) {
 				),
 			},
 			{
+				// An import reads the restrictions back from the store.
+				ResourceName: tokenAddr, ImportState: true, ImportStateId: "ci-deploy", ImportStateVerify: true,
+			},
+			{
 				// Both removed: in place, the store holds none.
 				Config:           config(""),
 				ConfigPlanChecks: inPlace,
@@ -112,10 +116,7 @@ func TestAccTokenRestrictions(t *testing.T) {
 					resource.TestCheckNoResourceAttr(ds, "rate_limit"),
 				),
 			},
-			{
-				ResourceName: tokenAddr, ImportState: true, ImportStateId: "ci-deploy", ImportStateVerify: true,
-				ImportStateVerifyIgnore: []string{"files.0.path"},
-			},
+			{ResourceName: tokenAddr, ImportState: true, ImportStateId: "ci-deploy", ImportStateVerify: true},
 		},
 	})
 }

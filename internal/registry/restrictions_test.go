@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"errors"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -166,5 +167,22 @@ func TestTokenRestrictions(t *testing.T) {
 			}
 			check(t, nil, store.RateLimit{})
 		})
+	})
+}
+
+// FuzzCheckCIDR: whatever CheckCIDR accepts is a network in the form
+// net/netip prints it, so the store and tokenward serve read it alike.
+func FuzzCheckCIDR(f *testing.F) {
+	for _, s := range []string{"10.0.0.0/8", "10.0.0.1/8", "2001:db8::/32", "::ffff:10.0.0.0/104", "192.0.2.7", "", "1.2.3.4/33"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if registry.CheckCIDR(s) != nil {
+			return
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil || p.Masked().String() != s || p.Addr().Is4In6() {
+			t.Fatalf("CheckCIDR accepted %q, which is not canonical (%v, %v)", s, p, err)
+		}
 	})
 }

@@ -197,8 +197,9 @@ func tokenDetails(d map[string]string, tk store.Token, ds []store.Destination) {
 }
 
 // UpdateToken changes a token in place: owner, description, scopes, roles,
-// lifetime, restrictions (allowed networks, rate limit) and destinations. Scope and role changes apply to every live
-// version at once; nothing is rotated here.
+// lifetime, restrictions (allowed networks, rate limit) and destinations.
+// Scope, role and restriction changes apply to every live version at once;
+// nothing is rotated here.
 func (r *Registry) UpdateToken(ctx context.Context, spec TokenSpec) (store.Token, error) {
 	if err := checkToken(spec); err != nil {
 		return store.Token{}, err

@@ -105,6 +105,14 @@ func TestFlagsOfGoldenPlans(t *testing.T) {
 			{"tokenward_setting.theme", review.Warn, review.Breakage, "no longer user-editable"},
 			{"tokenward_setting.timeout", review.High, review.Breakage, "type of `session.timeout` changes"},
 		},
+		"restrictions": {
+			{"tokenward_token.partner", review.High, review.Reach, "allowed_cidrs is removed"},
+			{"tokenward_token.partner", review.Warn, review.Privilege, "rate_limit is removed"},
+			{"tokenward_token.partner", review.Warn, review.Privilege, "built-in scope `tokenward:introspect` is granted"},
+			{"tokenward_token.gateway", review.Warn, review.Reach, "allowed_cidrs is widened"},
+			{"tokenward_token.gateway", review.Warn, review.Privilege, "rate_limit is raised"},
+			{"tokenward_role.support", review.Warn, review.Privilege, "grants built-in scope `tokenward:introspect`, held by token `gateway`"},
+		},
 		"made_not_sensitive": {
 			{"tokenward_setting.smtp", review.High, review.Data, "no longer sensitive"},
 		},

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/policy"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 )
 
 func reviewScope(ch *Change, r resource, w world) {
@@ -101,6 +102,9 @@ func reviewRole(ch *Change, r resource, w world, pol policy.Policy) {
 		switch {
 		case isWildcard(s):
 			ch.flag(High, Privilege, "role %s grants wildcard scope %s, every action on %s%s", name, code(s), code(resourceOf(s)), heldByText(holding))
+		case s == registry.ScopeIntrospect:
+			ch.flag(Warn, Privilege, "role %s grants built-in scope %s%s: whoever holds the role can check whether any token is valid through tokenward serve's introspection and verify endpoints",
+				name, code(s), heldByText(holding))
 		case ch.Action != Create:
 			ch.flag(Warn, Privilege, "role %s grows by scope %s%s", name, code(s), heldByText(holding))
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/duration"
 	"github.com/tokenward/terraform-provider-tokenward/internal/policy"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 )
 
 // destinationAttrs are the token attributes that list destinations, with
@@ -177,6 +178,7 @@ func reviewToken(ch *Change, r resource, w world, pol policy.Policy) {
 	}
 	ch.Details = append(ch.Details, fmt.Sprintf("lifetime: ttl %s, rotate_before %s, overlap %s",
 		r.showChange("ttl"), r.showChange("rotate_before"), r.showChange("overlap")))
+	tokenRestrictions(ch, r)
 
 	tokenAction(ch, r, len(was), len(will))
 	resolvedRelative(ch, was, will)
@@ -374,6 +376,7 @@ func tokenPrivilege(ch *Change, r resource, w world, g grants) {
 	if !changing {
 		before = nil
 	}
+	introspection(ch, w, g, before)
 	after, _ := w.effective(g.scopesAfter, g.rolesAfter)
 	for _, s := range after {
 		if !isWildcard(s) || slices.Contains(before, s) {
@@ -390,7 +393,7 @@ func tokenPrivilege(ch *Change, r resource, w world, g grants) {
 	}
 	scopes, _ := diff(g.scopesBefore, g.scopesAfter)
 	for _, s := range scopes {
-		if !isWildcard(s) {
+		if !isWildcard(s) && s != registry.ScopeIntrospect { // flagged by introspection
 			ch.flag(Warn, Privilege, "scope %s is granted", code(s))
 		}
 	}

@@ -8,8 +8,9 @@ import (
 	"fmt"
 )
 
-// Empty returns a store that holds nothing and refuses every change, kept
-// in memory: what a plan reads in place of a store that a first apply will
+// Empty returns a store that holds nothing but what its migrations put in
+// every store (the built-in scopes) and refuses every change, kept in
+// memory: what a plan reads in place of a store that a first apply will
 // create, so the plan creates nothing on disk or in a database.
 func Empty(ctx context.Context) (Store, error) {
 	var b [8]byte

@@ -262,7 +262,8 @@ func fileSum(t *testing.T, path string) string {
 }
 
 // TestEmptyReadsNothingAndRefusesChanges: the stand-in a plan reads before a
-// first apply has the schema, holds nothing, and takes no change.
+// first apply has the schema, holds nothing but the built-in scopes, and
+// takes no change.
 func TestEmptyReadsNothingAndRefusesChanges(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

@@ -1,11 +1,15 @@
 package store_test
 
 import (
+	"os"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
+
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store/storetest"
 )
 
 // TestTokenRestrictions: a token's allowed networks and rate limit are kept
@@ -87,4 +91,62 @@ func TestTokenRestrictions(t *testing.T) {
 			})
 		})
 	})
+}
+
+// TestMigrationToRestrictions: a store of the schema before migration 5,
+// with a token and a scope of its own named tokenward:introspect, upgrades
+// to one where the token has no restrictions and the scope, still granted,
+// is the built-in one.
+func TestMigrationToRestrictions(t *testing.T) {
+	t.Parallel()
+	for _, engine := range storetest.Names {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			dsn := engines.DSN(t, engine)
+			dialect := goose.DialectSQLite3
+			if engine == "postgres" {
+				dialect = goose.DialectPostgres
+			}
+			p, err := goose.NewProvider(dialect, rawDB(t, dsn), os.DirFS("migrations/"+engine))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.UpTo(ctx, 4); err != nil {
+				t.Fatal(err)
+			}
+			db := rawDB(t, dsn)
+			for _, q := range []string{
+				`INSERT INTO scopes (name, description, created_at, updated_at) VALUES ('tokenward:introspect', 'mine', 1, 1)`,
+				`INSERT INTO tokens (id, name, owner, description, ttl, rotate_before, overlap, created_at, updated_at) VALUES ('tok1', 'old', '', '', 100, 10, 1, 1, 1)`,
+				`INSERT INTO token_scopes (token_id, scope) VALUES ('tok1', 'tokenward:introspect')`,
+			} {
+				if _, err := db.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			st, err := store.Open(ctx, dsn)
+			if err != nil {
+				t.Fatalf("upgrade: %v", err)
+			}
+			defer st.Close()
+			update(t, st, func(tx store.Tx) error {
+				tk, err := tx.GetToken(ctx, "old")
+				if err != nil {
+					return err
+				}
+				if tk.AllowedCIDRs != nil || tk.RateLimit != (store.RateLimit{}) || !reflect.DeepEqual(tk.Scopes, []string{"tokenward:introspect"}) {
+					t.Errorf("upgraded token = %+v", tk)
+				}
+				s, err := tx.GetScope(ctx, "tokenward:introspect")
+				if err != nil {
+					return err
+				}
+				if s.Description != "call tokenward serve's introspection and verify endpoints" {
+					t.Errorf("upgraded scope = %+v, want the built-in description", s)
+				}
+				return nil
+			})
+		})
+	}
 }

@@ -67,3 +67,22 @@ resource "tokenward_token" "registry_read" {
     { path = "/etc/acme/registry-token", format = "raw", mode = "0640" },
   ]
 }
+
+# A token a partner's service calls the billing API with, through
+# tokenward serve: accepted only from the partner's networks (a use from
+# anywhere else is ip_denied, and where the client's address is not known it
+# is refused), and at most 100 times a minute by each tokenward serve
+# instance, so 3 instances behind a load balancer allow up to 300. Changing
+# either updates the token in place, without a new value.
+resource "tokenward_token" "billing_partner" {
+  name   = "billing-partner"
+  owner  = "billing"
+  scopes = [tokenward_scope.billing_read.name]
+
+  allowed_cidrs = ["203.0.113.0/24", "2001:db8:42::/48"]
+  rate_limit    = { requests = 100, per = "1m" }
+
+  files = [
+    { path = "/etc/acme/billing-partner-token", format = "raw" },
+  ]
+}
