@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"os"
 	"testing"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/store/storetest"
@@ -10,4 +11,10 @@ import (
 // pgtest: skipped outside CI when there is none, a failure under CI).
 var engines *storetest.Engines
 
-func TestMain(m *testing.M) { storetest.Main(m, &engines) }
+func TestMain(m *testing.M) {
+	engines = storetest.Start()
+	code := m.Run()
+	engines.Stop()
+	removeBenchStores()
+	os.Exit(code)
+}

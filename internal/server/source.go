@@ -37,8 +37,11 @@ type Source struct {
 	st store.Store
 	o  sourceOptions
 
-	cur           atomic.Pointer[Snapshot]
-	freshAt       atomic.Int64 // UnixNano, by o.now: the last time the store answered
+	cur atomic.Pointer[Snapshot]
+	// freshAt is the last time the store answered, by o.now; a time.Time
+	// keeps the wall clock's monotonic reading, so a clock step does not
+	// make the snapshot look stale or fresh.
+	freshAt       atomic.Pointer[time.Time]
 	invalidations atomic.Int64
 	running       atomic.Bool
 	wake          chan struct{} // a change was announced; holds one, so bursts coalesce
@@ -115,13 +118,13 @@ func (s *Source) Current() (*Snapshot, error) {
 }
 
 func (s *Source) stale() bool {
-	return s.o.now().Sub(time.Unix(0, s.freshAt.Load())) > s.o.maxStaleness
+	return s.o.now().Sub(*s.freshAt.Load()) > s.o.maxStaleness
 }
 
 // Status reports the snapshot and the store's reachability.
 func (s *Source) Status() Status {
 	st := Status{
-		FreshAt:       time.Unix(0, s.freshAt.Load()).UTC(),
+		FreshAt:       s.freshAt.Load().UTC(),
 		Stale:         s.stale(),
 		Invalidations: s.invalidations.Load(),
 	}
@@ -184,10 +187,13 @@ func (s *Source) refresh(ctx context.Context) {
 		s.answered(s.o.now())
 		return
 	}
-	s.invalidations.Add(1)
-	if err := s.reload(ctx); err != nil && ctx.Err() == nil {
-		s.failed(err)
+	if err := s.reload(ctx); err != nil {
+		if ctx.Err() == nil {
+			s.failed(err)
+		}
+		return
 	}
+	s.invalidations.Add(1)
 }
 
 // reload reads a new snapshot and serves it.
@@ -199,8 +205,8 @@ func (s *Source) reload(ctx context.Context) error {
 		return err
 	}
 	snap := s.build(data, at)
+	s.answered(at) // first, so that no snapshot is ever served without its freshness
 	prev := s.cur.Swap(snap)
-	s.answered(at)
 	attrs := []any{"seq", snap.Seq(), "versions", snap.Len(), "took", time.Since(start).Round(time.Microsecond)}
 	if prev != nil {
 		attrs = append(attrs, "previous_seq", prev.Seq())
@@ -211,7 +217,7 @@ func (s *Source) reload(ctx context.Context) error {
 
 // answered notes that the store answered at t, with the snapshot current.
 func (s *Source) answered(t time.Time) {
-	s.freshAt.Store(t.UnixNano())
+	s.freshAt.Store(&t)
 	s.mu.Lock()
 	recovered := s.lastErr != ""
 	s.lastErr = ""
@@ -231,7 +237,7 @@ func (s *Source) failed(err error) {
 	s.mu.Unlock()
 	if changed {
 		s.o.log.Warn("cannot read the store: answering from the snapshot until the maximum staleness",
-			"error", msg, "fresh_at", time.Unix(0, s.freshAt.Load()).UTC(), "max_staleness", s.o.maxStaleness)
+			"error", msg, "fresh_at", s.freshAt.Load().UTC(), "max_staleness", s.o.maxStaleness)
 	}
 }
 
@@ -252,6 +258,7 @@ func (s *Source) listen(ctx context.Context, l store.Listener) {
 				continue
 			}
 		}
+		s.o.log.Info("listening for the store's changes")
 		// Changes committed while no one listened were not announced.
 		s.poke()
 		backoff = minBackoff

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -190,6 +191,17 @@ func TestSourcesSeeChanges(t *testing.T) {
 			}
 			eventually(t, "a role's new scope", srcs, func(s *server.Snapshot) bool {
 				return verify(s, values["rotating"], clock.Now(), "billing:write").Code == token.Valid
+			})
+
+			limit := store.RateLimit{Requests: 100, Per: time.Minute}
+			if _, err := reg.UpdateToken(ctx, registry.TokenSpec{Name: "rotating", Owner: "team-rotating", Roles: []string{"reader"}, Lifetime: lifetime,
+				AllowedCIDRs: []string{"10.0.0.0/8", "2001:db8::/32"}, RateLimit: limit}); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "a token's new restrictions", srcs, func(s *server.Snapshot) bool {
+				info := s.Lookup(verify(s, values["rotating"], clock.Now()).VersionID).Token
+				return info.RateLimit == limit && len(info.AllowedCIDRs) == 2 &&
+					info.AllowedCIDRs[0] == netip.MustParsePrefix("10.0.0.0/8") && info.AllowedCIDRs[1] == netip.MustParsePrefix("2001:db8::/32")
 			})
 
 			pending, _, err := reg.BeginRotation(ctx, "rotating")
@@ -397,6 +409,11 @@ func TestSourceFailsClosedWhenTheStoreStops(t *testing.T) {
 			}
 			// It follows changes again: on PostgreSQL through a listener
 			// that reconnected.
+			if engine == "postgres" {
+				until(t, "the listener reconnects", func() bool {
+					return strings.Count(logs.String(), "listening for the store's changes") >= 2
+				})
+			}
 			if err := admin(t, o.dsn, clock).DeleteToken(ctx, "api"); err != nil {
 				t.Fatal(err)
 			}
@@ -436,4 +453,138 @@ func until(t *testing.T, what string, cond func() bool) {
 		}
 		<-tick.C
 	}
+}
+
+// TestSourceFailsClosedOnABadStoredNetwork: an allowed network that does
+// not parse (a row written around tokenward) leaves the token allowed from
+// nowhere, never from anywhere.
+func TestSourceFailsClosedOnABadStoredNetwork(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, err := store.Open(ctx, engines.DSN(t, "sqlite"), store.Create())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := clocktest.Start
+	err = st.Update(ctx, func(tx store.Tx) error {
+		if err := tx.CreateToken(ctx, store.Token{ID: "t1", Name: "odd", Lifetime: lifetime, CreatedAt: now, UpdatedAt: now,
+			AllowedCIDRs: []string{"10.0.0.0/8", "ten-dot-nothing"}}); err != nil {
+			return err
+		}
+		return tx.CreateVersion(ctx, store.Version{ID: "v1", TokenID: "t1", State: token.StateCurrent, Fingerprint: "tw_v1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	src, err := server.NewSource(ctx, st, server.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := src.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets := snap.Lookup("v1").Token.AllowedCIDRs
+	if len(nets) != 2 || nets[0] != netip.MustParsePrefix("10.0.0.0/8") {
+		t.Fatalf("allowed networks %v, want 10.0.0.0/8 and one that contains nothing", nets)
+	}
+	for _, addr := range []string{"0.0.0.0", "203.0.113.7", "::1"} {
+		if nets[1].Contains(netip.MustParseAddr(addr)) {
+			t.Errorf("the network that did not parse contains %s", addr)
+		}
+	}
+	if !strings.Contains(logs.String(), "does not parse") {
+		t.Errorf("the log does not say a network did not parse:\n%s", logs.String())
+	}
+}
+
+// TestNewSourceRefuses: bad options and an unreadable store are errors
+// that say what to fix.
+func TestNewSourceRefuses(t *testing.T) {
+	t.Parallel()
+	st, err := store.Open(t.Context(), engines.DSN(t, "sqlite"), store.Create())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	gone := &switchable{Store: st}
+	gone.down.Store(true)
+	cases := []struct {
+		name string
+		st   store.Store
+		opts []server.SourceOption
+		want string
+	}{
+		{"no staleness", st, []server.SourceOption{server.WithMaxStaleness(0)}, "--max-staleness"},
+		{"negative poll", st, []server.SourceOption{server.WithPollInterval(-time.Second)}, "poll interval"},
+		{"store unreadable", gone, nil, errGone.Error()},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := server.NewSource(t.Context(), c.st, c.opts...); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("NewSource: %v, want an error naming %q", err, c.want)
+			}
+		})
+	}
+}
+
+// slowLoads is a store whose bulk reads, after the first, wait until the
+// test lets them go.
+type slowLoads struct {
+	store.Store
+	loads   atomic.Int32
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *slowLoads) VerificationData(ctx context.Context) (store.VerificationData, error) {
+	if s.loads.Add(1) > 1 {
+		s.started <- struct{}{}
+		<-s.release
+	}
+	return s.Store.VerificationData(ctx)
+}
+
+// TestReloadDoesNotBlockCurrent: while a reload is under way, Current
+// answers at once from the snapshot it has; the new one replaces it when
+// the reload is done.
+func TestReloadDoesNotBlockCurrent(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn := engines.DSN(t, "sqlite")
+	reg := admin(t, dsn, clocktest.New())
+	st, err := store.Open(ctx, dsn, store.ReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	slow := &slowLoads{Store: st, started: make(chan struct{}, 1), release: make(chan struct{})}
+	src := run(t, slow, server.WithPollInterval(5*time.Millisecond))
+	var once sync.Once
+	release := func() { once.Do(func() { close(slow.release) }) }
+	t.Cleanup(release) // before Run's cleanup waits for it, should the test fail
+	before, err := src.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.CreateScope(ctx, "billing:read", ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-slow.started:
+	case <-time.After(seenWithin):
+		t.Fatalf("no reload within %v of a change", seenWithin)
+	}
+	for range 100 {
+		if snap, err := src.Current(); err != nil || snap != before {
+			t.Fatalf("during a reload: Current() = %v, %v; want the snapshot it had", snap.Seq(), err)
+		}
+	}
+	release()
+	until(t, "the reloaded snapshot", func() bool {
+		snap, err := src.Current()
+		return err == nil && snap.Seq() > before.Seq()
+	})
 }

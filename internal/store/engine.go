@@ -118,6 +118,9 @@ func openSQLite(ctx context.Context, path string, opts ...Option) (Store, error)
 					return nil, fmt.Errorf("open sqlite store %s: %w", loc, err)
 				}
 				st, err = newSQLStore(ctx, ro, sqliteDialect, o, loc)
+				if ros, ok := st.(readOnlyStore); ok {
+					ros.immutable = true
+				}
 			}
 			return named(loc)(st, err)
 		}

@@ -36,7 +36,14 @@ type VerifiableToken struct {
 // PostgreSQL the transaction is REPEATABLE READ, so every query sees the
 // same committed state (at READ COMMITTED each would see its own); a SQLite
 // read transaction keeps one snapshot of the file from its first read.
+//
+// A SQLite store opened immutable (by a reader that may not write its
+// folder, while no writer held it) is refused: SQLite would never show it
+// a change, so a server could not follow the store.
 func (s *sqlStore) VerificationData(ctx context.Context) (VerificationData, error) {
+	if s.immutable {
+		return VerificationData{}, ErrImmutable
+	}
 	opts := &sql.TxOptions{ReadOnly: true}
 	if s.d == postgresDialect {
 		opts.Isolation = sql.LevelRepeatableRead
@@ -58,11 +65,18 @@ func (t *sqlTx) verificationData(ctx context.Context) (VerificationData, error) 
 	if err := t.row(ctx, `SELECT seq FROM audit_head WHERE id = 1`).Scan(&out.Seq); err != nil {
 		return out, fmt.Errorf("audit head: %w", err)
 	}
+	// Counted first, so that 100,000 tokens and versions are not copied
+	// over and over as the slices grow.
+	var nTokens, nVersions int
+	if err := t.row(ctx, `SELECT (SELECT COUNT(*) FROM tokens), (SELECT COUNT(*) FROM token_versions)`).Scan(&nTokens, &nVersions); err != nil {
+		return out, fmt.Errorf("count tokens: %w", err)
+	}
+	out.Tokens = make([]VerifiableToken, 0, nTokens)
 	rows, err := t.query(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY id`)
 	if err != nil {
 		return out, fmt.Errorf("tokens: %w", err)
 	}
-	byID := map[string]int{}
+	byID := make(map[string]int, nTokens)
 	for rows.Next() {
 		tk, err := scanTokenRow(rows)
 		if err != nil {
@@ -113,6 +127,9 @@ func (t *sqlTx) verificationData(ctx context.Context) (VerificationData, error) 
 		return out, fmt.Errorf("versions: %w", err)
 	}
 	defer rows.Close()
+	all := make([]Version, 0, nVersions)
+	owner := make([]int, 0, nVersions) // index in out.Tokens of all[i]'s token
+	count := make([]int, len(out.Tokens))
 	for rows.Next() {
 		v, err := scanVersion(rows)
 		if err != nil {
@@ -120,11 +137,26 @@ func (t *sqlTx) verificationData(ctx context.Context) (VerificationData, error) 
 		}
 		v.Sealed = nil
 		if i, ok := byID[v.TokenID]; ok {
-			out.Tokens[i].Versions = append(out.Tokens[i].Versions, v)
+			all, owner = append(all, v), append(owner, i)
+			count[i]++
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return out, fmt.Errorf("versions: %w", err)
+	}
+	// Each token's versions are a window of one array, in the order read.
+	start := make([]int, len(out.Tokens)+1)
+	for i, c := range count {
+		start[i+1] = start[i] + c
+	}
+	pos := slices.Clone(start[:len(out.Tokens)])
+	grouped := make([]Version, len(all))
+	for j, v := range all {
+		grouped[pos[owner[j]]] = v
+		pos[owner[j]]++
+	}
+	for i := range out.Tokens {
+		out.Tokens[i].Versions = grouped[start[i]:start[i+1]:start[i+1]]
 	}
 	return out, nil
 }
@@ -156,6 +188,12 @@ func effectiveScopes(own, roles []string, roleScopes map[string][]string) []stri
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// ErrImmutable is VerificationData's error on a SQLite store that was opened
+// as an immutable file.
+var ErrImmutable = errors.New("read verification data: the SQLite store was opened as a file that never changes, " +
+	"because this user may not write its folder (to share the -shm file with the store's writers) and no writer held it open; " +
+	"such a reader would never see a revocation: give the server's user write access to the store's folder, or use a PostgreSQL store")
 
 // changeChannel is the PostgreSQL notification channel every change is
 // announced on, with the new change counter as payload. Notifications stay

@@ -3,6 +3,10 @@ package store_test
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -19,6 +23,14 @@ func appendEvent(ctx context.Context, tx store.Tx, subject string) error {
 	return err
 }
 
+// restricted is tk with allowed networks and a rate limit, which the bulk
+// read must carry like every other column.
+func restricted(tk store.Token) store.Token {
+	tk.AllowedCIDRs = []string{"192.0.2.0/24"}
+	tk.RateLimit = store.RateLimit{Requests: 5, Per: time.Second}
+	return tk
+}
+
 // TestVerificationData: the bulk read returns every token, deleted ones
 // included, exactly as GetTokenByID reads it, with the effective scopes
 // EffectiveScopes computes and every version without its sealed value, at
@@ -33,7 +45,7 @@ func TestVerificationData(t *testing.T) {
 				return err
 			}
 			for _, tk := range []store.Token{
-				newToken("live", "live", []string{"a:read", "b:read"}, []string{"r1"}),
+				restricted(newToken("live", "live", []string{"a:read", "b:read"}, []string{"r1"})),
 				newToken("gone", "gone", []string{"b:read"}, nil),
 				newToken("bare", "bare", nil, nil),
 			} {
@@ -80,6 +92,9 @@ func TestVerificationData(t *testing.T) {
 			}
 			if want := []string{"bare", "gone", "live"}; !reflect.DeepEqual(ids, want) {
 				t.Fatalf("%s: tokens %v, want %v", name, ids, want)
+			}
+			if live := data.Tokens[2]; len(live.AllowedCIDRs) != 1 || live.RateLimit.Requests != 5 {
+				t.Errorf("%s: the restrictions of live: %v %+v", name, live.AllowedCIDRs, live.RateLimit)
 			}
 			err = st.View(ctx, func(tx store.Tx) error {
 				for _, got := range data.Tokens {
@@ -169,4 +184,69 @@ func TestListen(t *testing.T) {
 			t.Fatalf("with no change, Wait = %d, %v; want the context's deadline", seq, err)
 		}
 	})
+}
+
+// asReader names the variable under which the test binary, run again as
+// the user nobody, plays a reader that may not write the store's folder.
+const asReader = "TOKENWARD_TEST_IMMUTABLE_READER"
+
+// TestVerificationDataRefusesAnImmutableStore: a reader that may not write
+// the SQLite store's folder, opening it while no writer holds it, opens it
+// immutable; the bulk read refuses such a store, since it would never see
+// a change. It runs the test binary again as nobody, so it needs root.
+func TestVerificationDataRefusesAnImmutableStore(t *testing.T) {
+	if path := os.Getenv(asReader); path != "" {
+		st, err := store.Open(t.Context(), path, store.ReadOnly())
+		if err != nil {
+			t.Fatalf("open as a reader that may not write the folder: %v", err)
+		}
+		defer st.Close()
+		if _, err := st.VerificationData(t.Context()); !errors.Is(err, store.ErrImmutable) {
+			t.Fatalf("the bulk read of an immutable store: %v, want ErrImmutable", err)
+		}
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run the reader as nobody")
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	// Not t.TempDir, whose parent nobody may not enter.
+	dir, err := os.MkdirTemp("", "tokenward-immutable-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "tokenward.db")
+	st, err := store.Open(t.Context(), path, store.Create())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close() // no writer holds it: no -wal file
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "store.test")
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("runuser", "-u", "nobody", "--", bin, "-test.run=^TestVerificationDataRefusesAnImmutableStore$", "-test.count=1")
+	// A PostgreSQL URL for TestMain, so the child starts no server (it uses none).
+	cmd.Env = append(os.Environ(), asReader+"="+path, "TOKENWARD_TEST_POSTGRES=postgres://unused@127.0.0.1:1/unused", "HOME="+dir)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "PASS") {
+		t.Fatalf("the reader run as nobody: %v\n%s", err, out)
+	}
 }
