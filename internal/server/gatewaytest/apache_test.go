@@ -58,7 +58,7 @@ Include %[4]s
 	}
 	// The caller's value reaches Apache as the example says: in its
 	// environment, never in a file of the repository or an argument.
-	proc := start(t, "apache2", []string{"TOKENWARD_CLIENT_SECRET=" + secret, "APACHE_RUN_DIR=" + dir}, apache, "-f", conf, "-DFOREGROUND")
+	proc := start(t, "apache2", []string{"TOKENWARD_CLIENT_SECRET=" + secret}, apache, "-f", conf, "-DFOREGROUND")
 	url := "https://" + addr
 	waitHTTP(t, proc, p.client(""), url+"/billing/", http.StatusUnauthorized)
 	return url

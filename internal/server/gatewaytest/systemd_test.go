@@ -27,7 +27,7 @@ func TestSystemdUnitRunsServe(t *testing.T) {
 			unit[k] = append(unit[k], v)
 		}
 	}
-	for _, want := range []string{"NoNewPrivileges=yes", "ProtectSystem=strict", "ReadOnlyPaths=/var/lib/tokenward", "User=tokenward",
+	for _, want := range []string{"NoNewPrivileges=yes", "ProtectSystem=strict", "User=tokenward", "CapabilityBoundingSet=", "MemoryDenyWriteExecute=yes",
 		"EnvironmentFile=/etc/tokenward/serve.env", "ExecReload=/bin/kill -HUP $MAINPID"} {
 		k, v, _ := strings.Cut(want, "=")
 		found := false
