@@ -30,7 +30,15 @@ var servers struct {
 }
 
 func TestMain(m *testing.M) {
+	// Start every server at once in the background: their start-ups then
+	// overlap, and a test waits only for the one it needs.
+	var started sync.WaitGroup
+	started.Add(3)
+	go func() { defer started.Done(); startPostgres() }()
+	go func() { defer started.Done(); startMaria() }()
+	go func() { defer started.Done(); startRedis(issuertest.RedisConfigFile) }()
 	code := m.Run()
+	started.Wait()
 	servers.pg.Stop()
 	servers.maria.Stop()
 	for _, r := range servers.redis {
@@ -41,7 +49,7 @@ func TestMain(m *testing.M) {
 
 // postgresServer is a PostgreSQL that checks passwords on TCP.
 func postgresServer(tb testing.TB) *pgtest.Server {
-	servers.pgOnce.Do(func() { servers.pg, servers.pgErr = pgtest.StartWithPasswords() })
+	startPostgres()
 	if servers.pg == nil {
 		// NewDatabase skips, or fails under CI, saying why.
 		servers.pg.NewDatabase(tb, servers.pgErr)
@@ -50,15 +58,27 @@ func postgresServer(tb testing.TB) *pgtest.Server {
 }
 
 func mariaServer(tb testing.TB) *issuertest.MariaDB {
-	servers.mariaOnce.Do(func() { servers.maria, servers.mariaErr = issuertest.StartMariaDB() })
+	startMaria()
 	issuertest.Require(tb, servers.mariaErr)
 	return servers.maria
 }
 
 func redisServer(tb testing.TB, files issuertest.RedisFiles) *issuertest.Redis {
-	servers.redisOnce[files].Do(func() { servers.redis[files], servers.redisErr[files] = issuertest.StartRedis(files) })
+	startRedis(files)
 	issuertest.Require(tb, servers.redisErr[files])
 	return servers.redis[files]
+}
+
+func startPostgres() {
+	servers.pgOnce.Do(func() { servers.pg, servers.pgErr = pgtest.StartWithPasswords() })
+}
+
+func startMaria() {
+	servers.mariaOnce.Do(func() { servers.maria, servers.mariaErr = issuertest.StartMariaDB() })
+}
+
+func startRedis(files issuertest.RedisFiles) {
+	servers.redisOnce[files].Do(func() { servers.redis[files], servers.redisErr[files] = issuertest.StartRedis(files) })
 }
 
 // suffix makes names unique across the tests sharing one server.

@@ -27,6 +27,7 @@ type fixture struct {
 	cfg     Config
 	env     map[string]string
 	adminPW string                                                  // must never appear in an error
+	rootDSN string                                                  // the server's superuser, for checks
 	connect func(ctx context.Context, conn string) (session, error) // conn: the dsn/url field
 	connFld string
 }
@@ -232,6 +233,7 @@ func postgresFixture(t *testing.T) fixture {
 		cfg:     Config{Postgres: &PostgresConfig{AdminDSNEnv: "PG_ADMIN", Users: users, MemberOf: owner}},
 		env:     map[string]string{"PG_ADMIN": adminDSN},
 		adminPW: adminPW,
+		rootDSN: dsn,
 		connFld: FieldDSN,
 		connect: func(ctx context.Context, conn string) (session, error) {
 			c, err := pgx.Connect(ctx, conn)
@@ -291,6 +293,7 @@ func mysqlFixture(t *testing.T) fixture {
 		cfg:     Config{MySQL: &MySQLConfig{AdminDSNEnv: "MYSQL_ADMIN", Users: users, GrantsFrom: role}},
 		env:     map[string]string{"MYSQL_ADMIN": adminCfg.FormatDSN()},
 		adminPW: adminPW,
+		rootDSN: srv.AdminDSN,
 		connFld: FieldDSN,
 		connect: func(ctx context.Context, conn string) (session, error) {
 			db, err := sql.Open("mysql", conn)
@@ -377,6 +380,7 @@ func redisFixture(t *testing.T, files issuertest.RedisFiles) fixture {
 		cfg:     Config{Redis: &RedisConfig{AdminURLEnv: "REDIS_ADMIN", User: user}},
 		env:     map[string]string{"REDIS_ADMIN": adminURL},
 		adminPW: adminPW,
+		rootDSN: srv.AdminURL,
 		connFld: FieldURL,
 		connect: func(ctx context.Context, conn string) (session, error) {
 			o, err := redis.ParseURL(conn)
@@ -384,12 +388,14 @@ func redisFixture(t *testing.T, files issuertest.RedisFiles) fixture {
 				return nil, err
 			}
 			o.Protocol, o.DisableIdentity, o.MaxRetries = 2, true, -1
-			c := redis.NewClient(o).Conn()
+			client := redis.NewClient(o)
+			c := client.Conn()
 			if err := c.Ping(ctx).Err(); err != nil {
 				c.Close()
+				client.Close()
 				return nil, err
 			}
-			return redisSession{c}, nil
+			return redisSession{client, c}, nil
 		},
 	}
 }
@@ -403,7 +409,10 @@ func urlPassword(raw string) string {
 	return o.Password
 }
 
-type redisSession struct{ c *redis.Conn }
+type redisSession struct {
+	client *redis.Client
+	c      *redis.Conn
+}
 
 func (s redisSession) Query(ctx context.Context) error { return s.c.Ping(ctx).Err() }
-func (s redisSession) Close()                          { _ = s.c.Close() }
+func (s redisSession) Close()                          { _ = s.c.Close(); _ = s.client.Close() }
