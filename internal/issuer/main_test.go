@@ -91,7 +91,7 @@ func suffix() string {
 // password is a fresh password with characters that need escaping in URLs.
 func password() string { return "p@ss:/?#%+" + suffix() + suffix() }
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx

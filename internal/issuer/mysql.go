@@ -153,13 +153,25 @@ func mysqlStageSQL(d mysqlDialect, user, password, role string, retained bool) [
 			"ALTER USER " + acct + " IDENTIFIED WITH mysql_native_password AS '" + mysqlNativeHash(password) + "' ACCOUNT UNLOCK",
 		}
 	}
+	// MariaDB's default role is set by the user itself (mysqlSelfSQL): for
+	// another user, SET DEFAULT ROLE … FOR needs UPDATE on the whole mysql
+	// database, which would let the admin rewrite every grant.
 	return []string{
 		// Created locked: until its password is set, nobody logs in as it.
 		"CREATE USER IF NOT EXISTS " + acct + " ACCOUNT LOCK",
 		"GRANT " + r + " TO " + acct,
-		"SET DEFAULT ROLE " + r + " FOR " + acct,
 		"ALTER USER " + acct + " IDENTIFIED BY PASSWORD '" + mysqlNativeHash(password) + "' ACCOUNT UNLOCK",
 	}
+}
+
+// mysqlSelfSQL is what Stage then sends logged in as the user, "" for
+// none: on MariaDB, its own default role, which needs no privilege beyond
+// the role granted.
+func mysqlSelfSQL(d mysqlDialect, role string) string {
+	if d == dialectMariaDB {
+		return "SET DEFAULT ROLE `" + role + "`"
+	}
+	return ""
 }
 
 // mysqlRetireSQL is what Retire sends: a lock on the user (new logins fail,
@@ -194,7 +206,16 @@ func (m *mysqlIssuer) Stage(ctx context.Context, c Credential) error {
 		retained = m.Test(ctx, c) == nil
 	}
 	hash := mysqlNativeHash(c.Password)
-	return m.exec(ctx, "stage "+c.Username, mysqlStageSQL(m.dialect, c.Username, c.Password, m.cfg.GrantsFrom, retained), c.Password, hash)
+	if err := m.exec(ctx, "stage "+c.Username, mysqlStageSQL(m.dialect, c.Username, c.Password, m.cfg.GrantsFrom, retained), c.Password, hash); err != nil {
+		return err
+	}
+	if self := mysqlSelfSQL(m.dialect, m.cfg.GrantsFrom); self != "" {
+		return m.asUser(ctx, c, func(conn *sql.Conn) error {
+			_, err := conn.ExecContext(ctx, self)
+			return err
+		})
+	}
+	return nil
 }
 
 func (m *mysqlIssuer) Retire(ctx context.Context, r Retired) error {
@@ -209,19 +230,34 @@ func (m *mysqlIssuer) Test(ctx context.Context, c Credential) error {
 	if err := checkUser("mysql", c.Username, m.users()); err != nil {
 		return err
 	}
+	return m.asUser(ctx, c, nil)
+}
+
+// asUser logs in as c on a connection of its own, runs do (when not nil)
+// and closes the connection.
+func (m *mysqlIssuer) asUser(ctx context.Context, c Credential, do func(*sql.Conn) error) error {
 	cfg := withTimeouts(m.consumer.Clone())
 	cfg.User, cfg.Passwd = c.Username, c.Password
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
-		return scrub(fmt.Errorf("mysql: test login as %s: %w", c.Username, err), c.Password, m.adminPW)
+		return scrub(fmt.Errorf("mysql: log in as %s: %w", c.Username, err), c.Password, m.adminPW)
 	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := connector.Connect(ctx)
-	if err != nil {
-		return scrub(fmt.Errorf("mysql: test login as %s: %w", c.Username, err), c.Password, m.adminPW)
+	conn, err := db.Conn(ctx)
+	if err == nil {
+		defer conn.Close()
+		err = conn.PingContext(ctx)
 	}
-	return scrub(conn.Close(), c.Password, m.adminPW)
+	if err == nil && do != nil {
+		err = do(conn)
+	}
+	if err != nil {
+		return scrub(fmt.Errorf("mysql: log in as %s: %w", c.Username, err), c.Password, m.adminPW)
+	}
+	return nil
 }
 
 // Field returns what a destination receives; dsn is the admin DSN (in the

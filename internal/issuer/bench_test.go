@@ -1,0 +1,129 @@
+package issuer
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// roundTrips counts what reaches the server: a query is one round trip
+// (pgx sends a query without arguments as one simple-protocol message, its
+// statements in one implicit transaction); a connect is one login (the
+// SCRAM exchange inside it is three messages each way).
+type roundTrips struct{ queries, connects atomic.Int64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.queries.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *roundTrips) TraceConnectStart(ctx context.Context, _ pgx.TraceConnectStartData) context.Context {
+	r.connects.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceConnectEnd(context.Context, pgx.TraceConnectEndData) {}
+
+// traced opens the issuer of cfg with its admin connection counted from
+// its next connect on.
+func traced(tb testing.TB, f fixture, cfg Config, rt *roundTrips) *postgresIssuer {
+	tb.Helper()
+	iss, err := Open(testContext(tb), cfg, func(k string) string { return f.env[k] })
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	p := iss.(*postgresIssuer)
+	p.mu.Lock()
+	p.tracer = rt
+	_ = p.conn.Close(context.Background())
+	p.conn = nil // the next step reconnects, counted
+	p.mu.Unlock()
+	tb.Cleanup(func() { p.Close() })
+	return p
+}
+
+// TestPostgresRoundTrips pins what a rotation costs at the server: Stage
+// one round trip, Test one login, Retire one round trip, the floor the
+// issue sets; the admin login is once per issuer opened.
+func TestPostgresRoundTrips(t *testing.T) {
+	f := postgresFixture(t)
+	ctx := testContext(t)
+	var rt roundTrips
+	p := traced(t, f, f.cfg, &rt)
+	steps := []struct {
+		name              string
+		do                func() error
+		queries, connects int64
+	}{
+		{"first stage, with the admin login", func() error { return p.Stage(ctx, Credential{f.cfg.Postgres.Users[0], "first-" + suffix()}) }, 1, 1},
+		{"stage", func() error { return p.Stage(ctx, Credential{f.cfg.Postgres.Users[1], "second-" + suffix()}) }, 1, 0},
+		{"test", func() error { return p.Test(ctx, Credential{f.cfg.Postgres.Users[1], "wrong-" + suffix()}) }, 0, 1},
+		{"retire", func() error { return p.Retire(ctx, Retired{Username: f.cfg.Postgres.Users[0]}) }, 1, 0},
+	}
+	for _, s := range steps {
+		q0, c0 := rt.queries.Load(), rt.connects.Load()
+		err := s.do()
+		if s.name != "test" && err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if q, c := rt.queries.Load()-q0, rt.connects.Load()-c0; q != s.queries || c != s.connects {
+			t.Errorf("%s: %d round trips and %d logins, want %d and %d", s.name, q, c, s.queries, s.connects)
+		}
+	}
+}
+
+// BenchmarkPostgresRotate100 rotates 100 credentials per iteration, each
+// through Stage, Test and Retire of the previous one, as one run of the
+// engine would, and reports the time per credential and the round trips
+// and logins per rotation. Run it with
+//
+//	CI=true go test ./internal/issuer/ -run '^$' -bench PostgresRotate100 -benchtime 5x
+func BenchmarkPostgresRotate100(b *testing.B) {
+	const n = 100
+	f := postgresFixture(b)
+	ctx := testContext(b)
+	var rt roundTrips
+	issuers := make([]*postgresIssuer, n)
+	current := make([]Credential, n)
+	for i := range issuers {
+		cfg := *f.cfg.Postgres
+		cfg.Users = []string{fmt.Sprintf("%s_%d_a", cfg.MemberOf, i), fmt.Sprintf("%s_%d_b", cfg.MemberOf, i)}
+		issuers[i] = traced(b, f, Config{Postgres: &cfg}, &rt)
+		b.Cleanup(func() { dropPostgresRoles(f.rootDSN, cfg.Users) })
+	}
+	// The first credentials, and the admin logins, before the clock starts:
+	// every timed rotation then retires the one before.
+	for i, p := range issuers {
+		current[i] = Credential{Username: p.NextUser(""), Password: password()}
+		if err := p.Stage(ctx, current[i]); err != nil {
+			b.Fatalf("stage: %v", err)
+		}
+	}
+	b.ReportMetric(float64(rt.connects.Load())/n, "adminlogins/issuer")
+	rt.queries.Store(0)
+	rt.connects.Store(0)
+	b.ResetTimer()
+	for range b.N {
+		for i, p := range issuers {
+			next := Credential{Username: p.NextUser(current[i].Username), Password: password()}
+			if err := p.Stage(ctx, next); err != nil {
+				b.Fatalf("stage: %v", err)
+			}
+			if err := p.Test(ctx, next); err != nil {
+				b.Fatalf("test: %v", err)
+			}
+			if err := p.Retire(ctx, Retired{Username: current[i].Username, PasswordHash: Hash(current[i].Password)}); err != nil {
+				b.Fatalf("retire: %v", err)
+			}
+			current[i] = next
+		}
+	}
+	b.StopTimer()
+	rotations := float64(b.N * n)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/rotations, "ns/credential")
+	b.ReportMetric(float64(rt.queries.Load())/rotations, "roundtrips/rotation")
+	b.ReportMetric(float64(rt.connects.Load())/rotations, "logins/rotation")
+	b.ReportMetric(0, "ns/op")
+}
