@@ -36,11 +36,14 @@ func openPostgres(ctx context.Context, cfg PostgresConfig, dsn string) (*postgre
 		return nil, fmt.Errorf("issuer.postgres.admin_dsn_env: %s is not a postgres://user:password@host:port/database URL (the keyword=value form is not accepted)", cfg.AdminDSNEnv)
 	}
 	pw, _ := u.User.Password()
-	p := &postgresIssuer{cfg: cfg, admin: u, adminPW: pw}
 	connCfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, scrub(fmt.Errorf("issuer.postgres.admin_dsn_env: %s: %w", cfg.AdminDSNEnv, err), pw)
+		return nil, scrub(fmt.Errorf("issuer.postgres.admin_dsn_env: %s: %w", cfg.AdminDSNEnv, err), pw, u.Query().Get("password"))
 	}
+	if connCfg.Password != "" {
+		pw = connCfg.Password // also from ?password=, PGPASSWORD or a passfile
+	}
+	p := &postgresIssuer{cfg: cfg, admin: u, adminPW: pw}
 	if connCfg.ConnectTimeout == 0 || connCfg.ConnectTimeout > timeout {
 		connCfg.ConnectTimeout = timeout
 	}

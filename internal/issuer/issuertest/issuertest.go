@@ -278,12 +278,18 @@ func (r *Redis) start(bin string, files RedisFiles) error {
 	client := redis.NewClient(opts)
 	defer client.Close()
 	deadline := time.Now().Add(startTimeout)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err = client.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return nil
+		// Dial first: go-redis logs every refused dial on stderr.
+		var c net.Conn
+		if c, err = net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			err = client.Ping(ctx).Err()
+			cancel()
+			if err == nil {
+				return nil
+			}
 		}
 		if time.Now().After(deadline) || r.cmd.Process.Signal(syscall.Signal(0)) != nil {
 			logs, _ := os.ReadFile(filepath.Join(r.dir, "log"))
