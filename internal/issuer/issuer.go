@@ -338,3 +338,10 @@ func scrub(err error, secrets ...string) error {
 	}
 	return errors.New(msg)
 }
+
+var (
+	_ Issuer = (*postgresIssuer)(nil)
+	_ Issuer = (*mysqlIssuer)(nil)
+	_ Issuer = (*redisIssuer)(nil)
+	_ Warner = (*redisIssuer)(nil)
+)
