@@ -219,3 +219,44 @@ func TestRedisRefusesToCreateTheUser(t *testing.T) {
 		t.Fatalf("retire on a missing user: %v, want nothing to do", err)
 	}
 }
+
+// TestStageErrorsHidePasswords: a stage the server refuses (the role to
+// inherit from does not exist) fails with an error that holds neither the
+// password nor what tokenward derived from it.
+func TestStageErrorsHidePasswords(t *testing.T) {
+	cases := map[string]func(t *testing.T) (fixture, func(*Config)){
+		"postgres": func(t *testing.T) (fixture, func(*Config)) {
+			return postgresFixture(t), func(c *Config) { c.Postgres.MemberOf = "missing_" + suffix() }
+		},
+		"mysql": func(t *testing.T) (fixture, func(*Config)) {
+			return mysqlFixture(t), func(c *Config) { c.MySQL.GrantsFrom = "missing_" + suffix() }
+		},
+	}
+	for name, setup := range cases {
+		t.Run(name, func(t *testing.T) {
+			f, breakIt := setup(t)
+			cfg := f.cfg
+			if cfg.Postgres != nil {
+				p := *cfg.Postgres
+				cfg.Postgres = &p
+			} else {
+				m := *cfg.MySQL
+				cfg.MySQL = &m
+			}
+			breakIt(&cfg)
+			f.cfg = cfg
+			iss := openFixture(t, f)
+			c := Credential{Username: iss.NextUser(""), Password: password()}
+			err := iss.Stage(testContext(t), c)
+			if err == nil {
+				t.Fatal("stage with a missing role worked")
+			}
+			for _, s := range []string{c.Password, mysqlNativeHash(c.Password), "SCRAM-SHA-256$", f.adminPW} {
+				if strings.Contains(err.Error(), s) {
+					t.Fatalf("the error holds %.16q…: %v", s, err)
+				}
+			}
+			t.Logf("stage error: %v", err)
+		})
+	}
+}
