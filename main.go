@@ -2,15 +2,13 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"log"
 	"os"
 	"runtime/debug"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
-
+	"github.com/tokenward/terraform-provider-tokenward/internal/pluginserver"
 	"github.com/tokenward/terraform-provider-tokenward/internal/provider"
 )
 
@@ -28,10 +26,9 @@ func main() {
 	}
 	quietSDKLogs()
 	limitMemory()
-	err := providerserver.Serve(context.Background(), provider.New(version, os.Getenv), providerserver.ServeOpts{
-		Address: "registry.terraform.io/tokenward/tokenward",
-		Debug:   *debug,
-	})
+	// pluginserver, not providerserver.Serve: it works around the
+	// framework's keeping every request's context (see its doc comment).
+	err := pluginserver.Serve("registry.terraform.io/tokenward/tokenward", provider.New(version, os.Getenv), *debug)
 	if err != nil {
 		log.Fatal(err)
 	}
