@@ -52,12 +52,8 @@ type Framework interface {
 // for each resource; a few hundred finished contexts are a few MB.
 const DefaultForgetEvery = 256
 
-var (
-	_ tfprotov6.ProviderServerWithListResource = (*Server)(nil)
-	_ tfprotov6.ProviderServerWithActions      = (*Server)(nil)
-	_ tfprotov6.ProviderServerWithStateStores  = (*Server)(nil)
-	_ Framework                                = (*Server)(nil)
-)
+// A Server is a Framework, so tf6server finds every optional RPC on it.
+var _ Framework = (*Server)(nil)
 
 // Server is a protocol 6 provider server that passes every RPC to the
 // framework's and lets the framework forget finished requests' contexts.
