@@ -243,6 +243,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		writer: writer,
 		engine: rotation.New(reg, writer),
 		github: hasGitHub,
+		tokens: newTokenSnapshot(reg),
 	}
 	resp.ResourceData = data
 	resp.DataSourceData = data
@@ -393,6 +394,8 @@ type providerData struct {
 	writer destination.Writer // files, and GitHub secrets when credentials are configured
 	engine *rotation.Engine
 	github bool // GitHub credentials are configured
+	// tokens is what the token resource's Read reads.
+	tokens *tokenSnapshot
 	// warnCreate says once per run that a first apply creates the store.
 	warnCreate sync.Once
 	// storeID is the store's id (registry.StoreID) once it is known.

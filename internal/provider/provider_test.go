@@ -5,21 +5,22 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/pluginserver"
 	"github.com/tokenward/terraform-provider-tokenward/internal/provider"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry/registrytest"
 )
 
 // factories serves the provider in-process with a fixed environment, so
-// tests never read or change the real one.
+// tests never read or change the real one, through the wrapper main.go
+// serves it with.
 func factories(env map[string]string) map[string]func() (tfprotov6.ProviderServer, error) {
 	getenv := func(k string) string { return env[k] }
 	return map[string]func() (tfprotov6.ProviderServer, error){
-		"tokenward": providerserver.NewProtocol6WithError(provider.New("test", getenv)()),
+		"tokenward": pluginserver.NewProtocol6WithError(provider.New("test", getenv)()),
 	}
 }
 

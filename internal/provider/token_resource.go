@@ -259,7 +259,9 @@ func (r *tokenResource) Read(ctx context.Context, req resource.ReadRequest, resp
 		return
 	}
 	name := state.Name.ValueString()
-	ti, err := r.data.reg.Token(ctx, name)
+	// A plan reads every token: from the snapshot, current as of the
+	// store's last change.
+	ti, err := r.data.tokens.token(ctx, name)
 	if errors.Is(err, registry.ErrNotFound) {
 		resp.State.RemoveResource(ctx)
 		return

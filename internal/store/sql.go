@@ -17,9 +17,10 @@ import (
 
 // sqlStore implements Store for both engines over database/sql.
 type sqlStore struct {
-	db   *sql.DB
-	d    dialect
-	opts options
+	db    *sql.DB
+	d     dialect
+	opts  options
+	stmts stmtCache // see stmts.go
 	// immutable: a SQLite file opened as one that never changes (see
 	// openSQLite), which cannot be followed (VerificationData).
 	immutable bool
@@ -53,7 +54,7 @@ func (s *sqlStore) run(ctx context.Context, readOnly bool, fn func(Tx) error) er
 			return fmt.Errorf("begin transaction: take the writer lock: %w", err)
 		}
 	}
-	if err := fn(&sqlTx{tx: tx, d: s.d}); err != nil {
+	if err := fn(&sqlTx{tx: tx, d: s.d, store: s}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -96,7 +97,7 @@ func (s *sqlStore) AuditEvents(ctx context.Context, after int64, limit int) ([]a
 
 func (s *sqlStore) AuditHead(ctx context.Context) (audit.Head, error) {
 	var h audit.Head
-	err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&h.Seq, &h.Hash)
+	err := s.queryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&h.Seq, &h.Hash)
 	if err != nil {
 		return audit.Head{}, fmt.Errorf("read audit head: %w", s.redact(err))
 	}
@@ -144,20 +145,31 @@ func (s *sqlStore) Lease(ctx context.Context, name string) (Lease, bool, error) 
 
 // sqlTx implements Tx.
 type sqlTx struct {
-	tx *sql.Tx
-	d  dialect
+	tx    *sql.Tx
+	d     dialect
+	store *sqlStore // whose prepared statements the helpers below use
 }
 
 func (t *sqlTx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, query); st != nil {
+		res, err := st.ExecContext(ctx, args...)
+		return res, classify(err)
+	}
 	res, err := t.tx.ExecContext(ctx, t.d.bind(query), args...)
 	return res, classify(err)
 }
 
 func (t *sqlTx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return t.tx.QueryContext(ctx, t.d.bind(query), args...)
 }
 
 func (t *sqlTx) row(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return t.tx.QueryRowContext(ctx, t.d.bind(query), args...)
 }
 
