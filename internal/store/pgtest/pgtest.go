@@ -37,6 +37,7 @@ type Server struct {
 	binDir     string
 	dir        string // set when this package started the server
 	asPostgres bool
+	password   string // set by StartWithPasswords: TCP logins check passwords
 }
 
 // ErrNoBinaries means neither TOKENWARD_TEST_POSTGRES nor the PostgreSQL
@@ -109,7 +110,15 @@ func (s *Server) start() error {
 		}
 	}
 	data := filepath.Join(dir, "data")
-	if out, err := s.command("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions").CombinedOutput(); err != nil {
+	initArgs := []string{"-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions"}
+	if s.password != "" {
+		pwfile := filepath.Join(dir, "pwfile")
+		if err := os.WriteFile(pwfile, []byte(s.password+"\n"), 0o644); err != nil {
+			return fmt.Errorf("start postgres: %w", err)
+		}
+		initArgs = append(initArgs, "--auth-host=scram-sha-256", "--pwfile="+pwfile)
+	}
+	if out, err := s.command("initdb", initArgs...).CombinedOutput(); err != nil {
 		return fmt.Errorf("start postgres: initdb: %w\n%s", err, out)
 	}
 	port, err := freePort()
@@ -122,7 +131,40 @@ func (s *Server) start() error {
 		return fmt.Errorf("start postgres: pg_ctl start: %w\n%s\n%s", err, out, logs)
 	}
 	s.dsn = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	if s.password != "" {
+		s.dsn = fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/postgres?sslmode=disable", s.password, port)
+	}
 	return nil
+}
+
+// StartWithPasswords is Start for tests of password logins: the server it
+// starts checks passwords on TCP (scram-sha-256 in pg_hba.conf; Start's trust
+// ignores them) and its superuser postgres has a random password, which the
+// URLs of NewDatabase carry. A server named by TOKENWARD_TEST_POSTGRES is
+// used as it is: its host authentication is the caller's to check.
+func StartWithPasswords() (*Server, error) {
+	if os.Getenv(EnvDSN) != "" {
+		return Start()
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	bin, err := findBinDir()
+	if err != nil {
+		return nil, err
+	}
+	reapStale(bin)
+	s := &Server{binDir: bin, password: hex.EncodeToString(b[:])}
+	if os.Geteuid() == 0 {
+		if _, err := user.Lookup("postgres"); err != nil {
+			return nil, fmt.Errorf("start postgres as root: initdb refuses root and there is no postgres user: %w", err)
+		}
+		s.asPostgres = true
+	}
+	if err := s.start(); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
 }
 
 const (
