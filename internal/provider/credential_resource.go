@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -17,6 +18,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
+	"github.com/tokenward/terraform-provider-tokenward/internal/issuer"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 )
@@ -169,11 +171,11 @@ func (r *credentialResource) ValidateConfig(ctx context.Context, req resource.Va
 		}
 	}
 	kind := ""
-	if c, known := m.issuerConfig(ctx, &resp.Diagnostics); known {
+	if c, known := m.issuerConfig(ctx, &resp.Diagnostics); known && checkAdminEnv(c, &resp.Diagnostics) {
 		if err := c.Check(); err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("issuer"), "Invalid issuer", strings.TrimPrefix(err.Error(), "issuer: ")+".")
 		}
-		kind = c.Kind()
+		kind = registry.IssuerKind(c)
 	}
 	if l, ok := m.lifetime(); ok {
 		if err := registry.CheckCredentialLifetime(l); err != nil {
@@ -205,6 +207,38 @@ func (r *credentialResource) ValidateConfig(ctx context.Context, req resource.Va
 		}
 		seen[sd.Key] = d.path
 	}
+}
+
+// envName is a portable environment variable's name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// checkAdminEnv refuses an admin variable that is not a variable's name,
+// without quoting it: what is written there by mistake is often the DSN
+// itself, password and all, and a diagnostic must not repeat it.
+func checkAdminEnv(c issuer.Config, diags *diag.Diagnostics) bool {
+	var at path.Path
+	var v string
+	switch {
+	case c.Postgres != nil:
+		at, v = path.Root("issuer").AtName("postgres").AtName("admin_dsn_env"), c.Postgres.AdminDSNEnv
+	case c.MySQL != nil:
+		at, v = path.Root("issuer").AtName("mysql").AtName("admin_dsn_env"), c.MySQL.AdminDSNEnv
+	case c.Redis != nil:
+		at, v = path.Root("issuer").AtName("redis").AtName("admin_url_env"), c.Redis.AdminURLEnv
+	default:
+		return true
+	}
+	if v == "" || envName.MatchString(v) {
+		return true
+	}
+	detail := "Name the environment variable that holds the admin credential, such as BILLING_DB_ADMIN_DSN (letters, digits and _), " +
+		"and set that variable where the provider and tokenward rotate run."
+	if strings.ContainsAny(v, ":@/") {
+		detail += " What is written here looks like a connection string: never put it in the configuration, where it would reach " +
+			"version control; remove it, and change that password if it was committed."
+	}
+	diags.AddAttributeError(at, "Invalid admin credential variable", detail)
+	return false
 }
 
 // ModifyPlan says which applies rotate: a new destination, or a change of

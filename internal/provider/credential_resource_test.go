@@ -18,7 +18,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
-	"github.com/tokenward/terraform-provider-tokenward/internal/issuer/issuertest"
+	"github.com/tokenward/terraform-provider-tokenward/internal/issuer/issuerfake"
 	"github.com/tokenward/terraform-provider-tokenward/internal/provider"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 )
@@ -27,7 +27,7 @@ const credentialAddr = "tokenward_credential.billing_db"
 
 // credentialFactories is the provider with its credentials' issuers on the
 // fake server srv.
-func credentialFactories(env map[string]string, srv *issuertest.Server) map[string]func() (tfprotov6.ProviderServer, error) {
+func credentialFactories(env map[string]string, srv *issuerfake.Server) map[string]func() (tfprotov6.ProviderServer, error) {
 	getenv := func(k string) string { return env[k] }
 	return map[string]func() (tfprotov6.ProviderServer, error){
 		"tokenward": providerserver.NewProtocol6WithError(provider.NewWithIssuers("test", getenv, srv.Open)()),
@@ -98,7 +98,7 @@ func (p planHolds) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, 
 func TestAccCredential(t *testing.T) {
 	env := testEnv(t)
 	env["BILLING_DB_ADMIN_DSN"] = "postgres://admin:admin-secret@db.internal:5432/billing"
-	srv := issuertest.New(func(k string) string { return env[k] })
+	srv := issuerfake.New(func(k string) string { return env[k] })
 	reg := tokenRegistry(t, env)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "db.env")
@@ -218,8 +218,8 @@ func TestAccCredential(t *testing.T) {
 // TestAccCredentialInvalid: plan-time diagnostics that say what to fix.
 func TestAccCredentialInvalid(t *testing.T) {
 	env := testEnv(t)
-	srv := issuertest.New(nil)
-	pg := `postgres = { admin_dsn_env = "DB_ADMIN", users = ["a", "b"] }`
+	srv := issuerfake.New(nil)
+	pg := `postgres = { admin_dsn_env = "DB_ADMIN", users = ["a", "b"], member_of = "app" }`
 	cfg := func(issuer, lifetime, files string) string {
 		return fmt.Sprintf(`
 resource "tokenward_credential" "billing_db" {
@@ -235,8 +235,9 @@ resource "tokenward_credential" "billing_db" {
 	}{
 		{"two kinds", cfg(pg+"\n redis = { admin_url_env = \"R\", user = \"c\" }", "", ""), `exactly one of postgres, mysql or redis`},
 		{"no kind", cfg("", "", ""), `exactly one of postgres, mysql or redis`},
-		{"a DSN for the variable", cfg(`postgres = { admin_dsn_env = "postgres://admin:hunter2@db/x", users = ["a", "b"] }`, "", ""), `name the environment variable`},
-		{"one user", cfg(`postgres = { admin_dsn_env = "DB_ADMIN", users = ["a"] }`, "", ""), `exactly two login users`},
+		{"a DSN for the variable", cfg(`postgres = { admin_dsn_env = "postgres://admin:hunter2@db/x", users = ["a", "b"] }`, "", ""), `Name the environment variable`},
+		{"a bad user", cfg(`postgres = { admin_dsn_env = "DB_ADMIN", users = ["a", "b c"], member_of = "app" }`, "", ""), `issuer.postgres.users[1]`},
+		{"one user", cfg(`postgres = { admin_dsn_env = "DB_ADMIN", users = ["a"], member_of = "app" }`, "", ""), `exactly 2 users`},
 		{"url for postgres", cfg(pg, "", `{ path = "/tmp/x.env", field = "url" }`), `delivers one of password, username, dsn`},
 		{"dsn for redis", cfg(`redis = { admin_url_env = "R", user = "c" }`, "", `{ path = "/tmp/x.env", field = "dsn" }`), `delivers one of password, username, url`},
 		{"overlap past the interval", cfg(pg, `ttl = "10d"

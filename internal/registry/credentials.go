@@ -35,6 +35,25 @@ type CredentialSpec struct {
 // 256 bits, 43 URL-safe characters.
 const passwordBytes = 32
 
+// IssuerKind names the kind of issuer a configuration sets: "postgres",
+// "mysql" or "redis"; "" when it sets none or several (Check says which).
+func IssuerKind(c issuer.Config) string {
+	var kinds []string
+	if c.Postgres != nil {
+		kinds = append(kinds, issuer.KindPostgres)
+	}
+	if c.MySQL != nil {
+		kinds = append(kinds, issuer.KindMySQL)
+	}
+	if c.Redis != nil {
+		kinds = append(kinds, issuer.KindRedis)
+	}
+	if len(kinds) != 1 {
+		return ""
+	}
+	return kinds[0]
+}
+
 // Fields returns the fields a credential of an issuer kind can deliver,
 // the main one first.
 func Fields(kind string) []string {
@@ -80,7 +99,7 @@ func checkCredential(spec CredentialSpec) error {
 	if err := spec.Issuer.Check(); err != nil {
 		return invalid("issuer", "%s", err)
 	}
-	kind := spec.Issuer.Kind()
+	kind := IssuerKind(spec.Issuer)
 	seen := map[string]bool{}
 	for _, d := range spec.Destinations {
 		if d.Key == "" || d.Kind == "" {
@@ -185,7 +204,7 @@ func getCredential(ctx context.Context, tx store.Tx, name string) (store.Token, 
 // its value, which the registry never sees).
 func credentialDetails(d map[string]string, c issuer.Config) {
 	d["kind"] = store.KindCredential
-	d["issuer"] = c.Kind()
+	d["issuer"] = IssuerKind(c)
 	switch {
 	case c.Postgres != nil:
 		d["users"], d["admin_env"], d["member_of"] = strings.Join(c.Postgres.Users, ","), c.Postgres.AdminDSNEnv, c.Postgres.MemberOf

@@ -35,7 +35,7 @@ func (e *Engine) openFor(ctx context.Context, tk store.Token) (issuer.Issuer, er
 	}
 	is, err := e.open(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open the %s issuer of %s: %w", cfg.Kind(), tk.Name, err)
+		return nil, fmt.Errorf("open the %s issuer of %s: %w", registry.IssuerKind(cfg), tk.Name, err)
 	}
 	return is, nil
 }

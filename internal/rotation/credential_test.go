@@ -10,7 +10,7 @@ import (
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/issuer"
-	"github.com/tokenward/terraform-provider-tokenward/internal/issuer/issuertest"
+	"github.com/tokenward/terraform-provider-tokenward/internal/issuer/issuerfake"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
@@ -34,13 +34,13 @@ var issuerKinds = []struct {
 }
 
 // credEngine is an engine whose issuers are the fake server srv.
-func (f *fixture) credEngine(srv *issuertest.Server, opts ...rotation.Option) *rotation.Engine {
+func (f *fixture) credEngine(srv *issuerfake.Server, opts ...rotation.Option) *rotation.Engine {
 	return f.engine(append([]rotation.Option{rotation.WithIssuers(srv.Open)}, opts...)...)
 }
 
 // declareCredential creates a credential with a destination per field and
 // rotates it for the first time.
-func (f *fixture) declareCredential(t *testing.T, srv *issuertest.Server, cfg issuer.Config, fields []string) []store.Destination {
+func (f *fixture) declareCredential(t *testing.T, srv *issuerfake.Server, cfg issuer.Config, fields []string) []store.Destination {
 	t.Helper()
 	var ds []store.Destination
 	for _, field := range fields {
@@ -87,7 +87,7 @@ func TestCredentialLifecycle(t *testing.T) {
 			t.Parallel()
 			forEachEngine(t, func(t *testing.T, f *fixture) {
 				ctx := t.Context()
-				srv := issuertest.New(adminEnv)
+				srv := issuerfake.New(adminEnv)
 				ds := f.declareCredential(t, srv, kind.config, kind.fields)
 				first := f.held(t, ds)
 				if err := srv.Login(first.Username, first.Password); err != nil {
@@ -201,14 +201,14 @@ func TestCredentialStoppedAtEveryStep(t *testing.T) {
 	for _, s := range rotation.Steps {
 		cases = append(cases, stop{name: "after " + string(s), step: s})
 	}
-	cases = append(cases, stop{name: "stage fails", fail: issuertest.OpStage}, stop{name: "test fails", fail: issuertest.OpTest},
-		stop{name: "issuer unreachable", fail: issuertest.OpOpen})
+	cases = append(cases, stop{name: "stage fails", fail: issuerfake.OpStage}, stop{name: "test fails", fail: issuerfake.OpTest},
+		stop{name: "issuer unreachable", fail: issuerfake.OpOpen})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			forEachEngine(t, func(t *testing.T, f *fixture) {
 				ctx := t.Context()
-				srv := issuertest.New(adminEnv)
+				srv := issuerfake.New(adminEnv)
 				kind := issuerKinds[0]
 				ds := f.declareCredential(t, srv, kind.config, kind.fields)
 				old := f.held(t, ds)
@@ -232,7 +232,7 @@ func TestCredentialStoppedAtEveryStep(t *testing.T) {
 				if len(rep.Failed()) != 1 {
 					t.Fatalf("stopped run: %+v", rep.Results)
 				}
-				if tc.step != "" && !errors.Is(rep.Results[0].Err, crash) || tc.fail != "" && !errors.Is(rep.Results[0].Err, issuertest.ErrInjected) {
+				if tc.step != "" && !errors.Is(rep.Results[0].Err, crash) || tc.fail != "" && !errors.Is(rep.Results[0].Err, issuerfake.ErrInjected) {
 					t.Fatalf("stopped run failed with %v", rep.Results[0].Err)
 				}
 				// Stopped anywhere, the old credential still logs in, and
@@ -259,7 +259,7 @@ func TestCredentialStoppedAtEveryStep(t *testing.T) {
 					if len(rep.Planned) != 0 {
 						t.Fatalf("rerun after a finished rotation planned %v", rep.Planned)
 					}
-				} else if rep.Rotated() != 1 || rep.Results[0].Resumed != (tc.fail != issuertest.OpOpen) {
+				} else if rep.Rotated() != 1 || rep.Results[0].Resumed != (tc.fail != issuerfake.OpOpen) {
 					t.Fatalf("rerun: %+v", rep.Results)
 				}
 				now := f.held(t, ds)
@@ -286,7 +286,7 @@ func TestCredentialRetireFails(t *testing.T) {
 	t.Parallel()
 	forEachEngine(t, func(t *testing.T, f *fixture) {
 		ctx := t.Context()
-		srv := issuertest.New(adminEnv)
+		srv := issuerfake.New(adminEnv)
 		kind := issuerKinds[0]
 		ds := f.declareCredential(t, srv, kind.config, kind.fields)
 		old := f.held(t, ds)
@@ -295,12 +295,12 @@ func TestCredentialRetireFails(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.clock.Advance(day)
-		srv.FailNext(issuertest.OpRetire, 1)
+		srv.FailNext(issuerfake.OpRetire, 1)
 		rep, err := f.credEngine(srv).Run(ctx, rotation.RunOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.Retired != 0 || !errors.Is(rep.RetireFailed, issuertest.ErrInjected) || !rep.NextDue.Equal(rep.At) {
+		if rep.Retired != 0 || !errors.Is(rep.RetireFailed, issuerfake.ErrInjected) || !rep.NextDue.Equal(rep.At) {
 			t.Fatalf("failed retire: retired %d, %v, next due %v", rep.Retired, rep.RetireFailed, rep.NextDue)
 		}
 		if ti, _ := f.reg.Credential(ctx, "billing-db"); ti.Previous == nil {
@@ -322,11 +322,11 @@ func TestCredentialTwoRunsAtOnce(t *testing.T) {
 	t.Parallel()
 	forEachEngine(t, func(t *testing.T, f *fixture) {
 		ctx := t.Context()
-		srv := issuertest.New(adminEnv)
+		srv := issuerfake.New(adminEnv)
 		kind := issuerKinds[0]
 		f.declareCredential(t, srv, kind.config, kind.fields)
 		f.clock.Advance(23 * day)
-		staged := srv.Calls(issuertest.OpStage)
+		staged := srv.Calls(issuerfake.OpStage)
 		var wg sync.WaitGroup
 		reps := make([]rotation.Report, 2)
 		errs := make([]error, 2)
@@ -345,8 +345,8 @@ func TestCredentialTwoRunsAtOnce(t *testing.T) {
 			}
 			rotated += reps[i].Rotated()
 		}
-		if rotated != 1 || srv.Calls(issuertest.OpStage)-staged != 1 {
-			t.Fatalf("two runs rotated %d times and staged %d passwords; want once", rotated, srv.Calls(issuertest.OpStage)-staged)
+		if rotated != 1 || srv.Calls(issuerfake.OpStage)-staged != 1 {
+			t.Fatalf("two runs rotated %d times and staged %d passwords; want once", rotated, srv.Calls(issuerfake.OpStage)-staged)
 		}
 		vs, err := f.versions(t, "billing-db")
 		if err != nil || len(vs) != 2 {
@@ -364,7 +364,7 @@ func TestDeleteCredential(t *testing.T) {
 			t.Parallel()
 			forEachEngine(t, func(t *testing.T, f *fixture) {
 				ctx := t.Context()
-				srv := issuertest.New(adminEnv)
+				srv := issuerfake.New(adminEnv)
 				ds := f.declareCredential(t, srv, kind.config, kind.fields)
 				first := f.held(t, ds)
 				f.clock.Advance(23 * day)

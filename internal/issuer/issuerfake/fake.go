@@ -1,10 +1,11 @@
-// Package issuertest is a fake issuer for tests: a server of login users
+// Package issuerfake is a fake issuer for tests: a server of login users
 // that behaves as the real issuers do for tokenward's steps — PostgreSQL
 // and MySQL users that alternate, each with one password and a login that
 // can be locked, and a Redis user that holds several passwords, added and
 // removed by their SHA-256. It keeps only hashes of passwords, like the
-// servers it stands for, and can fail any step on demand.
-package issuertest
+// servers it stands for, and can fail any step on demand. (The real
+// servers for tests are in internal/issuer/issuertest.)
+package issuerfake
 
 import (
 	"context"
@@ -32,7 +33,7 @@ var ErrLogin = errors.New("login refused")
 // ErrInjected is what a step told to fail returns.
 var ErrInjected = errors.New("injected failure")
 
-type user struct {
+type account struct {
 	login     bool
 	passwords map[[32]byte]bool
 }
@@ -40,7 +41,7 @@ type user struct {
 // Server is one fake server. Its zero value is not usable: call New.
 type Server struct {
 	mu     sync.Mutex
-	users  map[string]*user
+	users  map[string]*account
 	calls  map[string]int
 	fail   map[string]int // op -> how many more calls fail
 	getenv func(string) string
@@ -50,7 +51,7 @@ type Server struct {
 // configuration names; nil reads nothing (every Open fails as a real one
 // would without its admin credential) — tests pass a map's lookup.
 func New(getenv func(string) string) *Server {
-	return &Server{users: map[string]*user{}, calls: map[string]int{}, fail: map[string]int{}, getenv: getenv}
+	return &Server{users: map[string]*account{}, calls: map[string]int{}, fail: map[string]int{}, getenv: getenv}
 }
 
 // FailNext makes the next n calls of op fail with ErrInjected.
@@ -116,15 +117,15 @@ func (s *Server) Open(_ context.Context, c issuer.Config) (issuer.Issuer, error)
 	if err := c.Check(); err != nil {
 		return nil, err
 	}
-	f := &fake{s: s, kind: c.Kind()}
+	f := &fake{s: s}
 	var env string
 	switch {
 	case c.Postgres != nil:
-		env, f.users = c.Postgres.AdminDSNEnv, c.Postgres.Users
+		f.kind, env, f.users = issuer.KindPostgres, c.Postgres.AdminDSNEnv, c.Postgres.Users
 	case c.MySQL != nil:
-		env, f.users = c.MySQL.AdminDSNEnv, c.MySQL.Users
+		f.kind, env, f.users = issuer.KindMySQL, c.MySQL.AdminDSNEnv, c.MySQL.Users
 	default:
-		env, f.users = c.Redis.AdminURLEnv, []string{c.Redis.User}
+		f.kind, env, f.users = issuer.KindRedis, c.Redis.AdminURLEnv, []string{c.Redis.User}
 	}
 	if s.getenv == nil || s.getenv(env) == "" {
 		return nil, fmt.Errorf("open %s issuer: the environment variable %s is not set: set it to the admin DSN", f.kind, env)
@@ -168,7 +169,7 @@ func (f *fake) Stage(_ context.Context, c issuer.Credential) error {
 	}
 	u := f.s.users[c.Username]
 	if u == nil {
-		u = &user{passwords: map[[32]byte]bool{}}
+		u = &account{passwords: map[[32]byte]bool{}}
 		f.s.users[c.Username] = u
 	}
 	if f.kind != "redis" {

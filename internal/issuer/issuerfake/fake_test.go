@@ -1,4 +1,4 @@
-package issuertest_test
+package issuerfake_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/issuer"
-	"github.com/tokenward/terraform-provider-tokenward/internal/issuer/issuertest"
+	"github.com/tokenward/terraform-provider-tokenward/internal/issuer/issuerfake"
 )
 
 func env(k string) string {
@@ -24,7 +24,7 @@ var (
 // staging one leaves the other's login alone; retiring locks the login.
 func TestAlternatingUsers(t *testing.T) {
 	ctx := context.Background()
-	s := issuertest.New(env)
+	s := issuerfake.New(env)
 	is, err := s.Open(ctx, pgConfig)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func TestAlternatingUsers(t *testing.T) {
 	if err := is.Retire(ctx, issuer.Retired{Username: "app_a", PasswordHash: sha256.Sum256([]byte("one"))}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Login("app_a", "one"); !errors.Is(err, issuertest.ErrLogin) {
+	if err := s.Login("app_a", "one"); !errors.Is(err, issuerfake.ErrLogin) {
 		t.Errorf("retired app_a logs in: %v", err)
 	}
 	if err := s.Login("app_b", "two"); err != nil {
@@ -69,7 +69,7 @@ func TestAlternatingUsers(t *testing.T) {
 // passwords until the old one is removed by its hash.
 func TestTwoPasswords(t *testing.T) {
 	ctx := context.Background()
-	s := issuertest.New(env)
+	s := issuerfake.New(env)
 	is, err := s.Open(ctx, redisConfig)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestTwoPasswords(t *testing.T) {
 
 func TestFields(t *testing.T) {
 	ctx := context.Background()
-	s := issuertest.New(env)
+	s := issuerfake.New(env)
 	pg, _ := s.Open(ctx, pgConfig)
 	rd, _ := s.Open(ctx, redisConfig)
 	c := issuer.Credential{Username: "app_a", Password: "p/w"}
@@ -128,7 +128,7 @@ func TestFields(t *testing.T) {
 
 func TestFailuresAndOpen(t *testing.T) {
 	ctx := context.Background()
-	s := issuertest.New(env)
+	s := issuerfake.New(env)
 	if _, err := s.Open(ctx, issuer.Config{Postgres: &issuer.PostgresConfig{AdminDSNEnv: "UNSET", Users: []string{"a", "b"}}}); err == nil {
 		t.Error("Open with the admin variable unset: want an error")
 	}
@@ -136,15 +136,15 @@ func TestFailuresAndOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.FailNext(issuertest.OpStage, 1)
+	s.FailNext(issuerfake.OpStage, 1)
 	c := issuer.Credential{Username: "app_a", Password: "x"}
-	if err := is.Stage(ctx, c); !errors.Is(err, issuertest.ErrInjected) {
+	if err := is.Stage(ctx, c); !errors.Is(err, issuerfake.ErrInjected) {
 		t.Errorf("first stage = %v, want the injected failure", err)
 	}
 	if err := is.Stage(ctx, c); err != nil {
 		t.Errorf("second stage = %v", err)
 	}
-	if got := s.Calls(issuertest.OpStage); got != 2 {
+	if got := s.Calls(issuerfake.OpStage); got != 2 {
 		t.Errorf("stage calls = %d, want 2", got)
 	}
 	if err := is.Stage(ctx, issuer.Credential{Username: "someone", Password: "x"}); err == nil {
