@@ -58,6 +58,9 @@ func (e *Engine) retire(ctx context.Context, is issuer.Issuer, name string, v *s
 // same user, and the current credential keeps working until finish.
 func (e *Engine) rotateCredential(ctx context.Context, ti registry.TokenInfo, res Result) (Result, error) {
 	name := ti.Name
+	if cfg, err := registry.IssuerOf(ti.Token); err == nil {
+		res.Issuer = registry.IssuerKind(cfg) // named even when the issuer cannot be reached
+	}
 	is, err := e.openFor(ctx, ti.Token)
 	if err != nil {
 		return res, fmt.Errorf("rotate %s: %w", name, err)
