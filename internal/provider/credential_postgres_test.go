@@ -48,7 +48,7 @@ func TestAccCredentialPostgres(t *testing.T) {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	s := hex.EncodeToString(b[:])
-	owner, users := "billing_"+s, []string{"billing_"+s+"_a", "billing_"+s+"_b"}
+	owner, users := "billing_"+s, []string{"billing_" + s + "_a", "billing_" + s + "_b"}
 	ctx := context.Background()
 	super, err := pgx.Connect(ctx, adminDSN)
 	if err != nil {
