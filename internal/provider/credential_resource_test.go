@@ -104,6 +104,10 @@ func TestAccCredential(t *testing.T) {
 	file := filepath.Join(dir, "db.env")
 	other := filepath.Join(dir, "other.env")
 	seen := map[string]bool{"admin-secret": true}
+	// Terraform's and the provider's trace logs, gRPC payloads included.
+	logFile := filepath.Join(dir, "terraform.log")
+	t.Setenv("TF_LOG", "TRACE")
+	t.Setenv("TF_ACC_LOG_PATH", logFile)
 	logins := map[string]string{} // user -> password, as delivered
 	collect := func(*terraform.State) error {
 		user, pw := heldDSN(t, file)
@@ -205,13 +209,22 @@ func TestAccCredential(t *testing.T) {
 			return nil
 		},
 	})
-	// The store keeps no password either: a pending one only sealed.
-	b, err := os.ReadFile(env["TOKENWARD_STORE"])
-	if err != nil {
-		t.Fatal(err)
+	// The store keeps no password either (a pending one only sealed), nor
+	// do the logs.
+	for what, f := range map[string]string{"the store file": env["TOKENWARD_STORE"], "the trace log": logFile} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) == 0 {
+			t.Fatalf("%s is empty", what)
+		}
+		if err := noPassword(what, string(b), seen); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := noPassword("the store file", string(b), seen); err != nil {
-		t.Fatal(err)
+	if len(seen) < 4 {
+		t.Fatalf("%d passwords seen, want the admin's and three rotations'", len(seen))
 	}
 }
 
