@@ -247,6 +247,14 @@ func (c *cli) reportRun(rep rotation.Report) int {
 	for _, it := range rep.StillDue {
 		fmt.Fprintf(c.stdout, "still due: %s (%s), left by --max-rotations\n", it.Token, it.Reason)
 	}
+	for _, r := range rep.Results {
+		for _, w := range r.Warnings {
+			fmt.Fprintf(c.stdout, "warning: %s: %s\n", r.Token, w)
+			if c.inWorkflow() {
+				c.gha.Warningf("%s: %s", r.Token, w)
+			}
+		}
+	}
 	retired := retiredLine(rep)
 	if retired != "" {
 		fmt.Fprintln(c.stdout, retired)

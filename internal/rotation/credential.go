@@ -67,6 +67,16 @@ func (e *Engine) rotateCredential(ctx context.Context, ti registry.TokenInfo, re
 	}
 	defer is.Close()
 	res.Issuer = is.Kind()
+	res, err = e.credentialSteps(ctx, is, ti, res)
+	if w, ok := is.(issuer.Warner); ok {
+		res.Warnings = append(res.Warnings, w.Warnings()...)
+	}
+	return res, err
+}
+
+// credentialSteps runs rotateCredential's steps at the open issuer is.
+func (e *Engine) credentialSteps(ctx context.Context, is issuer.Issuer, ti registry.TokenInfo, res Result) (Result, error) {
+	name := ti.Name
 
 	// 1. create. The previous version holds the idle slot the new password
 	// goes to (the other user, or one of Redis's two passwords): its

@@ -392,3 +392,42 @@ func TestDeleteCredential(t *testing.T) {
 		})
 	}
 }
+
+// warningIssuer is the fake's issuer with a caveat to report, as the Redis
+// issuer has when its ACL change is kept only in memory.
+type warningIssuer struct {
+	issuer.Issuer
+	told bool
+}
+
+func (w *warningIssuer) Warnings() []string {
+	if w.told {
+		return nil
+	}
+	w.told = true
+	return []string{"the ACL change is kept only in memory"}
+}
+
+// TestCredentialWarnings: what an issuer warns of reaches the result.
+func TestCredentialWarnings(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, f *fixture) {
+		srv := issuerfake.New(adminEnv)
+		kind := issuerKinds[1]
+		open := rotation.WithIssuers(func(ctx context.Context, c issuer.Config) (issuer.Issuer, error) {
+			is, err := srv.Open(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			return &warningIssuer{Issuer: is}, nil
+		})
+		f.declareCredential(t, srv, kind.config, kind.fields)
+		res, err := f.engine(open).Rotate(t.Context(), "billing-db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Warnings) != 1 || res.Warnings[0] != "the ACL change is kept only in memory" {
+			t.Fatalf("warnings %v", res.Warnings)
+		}
+	})
+}

@@ -121,6 +121,9 @@ type Result struct {
 	// it ("postgres", "mysql", "redis") and the login user of the new
 	// version. Both are empty for a token.
 	Issuer, User string
+	// Warnings are what a credential's issuer said the operator should
+	// read, such as a Redis ACL change kept only in memory. No secret.
+	Warnings []string
 }
 
 // Failure is one destination that could not be written.
