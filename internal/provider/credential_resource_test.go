@@ -190,6 +190,11 @@ func TestAccCredential(t *testing.T) {
 					stateClean,
 				),
 			},
+			{
+				// Imported by its name, it reads back as declared.
+				ResourceName: credentialAddr, ImportState: true, ImportStateId: "billing-db", ImportStateVerify: true,
+				ImportStateVerifyIdentifierAttribute: "name", ImportStateVerifyIgnore: []string{"rotation_triggers"},
+			},
 		},
 		CheckDestroy: func(*terraform.State) error {
 			for u, pw := range logins {
@@ -265,4 +270,23 @@ resource "tokenward_credential" "billing_db" {
 			})
 		})
 	}
+}
+
+// TestAccCredentialExample: the documented example plans as it is: its
+// checks pass at plan time, and it creates both credentials.
+func TestAccCredentialExample(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "resources", "tokenward_credential", "resource.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: credentialFactories(testEnv(t), issuerfake.New(nil)),
+		Steps: []resource.TestStep{{
+			Config: string(b), PlanOnly: true, ExpectNonEmptyPlan: true,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction("tokenward_credential.billing_db", plancheck.ResourceActionCreate),
+				plancheck.ExpectResourceAction("tokenward_credential.cache", plancheck.ResourceActionCreate),
+			}},
+		}},
+	})
 }
