@@ -99,7 +99,8 @@ func (r *credentialResource) Schema(_ context.Context, _ resource.SchemaRequest,
 			"rotate_before": lifetime("How long before a password expires its rotation is due; shorter than `ttl`. The rotation "+
 				"interval is `ttl` - `rotate_before`.", defaultRotateBefore),
 			"overlap": lifetime("How long the previous password keeps working after a rotation; when it ends, the next run retires "+
-				"it at the issuer. At most the rotation interval (`ttl` - `rotate_before`), since the next rotation reuses its slot.", defaultOverlap),
+				"it at the issuer. At most the rotation interval (`ttl` - `rotate_before`), since the next rotation reuses its slot: a "+
+				"rotation inside the overlap (forced, or by a destination change on apply) retires the previous password first, ending its overlap early.", defaultOverlap),
 			"rotation_triggers": schema.MapAttribute{Optional: true, ElementType: types.StringType,
 				MarkdownDescription: "Arbitrary values that rotate the credential on apply when any of them changes, such as `{ incident = \"2026-03-01\" }`."},
 			"issuer": schema.SingleNestedAttribute{

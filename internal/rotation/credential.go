@@ -273,17 +273,24 @@ func (e *Engine) DeleteCredential(ctx context.Context, name string, withdraw boo
 	if ti, err = e.reg.Credential(ctx, name); err != nil {
 		return err
 	}
-	is, err := e.openFor(ctx, ti.Token)
-	if err != nil {
-		return fmt.Errorf("delete credential %s: %w", name, err)
-	}
-	defer is.Close()
+	var live []*store.Version
 	for _, v := range []*store.Version{ti.Pending, ti.Previous, ti.Current} {
-		if v == nil || v.State == token.StateRevoked || v.User == "" {
-			continue
+		if v != nil && v.State != token.StateRevoked && v.User != "" {
+			live = append(live, v)
 		}
-		if err := e.retire(ctx, is, name, v, "credential deleted"); err != nil {
+	}
+	// With nothing staged (a first rotation that could not reach its
+	// issuer) there is nothing to retire, and no need to reach it now.
+	if len(live) > 0 {
+		is, err := e.openFor(ctx, ti.Token)
+		if err != nil {
 			return fmt.Errorf("delete credential %s: %w", name, err)
+		}
+		defer is.Close()
+		for _, v := range live {
+			if err := e.retire(ctx, is, name, v, "credential deleted"); err != nil {
+				return fmt.Errorf("delete credential %s: %w", name, err)
+			}
 		}
 	}
 	if withdraw {

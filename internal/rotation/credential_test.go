@@ -431,3 +431,37 @@ func TestCredentialWarnings(t *testing.T) {
 		}
 	})
 }
+
+// TestIssueCredentialUndone: a first rotation that fails leaves nothing
+// behind, whether the issuer could not be reached or refused to stage, so
+// the next attempt starts afresh.
+func TestIssueCredentialUndone(t *testing.T) {
+	t.Parallel()
+	for _, op := range []string{issuerfake.OpOpen, issuerfake.OpStage, issuerfake.OpTest} {
+		t.Run(op, func(t *testing.T) {
+			t.Parallel()
+			forEachEngine(t, func(t *testing.T, f *fixture) {
+				ctx := t.Context()
+				srv := issuerfake.New(adminEnv)
+				kind := issuerKinds[0]
+				srv.FailNext(op, 1)
+				spec := registry.CredentialSpec{Name: "billing-db", Issuer: kind.config,
+					Lifetime: store.Lifetime{TTL: 30 * day, RotateBefore: 7 * day, Overlap: day}}
+				_, err := f.credEngine(srv).IssueCredential(ctx, spec)
+				var undone *rotation.UndoError
+				if !errors.As(err, &undone) || undone.Restore != nil || !errors.Is(err, issuerfake.ErrInjected) {
+					t.Fatalf("IssueCredential = %v; want an undone failure", err)
+				}
+				if _, err := f.reg.Credential(ctx, "billing-db"); !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("after the undo: %v", err)
+				}
+				if n, login := srv.Passwords(kind.config.Postgres.Users[0]); login {
+					t.Errorf("user %s logs in (%d passwords) after the undo", kind.config.Postgres.Users[0], n)
+				}
+				if _, err := f.credEngine(srv).IssueCredential(ctx, spec); err != nil {
+					t.Fatalf("the next attempt: %v", err)
+				}
+			})
+		})
+	}
+}
