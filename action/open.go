@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
+	"github.com/tokenward/terraform-provider-tokenward/internal/issuer"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
@@ -68,7 +69,11 @@ func (c *cli) engine(reg *registry.Registry, opts ...rotation.Option) (*rotation
 	if c.inWorkflow() {
 		w = destination.Masked(w, c.gha.AddMask)
 	}
-	return rotation.New(reg, w, opts...), nil
+	// Credentials' issuers read their admin DSNs from this environment.
+	issuers := rotation.WithIssuers(func(ctx context.Context, cfg issuer.Config) (issuer.Issuer, error) {
+		return issuer.Open(ctx, cfg, c.getenv)
+	})
+	return rotation.New(reg, w, append([]rotation.Option{issuers}, opts...)...), nil
 }
 
 // githubWriter builds the GitHub secrets writer from the environment and

@@ -234,7 +234,7 @@ func (c *cli) reportRun(rep rotation.Report) int {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "TOKEN\tDESTINATIONS\tFINGERPRINT\tRESULT\tNEXT ROTATION\n")
 	for _, r := range rep.Results {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", r.Token, len(r.Delivered)+len(r.Failed), fingerprints(r), outcome(r), timeOrDash(r.NextRotationAt))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", subject(r), len(r.Delivered)+len(r.Failed), fingerprints(r), outcome(r), timeOrDash(r.NextRotationAt))
 	}
 	tw.Flush()
 	failed := rep.Failed()
@@ -247,10 +247,25 @@ func (c *cli) reportRun(rep rotation.Report) int {
 	for _, it := range rep.StillDue {
 		fmt.Fprintf(c.stdout, "still due: %s (%s), left by --max-rotations\n", it.Token, it.Reason)
 	}
+	for _, r := range rep.Results {
+		for _, w := range r.Warnings {
+			fmt.Fprintf(c.stdout, "warning: %s: %s\n", r.Token, w)
+			if c.inWorkflow() {
+				c.gha.Warningf("%s: %s", r.Token, w)
+			}
+		}
+	}
+	retired := retiredLine(rep)
+	if retired != "" {
+		fmt.Fprintln(c.stdout, retired)
+	}
 	leftOut := c.reportLeftOut(rep)
 	if c.inWorkflow() {
 		for _, r := range failed {
 			c.gha.Errorf("%s", r.Err)
+		}
+		if rep.RetireFailed != nil {
+			c.gha.Errorf("%s", rep.RetireFailed)
 		}
 	}
 	if c.getenv("GITHUB_OUTPUT") != "" {
@@ -263,16 +278,45 @@ func (c *cli) reportRun(rep rotation.Report) int {
 		b.WriteString("### tokenward rotate\n\n| Token | Destinations | Fingerprint | Result | Next rotation |\n|---|---|---|---|---|\n")
 		for _, r := range rep.Results {
 			dests := append(append([]string{}, r.Delivered...), failedDestinations(r)...)
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", cell(r.Token), cell(strings.Join(dests, "<br>")),
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", cell(subject(r)), cell(strings.Join(dests, "<br>")),
 				cell(fingerprints(r)), cell(outcome(r)), timeOrDash(r.NextRotationAt))
 		}
 		fmt.Fprintf(&b, "\n**%d rotated, %d failed, %d still due.** Next due: %s.\n%s", rep.Rotated(), len(failed), len(rep.StillDue), timeOrDash(rep.NextDue), leftOut)
+		if retired != "" {
+			fmt.Fprintf(&b, "\n%s\n", cell(retired))
+		}
 		c.gha.AddStepSummary(b.String())
 	}
-	if len(failed) > 0 {
+	if len(failed) > 0 || rep.RetireFailed != nil {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// subject names what a result rotated: a token by its name; a credential
+// by its name, its issuer's kind and the user of its new password (never
+// the password).
+func subject(r rotation.Result) string {
+	if r.Issuer == "" {
+		return r.Token
+	}
+	if r.User == "" {
+		return fmt.Sprintf("%s (%s credential)", r.Token, r.Issuer)
+	}
+	return fmt.Sprintf("%s (%s credential, user %s)", r.Token, r.Issuer, r.User)
+}
+
+// retiredLine says what the run retired at credentials' issuers, and what
+// it could not; "" when there was nothing to retire.
+func retiredLine(rep rotation.Report) string {
+	var parts []string
+	if rep.Retired > 0 {
+		parts = append(parts, fmt.Sprintf("%d credential version(s) retired at their issuers at the end of their overlap", rep.Retired))
+	}
+	if rep.RetireFailed != nil {
+		parts = append(parts, fmt.Sprintf("not retired, still logging in until the next run retires it: %s", rep.RetireFailed))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func failedDestinations(r rotation.Result) []string {

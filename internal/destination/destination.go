@@ -61,6 +61,11 @@ type Config struct {
 	Name         string   `json:"name,omitempty"`         // the secret's name
 	Visibility   string   `json:"visibility,omitempty"`   // organization secrets: all, private or selected
 	Repositories []string `json:"repositories,omitempty"` // organization secrets with visibility selected: owner/name or name
+
+	// Field is which field of a credential the destination receives, such
+	// as "password", "username" or "dsn"; "" is the issuer's main field.
+	// Tokens have one field, their value.
+	Field string `json:"field,omitempty"`
 }
 
 // New builds a destination of a kind from its configuration, with its key,

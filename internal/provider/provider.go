@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
+	"github.com/tokenward/terraform-provider-tokenward/internal/issuer"
 	"github.com/tokenward/terraform-provider-tokenward/internal/policy"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
@@ -33,6 +34,9 @@ type Provider struct {
 	// newGitHub builds the writer of GitHub secrets, the first time a token
 	// with GitHub destinations is delivered or withdrawn.
 	newGitHub func(destination.GitHubConfig) (destination.Writer, error)
+	// openIssuer connects to a credential's issuer; nil is issuer.Open
+	// with the provider's environment. Tests set a fake's.
+	openIssuer rotation.Opener
 }
 
 // New returns a constructor of the provider at a version, as
@@ -40,6 +44,17 @@ type Provider struct {
 func New(version string, getenv func(string) string) func() provider.Provider {
 	return func() provider.Provider {
 		return &Provider{version: version, getenv: getenv, newGitHub: newGitHubWriter}
+	}
+}
+
+// issuers is how the provider's engine connects to credentials' issuers:
+// with the admin credentials of the provider's environment.
+func (p *Provider) issuers() rotation.Opener {
+	if p.openIssuer != nil {
+		return p.openIssuer
+	}
+	return func(ctx context.Context, c issuer.Config) (issuer.Issuer, error) {
+		return issuer.Open(ctx, c, p.getenv)
 	}
 }
 
@@ -241,7 +256,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		reg:    reg,
 		policy: pol,
 		writer: writer,
-		engine: rotation.New(reg, writer),
+		engine: rotation.New(reg, writer, rotation.WithIssuers(p.issuers())),
 		github: hasGitHub,
 		tokens: newTokenSnapshot(reg),
 	}
@@ -480,6 +495,7 @@ func (p *Provider) Resources(context.Context) []func() resource.Resource {
 		guarded(newSettingResource),
 		guarded(newUserConfigResource),
 		guarded(newTokenResource),
+		guarded(newCredentialResource),
 	}
 }
 

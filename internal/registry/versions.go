@@ -20,6 +20,7 @@ type Issued struct {
 	Fingerprint string
 	State       token.State
 	ExpiresAt   time.Time
+	User        string // a credential's: the login user the value belongs to
 }
 
 // ErrAlreadyIssued is wrapped when IssueFirst finds a live version.
@@ -71,7 +72,7 @@ func (r *Registry) mint(tk store.Token, state token.State, now time.Time) (store
 }
 
 func issued(name string, v store.Version, value string) Issued {
-	return Issued{TokenName: name, VersionID: v.ID, Value: value, Fingerprint: v.Fingerprint, State: v.State, ExpiresAt: v.ExpiresAt}
+	return Issued{TokenName: name, VersionID: v.ID, Value: value, Fingerprint: v.Fingerprint, State: v.State, ExpiresAt: v.ExpiresAt, User: v.User}
 }
 
 // BeginRotation is step 1 of a rotation: it returns the token's pending
@@ -217,8 +218,9 @@ func (r *Registry) FinishRotation(ctx context.Context, name, versionID string) (
 	return out, err
 }
 
-// RevokeExpired revokes every previous version whose overlap has ended and
-// returns how many it revoked.
+// RevokeExpired revokes every previous version of a token whose overlap has
+// ended and returns how many it revoked. A credential's previous version is
+// left to the rotation engine, which retires it at its issuer first.
 func (r *Registry) RevokeExpired(ctx context.Context) (int, error) {
 	n := 0
 	err := r.st.Update(ctx, func(tx store.Tx) error {
@@ -228,6 +230,9 @@ func (r *Registry) RevokeExpired(ctx context.Context) (int, error) {
 		}
 		now := r.clock()
 		for _, tk := range tks {
+			if tk.Kind == store.KindCredential {
+				continue
+			}
 			versions, err := tx.ListVersions(ctx, tk.ID)
 			if err != nil {
 				return err

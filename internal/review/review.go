@@ -199,6 +199,8 @@ func Build(plan *tfjson.Plan, opts Options) Report {
 		switch rc.Type {
 		case "tokenward_token":
 			reviewToken(&ch, c, w, opts.Policy)
+		case "tokenward_credential":
+			reviewCredential(&ch, c)
 		case "tokenward_scope":
 			reviewScope(&ch, c, w)
 		case "tokenward_role":

@@ -52,6 +52,7 @@ func targets(r resource, after bool) []target {
 				Repository: str(o["repository"]), Environment: str(o["environment"]),
 				Organization: str(o["organization"]), Name: str(o["name"]),
 				Visibility: str(o["visibility"]), Repositories: strs(o["repositories"]),
+				Field: str(o["field"]), // a credential's
 			}
 			var written string
 			if rp := str(o["resolved_path"]); rp != "" && rp != c.Path {

@@ -54,6 +54,7 @@ type Engine struct {
 	workers  int
 	progress func(done, total int, r Result)
 	notice   func(LockHeld)
+	open     Opener
 	seq      atomic.Int64 // numbers the rotations, for lock holders
 }
 
@@ -94,7 +95,7 @@ func WithLockNotice(f func(LockHeld)) Option {
 // values with w.
 func New(reg *registry.Registry, w destination.Writer, opts ...Option) *Engine {
 	e := &Engine{
-		reg: reg, w: w, holder: holderID(),
+		reg: reg, w: w, holder: holderID(), open: openIssuer,
 		lockTTL: 2 * time.Minute, lockWait: 5 * time.Minute, poll: 200 * time.Millisecond, workers: 4,
 	}
 	for _, o := range opts {
@@ -116,6 +117,13 @@ type Result struct {
 	NextRotationAt time.Time
 	Skipped        string // why a planned rotation did not happen (another run did it)
 	Err            error
+	// Issuer and User are a credential's: the kind of system that issued
+	// it ("postgres", "mysql", "redis") and the login user of the new
+	// version. Both are empty for a token.
+	Issuer, User string
+	// Warnings are what a credential's issuer said the operator should
+	// read, such as a Redis ACL change kept only in memory. No secret.
+	Warnings []string
 }
 
 // Failure is one destination that could not be written.
@@ -204,6 +212,9 @@ func (e *Engine) rotate(ctx context.Context, it Item, recheck bool) (res Result,
 	if ti.Current != nil {
 		res.From = ti.Current.Fingerprint
 	}
+	if ti.Kind == store.KindCredential {
+		return e.rotateCredential(ctx, ti, res)
+	}
 
 	// 1. create
 	p, resumed, err := e.reg.BeginRotation(ctx, it.Token)
@@ -217,38 +228,8 @@ func (e *Engine) rotate(ctx context.Context, it Item, recheck bool) (res Result,
 	}
 
 	// 2. deliver, skipping destinations that took this version already.
-	done := map[string]bool{}
-	if resumed {
-		ds, err := e.reg.Deliveries(ctx, p.VersionID)
-		if err != nil {
-			return res, fmt.Errorf("rotate %s: %w", it.Token, err)
-		}
-		for _, d := range ds {
-			done[d.Destination] = d.Outcome == audit.Success
-		}
-	}
-	for _, d := range ti.Destinations {
-		if done[d.Key] {
-			res.Delivered = append(res.Delivered, d.Key)
-			continue
-		}
-		werr := e.w.Write(ctx, d, p.Value)
-		if rerr := e.reg.RecordDelivery(ctx, it.Token, p.VersionID, d.Key, werr); rerr != nil {
-			return res, fmt.Errorf("rotate %s: %w", it.Token, errors.Join(werr, rerr, context.Cause(ctx)))
-		}
-		if werr != nil {
-			res.Failed = append(res.Failed, Failure{Destination: d.Key, Err: werr})
-			continue
-		}
-		res.Delivered = append(res.Delivered, d.Key)
-	}
-	if len(res.Failed) > 0 {
-		keys := make([]string, len(res.Failed))
-		for i, f := range res.Failed {
-			keys[i] = f.Destination
-		}
-		return res, fmt.Errorf("rotate %s: %w: %s (the current version stays valid; the next run retries): %w",
-			it.Token, ErrDelivery, strings.Join(keys, ", "), res.Failed[0].Err)
+	if err := e.deliver(ctx, ti, p, resumed, func(store.Destination) (string, error) { return p.Value, nil }, &res); err != nil {
+		return res, err
 	}
 	if err := e.at(ctx, AfterDeliver, it.Token); err != nil {
 		return res, err
@@ -274,6 +255,50 @@ func (e *Engine) rotate(ctx context.Context, it Item, recheck bool) (res Result,
 	res.ExpiresAt = f.Current.ExpiresAt
 	res.NextRotationAt = f.Current.ExpiresAt.Add(-ti.Lifetime.RotateBefore)
 	return res, e.at(ctx, AfterFinish, it.Token)
+}
+
+// deliver writes the pending version p to every destination of ti, the
+// value valueOf gives for each, skipping those that took it already when
+// the rotation resumed; res records what was delivered and what failed.
+func (e *Engine) deliver(ctx context.Context, ti registry.TokenInfo, p registry.Issued, resumed bool,
+	valueOf func(store.Destination) (string, error), res *Result) error {
+	done := map[string]bool{}
+	if resumed {
+		ds, err := e.reg.Deliveries(ctx, p.VersionID)
+		if err != nil {
+			return fmt.Errorf("rotate %s: %w", ti.Name, err)
+		}
+		for _, d := range ds {
+			done[d.Destination] = d.Outcome == audit.Success
+		}
+	}
+	for _, d := range ti.Destinations {
+		if done[d.Key] {
+			res.Delivered = append(res.Delivered, d.Key)
+			continue
+		}
+		value, werr := valueOf(d)
+		if werr == nil {
+			werr = e.w.Write(ctx, d, value)
+		}
+		if rerr := e.reg.RecordDelivery(ctx, ti.Name, p.VersionID, d.Key, werr); rerr != nil {
+			return fmt.Errorf("rotate %s: %w", ti.Name, errors.Join(werr, rerr, context.Cause(ctx)))
+		}
+		if werr != nil {
+			res.Failed = append(res.Failed, Failure{Destination: d.Key, Err: werr})
+			continue
+		}
+		res.Delivered = append(res.Delivered, d.Key)
+	}
+	if len(res.Failed) > 0 {
+		keys := make([]string, len(res.Failed))
+		for i, f := range res.Failed {
+			keys[i] = f.Destination
+		}
+		return fmt.Errorf("rotate %s: %w: %s (the current version stays valid; the next run retries): %w",
+			ti.Name, ErrDelivery, strings.Join(keys, ", "), res.Failed[0].Err)
+	}
+	return nil
 }
 
 // Withdraw deletes what tokenward wrote at each destination; a destination

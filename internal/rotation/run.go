@@ -28,7 +28,13 @@ type Report struct {
 	StillDue []Item   // due but left for the next run by MaxRotations
 	LeftOut  []Item   // due (or forced) but left out by Selection.SkipKinds
 	Revoked  int      // previous versions revoked because their overlap ended
-	NextDue  time.Time
+	// Retired counts the previous versions of credentials retired at their
+	// issuers (login locked, password removed) because their overlap ended.
+	Retired int
+	// RetireFailed says why a credential's previous version could not be
+	// retired; it still logs in until a run retires it.
+	RetireFailed error
+	NextDue      time.Time
 }
 
 // Rotated counts the tokens that rotated.
@@ -95,6 +101,10 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (Report, error) {
 	if rep.Revoked, err = e.reg.RevokeExpired(ctx); err != nil {
 		return rep, fmt.Errorf("rotation run: %w", err)
 	}
+	rep.Retired, rep.RetireFailed = e.retireExpired(ctx)
+	if rep.RetireFailed != nil {
+		rep.NextDue = rep.At
+	}
 	return rep, e.record(ctx, rep)
 }
 
@@ -153,7 +163,7 @@ func (e *Engine) record(ctx context.Context, rep Report) error {
 	for _, r := range rep.Failed() {
 		failed = append(failed, r.Token)
 	}
-	if len(failed) > 0 {
+	if len(failed) > 0 || rep.RetireFailed != nil {
 		outcome = audit.Failure
 	}
 	d := map[string]string{
@@ -162,6 +172,7 @@ func (e *Engine) record(ctx context.Context, rep Report) error {
 		"failed":    strings.Join(failed, ","),
 		"still_due": strconv.Itoa(len(rep.StillDue)),
 		"revoked":   strconv.Itoa(rep.Revoked),
+		"retired":   strconv.Itoa(rep.Retired),
 	}
 	if err := e.reg.RecordRun(ctx, outcome, d); err != nil {
 		return fmt.Errorf("rotation run: %w", err)

@@ -361,7 +361,7 @@ func (t *sqlTx) RoleUsers(ctx context.Context, name string) ([]string, error) {
 
 // --- tokens
 
-const tokenColumns = `id, name, owner, description, ttl, rotate_before, overlap, created_at, updated_at, deleted_at, allowed_cidrs, rate_limit_requests, rate_limit_per`
+const tokenColumns = `id, name, owner, description, ttl, rotate_before, overlap, created_at, updated_at, deleted_at, allowed_cidrs, rate_limit_requests, rate_limit_per, kind, issuer`
 
 // cidrsJSON is a token's allowed networks as the allowed_cidrs column holds
 // them: a JSON array, [] for none.
@@ -374,10 +374,10 @@ func cidrsJSON(cidrs []string) string {
 }
 
 func (t *sqlTx) CreateToken(ctx context.Context, tk Token) error {
-	_, err := t.exec(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := t.exec(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		tk.ID, tk.Name, tk.Owner, tk.Description, int64(tk.Lifetime.TTL), int64(tk.Lifetime.RotateBefore),
 		int64(tk.Lifetime.Overlap), micros(tk.CreatedAt), micros(tk.UpdatedAt), nullMicros(tk.DeletedAt),
-		cidrsJSON(tk.AllowedCIDRs), int64(tk.RateLimit.Requests), int64(tk.RateLimit.Per))
+		cidrsJSON(tk.AllowedCIDRs), int64(tk.RateLimit.Requests), int64(tk.RateLimit.Per), tk.Kind, string(tk.Issuer))
 	if err != nil {
 		return fmt.Errorf("create token %s: %w", tk.Name, err)
 	}
@@ -386,10 +386,10 @@ func (t *sqlTx) CreateToken(ctx context.Context, tk Token) error {
 
 func (t *sqlTx) UpdateToken(ctx context.Context, tk Token) error {
 	res, err := t.exec(ctx, `UPDATE tokens SET name = ?, owner = ?, description = ?, ttl = ?, rotate_before = ?, overlap = ?, updated_at = ?,
-		allowed_cidrs = ?, rate_limit_requests = ?, rate_limit_per = ? WHERE id = ? AND deleted_at IS NULL`,
+		allowed_cidrs = ?, rate_limit_requests = ?, rate_limit_per = ?, issuer = ? WHERE id = ? AND deleted_at IS NULL`,
 		tk.Name, tk.Owner, tk.Description, int64(tk.Lifetime.TTL), int64(tk.Lifetime.RotateBefore),
 		int64(tk.Lifetime.Overlap), micros(tk.UpdatedAt),
-		cidrsJSON(tk.AllowedCIDRs), int64(tk.RateLimit.Requests), int64(tk.RateLimit.Per), tk.ID)
+		cidrsJSON(tk.AllowedCIDRs), int64(tk.RateLimit.Requests), int64(tk.RateLimit.Per), string(tk.Issuer), tk.ID)
 	if err := mustAffect(res, err, "update token "+tk.Name); err != nil {
 		return err
 	}
@@ -427,9 +427,12 @@ func scanTokenRow(r rowScanner) (Token, error) {
 	var tk Token
 	var ttl, rb, ov, c, u, rlReq, rlPer int64
 	var d sql.NullInt64
-	var cidrs string
-	if err := r.Scan(&tk.ID, &tk.Name, &tk.Owner, &tk.Description, &ttl, &rb, &ov, &c, &u, &d, &cidrs, &rlReq, &rlPer); err != nil {
+	var cidrs, issuer string
+	if err := r.Scan(&tk.ID, &tk.Name, &tk.Owner, &tk.Description, &ttl, &rb, &ov, &c, &u, &d, &cidrs, &rlReq, &rlPer, &tk.Kind, &issuer); err != nil {
 		return Token{}, err
+	}
+	if issuer != "" {
+		tk.Issuer = json.RawMessage(issuer)
 	}
 	// Most tokens allow any source: skip decoding their '[]' (the bulk read
 	// of 100,000 tokens notices).
@@ -510,12 +513,12 @@ func (t *sqlTx) EffectiveScopes(ctx context.Context, tokenID string) ([]string, 
 
 // --- versions
 
-const versionColumns = `id, token_id, state, secret_hash, fingerprint, sealed_value, created_at, activated_at, expires_at, revoked_at`
+const versionColumns = `id, token_id, state, secret_hash, fingerprint, sealed_value, created_at, activated_at, expires_at, revoked_at, username`
 
 func (t *sqlTx) CreateVersion(ctx context.Context, v Version) error {
-	_, err := t.exec(ctx, `INSERT INTO token_versions (`+versionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := t.exec(ctx, `INSERT INTO token_versions (`+versionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.ID, v.TokenID, string(v.State), v.Hash[:], v.Fingerprint, nullBytes(v.Sealed), micros(v.CreatedAt),
-		nullMicros(v.ActivatedAt), micros(v.ExpiresAt), nullMicros(v.RevokedAt))
+		nullMicros(v.ActivatedAt), micros(v.ExpiresAt), nullMicros(v.RevokedAt), v.User)
 	if err != nil {
 		return fmt.Errorf("create version %s (%s): %w", v.ID, v.State, err)
 	}
@@ -536,7 +539,7 @@ func scanVersion(r rowScanner) (Version, error) {
 	var hash, sealed []byte
 	var c, e int64
 	var a, rv sql.NullInt64
-	if err := r.Scan(&v.ID, &v.TokenID, &state, &hash, &v.Fingerprint, &sealed, &c, &a, &e, &rv); err != nil {
+	if err := r.Scan(&v.ID, &v.TokenID, &state, &hash, &v.Fingerprint, &sealed, &c, &a, &e, &rv, &v.User); err != nil {
 		return Version{}, err
 	}
 	if len(hash) != len(v.Hash) {

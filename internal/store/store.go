@@ -73,6 +73,14 @@ type Token struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	DeletedAt    time.Time // zero unless the token was deleted
+	// Kind is "" for a token tokenward mints, KindCredential for a
+	// credential another system issues (its Issuer says which); it never
+	// changes.
+	Kind string
+	// Issuer is a credential's issuer configuration as JSON (which system,
+	// which users, the name of the environment variable holding the admin
+	// DSN; never a secret); nil for a token.
+	Issuer json.RawMessage
 }
 
 // RateLimit caps how often one token may be verified by one server
@@ -95,7 +103,13 @@ type Version struct {
 	ActivatedAt time.Time // zero while pending
 	ExpiresAt   time.Time
 	RevokedAt   time.Time // zero unless revoked
+	// User is the login user a credential's version was staged on at its
+	// issuer; "" for a token's version.
+	User string
 }
+
+// KindCredential is the Token.Kind of a credential another system issues.
+const KindCredential = "credential"
 
 // Destination is one place a token's value is delivered to. Key identifies it
 // within its token (for example "github_secret:acme/app:DEPLOY_TOKEN"); Config
