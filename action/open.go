@@ -7,11 +7,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
 // config resolves where the store and the key are: flags first, then
@@ -56,15 +58,16 @@ func (c *cli) keyring(sf *storeFlags) (*seal.Keyring, error) {
 }
 
 // engine builds the rotation engine over reg. It delivers through the
-// router, which writes files itself and GitHub secrets with the credentials
-// of the environment and inputs; in a workflow each value is masked in the
+// router, which writes files itself, and GitHub secrets, Vault KV secrets
+// and AWS Secrets Manager secrets with the credentials of the environment
+// and inputs; in a workflow each value is masked in the
 // log before it is written anywhere, so no later output can show it.
 func (c *cli) engine(reg *registry.Registry, opts ...rotation.Option) (*rotation.Engine, error) {
 	gh, err := githubWriter(c.env)
 	if err != nil {
 		return nil, err
 	}
-	var w destination.Writer = destination.NewRouter(gh)
+	var w destination.Writer = destination.NewRouter(gh, secretManagerWriters(c.env)...)
 	if c.inWorkflow() {
 		w = destination.Masked(w, c.gha.AddMask)
 	}
@@ -83,4 +86,43 @@ func githubWriter(getenv func(string) string) (destination.Writer, error) {
 		return nil, err
 	}
 	return gh, nil
+}
+
+// secretManagerWriters builds the Vault writer when the environment names a
+// Vault (TOKENWARD_VAULT_ADDR or VAULT_ADDR, a token or an AppRole), and
+// the AWS Secrets Manager writer, whose SDK configuration (the default
+// credential chain, AWS_REGION) is loaded only when a secret is written. A
+// setting that does not read fails only the destinations of its kind: a
+// VAULT_ADDR exported for other tools must not stop every rotation.
+func secretManagerWriters(getenv func(string) string) []destination.RouterOption {
+	var opts []destination.RouterOption
+	if vc, ok, err := destination.VaultConfigFromEnv(getenv); err != nil {
+		opts = append(opts, destination.WithVault(unavailable{err}))
+	} else if ok {
+		if v, err := destination.NewVault(vc); err != nil {
+			opts = append(opts, destination.WithVault(unavailable{err}))
+		} else {
+			opts = append(opts, destination.WithVault(v))
+		}
+	}
+	ac, err := destination.AWSConfigFromEnv(getenv)
+	if err == nil {
+		var a *destination.AWS
+		if a, err = destination.NewAWS(ac); err == nil {
+			return append(opts, destination.WithAWS(a))
+		}
+	}
+	return append(opts, destination.WithAWS(unavailable{err}))
+}
+
+// unavailable is the writer of a kind whose settings do not read: each of
+// its destinations fails with why.
+type unavailable struct{ err error }
+
+func (u unavailable) Write(_ context.Context, d store.Destination, _ string) error {
+	return fmt.Errorf("deliver to %s: %w", d.Key, u.err)
+}
+
+func (u unavailable) Delete(_ context.Context, d store.Destination) error {
+	return fmt.Errorf("withdraw from %s: %w", d.Key, u.err)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
@@ -54,9 +55,15 @@ const (
 
 // AWSConfigFromEnv reads the Secrets Manager settings of the environment
 // through getenv: AWS_REGION, TOKENWARD_AWS_ENDPOINT and
-// TOKENWARD_AWS_RECOVERY_WINDOW_DAYS.
+// TOKENWARD_AWS_RECOVERY_WINDOW_DAYS. Access keys in AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN) are read through getenv
+// too, as the first link of the SDK's chain would read them from the
+// process; without them the chain goes on as usual.
 func AWSConfigFromEnv(getenv func(string) string) (AWSConfig, error) {
 	c := AWSConfig{Region: getenv(EnvAWSRegion), Endpoint: getenv(EnvAWSEndpoint)}
+	if id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"); id != "" && secret != "" {
+		c.Credentials = credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN"))
+	}
 	if s := getenv(EnvAWSRecoveryWindow); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
@@ -72,10 +79,18 @@ func (c AWSConfig) check() error {
 		return fmt.Errorf("aws: the recovery window must be 7 to 30 days, not %d", c.RecoveryWindowDays)
 	}
 	if c.Endpoint != "" {
-		u, err := url.Parse(c.Endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("aws: endpoint %q must be an http:// or https:// URL, such as http://localhost:4566", c.Endpoint)
+		if err := CheckAWSEndpoint(c.Endpoint); err != nil {
+			return fmt.Errorf("aws: %w", err)
 		}
+	}
+	return nil
+}
+
+// CheckAWSEndpoint reports whether e is a usable endpoint URL.
+func CheckAWSEndpoint(e string) error {
+	u, err := url.Parse(e)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("endpoint %q must be an http:// or https:// URL, such as http://localhost:4566", e)
 	}
 	return nil
 }

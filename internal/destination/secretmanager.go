@@ -67,14 +67,14 @@ func CheckVaultPath(p string) error {
 }
 
 // CheckVaultKey reports whether k is a usable field name of a KV secret's
-// data: not empty, at most 256 characters, no control character or
+// data: not empty, at most 255 characters, no control character or
 // surrounding space.
 func CheckVaultKey(k string) error {
 	switch {
 	case k == "":
 		return bad("key", "must not be empty")
-	case len(k) > 256:
-		return bad("key", "is %d characters long; at most 256", len(k))
+	case len(k) > 255:
+		return bad("key", "is %d characters long; at most 255", len(k))
 	case strings.TrimSpace(k) != k:
 		return bad("key", "%q must not start or end with a space", k)
 	case strings.IndexFunc(k, unicode.IsControl) >= 0:

@@ -86,6 +86,15 @@ func VaultConfigFromEnv(getenv func(string) string) (VaultConfig, bool, error) {
 	return c, true, nil
 }
 
+// CheckVaultAddress reports whether addr is a Vault server's URL.
+func CheckVaultAddress(addr string) error {
+	u, err := url.Parse(addr)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("address %q must be an http:// or https:// URL, such as https://vault.example.com:8200", addr)
+	}
+	return nil
+}
+
 // check reports what is missing or wrong in c, naming the setting.
 func (c VaultConfig) check() error {
 	approle := c.RoleID != "" || c.SecretID != ""
@@ -99,9 +108,8 @@ func (c VaultConfig) check() error {
 	case approle && (c.RoleID == "" || c.SecretID == ""):
 		return fmt.Errorf("vault: an AppRole needs both %s and %s", EnvVaultRoleID, EnvVaultSecretID)
 	}
-	u, err := url.Parse(c.Address)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("vault: address %q must be an http:// or https:// URL, such as https://vault.example.com:8200", c.Address)
+	if err := CheckVaultAddress(c.Address); err != nil {
+		return fmt.Errorf("vault: %w", err)
 	}
 	for name, m := range map[string]string{"mount": c.Mount, "AppRole mount": c.AppRoleMount} {
 		if m != "" && CheckVaultPath(m) != nil {

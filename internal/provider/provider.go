@@ -57,6 +57,8 @@ type providerModel struct {
 	MasterKeyFile types.String `tfsdk:"master_key_file"`
 	GitHub        *githubModel `tfsdk:"github"`
 	Policy        *policyModel `tfsdk:"policy"`
+	Vault         *vaultModel  `tfsdk:"vault"`
+	AWS           *awsModel    `tfsdk:"aws"`
 }
 
 type githubModel struct {
@@ -146,6 +148,8 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 					},
 				},
 			},
+			"vault": vaultProviderAttribute(),
+			"aws":   awsProviderAttribute(),
 			"policy": schema.SingleNestedAttribute{
 				Optional: true,
 				MarkdownDescription: "Organisation limits every `tokenward_token` must meet. A token that breaks one fails at plan time " +
@@ -210,6 +214,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	}
 	cfg.GitHub = cfg.GitHub.withoutEmpty()
 	checkGitHub(cfg.GitHub, &resp.Diagnostics)
+	checkSecretManagerSettings(cfg.Vault, cfg.AWS, &resp.Diagnostics)
 	pol := readPolicy(ctx, cfg.Policy, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
@@ -235,7 +240,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 			return nil, err
 		}
 		return p.newGitHub(gc)
-	}})
+	}}, p.secretManagerWriters(cfg.Vault, cfg.AWS)...)
 	data := &providerData{
 		now:    reg.Now,
 		reg:    reg,
@@ -243,6 +248,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		writer: writer,
 		engine: rotation.New(reg, writer),
 		github: hasGitHub,
+		vault:  p.vaultConfigured(cfg.Vault),
 	}
 	resp.ResourceData = data
 	resp.DataSourceData = data
@@ -393,6 +399,7 @@ type providerData struct {
 	writer destination.Writer // files, and GitHub secrets when credentials are configured
 	engine *rotation.Engine
 	github bool // GitHub credentials are configured
+	vault  bool // a Vault address or credentials are configured
 	// warnCreate says once per run that a first apply creates the store.
 	warnCreate sync.Once
 	// storeID is the store's id (registry.StoreID) once it is known.
