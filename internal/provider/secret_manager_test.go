@@ -114,7 +114,9 @@ func TestAccTokenSecretManagerNotOwned(t *testing.T) {
 	}{
 		{"vault", `  vault_secrets = [{ path = "apps/billing", key = "API_TOKEN" }]`,
 			`apps/billing has no managed-by.*vault kv metadata patch -mount=secret\s+-custom-metadata=managed-by=tokenward/ci-deploy`,
-			func(vs *vaulttest.Server, _ *awstest.Server) { vs.Put("apps/billing", map[string]string{"API_TOKEN": "theirs"}, nil) }},
+			func(vs *vaulttest.Server, _ *awstest.Server) {
+				vs.Put("apps/billing", map[string]string{"API_TOKEN": "theirs"}, nil)
+			}},
 		{"aws", `  aws_secrets = [{ name = "billing/api-token" }]`,
 			`billing/api-token is tagged managed-by = tokenward/other`,
 			func(_ *vaulttest.Server, as *awstest.Server) {
@@ -189,4 +191,3 @@ func TestAccTokenSecretManagerInvalid(t *testing.T) {
 		})
 	}
 }
-
