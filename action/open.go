@@ -7,13 +7,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
-	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
 // config resolves where the store and the key are: flags first, then
@@ -97,10 +95,10 @@ func githubWriter(getenv func(string) string) (destination.Writer, error) {
 func secretManagerWriters(getenv func(string) string) []destination.RouterOption {
 	var opts []destination.RouterOption
 	if vc, ok, err := destination.VaultConfigFromEnv(getenv); err != nil {
-		opts = append(opts, destination.WithVault(unavailable{err}))
+		opts = append(opts, destination.WithVault(destination.Unavailable(err)))
 	} else if ok {
 		if v, err := destination.NewVault(vc); err != nil {
-			opts = append(opts, destination.WithVault(unavailable{err}))
+			opts = append(opts, destination.WithVault(destination.Unavailable(err)))
 		} else {
 			opts = append(opts, destination.WithVault(v))
 		}
@@ -112,17 +110,5 @@ func secretManagerWriters(getenv func(string) string) []destination.RouterOption
 			return append(opts, destination.WithAWS(a))
 		}
 	}
-	return append(opts, destination.WithAWS(unavailable{err}))
-}
-
-// unavailable is the writer of a kind whose settings do not read: each of
-// its destinations fails with why.
-type unavailable struct{ err error }
-
-func (u unavailable) Write(_ context.Context, d store.Destination, _ string) error {
-	return fmt.Errorf("deliver to %s: %w", d.Key, u.err)
-}
-
-func (u unavailable) Delete(_ context.Context, d store.Destination) error {
-	return fmt.Errorf("withdraw from %s: %w", d.Key, u.err)
+	return append(opts, destination.WithAWS(destination.Unavailable(err)))
 }

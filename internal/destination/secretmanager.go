@@ -1,10 +1,14 @@
 package destination
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"unicode"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
 // ManagedByKey is the Vault custom_metadata key and the AWS tag key that
@@ -106,4 +110,19 @@ func checkManagedBy(name string) error {
 		return bad("managed_by", "must name the token or credential the secret belongs to")
 	}
 	return nil
+}
+
+// Unavailable is the writer of a kind whose settings do not read: each
+// destination handed to it fails with err, and the other kinds are not
+// held up by it.
+func Unavailable(err error) Writer { return unavailable{err} }
+
+type unavailable struct{ err error }
+
+func (u unavailable) Write(_ context.Context, d store.Destination, _ string) error {
+	return fmt.Errorf("deliver to %s: %w", d.Key, u.err)
+}
+
+func (u unavailable) Delete(_ context.Context, d store.Destination) error {
+	return fmt.Errorf("withdraw from %s: %w", d.Key, u.err)
 }
