@@ -139,7 +139,7 @@ func (p *Provider) secretManagerWriters(v *vaultModel, a *awsModel) []destinatio
 	vault := &lazyWriter{build: func() (destination.Writer, error) {
 		c, _, err := p.vaultConfig(v)
 		if err != nil {
-			return nil, fmt.Errorf("Vault settings from the environment: %w", err)
+			return nil, fmt.Errorf("vault settings from the environment: %w", err)
 		}
 		w, err := destination.NewVault(c)
 		if err != nil {
@@ -150,7 +150,7 @@ func (p *Provider) secretManagerWriters(v *vaultModel, a *awsModel) []destinatio
 	aws := &lazyWriter{build: func() (destination.Writer, error) {
 		c, err := destination.AWSConfigFromEnv(p.getenv)
 		if err != nil {
-			return nil, fmt.Errorf("AWS settings from the environment: %w", err)
+			return nil, fmt.Errorf("aws settings from the environment: %w", err)
 		}
 		if a != nil {
 			if s := a.Region.ValueString(); s != "" {

@@ -409,6 +409,7 @@ type request struct {
 	ForceDeleteWithoutRecovery bool
 }
 
+// createSecret implements CreateSecret: https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html
 func (s *Server) createSecret(in request) (any, *apiError) {
 	if in.Name == "" {
 		return nil, errorf("InvalidParameterException", "Name is required.")
@@ -435,6 +436,7 @@ func (s *Server) createSecret(in request) (any, *apiError) {
 	return out, nil
 }
 
+// describeSecret implements DescribeSecret: https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html
 func (s *Server) describeSecret(in request) (any, *apiError) {
 	sec := s.find(in.SecretID)
 	if sec == nil {
@@ -463,6 +465,7 @@ func (s *Server) describeSecret(in request) (any, *apiError) {
 	return out, nil
 }
 
+// putSecretValue implements PutSecretValue: https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html
 func (s *Server) putSecretValue(in request) (any, *apiError) {
 	sec := s.find(in.SecretID)
 	switch {
@@ -492,6 +495,7 @@ func (s *Server) putSecretValue(in request) (any, *apiError) {
 	return map[string]any{"ARN": sec.arn, "Name": sec.name, "VersionId": id, "VersionStages": []string{StageCurrent}}, nil
 }
 
+// getSecretValue implements GetSecretValue: https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html
 func (s *Server) getSecretValue(in request) (any, *apiError) {
 	sec := s.find(in.SecretID)
 	switch {
@@ -513,6 +517,7 @@ func (s *Server) getSecretValue(in request) (any, *apiError) {
 	return nil, errorf("ResourceNotFoundException", "Secrets Manager can't find the specified secret value for staging label: %s", stage)
 }
 
+// tagResource implements TagResource: https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_TagResource.html
 func (s *Server) tagResource(in request) (any, *apiError) {
 	sec := s.find(in.SecretID)
 	switch {
@@ -527,6 +532,7 @@ func (s *Server) tagResource(in request) (any, *apiError) {
 	return map[string]any{}, nil
 }
 
+// deleteSecret implements DeleteSecret: https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html
 func (s *Server) deleteSecret(in request) (any, *apiError) {
 	sec := s.find(in.SecretID)
 	switch {
@@ -553,6 +559,7 @@ func (s *Server) deleteSecret(in request) (any, *apiError) {
 	return map[string]any{"ARN": sec.arn, "Name": sec.name, "DeletionDate": epoch(sec.deletion)}, nil
 }
 
+// restoreSecret implements RestoreSecret: https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RestoreSecret.html
 func (s *Server) restoreSecret(in request) (any, *apiError) {
 	sec := s.find(in.SecretID)
 	if sec == nil {

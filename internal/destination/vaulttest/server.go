@@ -271,7 +271,8 @@ func (s *Server) authenticated(r *http.Request) bool {
 	return tok != "" && s.tokens[tok]
 }
 
-// login implements POST /v1/auth/approle/login.
+// login implements POST /v1/auth/approle/login, "Login with AppRole" of
+// https://developer.hashicorp.com/vault/api-docs/auth/approle.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost && r.Method != http.MethodPut {
 		fail(w, http.StatusMethodNotAllowed)
@@ -336,7 +337,8 @@ func nullable(m map[string]string) any {
 	return m
 }
 
-// data serves /v1/:mount/data/:path.
+// data serves /v1/:mount/data/:path: "Read secret version", "Create/Update secret"
+// and "Delete latest version of secret" of https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2.
 func (s *Server) data(w http.ResponseWriter, r *http.Request, path string) {
 	if !checkPath(w, path) {
 		return
@@ -443,7 +445,9 @@ func casOption(opts map[string]any) (int, bool, error) {
 	return 0, false, errors.New("cas must be a non-negative integer")
 }
 
-// metadata serves /v1/:mount/metadata/:path.
+// metadata serves /v1/:mount/metadata/:path: "Read secret metadata",
+// "Create/Update metadata", "Patch metadata" and "Delete metadata and all
+// versions" of https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2.
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request, path string) {
 	if !checkPath(w, path) {
 		return
