@@ -396,7 +396,7 @@ type providerData struct {
 	now    func() time.Time // the registry's clock: TOKENWARD_NOW or the wall clock
 	reg    *registry.Registry
 	policy policy.Policy
-	writer destination.Writer // files, and GitHub secrets when credentials are configured
+	writer destination.Writer // files; GitHub, Vault and AWS secrets when their settings are there
 	engine *rotation.Engine
 	github bool // GitHub credentials are configured
 	vault  bool // a Vault address or credentials are configured
