@@ -57,15 +57,16 @@ func (c *cli) keyring(sf *storeFlags) (*seal.Keyring, error) {
 }
 
 // engine builds the rotation engine over reg. It delivers through the
-// router, which writes files itself and GitHub secrets with the credentials
-// of the environment and inputs; in a workflow each value is masked in the
+// router, which writes files itself, and GitHub secrets, Vault KV secrets
+// and AWS Secrets Manager secrets with the credentials of the environment
+// and inputs; in a workflow each value is masked in the
 // log before it is written anywhere, so no later output can show it.
 func (c *cli) engine(reg *registry.Registry, opts ...rotation.Option) (*rotation.Engine, error) {
 	gh, err := githubWriter(c.env)
 	if err != nil {
 		return nil, err
 	}
-	var w destination.Writer = destination.NewRouter(gh)
+	var w destination.Writer = destination.NewRouter(gh, secretManagerWriters(c.env)...)
 	if c.inWorkflow() {
 		w = destination.Masked(w, c.gha.AddMask)
 	}
@@ -88,4 +89,31 @@ func githubWriter(getenv func(string) string) (destination.Writer, error) {
 		return nil, err
 	}
 	return gh, nil
+}
+
+// secretManagerWriters builds the Vault writer when the environment names a
+// Vault (TOKENWARD_VAULT_ADDR or VAULT_ADDR, a token or an AppRole), and
+// the AWS Secrets Manager writer, whose SDK configuration (the default
+// credential chain, AWS_REGION) is loaded only when a secret is written. A
+// setting that does not read fails only the destinations of its kind: a
+// VAULT_ADDR exported for other tools must not stop every rotation.
+func secretManagerWriters(getenv func(string) string) []destination.RouterOption {
+	var opts []destination.RouterOption
+	if vc, ok, err := destination.VaultConfigFromEnv(getenv); err != nil {
+		opts = append(opts, destination.WithVault(destination.Unavailable(err)))
+	} else if ok {
+		if v, err := destination.NewVault(vc); err != nil {
+			opts = append(opts, destination.WithVault(destination.Unavailable(err)))
+		} else {
+			opts = append(opts, destination.WithVault(v))
+		}
+	}
+	ac, err := destination.AWSConfigFromEnv(getenv)
+	if err == nil {
+		var a *destination.AWS
+		if a, err = destination.NewAWS(ac); err == nil {
+			return append(opts, destination.WithAWS(a))
+		}
+	}
+	return append(opts, destination.WithAWS(destination.Unavailable(err)))
 }

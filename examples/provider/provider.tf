@@ -20,6 +20,21 @@ provider "tokenward" {
     api_url = "https://api.github.com" # or GITHUB_API_URL; for GitHub Enterprise Server, https://HOST/api/v3
   }
 
+  # Needed only for tokens with vault_secrets. The Vault token is never
+  # written here: export TOKENWARD_VAULT_TOKEN (or VAULT_TOKEN), or an
+  # AppRole's TOKENWARD_VAULT_ROLE_ID and TOKENWARD_VAULT_SECRET_ID.
+  vault = {
+    address = "https://vault.acme.internal:8200" # or TOKENWARD_VAULT_ADDR, then VAULT_ADDR
+    mount   = "kv"                               # the KV v2 mount; "secret" by default
+  }
+
+  # Needed only to change the defaults of aws_secrets: credentials come from
+  # the AWS SDK's chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, a role), never here.
+  aws = {
+    region               = "eu-west-1" # or AWS_REGION
+    recovery_window_days = 7           # how long a deleted secret can be restored; 30 by default
+  }
+
   # Organisation limits, checked at plan time on every tokenward_token.
   policy = {
     max_ttl              = "90d"

@@ -1,11 +1,14 @@
 // Package destination writes token values to where their consumers read
-// them: files, and GitHub repository, environment, organization and
-// Dependabot secrets.
+// them: files; GitHub repository, environment, organization and Dependabot
+// secrets; HashiCorp Vault (or OpenBao) KV version 2 secrets; and AWS
+// Secrets Manager secrets.
 //
 // It guarantees that a value is only ever written to the place a destination
 // names, that it only deletes what a destination names (never anything else
-// it finds there), that it follows no symbolic link to or at a file, and that
-// no value appears in an error it returns.
+// it finds there), that it follows no symbolic link to or at a file, that it
+// never overwrites nor deletes a Vault or Secrets Manager secret that does
+// not carry its ownership mark (managed-by = tokenward/<name>), and that no
+// value appears in an error it returns.
 package destination
 
 import (
@@ -28,6 +31,8 @@ const (
 	KindRepositorySecret   = "github_secret"              // repository secret, or environment secret when Environment is set
 	KindOrganizationSecret = "github_organization_secret" // Actions secret of an organization
 	KindDependabotSecret   = "github_dependabot_secret"   // Dependabot secret of a repository
+	KindVaultKV            = "vault_kv"                   // a field of a Vault or OpenBao KV v2 secret
+	KindAWSSecret          = "aws_secrets_manager"        // an AWS Secrets Manager secret
 )
 
 // File formats.
@@ -66,6 +71,16 @@ type Config struct {
 	// as "password", "username" or "dsn"; "" is the issuer's main field.
 	// Tokens have one field, their value.
 	Field string `json:"field,omitempty"`
+
+	// Secret managers. vault_kv uses Path (the secret's path within the
+	// KV v2 mount) and Key (the field of its data); aws_secrets_manager
+	// uses Name (the secret's name).
+	//
+	// ManagedBy names the token or credential the secret belongs to: the
+	// writers mark what they create with managed-by = tokenward/<ManagedBy>
+	// (Vault custom_metadata, an AWS tag) and refuse to write or delete a
+	// secret without that mark.
+	ManagedBy string `json:"managed_by,omitempty"`
 }
 
 // New builds a destination of a kind from its configuration, with its key,
@@ -103,6 +118,11 @@ func key(kind string, c Config) string {
 		return "github_organization_secret:" + lower(c.Organization) + ":" + upper(c.Name)
 	case KindDependabotSecret:
 		return "github_dependabot_secret:" + lower(c.Repository) + ":" + upper(c.Name)
+	case KindVaultKV:
+		// Vault paths and fields are case-sensitive.
+		return "vault_kv:" + c.Path + "#" + c.Key
+	case KindAWSSecret:
+		return "aws_secrets_manager:" + c.Name
 	}
 	return kind
 }
@@ -304,6 +324,19 @@ func Check(kind string, c Config) error {
 			return bad("visibility", "%q must be all, private or selected", c.Visibility)
 		}
 		return nil
+	case KindVaultKV:
+		if err := CheckVaultPath(c.Path); err != nil {
+			return err
+		}
+		if err := CheckVaultKey(c.Key); err != nil {
+			return err
+		}
+		return checkManagedBy(c.ManagedBy)
+	case KindAWSSecret:
+		if err := CheckAWSSecretName(c.Name); err != nil {
+			return err
+		}
+		return checkManagedBy(c.ManagedBy)
 	}
 	return bad("kind", "%q is not a destination kind", kind)
 }
@@ -325,13 +358,30 @@ var ErrNoGitHub = errors.New("GitHub credentials are not configured: set TOKENWA
 type Router struct {
 	files  Writer
 	github Writer
+	vault  Writer
+	aws    Writer
 }
+
+// A RouterOption adds a writer to a Router.
+type RouterOption func(*Router)
+
+// WithVault makes the router write vault_kv destinations through w; without
+// it (or with a nil w) they fail with ErrNoVault.
+func WithVault(w Writer) RouterOption { return func(r *Router) { r.vault = w } }
+
+// WithAWS makes the router write aws_secrets_manager destinations through
+// w; without it (or with a nil w) they fail with ErrNoAWS.
+func WithAWS(w Writer) RouterOption { return func(r *Router) { r.aws = w } }
 
 // NewRouter returns a router that writes files itself and GitHub secrets
 // through github; a nil github makes GitHub destinations fail with
 // ErrNoGitHub.
-func NewRouter(github Writer) *Router {
-	return &Router{files: NewFiles(), github: github}
+func NewRouter(github Writer, opts ...RouterOption) *Router {
+	r := &Router{files: NewFiles(), github: github}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 func (r *Router) pick(d store.Destination) (Writer, error) {
@@ -343,6 +393,16 @@ func (r *Router) pick(d store.Destination) (Writer, error) {
 			return nil, fmt.Errorf("deliver to %s: %w", d.Key, ErrNoGitHub)
 		}
 		return r.github, nil
+	case d.Kind == KindVaultKV:
+		if r.vault == nil {
+			return nil, fmt.Errorf("deliver to %s: %w", d.Key, ErrNoVault)
+		}
+		return r.vault, nil
+	case d.Kind == KindAWSSecret:
+		if r.aws == nil {
+			return nil, fmt.Errorf("deliver to %s: %w", d.Key, ErrNoAWS)
+		}
+		return r.aws, nil
 	}
 	return nil, fmt.Errorf("deliver to %s: unknown destination kind %q", d.Key, d.Kind)
 }

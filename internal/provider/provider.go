@@ -72,6 +72,8 @@ type providerModel struct {
 	MasterKeyFile types.String `tfsdk:"master_key_file"`
 	GitHub        *githubModel `tfsdk:"github"`
 	Policy        *policyModel `tfsdk:"policy"`
+	Vault         *vaultModel  `tfsdk:"vault"`
+	AWS           *awsModel    `tfsdk:"aws"`
 }
 
 type githubModel struct {
@@ -161,6 +163,8 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 					},
 				},
 			},
+			"vault": vaultProviderAttribute(),
+			"aws":   awsProviderAttribute(),
 			"policy": schema.SingleNestedAttribute{
 				Optional: true,
 				MarkdownDescription: "Organisation limits every `tokenward_token` must meet. A token that breaks one fails at plan time " +
@@ -225,6 +229,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	}
 	cfg.GitHub = cfg.GitHub.withoutEmpty()
 	checkGitHub(cfg.GitHub, &resp.Diagnostics)
+	checkSecretManagerSettings(cfg.Vault, cfg.AWS, &resp.Diagnostics)
 	pol := readPolicy(ctx, cfg.Policy, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
@@ -250,7 +255,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 			return nil, err
 		}
 		return p.newGitHub(gc)
-	}})
+	}}, p.secretManagerWriters(cfg.Vault, cfg.AWS)...)
 	data := &providerData{
 		now:    reg.Now,
 		reg:    reg,
@@ -259,6 +264,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		engine: rotation.New(reg, writer, rotation.WithIssuers(p.issuers())),
 		github: hasGitHub,
 		tokens: newTokenSnapshot(reg),
+		vault:  p.vaultConfigured(cfg.Vault),
 	}
 	resp.ResourceData = data
 	resp.DataSourceData = data
@@ -406,11 +412,12 @@ type providerData struct {
 	now    func() time.Time // the registry's clock: TOKENWARD_NOW or the wall clock
 	reg    *registry.Registry
 	policy policy.Policy
-	writer destination.Writer // files, and GitHub secrets when credentials are configured
+	writer destination.Writer // files; GitHub, Vault and AWS secrets when their settings are there
 	engine *rotation.Engine
 	github bool // GitHub credentials are configured
 	// tokens is what the token resource's Read reads.
 	tokens *tokenSnapshot
+	vault  bool // a Vault address or credentials are configured
 	// warnCreate says once per run that a first apply creates the store.
 	warnCreate sync.Once
 	// storeID is the store's id (registry.StoreID) once it is known.

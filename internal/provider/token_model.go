@@ -36,6 +36,8 @@ type tokenModel struct {
 	GitHubOrganizationSecrets types.List    `tfsdk:"github_organization_secrets"`
 	GitHubDependabotSecrets   types.List    `tfsdk:"github_dependabot_secrets"`
 	Files                     types.List    `tfsdk:"files"`
+	VaultSecrets              types.List    `tfsdk:"vault_secrets"`
+	AWSSecrets                types.List    `tfsdk:"aws_secrets"`
 	AllowedCIDRs              types.Set     `tfsdk:"allowed_cidrs"`
 	RateLimit                 types.Object  `tfsdk:"rate_limit"`
 	Fingerprint               types.String  `tfsdk:"fingerprint"`
@@ -100,6 +102,8 @@ var destinationLists = []struct {
 	{"github_organization_secrets", destination.KindOrganizationSecret},
 	{"github_dependabot_secrets", destination.KindDependabotSecret},
 	{"files", destination.KindFile},
+	{"vault_secrets", destination.KindVaultKV},
+	{"aws_secrets", destination.KindAWSSecret},
 }
 
 // declared is one destination as the configuration declares it, with the
@@ -130,7 +134,7 @@ func defaultFileKey(name string) string {
 // is not known yet; the known ones are returned all the same.
 func (m tokenModel) destinations(ctx context.Context, diags *diag.Diagnostics) (out []declared, known bool) {
 	known = true
-	lists := []types.List{m.GitHubSecrets, m.GitHubOrganizationSecrets, m.GitHubDependabotSecrets, m.Files}
+	lists := []types.List{m.GitHubSecrets, m.GitHubOrganizationSecrets, m.GitHubDependabotSecrets, m.Files, m.VaultSecrets, m.AWSSecrets}
 	for i, l := range lists {
 		if l.IsUnknown() {
 			known = false
@@ -192,6 +196,20 @@ func (m tokenModel) destinations(ctx context.Context, diags *diag.Diagnostics) (
 					ok = ok && !m.Name.IsUnknown()
 					c.Key = defaultFileKey(m.Name.ValueString())
 				}
+				add(j, ok, c)
+			}
+		case destination.KindVaultKV:
+			var es []vaultSecretModel
+			diags.Append(l.ElementsAs(ctx, &es, false)...)
+			for j, e := range es {
+				c, ok := vaultSecretConfig(e.Path, e.Key, m.Name)
+				add(j, ok, c)
+			}
+		case destination.KindAWSSecret:
+			var es []awsSecretModel
+			diags.Append(l.ElementsAs(ctx, &es, false)...)
+			for j, e := range es {
+				c, ok := awsSecretConfig(e.Name, m.Name)
 				add(j, ok, c)
 			}
 		}
@@ -378,6 +396,9 @@ func (r *tokenResource) destinationsFromStore(ctx context.Context, ti registry.T
 	var orgs []githubOrganizationSecretModel
 	var dependabot []githubDependabotSecretModel
 	var files []fileModel
+	var vaults []vaultSecretModel
+	var awss []awsSecretModel
+	priorVaults := priorVaultSecrets(ctx, prior.VaultSecrets, diags)
 	var priorFiles []fileModel
 	if !prior.Files.IsNull() && !prior.Files.IsUnknown() {
 		diags.Append(prior.Files.ElementsAs(ctx, &priorFiles, false)...)
@@ -417,14 +438,21 @@ func (r *tokenResource) destinationsFromStore(ctx context.Context, ti registry.T
 				}
 			}
 			files = append(files, fileFromStore(c, priorFiles, key))
+		case destination.KindVaultKV:
+			vaults = append(vaults, vaultSecretFromStore(c, ti.Name, priorVaults, len(vaults)))
+		case destination.KindAWSSecret:
+			awss = append(awss, awsSecretModel{Name: types.StringValue(c.Name)})
 		}
 	}
 	m.GitHubSecrets = optList(ctx, githubSecretType, secrets, prior.GitHubSecrets, diags)
 	m.GitHubOrganizationSecrets = optList(ctx, githubOrganizationSecretType, orgs, prior.GitHubOrganizationSecrets, diags)
 	m.GitHubDependabotSecrets = optList(ctx, githubDependabotSecretType, dependabot, prior.GitHubDependabotSecrets, diags)
 	m.Files = optList(ctx, fileType, files, prior.Files, diags)
+	m.VaultSecrets = optList(ctx, vaultSecretType, vaults, prior.VaultSecrets, diags)
+	m.AWSSecrets = optList(ctx, awsSecretType, awss, prior.AWSSecrets, diags)
 	if m.GitHubSecrets.Equal(prior.GitHubSecrets) && m.GitHubOrganizationSecrets.Equal(prior.GitHubOrganizationSecrets) &&
-		m.GitHubDependabotSecrets.Equal(prior.GitHubDependabotSecrets) && m.Files.Equal(prior.Files) {
+		m.GitHubDependabotSecrets.Equal(prior.GitHubDependabotSecrets) && m.Files.Equal(prior.Files) &&
+		m.VaultSecrets.Equal(prior.VaultSecrets) && m.AWSSecrets.Equal(prior.AWSSecrets) {
 		return
 	}
 	// The prior state may spell the same destinations another way, such as
@@ -433,6 +461,7 @@ func (r *tokenResource) destinationsFromStore(ctx context.Context, ti registry.T
 	if pd, ok := prior.storedDestinations(ctx, diags); ok && rotation.SameDestinations(pd, ti.Destinations) {
 		m.GitHubSecrets, m.GitHubOrganizationSecrets = prior.GitHubSecrets, prior.GitHubOrganizationSecrets
 		m.GitHubDependabotSecrets, m.Files = prior.GitHubDependabotSecrets, withResolved(ctx, prior.Files, diags)
+		m.VaultSecrets, m.AWSSecrets = prior.VaultSecrets, prior.AWSSecrets
 	}
 }
 

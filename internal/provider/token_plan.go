@@ -101,6 +101,10 @@ func (r *tokenResource) ValidateConfig(ctx context.Context, req resource.Validat
 // quoting all of it back.
 func tooLongDestination(d declared) (field, value string, limit int, long bool) {
 	c := d.config
+	nameLimit := 255 // GitHub's
+	if d.kind == destination.KindAWSSecret {
+		nameLimit = 512
+	}
 	for _, f := range []struct {
 		field, value string
 		limit        int
@@ -108,7 +112,7 @@ func tooLongDestination(d declared) (field, value string, limit int, long bool) 
 		{"repository", c.Repository, 39 + 1 + 100}, // owner/name
 		{"organization", c.Organization, 39},
 		{"environment", c.Environment, 255},
-		{"name", c.Name, 255},
+		{"name", c.Name, nameLimit},
 		{"key", c.Key, 255},
 		{"path", c.Path, 4095}, // PATH_MAX, with its NUL
 	} {
@@ -253,6 +257,7 @@ func (r *tokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	if r.data != nil {
 		r.checkPolicy(ctx, plan, ds, &resp.Diagnostics)
 		r.checkGitHub(plan.Name, githubLists(plan), &resp.Diagnostics)
+		r.data.checkVault("token", plan.Name, plan.VaultSecrets, &resp.Diagnostics)
 	}
 	if req.State.Raw.IsNull() {
 		// Create: the id is the name; the rest is known after apply.

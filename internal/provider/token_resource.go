@@ -181,6 +181,8 @@ func (r *tokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 							"group with `mode = \"0640\"`. Unset, a new file gets the writer's group and an existing one keeps its group."},
 				}},
 			},
+			"vault_secrets": vaultSecretsAttribute("token", vaultSecretAttributes("token")),
+			"aws_secrets":   awsSecretsAttribute("token", awsSecretAttributes()),
 			"fingerprint": computed("The current value's fingerprint, `tw_` + its version id + `…` + its last four characters: safe to " +
 				"show, and enough to tell which value a consumer holds."),
 			"current_version":  computed("The id of the current version. Known after apply when a change rotates the token."),

@@ -47,7 +47,7 @@ func TestSameModel(t *testing.T) {
 		TTL: durationOf(90 * 24 * time.Hour), RotateBefore: durationOf(14 * 24 * time.Hour), Overlap: durationOf(24 * time.Hour),
 		RotationTriggers: types.MapNull(types.StringType), GitHubSecrets: types.ListNull(githubSecretType),
 		GitHubOrganizationSecrets: types.ListNull(githubOrganizationSecretType), GitHubDependabotSecrets: types.ListNull(githubDependabotSecretType),
-		Files: types.ListNull(fileType), Fingerprint: types.StringValue("tw_1…abcd"), CurrentVersion: types.StringValue("1"),
+		Files: types.ListNull(fileType), VaultSecrets: types.ListNull(vaultSecretType), AWSSecrets: types.ListNull(awsSecretType), Fingerprint: types.StringValue("tw_1…abcd"), CurrentVersion: types.StringValue("1"),
 		IssuedAt: types.StringNull(), ExpiresAt: types.StringNull(), NextRotationAt: types.StringNull(), Status: types.StringValue(statusActive),
 		AllowedCIDRs: types.SetNull(types.StringType), RateLimit: types.ObjectNull(rateLimitType.AttrTypes),
 	}

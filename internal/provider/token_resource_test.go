@@ -807,6 +807,7 @@ func TestAccTokenExamples(t *testing.T) {
 		gh.AddRepo("acme/web")
 		gh.AddEnvironment("acme/api", "production")
 		gh.AddOrg("acme")
+		vs, as := secretManagers(t, env)
 		reg := openRegistry(t, env)
 		dir := t.TempDir()
 		dotenv, raw, partner := filepath.Join(dir, ".env"), filepath.Join(dir, "registry-token"), filepath.Join(dir, "billing-partner-token")
@@ -842,6 +843,13 @@ func TestAccTokenExamples(t *testing.T) {
 					if want := []string{"2001:db8:42::/48", "203.0.113.0/24"}; !slices.Equal(ti.AllowedCIDRs, want) ||
 						ti.RateLimit != (store.RateLimit{Requests: 100, Per: time.Minute}) {
 						return fmt.Errorf("billing-partner: allowed %v, rate %+v; want %v, 100 a minute", ti.AllowedCIDRs, ti.RateLimit, want)
+					}
+					v, _ := vs.Get("apps/billing")
+					if err := verifies(reg, v.Data["API_TOKEN"], token.Valid, "billing:read"); err != nil {
+						return fmt.Errorf("billing-api: %w", err)
+					}
+					if a, _ := as.Get("billing/api-token"); v.Data["BILLING_API"] != v.Data["API_TOKEN"] || a.Current != v.Data["API_TOKEN"] {
+						return errors.New("billing-api: Vault's two fields and Secrets Manager do not hold one value")
 					}
 					return nil
 				},

@@ -24,6 +24,8 @@ var destinationAttrs = []struct{ attr, kind string }{
 	{"github_organization_secrets", destination.KindOrganizationSecret},
 	{"github_dependabot_secrets", destination.KindDependabotSecret},
 	{"files", destination.KindFile},
+	{"vault_secrets", destination.KindVaultKV},
+	{"aws_secrets", destination.KindAWSSecret},
 }
 
 // target is one destination of a token on one side of the change.
@@ -127,6 +129,13 @@ func describe(kind string, c destination.Config) string {
 			return "file " + code(c.Path) + " (dotenv, key from the token name)"
 		}
 		return "file " + code(c.Path) + " (dotenv " + code(c.Key) + ")"
+	case destination.KindVaultKV:
+		if c.Key == "" {
+			return "Vault KV secret " + code(c.Path) + " (field from the token name)"
+		}
+		return "Vault KV secret " + code(c.Path) + " field " + code(c.Key)
+	case destination.KindAWSSecret:
+		return "AWS Secrets Manager secret " + code(c.Name)
 	}
 	return kind
 }

@@ -48,6 +48,25 @@ resource "tokenward_token" "ci_deploy" {
   ]
 }
 
+# A token the billing service reads from Vault and from AWS Secrets Manager.
+# tokenward creates each secret marked managed-by = tokenward/billing-api (a
+# custom_metadata entry in Vault, a tag in AWS) and never writes or deletes
+# a secret without that mark. In AWS each rotation is a new version: the
+# previous value stays readable as AWSPREVIOUS during the overlap.
+resource "tokenward_token" "billing_api" {
+  name   = "billing-api"
+  owner  = "billing"
+  scopes = [tokenward_scope.billing_read.name]
+
+  vault_secrets = [
+    { path = "apps/billing", key = "API_TOKEN" },
+    { path = "apps/billing" }, # the field is BILLING_API, from the token's name
+  ]
+  aws_secrets = [
+    { name = "billing/api-token" },
+  ]
+}
+
 # A token shared by the organization's repositories and by Dependabot.
 resource "tokenward_token" "registry_read" {
   name   = "registry-read"
