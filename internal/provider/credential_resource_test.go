@@ -290,3 +290,39 @@ func TestAccCredentialExample(t *testing.T) {
 		}},
 	})
 }
+
+// TestAccTokenPathsRefuseCredential: a credential is not a token. The
+// tokenward_token data source and an import as tokenward_token refuse it
+// and say what it is, so a token's destroy can never drop a credential
+// whose users only the credential's own destroy retires at the issuer.
+func TestAccTokenPathsRefuseCredential(t *testing.T) {
+	env := testEnv(t)
+	env["BILLING_DB_ADMIN_DSN"] = "postgres://admin:admin-secret@db.internal:5432/billing"
+	srv := issuerfake.New(func(k string) string { return env[k] })
+	file := filepath.Join(t.TempDir(), "db.env")
+	base := credentialConfig(file, "billing's database", "")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: credentialFactories(env, srv),
+		Steps: []resource.TestStep{
+			{Config: base},
+			{
+				Config:      base + `data "tokenward_token" "stray" { name = "billing-db" }`,
+				ExpectError: regexp.MustCompile(`is a credential, not a token`),
+			},
+			{
+				Config: base + `
+terraform {
+  required_providers {
+    tokenward = { source = "tokenward/tokenward" }
+  }
+}
+resource "tokenward_token" "stray" {
+  name = "billing-db"
+  ttl  = "30d"
+}`,
+				ResourceName: "tokenward_token.stray", ImportState: true, ImportStateId: "billing-db",
+				ExpectError: regexp.MustCompile(`is a credential, not a token`),
+			},
+		},
+	})
+}

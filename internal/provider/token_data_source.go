@@ -99,6 +99,9 @@ func (d *tokenDataSource) Read(ctx context.Context, req datasource.ReadRequest, 
 	}
 	name := m.Name.ValueString()
 	ti, err := d.data.reg.Token(ctx, name)
+	if err == nil {
+		err = registry.NotACredential(ti.Token)
+	}
 	if errors.Is(err, registry.ErrNotFound) {
 		resp.Diagnostics.AddAttributeError(path.Root("name"), "No such token",
 			"There is no token named "+name+" in the tokenward store. Check the name, or declare it with a tokenward_token resource.")

@@ -243,6 +243,9 @@ func (r *tokenResource) refresh(ctx context.Context, m *tokenModel, diags *diag.
 	if errors.Is(err, registry.ErrNotFound) {
 		return false
 	}
+	if err == nil {
+		err = registry.NotACredential(ti.Token)
+	}
 	if err != nil {
 		diags.AddError("Cannot read token "+m.Name.ValueString(), err.Error())
 		return false
@@ -267,6 +270,9 @@ func (r *tokenResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	if errors.Is(err, registry.ErrNotFound) {
 		resp.State.RemoveResource(ctx)
 		return
+	}
+	if err == nil {
+		err = registry.NotACredential(ti.Token)
 	}
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot read token "+name, err.Error())
@@ -357,6 +363,10 @@ func (r *tokenResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 	name := state.Name.ValueString()
 	var ds []store.Destination
 	if ti, err := r.data.reg.Token(ctx, name); err == nil {
+		if err := registry.NotACredential(ti.Token); err != nil {
+			resp.Diagnostics.AddError("Cannot delete token "+name, err.Error())
+			return
+		}
 		ds = ti.Destinations
 	} else {
 		// Deleted already, by a destroy that could not clean up: the state

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/issuer"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
@@ -66,4 +67,34 @@ func TestNewPassword(t *testing.T) {
 		}
 		seen[p] = true
 	}
+}
+
+// TestTokenPathsRefuseCredentials: tokens and credentials share one name
+// space, so a token's update refuses a credential of that name instead of
+// turning it into a token, and a token keeps its name from a credential.
+func TestTokenPathsRefuseCredentials(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, f fixture) {
+		ctx := t.Context()
+		cred := registry.CredentialSpec{
+			Name: "billing-db", Lifetime: store.Lifetime{TTL: 30 * 24 * time.Hour, RotateBefore: 7 * 24 * time.Hour, Overlap: time.Hour},
+			Issuer: issuer.Config{Postgres: &issuer.PostgresConfig{AdminDSNEnv: "ADMIN_DSN", Users: []string{"app_a", "app_b"}, MemberOf: "app"}},
+		}
+		if _, err := f.reg.CreateCredential(ctx, cred); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.reg.UpdateToken(ctx, registry.TokenSpec{Name: "billing-db", Lifetime: lifetime})
+		if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "is a credential, not a token") {
+			t.Fatalf("updating a credential as a token: got %v, want a conflict saying it is a credential", err)
+		}
+		ti, err := f.reg.Token(ctx, "billing-db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ti.Kind != store.KindCredential || registry.NotACredential(ti.Token) == nil {
+			t.Fatalf("the record changed kind: %q", ti.Kind)
+		}
+		if _, err := f.reg.CreateToken(ctx, registry.TokenSpec{Name: "billing-db", Lifetime: lifetime}); !errors.Is(err, store.ErrExists) {
+			t.Fatalf("a token with a credential's name: got %v, want ErrExists", err)
+		}
+	})
 }

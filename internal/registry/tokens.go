@@ -210,6 +210,9 @@ func (r *Registry) UpdateToken(ctx context.Context, spec TokenSpec) (store.Token
 		if tk, err = tx.GetToken(ctx, spec.Name); err != nil {
 			return err
 		}
+		if err := NotACredential(tk); err != nil {
+			return err
+		}
 		d["scopes_before"] = strings.Join(tk.Scopes, ",")
 		d["roles_before"] = strings.Join(tk.Roles, ",")
 		restrictionDetails(d, "_before", tk)
@@ -332,4 +335,16 @@ func (r *Registry) DeleteToken(ctx context.Context, name string) error {
 		d["revoked"] = strings.Join(revoked, ",")
 		return tx.RetireToken(ctx, tk.ID, now)
 	})
+}
+
+// NotACredential returns an error wrapping ErrConflict when tk is a
+// credential: tokens and credentials share one name space, and a token's
+// paths (its update, the token resource's read, import and destroy) must
+// not change or drop a credential, whose users only its own destroy takes
+// away at the issuer.
+func NotACredential(tk store.Token) error {
+	if tk.Kind == store.KindCredential {
+		return fmt.Errorf("%s is a credential, not a token: declare or import it as a tokenward_credential: %w", Quote(tk.Name), store.ErrConflict)
+	}
+	return nil
 }
