@@ -301,17 +301,23 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // build turns the store's verification data into a snapshot. A deleted
 // token's versions are kept as revoked, whatever their stored state, so
-// its old values answer revoked.
+// its old values answer revoked. Credentials are left out: their values
+// are passwords another system checks, never tokens tokenward verifies.
 func (s *Source) build(data store.VerificationData, at time.Time) *Snapshot {
 	n := 0
 	for i := range data.Tokens {
-		n += len(data.Tokens[i].Versions)
+		if data.Tokens[i].Kind != store.KindCredential {
+			n += len(data.Tokens[i].Versions)
+		}
 	}
 	entries := make([]Entry, 0, n)
 	ptrs := make([]*Entry, 0, n)
 	infos := make([]TokenInfo, len(data.Tokens))
 	for i := range data.Tokens {
 		tk := &data.Tokens[i]
+		if tk.Kind == store.KindCredential {
+			continue
+		}
 		info := &infos[i]
 		*info = TokenInfo{
 			ID: tk.ID, Name: tk.Name, Owner: tk.Owner,

@@ -588,3 +588,47 @@ func TestReloadDoesNotBlockCurrent(t *testing.T) {
 		return err == nil && snap.Seq() > before.Seq()
 	})
 }
+
+// TestSourceLeavesCredentialsOut: a credential's versions (passwords of
+// another system) are not in the snapshot, so serve never answers for them.
+func TestSourceLeavesCredentialsOut(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, err := store.Open(ctx, engines.DSN(t, "sqlite"), store.Create())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := clocktest.Start
+	err = st.Update(ctx, func(tx store.Tx) error {
+		for _, tk := range []store.Token{
+			{ID: "t1", Name: "api", Lifetime: lifetime, CreatedAt: now, UpdatedAt: now},
+			{ID: "c1", Name: "billing-db", Lifetime: lifetime, CreatedAt: now, UpdatedAt: now,
+				Kind: store.KindCredential, Issuer: []byte(`{"redis":{"admin_url_env":"R","user":"app"}}`)},
+		} {
+			if err := tx.CreateToken(ctx, tk); err != nil {
+				return err
+			}
+			v := store.Version{ID: "v-" + tk.ID, TokenID: tk.ID, State: token.StateCurrent, Fingerprint: "fp-" + tk.ID,
+				CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			if err := tx.CreateVersion(ctx, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := server.NewSource(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := src.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Lookup("v-t1") == nil || snap.Lookup("v-c1") != nil || snap.Len() != 1 {
+		t.Fatalf("snapshot of %d versions: token's %v, credential's %v; want only the token's", snap.Len(), snap.Lookup("v-t1") != nil, snap.Lookup("v-c1") != nil)
+	}
+}
