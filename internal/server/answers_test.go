@@ -192,6 +192,11 @@ func TestBadRequests(t *testing.T) {
 		{"verify, scopes not a list", "verify", `{"token":"a","scopes":"billing:read"}`, "", 400, `"scopes" must be a list of strings`},
 		{"verify, an array", "verify", `[]`, "", 400, "must be a JSON object"},
 		{"verify, bad source_ip", "verify", `{"token":"a","source_ip":"1.2.3"}`, "", 400, "source_ip is not an IP address"},
+		// encoding/json keeps the last of duplicated keys and matches names
+		// in any case: a reader of the first key would see other scopes.
+		{"verify, scopes twice", "verify", `{"token":"a","scopes":["billing:write"],"scopes":[]}`, "", 400, `"scopes" is given more than once`},
+		{"verify, token twice", "verify", `{"token":"a","token":"b"}`, "", 400, `"token" is given more than once`},
+		{"verify, a field in another case", "verify", `{"token":"a","Scopes":[]}`, "", 400, `write "scopes"`},
 		{"verify, big body", "verify", `{"token":"` + big + `"}`, "", 413, "64 KiB"},
 		{"verify, big body without a length", "verify", "chunked:" + `{"token":"` + big + `"}`, "", 413, "64 KiB"},
 	}
