@@ -280,6 +280,10 @@ func TestServeSettings(t *testing.T) {
 		{"bad trusted proxy from the environment", map[string]string{"TOKENWARD_TRUSTED_PROXIES": "10.0.0.0/8,nope"}, []string{"serve"}, exitUsage,
 			`TOKENWARD_TRUSTED_PROXIES is "nope"`},
 		{"bad authz-from from the environment", map[string]string{"TOKENWARD_AUTHZ_FROM": "::1/200"}, []string{"serve"}, exitUsage, "--authz-from"},
+		// Addresses are compared unmapped, so an IPv4-mapped network would
+		// never match: the flag says what to write instead.
+		{"IPv4-mapped authz-from", nil, []string{"serve", "--authz-from", "::ffff:127.0.0.0/104"}, exitUsage, `write 127.0.0.0/8`},
+		{"IPv4-mapped trusted proxy", nil, []string{"serve", "--trusted-proxies", "::ffff:10.0.0.1"}, exitTrouble, "no store configured"},
 		{"bad staleness", map[string]string{"TOKENWARD_MAX_STALENESS": "soon"}, []string{"serve"}, exitUsage, `TOKENWARD_MAX_STALENESS is "soon": must be a duration such as 60s or 2m`},
 		{"zero staleness", nil, []string{"serve", "--max-staleness", "0s"}, exitUsage, "--max-staleness must be positive"},
 		{"certificate without key", map[string]string{"TOKENWARD_TLS_CERT": "cert.pem"}, []string{"serve"}, exitUsage, "both --tls-cert and --tls-key"},
