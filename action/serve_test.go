@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -390,5 +392,30 @@ func TestServeProcessReloadsTLSOnSIGHUP(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, out.String())
+	}
+}
+
+// TestVerifyServerFollowsNoRedirect: verify --server sends the value it
+// checks in the body, which a 307 or 308 would send again to wherever the
+// redirect points. It goes to the server named, and nowhere else.
+func TestVerifyServerFollowsNoRedirect(t *testing.T) {
+	t.Parallel()
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	defer other.Close()
+	named := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/v1/verify", http.StatusTemporaryRedirect)
+	}))
+	defer named.Close()
+	w := world{env: map[string]string{EnvClientToken: "tw_caller"}, value: "tw_somevalue"}
+	r := w.run(t, w.value+"\n", "verify", "--server", named.URL)
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the redirect was followed: %d requests reached another server", n)
+	}
+	if r.code != exitTrouble || !strings.Contains(r.stderr, "answered 307, a redirect to "+other.URL) {
+		t.Errorf("exit %d, want %d naming the 307:\n%s", r.code, exitTrouble, r.stderr)
 	}
 }

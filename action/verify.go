@@ -201,7 +201,11 @@ func (c *cli) remoteVerifier(base, tokenFile string) (*remoteVerifier, error) {
 	if c.inWorkflow() {
 		c.gha.AddMask(clientToken)
 	}
-	return &remoteVerifier{endpoint: u.String(), clientToken: clientToken, client: &http.Client{Timeout: 30 * time.Second}}, nil
+	client := &http.Client{Timeout: 30 * time.Second,
+		// A 307 or 308 would send the body, the value being verified, again
+		// to wherever it points: the value goes to the server named only.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &remoteVerifier{endpoint: u.String(), clientToken: clientToken, client: client}, nil
 }
 
 // verify asks the server about value. A server that cannot answer
@@ -234,6 +238,11 @@ func (r *remoteVerifier) verify(ctx context.Context, value string, scopes []stri
 		_ = json.Unmarshal(raw, &e) // a body that is no RFC 6749 error leaves it empty
 		if e.Description == "" {
 			e.Description = http.StatusText(resp.StatusCode)
+		}
+		if loc, err := resp.Location(); err == nil && resp.StatusCode/100 == 3 {
+			// Named without credentials or query, which could hold secrets.
+			loc.User, loc.RawQuery, loc.Fragment = nil, "", ""
+			return verifyOutput{}, fmt.Errorf("the server answered %d, a redirect to %s, which is not followed: give --server the URL of tokenward serve itself", resp.StatusCode, loc)
 		}
 		if resp.StatusCode == http.StatusUnauthorized {
 			return verifyOutput{}, fmt.Errorf("the server refused the caller's token (--client-token-file or %s): %s", EnvClientToken, e.Description)
