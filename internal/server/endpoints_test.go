@@ -200,6 +200,9 @@ func TestForwardedAddresses(t *testing.T) {
 		{"X-Forwarded-For with a port", trustedProxy, map[string]string{"X-Forwarded-For": allowedIP + ":5555"}, token.Valid},
 		{"X-Forwarded-For, bracketed IPv6", trustedProxy, map[string]string{"X-Forwarded-For": "[2001:db8::7]"}, token.Valid},
 		{"X-Forwarded-For, IPv6 with a port", trustedProxy, map[string]string{"X-Forwarded-For": "[2001:db8::7]:443"}, token.Valid},
+		// The order the README tells gateways to rely on: a gateway must
+		// replace X-Forwarded-For, not only set X-Real-IP.
+		{"X-Forwarded-For is read before X-Real-IP", trustedProxy, map[string]string{"X-Forwarded-For": allowedIP, "X-Real-IP": deniedIP}, token.Valid},
 		{"an untrusted forwarder's X-Forwarded-For is ignored", untrusted, map[string]string{"X-Forwarded-For": allowedIP}, server.IPDenied},
 		{"an untrusted forwarder's X-Real-IP is ignored", untrusted, map[string]string{"X-Real-IP": allowedIP}, server.IPDenied},
 		{"an allowed peer's forged X-Forwarded-For is ignored", allowedIP, map[string]string{"X-Forwarded-For": deniedIP}, token.Valid},
