@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/server"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
 
@@ -272,5 +273,30 @@ func TestRateLimitSurvivesReload(t *testing.T) {
 	w.src.set(server.NewSnapshot(8, w.clock.Now(), w.entries))
 	if got := w.ask(t, "authz", "limited", nil, ""); got != server.RateLimited {
 		t.Errorf("after a reload the third use answered %q, want rate_limited", got)
+	}
+}
+
+// TestCallerIsNotRateLimited: a caller's authentication is not a use of its
+// token; only the tokens being verified count against their rate limits,
+// so a gateway's own token cannot starve every check it makes.
+func TestCallerIsNotRateLimited(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	for _, e := range w.entries {
+		if e.TokenName == "caller" {
+			e.Token.RateLimit = store.RateLimit{Requests: 1, Per: time.Hour}
+		}
+	}
+	w.src.set(server.NewSnapshot(8, w.clock.Now(), w.entries))
+	for i := range 3 {
+		if got := w.ask(t, "verify", "billing", nil, ""); got != token.Valid {
+			t.Fatalf("check %d by a caller whose token allows 1 use an hour answered %q, want valid", i+1, got)
+		}
+	}
+	if got := w.ask(t, "verify", "caller", nil, ""); got != token.Valid {
+		t.Errorf("the caller's own token, verified once, answered %q", got)
+	}
+	if got := w.ask(t, "verify", "caller", nil, ""); got != server.RateLimited {
+		t.Errorf("the caller's own token, verified twice, answered %q, want rate_limited", got)
 	}
 }
