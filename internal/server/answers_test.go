@@ -253,3 +253,30 @@ func TestRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestLoggedURIHasNoToken: the original URI a gateway forwards is logged
+// with anything shaped like a token replaced by its fingerprint, in the
+// forms a client may write it in a URL (the world's log check fails the
+// test on any value or secret left).
+func TestLoggedURIHasNoToken(t *testing.T) {
+	t.Parallel()
+	cases := map[string]func(string) string{
+		"as it is":                           func(v string) string { return v },
+		"with _ percent-encoded":             func(v string) string { return strings.Replace(v, "_", "%5F", 1) },
+		"with _ percent-encoded, lower case": func(v string) string { return strings.Replace(v, "_", "%5f", 1) },
+	}
+	for name, written := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			uri := "/api/invoices?access_token=" + written(w.value("billing"))
+			rec := w.authz(nil, request{auth: w.bearer("caller"), headers: map[string]string{"X-Original-Method": "GET", "X-Original-URI": uri}})
+			if rec.Code != 200 {
+				t.Fatalf("authz answered %d", rec.Code)
+			}
+			if fp := token.Fingerprint(w.value("billing")); !strings.Contains(w.logs.String(), fp) {
+				t.Errorf("the log lacks the URI's token as its fingerprint %s:\n%s", fp, w.logs)
+			}
+		})
+	}
+}
