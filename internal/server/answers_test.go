@@ -197,6 +197,8 @@ func TestBadRequests(t *testing.T) {
 		{"verify, scopes twice", "verify", `{"token":"a","scopes":["billing:write"],"scopes":[]}`, "", 400, `"scopes" is given more than once`},
 		{"verify, token twice", "verify", `{"token":"a","token":"b"}`, "", 400, `"token" is given more than once`},
 		{"verify, a field in another case", "verify", `{"token":"a","Scopes":[]}`, "", 400, `write "scopes"`},
+		{"verify, a field twice, once escaped", "verify", `{"token":"a","scopes":["billing:write"],"\u0073copes":[]}`, "", 400, `"scopes" is given more than once`},
+		{"verify, a field with a long s", "verify", `{"token":"a","ſcopes":[]}`, "", 400, `write "scopes"`},
 		{"verify, big body", "verify", `{"token":"` + big + `"}`, "", 413, "64 KiB"},
 		{"verify, big body without a length", "verify", "chunked:" + `{"token":"` + big + `"}`, "", 413, "64 KiB"},
 	}
