@@ -282,3 +282,25 @@ func TestLoggedURIHasNoToken(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthzBadQueryFailsClosed: the required scopes come from the gateway's
+// auth URI; one that does not parse must not mean that no scope is
+// required (url.Values drops a pair it cannot decode).
+func TestAuthzBadQueryFailsClosed(t *testing.T) {
+	t.Parallel()
+	for _, query := range []string{"scope=billing:admin%zz", "scope=billing:read&scope=billing:admin%", "scope=billing:admin;x=1"} {
+		t.Run(query, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			r := httptest.NewRequest(http.MethodGet, "/v1/authz?"+query, nil)
+			request{auth: w.bearer("billing")}.apply(r)
+			rec := w.do(r)
+			if rec.Code == http.StatusOK {
+				t.Fatalf("authz with the query %q allowed the request: %v", query, rec.Header())
+			}
+			if rec.Code != http.StatusBadRequest || rec.Header().Get(server.HeaderCode) != "invalid_request" {
+				t.Errorf("answered %d %q, want 400 invalid_request", rec.Code, rec.Header().Get(server.HeaderCode))
+			}
+		})
+	}
+}
