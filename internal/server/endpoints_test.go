@@ -3,6 +3,7 @@ package server_test
 import (
 	"hash/crc32"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -273,6 +274,22 @@ func TestRateLimitSurvivesReload(t *testing.T) {
 	w.src.set(server.NewSnapshot(8, w.clock.Now(), w.entries))
 	if got := w.ask(t, "authz", "limited", nil, ""); got != server.RateLimited {
 		t.Errorf("after a reload the third use answered %q, want rate_limited", got)
+	}
+}
+
+// TestRepeatedXRealIPFailsClosed: X-Real-IP names one address; a request
+// with several carries one a client wrote, which a gateway added to rather
+// than replaced, so the address is unknown and a restricted token refused.
+func TestRepeatedXRealIPFailsClosed(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	r := httptest.NewRequest(http.MethodGet, "/v1/authz", nil)
+	request{peer: trustedProxy, auth: w.bearer("netonly")}.apply(r)
+	r.Header.Add("X-Real-IP", allowedIP) // the client's own
+	r.Header.Add("X-Real-IP", deniedIP)  // the gateway's
+	rec := w.do(r)
+	if got := token.Code(rec.Header().Get(server.HeaderCode)); got != server.IPDenied {
+		t.Errorf("two X-Real-IP headers answered %d %q, want ip_denied", rec.Code, got)
 	}
 }
 
