@@ -419,3 +419,34 @@ func TestVerifyServerFollowsNoRedirect(t *testing.T) {
 		t.Errorf("exit %d, want %d naming the 307:\n%s", r.code, exitTrouble, r.stderr)
 	}
 }
+
+// TestVerifyServerSendsSourceIP: verify --server --source-ip sends the
+// address the token was presented from, so a token with allowed_cidrs can
+// be checked at all; without --server the flag is refused.
+func TestVerifyServerSendsSourceIP(t *testing.T) {
+	t.Parallel()
+	got := make(chan server.VerifyRequest, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req server.VerifyRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		got <- req
+		_ = json.NewEncoder(w).Encode(server.VerifyResponse{Valid: true, Code: "valid", Scopes: []string{}})
+	}))
+	defer srv.Close()
+	w := world{env: map[string]string{EnvClientToken: "tw_caller"}, value: "tw_somevalue"}
+	r := w.run(t, w.value+"\n", "verify", "--server", srv.URL, "--source-ip", "203.0.113.7")
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if req := <-got; req.SourceIP != "203.0.113.7" || req.Token != w.value {
+		t.Errorf("the server got source_ip %q (token sent: %v), want 203.0.113.7", req.SourceIP, req.Token == w.value)
+	}
+	for _, args := range [][]string{
+		{"verify", "--source-ip", "203.0.113.7"},
+		{"verify", "--server", srv.URL, "--source-ip", "nope"},
+	} {
+		if r := w.run(t, w.value+"\n", args...); r.code != exitUsage || !strings.Contains(r.stderr, "--source-ip") {
+			t.Errorf("%v: exit %d, want %d naming --source-ip:\n%s", args, r.code, exitUsage, r.stderr)
+		}
+	}
+}
