@@ -167,6 +167,15 @@ func (p *prefixList) Set(v string) error {
 // parsePrefix parses a CIDR, or an address as the network of that address.
 func parsePrefix(s string) (netip.Prefix, error) {
 	if pr, err := netip.ParsePrefix(s); err == nil {
+		// The server compares addresses unmapped (::ffff:10.0.0.1 is
+		// 10.0.0.1), so an IPv4-mapped network would match nothing.
+		if pr.Addr().Is4In6() {
+			if pr.Bits() < 96 {
+				return netip.Prefix{}, fmt.Errorf("%q mixes IPv4-mapped addresses with others: write the IPv4 networks as IPv4, such as 10.0.0.0/8", s)
+			}
+			return netip.Prefix{}, fmt.Errorf("%q is an IPv4 network written as IPv6: write %s", s,
+				netip.PrefixFrom(pr.Addr().Unmap(), pr.Bits()-96).Masked())
+		}
 		return pr.Masked(), nil
 	}
 	if a, err := netip.ParseAddr(s); err == nil {

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -280,6 +282,10 @@ func TestServeSettings(t *testing.T) {
 		{"bad trusted proxy from the environment", map[string]string{"TOKENWARD_TRUSTED_PROXIES": "10.0.0.0/8,nope"}, []string{"serve"}, exitUsage,
 			`TOKENWARD_TRUSTED_PROXIES is "nope"`},
 		{"bad authz-from from the environment", map[string]string{"TOKENWARD_AUTHZ_FROM": "::1/200"}, []string{"serve"}, exitUsage, "--authz-from"},
+		// Addresses are compared unmapped, so an IPv4-mapped network would
+		// never match: the flag says what to write instead.
+		{"IPv4-mapped authz-from", nil, []string{"serve", "--authz-from", "::ffff:127.0.0.0/104"}, exitUsage, `write 127.0.0.0/8`},
+		{"IPv4-mapped trusted proxy", nil, []string{"serve", "--trusted-proxies", "::ffff:10.0.0.1"}, exitTrouble, "no store configured"},
 		{"bad staleness", map[string]string{"TOKENWARD_MAX_STALENESS": "soon"}, []string{"serve"}, exitUsage, `TOKENWARD_MAX_STALENESS is "soon": must be a duration such as 60s or 2m`},
 		{"zero staleness", nil, []string{"serve", "--max-staleness", "0s"}, exitUsage, "--max-staleness must be positive"},
 		{"certificate without key", map[string]string{"TOKENWARD_TLS_CERT": "cert.pem"}, []string{"serve"}, exitUsage, "both --tls-cert and --tls-key"},
@@ -386,5 +392,61 @@ func TestServeProcessReloadsTLSOnSIGHUP(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, out.String())
+	}
+}
+
+// TestVerifyServerFollowsNoRedirect: verify --server sends the value it
+// checks in the body, which a 307 or 308 would send again to wherever the
+// redirect points. It goes to the server named, and nowhere else.
+func TestVerifyServerFollowsNoRedirect(t *testing.T) {
+	t.Parallel()
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	defer other.Close()
+	named := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/v1/verify", http.StatusTemporaryRedirect)
+	}))
+	defer named.Close()
+	w := world{env: map[string]string{EnvClientToken: "tw_caller"}, value: "tw_somevalue"}
+	r := w.run(t, w.value+"\n", "verify", "--server", named.URL)
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the redirect was followed: %d requests reached another server", n)
+	}
+	if r.code != exitTrouble || !strings.Contains(r.stderr, "answered 307, a redirect to "+other.URL) {
+		t.Errorf("exit %d, want %d naming the 307:\n%s", r.code, exitTrouble, r.stderr)
+	}
+}
+
+// TestVerifyServerSendsSourceIP: verify --server --source-ip sends the
+// address the token was presented from, so a token with allowed_cidrs can
+// be checked at all; without --server the flag is refused.
+func TestVerifyServerSendsSourceIP(t *testing.T) {
+	t.Parallel()
+	got := make(chan server.VerifyRequest, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req server.VerifyRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		got <- req
+		_ = json.NewEncoder(w).Encode(server.VerifyResponse{Valid: true, Code: "valid", Scopes: []string{}})
+	}))
+	defer srv.Close()
+	w := world{env: map[string]string{EnvClientToken: "tw_caller"}, value: "tw_somevalue"}
+	r := w.run(t, w.value+"\n", "verify", "--server", srv.URL, "--source-ip", "203.0.113.7")
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if req := <-got; req.SourceIP != "203.0.113.7" || req.Token != w.value {
+		t.Errorf("the server got source_ip %q (token sent: %v), want 203.0.113.7", req.SourceIP, req.Token == w.value)
+	}
+	for _, args := range [][]string{
+		{"verify", "--source-ip", "203.0.113.7"},
+		{"verify", "--server", srv.URL, "--source-ip", "nope"},
+	} {
+		if r := w.run(t, w.value+"\n", args...); r.code != exitUsage || !strings.Contains(r.stderr, "--source-ip") {
+			t.Errorf("%v: exit %d, want %d naming --source-ip:\n%s", args, r.code, exitUsage, r.stderr)
+		}
 	}
 }

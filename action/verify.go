@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -49,8 +50,15 @@ func (c *cli) verify(ctx context.Context, args []string) int {
 	all := fs.Bool("all", false, "read one token a line and verify each: a JSON array out, exit 0 only when all are valid")
 	serverURL := fs.String("server", "", "ask this tokenward serve (its base URL, such as https://tokenward.internal:8420) instead of the store (default $TOKENWARD_SERVER)")
 	clientTokenFile := fs.String("client-token-file", "", "with --server: a file holding the caller's token, which grants "+server.IntrospectScope+" (default $TOKENWARD_CLIENT_TOKEN_FILE, or the value in $TOKENWARD_CLIENT_TOKEN)")
+	sourceIP := fs.String("source-ip", "", "with --server: the address the token was presented from, checked against its allowed_cidrs (without it, a token with allowed_cidrs is ip_denied)")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
+	}
+	if *sourceIP != "" && *serverURL == "" {
+		return c.fail(exitUsage, "verify: --source-ip is for --server: give the server's URL too")
+	}
+	if _, err := netip.ParseAddr(*sourceIP); *sourceIP != "" && err != nil {
+		return c.fail(exitUsage, "verify: --source-ip %q is not an IP address, such as 203.0.113.7 or 2001:db8::7", *sourceIP)
 	}
 	var remote *remoteVerifier
 	if *serverURL != "" {
@@ -82,7 +90,7 @@ func (c *cli) verify(ctx context.Context, args []string) int {
 			c.gha.AddMask(v)
 		}
 	}
-	verifyOne := func(value string) (verifyOutput, error) { return remote.verify(ctx, value, scopes) }
+	verifyOne := func(value string) (verifyOutput, error) { return remote.verify(ctx, value, scopes, *sourceIP) }
 	if remote == nil {
 		// Token secrets are kept hashed, not sealed: a verifier needs no
 		// master key and no write access, so it cannot issue or change
@@ -201,14 +209,18 @@ func (c *cli) remoteVerifier(base, tokenFile string) (*remoteVerifier, error) {
 	if c.inWorkflow() {
 		c.gha.AddMask(clientToken)
 	}
-	return &remoteVerifier{endpoint: u.String(), clientToken: clientToken, client: &http.Client{Timeout: 30 * time.Second}}, nil
+	client := &http.Client{Timeout: 30 * time.Second,
+		// A 307 or 308 would send the body, the value being verified, again
+		// to wherever it points: the value goes to the server named only.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &remoteVerifier{endpoint: u.String(), clientToken: clientToken, client: client}, nil
 }
 
 // verify asks the server about value. A server that cannot answer
 // (unavailable) or refuses the caller is an error, as a store that cannot
 // be read is for a local verify.
-func (r *remoteVerifier) verify(ctx context.Context, value string, scopes []string) (verifyOutput, error) {
-	body, err := json.Marshal(server.VerifyRequest{Token: value, Scopes: scopes})
+func (r *remoteVerifier) verify(ctx context.Context, value string, scopes []string, sourceIP string) (verifyOutput, error) {
+	body, err := json.Marshal(server.VerifyRequest{Token: value, Scopes: scopes, SourceIP: sourceIP})
 	if err != nil {
 		return verifyOutput{}, err
 	}
@@ -234,6 +246,11 @@ func (r *remoteVerifier) verify(ctx context.Context, value string, scopes []stri
 		_ = json.Unmarshal(raw, &e) // a body that is no RFC 6749 error leaves it empty
 		if e.Description == "" {
 			e.Description = http.StatusText(resp.StatusCode)
+		}
+		if loc, err := resp.Location(); err == nil && resp.StatusCode/100 == 3 {
+			// Named without credentials or query, which could hold secrets.
+			loc.User, loc.RawQuery, loc.Fragment = nil, "", ""
+			return verifyOutput{}, fmt.Errorf("the server answered %d, a redirect to %s, which is not followed: give --server the URL of tokenward serve itself", resp.StatusCode, loc)
 		}
 		if resp.StatusCode == http.StatusUnauthorized {
 			return verifyOutput{}, fmt.Errorf("the server refused the caller's token (--client-token-file or %s): %s", EnvClientToken, e.Description)

@@ -28,7 +28,8 @@ func peerAddr(r *http.Request) netip.Addr {
 // clientAddr is the address the request came from: the peer's, or, when
 // the peer is a trusted proxy, the one it forwarded. X-Forwarded-For is
 // walked from the right, skipping trusted proxies, to the first address a
-// trusted proxy did not add; without it, X-Real-IP. A trusted proxy that
+// trusted proxy did not add; without it, X-Real-IP (given twice: unknown,
+// since a gateway added to a client's own). A trusted proxy that
 // forwards nothing is the client itself; one that forwards garbage makes the
 // address unknown (invalid), so a token with allowed networks fails closed.
 func (s *Server) clientAddr(r *http.Request) netip.Addr {
@@ -48,8 +49,14 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr {
 			}
 		}
 	}
-	if real := r.Header.Get("X-Real-IP"); real != "" {
-		a, ok := parseForwarded(real)
+	real := r.Header.Values("X-Real-IP")
+	if len(real) > 1 {
+		// One address; several mean a gateway added its own to a client's
+		// rather than replacing it, and which is whose is unknown.
+		return netip.Addr{}
+	}
+	if len(real) == 1 && real[0] != "" {
+		a, ok := parseForwarded(real[0])
 		if !ok {
 			return netip.Addr{}
 		}

@@ -192,6 +192,13 @@ func TestBadRequests(t *testing.T) {
 		{"verify, scopes not a list", "verify", `{"token":"a","scopes":"billing:read"}`, "", 400, `"scopes" must be a list of strings`},
 		{"verify, an array", "verify", `[]`, "", 400, "must be a JSON object"},
 		{"verify, bad source_ip", "verify", `{"token":"a","source_ip":"1.2.3"}`, "", 400, "source_ip is not an IP address"},
+		// encoding/json keeps the last of duplicated keys and matches names
+		// in any case: a reader of the first key would see other scopes.
+		{"verify, scopes twice", "verify", `{"token":"a","scopes":["billing:write"],"scopes":[]}`, "", 400, `"scopes" is given more than once`},
+		{"verify, token twice", "verify", `{"token":"a","token":"b"}`, "", 400, `"token" is given more than once`},
+		{"verify, a field in another case", "verify", `{"token":"a","Scopes":[]}`, "", 400, `write "scopes"`},
+		{"verify, a field twice, once escaped", "verify", `{"token":"a","scopes":["billing:write"],"\u0073copes":[]}`, "", 400, `"scopes" is given more than once`},
+		{"verify, a field with a long s", "verify", `{"token":"a","ſcopes":[]}`, "", 400, `write "scopes"`},
 		{"verify, big body", "verify", `{"token":"` + big + `"}`, "", 413, "64 KiB"},
 		{"verify, big body without a length", "verify", "chunked:" + `{"token":"` + big + `"}`, "", 413, "64 KiB"},
 	}
@@ -246,5 +253,54 @@ func TestRoutes(t *testing.T) {
 		if rec.Code != tc.want {
 			t.Errorf("%s %s answered %d, want %d", tc.method, tc.path, rec.Code, tc.want)
 		}
+	}
+}
+
+// TestLoggedURIHasNoToken: the original URI a gateway forwards is logged
+// with anything shaped like a token replaced by its fingerprint, in the
+// forms a client may write it in a URL (the world's log check fails the
+// test on any value or secret left).
+func TestLoggedURIHasNoToken(t *testing.T) {
+	t.Parallel()
+	cases := map[string]func(string) string{
+		"as it is":                           func(v string) string { return v },
+		"with _ percent-encoded":             func(v string) string { return strings.Replace(v, "_", "%5F", 1) },
+		"with _ percent-encoded, lower case": func(v string) string { return strings.Replace(v, "_", "%5f", 1) },
+	}
+	for name, written := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			uri := "/api/invoices?access_token=" + written(w.value("billing"))
+			rec := w.authz(nil, request{auth: w.bearer("caller"), headers: map[string]string{"X-Original-Method": "GET", "X-Original-URI": uri}})
+			if rec.Code != 200 {
+				t.Fatalf("authz answered %d", rec.Code)
+			}
+			if fp := token.Fingerprint(w.value("billing")); !strings.Contains(w.logs.String(), fp) {
+				t.Errorf("the log lacks the URI's token as its fingerprint %s:\n%s", fp, w.logs)
+			}
+		})
+	}
+}
+
+// TestAuthzBadQueryFailsClosed: the required scopes come from the gateway's
+// auth URI; one that does not parse must not mean that no scope is
+// required (url.Values drops a pair it cannot decode).
+func TestAuthzBadQueryFailsClosed(t *testing.T) {
+	t.Parallel()
+	for _, query := range []string{"scope=billing:admin%zz", "scope=billing:read&scope=billing:admin%", "scope=billing:admin;x=1"} {
+		t.Run(query, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			r := httptest.NewRequest(http.MethodGet, "/v1/authz?"+query, nil)
+			request{auth: w.bearer("billing")}.apply(r)
+			rec := w.do(r)
+			if rec.Code == http.StatusOK {
+				t.Fatalf("authz with the query %q allowed the request: %v", query, rec.Header())
+			}
+			if rec.Code != http.StatusBadRequest || rec.Header().Get(server.HeaderCode) != "invalid_request" {
+				t.Errorf("answered %d %q, want 400 invalid_request", rec.Code, rec.Header().Get(server.HeaderCode))
+			}
+		})
 	}
 }

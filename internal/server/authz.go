@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -47,8 +48,18 @@ func (s *Server) authz(w http.ResponseWriter, r *http.Request) {
 			Description: "send the token as Authorization: Bearer <token>"})
 		return
 	}
+	// The scopes are the gateway's configuration: a query that does not
+	// parse is refused, where r.URL.Query would drop the pair it cannot
+	// decode and so require fewer scopes.
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		u.code = codeBadRequest
+		h.Set(HeaderCode, string(u.code))
+		badRequest(w, "the query is not a valid scope=S&scope=S2 list: fix the auth URI in the gateway's configuration")
+		return
+	}
 	var required []string
-	for _, v := range r.URL.Query()["scope"] {
+	for _, v := range query["scope"] {
 		required = append(required, strings.Fields(v)...)
 	}
 	src := s.clientAddr(r)

@@ -48,6 +48,14 @@ func TestCallerAuthentication(t *testing.T) {
 		{name: "unknown scheme", q: func(w *world) request {
 			return request{headers: map[string]string{"Authorization": "Digest abc"}}
 		}, wantStatus: 401, challenges: []string{basicChallenge, `Bearer realm="tokenward"`}},
+		{name: "basic with an empty client_id", q: func(w *world) request { return request{auth: w.basic("", "caller")} },
+			wantStatus: 401, challenges: []string{basicChallenge}},
+		{name: "basic and bearer at once", q: func(w *world) request {
+			return request{auth: func(r *http.Request) {
+				r.SetBasicAuth("caller", w.value("caller"))
+				r.Header.Add("Authorization", "Bearer "+w.value("caller"))
+			}}
+		}, wantStatus: 400},
 		{name: "basic and client_secret_post at once", q: func(w *world) request { return request{auth: w.basic("caller", "caller")} }, onlyFor: "introspect",
 			form: url.Values{"client_id": {"caller"}, "client_secret": {"caller"}}, wantStatus: 400},
 		{name: "caller from its allowed network", q: func(w *world) request {

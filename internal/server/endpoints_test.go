@@ -3,12 +3,14 @@ package server_test
 import (
 	"hash/crc32"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/server"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
 
@@ -200,6 +202,9 @@ func TestForwardedAddresses(t *testing.T) {
 		{"X-Forwarded-For with a port", trustedProxy, map[string]string{"X-Forwarded-For": allowedIP + ":5555"}, token.Valid},
 		{"X-Forwarded-For, bracketed IPv6", trustedProxy, map[string]string{"X-Forwarded-For": "[2001:db8::7]"}, token.Valid},
 		{"X-Forwarded-For, IPv6 with a port", trustedProxy, map[string]string{"X-Forwarded-For": "[2001:db8::7]:443"}, token.Valid},
+		// The order the README tells gateways to rely on: a gateway must
+		// replace X-Forwarded-For, not only set X-Real-IP.
+		{"X-Forwarded-For is read before X-Real-IP", trustedProxy, map[string]string{"X-Forwarded-For": allowedIP, "X-Real-IP": deniedIP}, token.Valid},
 		{"an untrusted forwarder's X-Forwarded-For is ignored", untrusted, map[string]string{"X-Forwarded-For": allowedIP}, server.IPDenied},
 		{"an untrusted forwarder's X-Real-IP is ignored", untrusted, map[string]string{"X-Real-IP": allowedIP}, server.IPDenied},
 		{"an allowed peer's forged X-Forwarded-For is ignored", allowedIP, map[string]string{"X-Forwarded-For": deniedIP}, token.Valid},
@@ -269,5 +274,46 @@ func TestRateLimitSurvivesReload(t *testing.T) {
 	w.src.set(server.NewSnapshot(8, w.clock.Now(), w.entries))
 	if got := w.ask(t, "authz", "limited", nil, ""); got != server.RateLimited {
 		t.Errorf("after a reload the third use answered %q, want rate_limited", got)
+	}
+}
+
+// TestRepeatedXRealIPFailsClosed: X-Real-IP names one address; a request
+// with several carries one a client wrote, which a gateway added to rather
+// than replaced, so the address is unknown and a restricted token refused.
+func TestRepeatedXRealIPFailsClosed(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	r := httptest.NewRequest(http.MethodGet, "/v1/authz", nil)
+	request{peer: trustedProxy, auth: w.bearer("netonly")}.apply(r)
+	r.Header.Add("X-Real-IP", allowedIP) // the client's own
+	r.Header.Add("X-Real-IP", deniedIP)  // the gateway's
+	rec := w.do(r)
+	if got := token.Code(rec.Header().Get(server.HeaderCode)); got != server.IPDenied {
+		t.Errorf("two X-Real-IP headers answered %d %q, want ip_denied", rec.Code, got)
+	}
+}
+
+// TestCallerIsNotRateLimited: a caller's authentication is not a use of its
+// token; only the tokens being verified count against their rate limits,
+// so a gateway's own token cannot starve every check it makes.
+func TestCallerIsNotRateLimited(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	for _, e := range w.entries {
+		if e.TokenName == "caller" {
+			e.Token.RateLimit = store.RateLimit{Requests: 1, Per: time.Hour}
+		}
+	}
+	w.src.set(server.NewSnapshot(8, w.clock.Now(), w.entries))
+	for i := range 3 {
+		if got := w.ask(t, "verify", "billing", nil, ""); got != token.Valid {
+			t.Fatalf("check %d by a caller whose token allows 1 use an hour answered %q, want valid", i+1, got)
+		}
+	}
+	if got := w.ask(t, "verify", "caller", nil, ""); got != token.Valid {
+		t.Errorf("the caller's own token, verified once, answered %q", got)
+	}
+	if got := w.ask(t, "verify", "caller", nil, ""); got != server.RateLimited {
+		t.Errorf("the caller's own token, verified twice, answered %q, want rate_limited", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
@@ -45,8 +46,9 @@ func retryAfter(d time.Duration) string { return strconv.Itoa(retrySeconds(d)) }
 
 // tokenLike matches what could be a token value (the format secret scanners
 // match, and a bit more), so a URI logged for the usage log never carries
-// one: a client may put a token in a query string.
-var tokenLike = regexp.MustCompile(token.Prefix + `[0-9A-Za-z]+`)
+// one: a client may put a token in a query string, its "_" percent-encoded
+// as a URL encoder writes it.
+var tokenLike = regexp.MustCompile(strings.TrimSuffix(token.Prefix, "_") + `(?:_|%5[Ff])[0-9A-Za-z]+`)
 
 // redact replaces anything that looks like a token value in s by its
 // fingerprint.
@@ -54,5 +56,7 @@ func redact(s string) string {
 	if len(s) > 2048 {
 		s = s[:2048] + "…"
 	}
-	return tokenLike.ReplaceAllStringFunc(s, token.Fingerprint)
+	return tokenLike.ReplaceAllStringFunc(s, func(v string) string {
+		return token.Fingerprint(strings.NewReplacer("%5F", "_", "%5f", "_").Replace(v))
+	})
 }

@@ -80,6 +80,9 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 // errors say what to fix and never quote the body.
 func decodeVerify(body []byte) (VerifyRequest, error) {
 	var req VerifyRequest
+	if err := checkFieldNames(body); err != nil {
+		return req, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -92,6 +95,45 @@ func decodeVerify(body []byte) (VerifyRequest, error) {
 		return req, errors.New(`the field "token" is required: the token to verify`)
 	}
 	return req, nil
+}
+
+// verifyFields are VerifyRequest's JSON names.
+var verifyFields = []string{"token", "scopes", "source_ip"}
+
+// checkFieldNames refuses a body whose object names one of verifyFields
+// twice, or in another case. encoding/json would keep the last of the
+// duplicates and match names in any case, so {"scopes": ["billing:write"],
+// "scopes": []} would verify without the scope that a reader of the first
+// key (a log, a proxy, a caller's own check) sees. Anything else is left to
+// the decoder, which says what is wrong.
+func checkFieldNames(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		name, _ := t.(string)
+		for _, f := range verifyFields {
+			switch {
+			case name == f && seen[f]:
+				return errors.New(`the field "` + f + `" is given more than once`)
+			case name == f:
+				seen[f] = true
+			case strings.EqualFold(name, f):
+				return errors.New(`the field names are lower case: write "` + f + `"`)
+			}
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
 }
 
 // jsonError says what is wrong with a body that did not decode.

@@ -50,6 +50,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 	billing := w.issue(t, registry.TokenSpec{Name: "billing-client", Scopes: []string{"billing:read"}})
 	docs := w.issue(t, registry.TokenSpec{Name: "docs-reader", Scopes: []string{"docs:read"}})
 	elsewhere := w.issue(t, registry.TokenSpec{Name: "elsewhere", Scopes: []string{"billing:read"}, AllowedCIDRs: []string{"10.0.0.0/8"}})
+	ownerless := w.issueOwnerless(t, "ownerless", "billing:read")
 	tw := w.serve(t, nil, "--trusted-proxies", "127.0.0.1/32")
 	url := startCaddy(t, dir, tw, upstream(t).URL)
 	p := &pki{} // plain http: a client with no CA of its own
@@ -58,6 +59,11 @@ func TestCaddyForwardAuth(t *testing.T) {
 	calls := []call{
 		{name: "allowed", path: "/billing/invoices", token: billing, headers: forged, status: http.StatusOK,
 			want: map[string]string{"X-Upstream-Token": "billing-client", "X-Upstream-Owner": "team-billing-client", "X-Upstream-Scopes": "billing:read"}},
+		// tokenward answers an empty X-Tokenward-Owner for a token without
+		// an owner: the client's own must not reach the upstream instead.
+		{name: "a forged owner of an ownerless token dropped", path: "/billing/invoices", token: ownerless,
+			headers: map[string]string{"X-Tokenward-Owner": "forged"}, status: http.StatusOK,
+			want: map[string]string{"X-Upstream-Token": "ownerless", "X-Upstream-Owner": ""}},
 		{name: "no token", path: "/billing/invoices", status: http.StatusUnauthorized,
 			challenge: "none"},
 		{name: "malformed token", path: "/billing/invoices", token: "not-a-tokenward-token", status: http.StatusUnauthorized,

@@ -360,6 +360,22 @@ func newWorld(t *testing.T, dsn string) *world {
 	return &world{dsn: dsn, reg: reg}
 }
 
+// issueOwnerless declares a token without an owner, which issue would give
+// one, and returns the value of its first version.
+func (w *world) issueOwnerless(t *testing.T, name string, scopes ...string) string {
+	t.Helper()
+	spec := registry.TokenSpec{Name: name, Scopes: scopes,
+		Lifetime: store.Lifetime{TTL: 30 * 24 * time.Hour, RotateBefore: 7 * 24 * time.Hour, Overlap: 24 * time.Hour}}
+	if _, err := w.reg.CreateToken(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	iss, err := w.reg.IssueFirst(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return iss.Value
+}
+
 // issue declares a token (with the default lifetime when spec has none) and
 // returns the value of its first version.
 func (w *world) issue(t *testing.T, spec registry.TokenSpec) string {

@@ -91,6 +91,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	}
 
 	p := newPKI(t, dir)
+	ownerless := w.issueOwnerless(t, "ownerless", "billing:read")
 	tw := w.serve(t, nil, "--trusted-proxies", "127.0.0.1/32")
 	url := startNginx(t, dir, p, tw, upstream(t).URL)
 
@@ -100,6 +101,11 @@ func TestNginxAuthRequest(t *testing.T) {
 			want: map[string]string{"X-Upstream-Token": "billing-client", "X-Upstream-Owner": "team-billing-client", "X-Upstream-Scopes": "billing:read"}},
 		{name: "allowed, a forged identity replaced", path: "/billing/invoices", token: billing, headers: forged, status: http.StatusOK,
 			want: map[string]string{"X-Upstream-Token": "billing-client"}},
+		// tokenward answers an empty X-Tokenward-Owner for a token without
+		// an owner: the client's own must not reach the upstream instead.
+		{name: "a forged owner of an ownerless token dropped", path: "/billing/invoices", token: ownerless,
+			headers: map[string]string{"X-Tokenward-Owner": "forged"}, status: http.StatusOK,
+			want: map[string]string{"X-Upstream-Token": "ownerless", "X-Upstream-Owner": ""}},
 		{name: "static index through try_files", path: "/docs/", token: docs, status: http.StatusOK},
 		{name: "no token", path: "/billing/invoices", status: http.StatusUnauthorized,
 			challenge: "none"},
