@@ -221,34 +221,12 @@ type CredentialRedeclaration struct {
 // rotation puts the previous destinations back and takes the new value back
 // from those it added (an *UndoError).
 func (e *Engine) RedeclareCredential(ctx context.Context, spec CredentialRedeclaration) (Redeclared, error) {
-	var out Redeclared
-	if _, err := e.reg.UpdateCredential(ctx, spec.CredentialSpec); err != nil {
-		return out, err
-	}
-	if !spec.Rotate && SameDestinations(spec.Before, spec.Destinations) {
-		return out, nil
-	}
-	res, err := e.Rotate(ctx, spec.Name)
-	if err != nil {
-		ue := &UndoError{Err: err}
-		revert := spec.CredentialSpec
-		revert.Destinations = spec.Before
-		if _, rerr := e.reg.UpdateCredential(ctx, revert); rerr != nil {
-			ue.Restore = rerr
-		}
-		ue.Withdraw = e.withdrawAdded(ctx, spec.Name, spec.Before, delivered(spec.Destinations, res.Delivered))
-		out.Result = res
-		return out, ue
-	}
-	out.Rotated, out.Result = true, res
-	var removed []store.Destination
-	for _, old := range spec.Before {
-		if !hasKey(spec.Destinations, old.Key) {
-			removed = append(removed, old)
-		}
-	}
-	out.Leftover = e.Withdraw(ctx, removed)
-	return out, nil
+	return e.redeclare(ctx, spec.Name, spec.Before, spec.Destinations, spec.Rotate, func(ds []store.Destination) error {
+		s := spec.CredentialSpec
+		s.Destinations = ds
+		_, err := e.reg.UpdateCredential(ctx, s)
+		return err
+	})
 }
 
 // DeleteCredential retires every live version of a credential at its

@@ -89,32 +89,41 @@ type Redeclared struct {
 // new value back from the destinations it added; the error is an
 // *UndoError. The current value stays valid where it was delivered.
 func (e *Engine) Redeclare(ctx context.Context, spec Redeclaration) (Redeclared, error) {
+	return e.redeclare(ctx, spec.Name, spec.Before, spec.Destinations, spec.Rotate, func(ds []store.Destination) error {
+		s := spec.TokenSpec
+		s.Destinations = ds
+		_, err := e.reg.UpdateToken(ctx, s)
+		return err
+	})
+}
+
+// redeclare is Redeclare for a token or a credential: update stores the
+// declaration with the given destinations (after's, then before's to undo).
+func (e *Engine) redeclare(ctx context.Context, name string, before, after []store.Destination, rotate bool, update func([]store.Destination) error) (Redeclared, error) {
 	var out Redeclared
-	if _, err := e.reg.UpdateToken(ctx, spec.TokenSpec); err != nil {
+	if err := update(after); err != nil {
 		return out, err
 	}
-	if !spec.Rotate && SameDestinations(spec.Before, spec.Destinations) {
+	if !rotate && SameDestinations(before, after) {
 		return out, nil
 	}
-	res, err := e.Rotate(ctx, spec.Name)
+	res, err := e.Rotate(ctx, name)
 	if err != nil {
 		// Put the destinations back as the caller knows them, so the
 		// next change shows this one again and retries the rotation
 		// (with the same pending value).
 		ue := &UndoError{Err: err}
-		revert := spec.TokenSpec
-		revert.Destinations = spec.Before
-		if _, rerr := e.reg.UpdateToken(ctx, revert); rerr != nil {
+		if rerr := update(before); rerr != nil {
 			ue.Restore = rerr
 		}
-		ue.Withdraw = e.withdrawAdded(ctx, spec.Name, spec.Before, delivered(spec.Destinations, res.Delivered))
+		ue.Withdraw = e.withdrawAdded(ctx, name, before, delivered(after, res.Delivered))
 		out.Result = res
 		return out, ue
 	}
 	out.Rotated, out.Result = true, res
 	var removed []store.Destination
-	for _, old := range spec.Before {
-		if !hasKey(spec.Destinations, old.Key) {
+	for _, old := range before {
+		if !hasKey(after, old.Key) {
 			removed = append(removed, old)
 		}
 	}
