@@ -100,15 +100,10 @@ func checkCredential(spec CredentialSpec) error {
 		return invalid("issuer", "%s", err)
 	}
 	kind := IssuerKind(spec.Issuer)
-	seen := map[string]bool{}
+	if err := checkDestinations(spec.Destinations); err != nil {
+		return err
+	}
 	for _, d := range spec.Destinations {
-		if d.Key == "" || d.Kind == "" {
-			return invalid("destinations", "each destination needs a key and a kind")
-		}
-		if seen[d.Key] {
-			return invalid("destinations", "%s is listed twice", d.Key)
-		}
-		seen[d.Key] = true
 		if err := CheckField(kind, FieldOf(d)); err != nil {
 			return err
 		}

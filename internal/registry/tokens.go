@@ -60,15 +60,8 @@ func checkToken(spec TokenSpec) error {
 			return err
 		}
 	}
-	seen := map[string]bool{}
-	for _, d := range spec.Destinations {
-		if d.Key == "" || d.Kind == "" {
-			return invalid("destinations", "each destination needs a key and a kind")
-		}
-		if seen[d.Key] {
-			return invalid("destinations", "%s is listed twice", d.Key)
-		}
-		seen[d.Key] = true
+	if err := checkDestinations(spec.Destinations); err != nil {
+		return err
 	}
 	if err := checkRestrictions(spec); err != nil {
 		return err
@@ -345,6 +338,22 @@ func (r *Registry) DeleteToken(ctx context.Context, name string) error {
 func NotACredential(tk store.Token) error {
 	if tk.Kind == store.KindCredential {
 		return fmt.Errorf("%s is a credential, not a token: declare or import it as a tokenward_credential: %w", Quote(tk.Name), store.ErrConflict)
+	}
+	return nil
+}
+
+// checkDestinations checks what every token's and credential's destinations
+// need: a key and a kind, and no key twice.
+func checkDestinations(ds []store.Destination) error {
+	seen := map[string]bool{}
+	for _, d := range ds {
+		if d.Key == "" || d.Kind == "" {
+			return invalid("destinations", "each destination needs a key and a kind")
+		}
+		if seen[d.Key] {
+			return invalid("destinations", "%s is listed twice", d.Key)
+		}
+		seen[d.Key] = true
 	}
 	return nil
 }
