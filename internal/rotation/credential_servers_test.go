@@ -587,6 +587,21 @@ func TestCredentialServers(t *testing.T) {
 			f.logsIn(t, "inside the second overlap, the second", second, true)
 			f.logsIn(t, "the first (retired)", first, false)
 			sameSession(t, s, id, "rotated again")
+
+			// No run between the overlap's end and the next rotation: the
+			// rotation itself retires the previous credential before it
+			// reuses its slot.
+			f.clock.Advance(23 * day)
+			if rep := f.run(t); rep.Rotated() != 1 || rep.Retired != 0 {
+				t.Fatalf("fourth rotation: retired %d, %+v", rep.Retired, rep.Results)
+			}
+			fourth := f.heldLogsIn(t, "rotated a fourth time")
+			if kind.name != "redis" && fourth.Username != second.Username {
+				t.Fatalf("fourth rotation on user %s, want %s again", fourth.Username, second.Username)
+			}
+			f.logsIn(t, "the second (retired by the rotation)", second, false)
+			f.logsIn(t, "inside the overlap, the third", third, true)
+			sameSession(t, s, id, "rotated a fourth time")
 		})
 	}
 }
@@ -616,7 +631,10 @@ func TestCredentialServersCrash(t *testing.T) {
 					t.Fatalf("stopped run: %+v", rep.Results)
 				}
 				f.logsIn(t, "after the crash, the old", old, true)
-				f.heldLogsIn(t, "after the crash")
+				crashed := f.heldLogsIn(t, "after the crash")
+				if delivered := step != rotation.AfterCreate; delivered != (crashed.Password != old.Password) {
+					t.Fatalf("after a crash after %s the files hold the new password: %v, want %v", step, !delivered, delivered)
+				}
 
 				rep = f.run(t)
 				if step != rotation.AfterFinish && rep.Rotated() != 1 {
@@ -625,6 +643,9 @@ func TestCredentialServersCrash(t *testing.T) {
 				now := f.heldLogsIn(t, "after the rerun")
 				if now.Password == old.Password {
 					t.Fatal("after the rerun the files hold the old password")
+				}
+				if step != rotation.AfterCreate && now != crashed {
+					t.Fatal("the rerun delivered another password than the one the stopped run delivered: it must resume it")
 				}
 				f.logsIn(t, "inside the overlap, the old", old, true)
 				ti, err := f.reg.Credential(t.Context(), credName)
