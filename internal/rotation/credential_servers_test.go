@@ -159,6 +159,9 @@ func postgresIssuer(t *testing.T) realIssuer {
 		"CREATE ROLE " + owner + " NOLOGIN",
 		"CREATE ROLE " + admin + " LOGIN CREATEROLE PASSWORD '" + adminPW + "'",
 		"GRANT " + owner + " TO " + admin + " WITH ADMIN OPTION",
+		// What the consumer reads, through the owner role's privileges.
+		"CREATE TABLE " + owner + "_t (n int)",
+		"ALTER TABLE " + owner + "_t OWNER TO " + owner,
 	} {
 		if _, err := super.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -174,18 +177,21 @@ func postgresIssuer(t *testing.T) realIssuer {
 			if err != nil {
 				return nil, err
 			}
-			return pgConn{c}, nil
+			return pgConn{c, owner + "_t"}, nil
 		},
 		creds: urlCreds,
 		with:  urlWith,
 	}
 }
 
-type pgConn struct{ c *pgx.Conn }
+type pgConn struct {
+	c     *pgx.Conn
+	table string // readable through the owner role only
+}
 
 func (s pgConn) ID(ctx context.Context) (string, error) {
-	var pid int
-	err := s.c.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid)
+	var pid, n int
+	err := s.c.QueryRow(ctx, "SELECT pg_backend_pid(), (SELECT count(*) FROM "+s.table+")").Scan(&pid, &n)
 	return fmt.Sprint(pid), err
 }
 func (s pgConn) Close() { _ = s.c.Close(context.Background()) }
@@ -215,11 +221,14 @@ func mariaIssuer(t *testing.T) realIssuer {
 			_, _ = db.Exec("DROP USER IF EXISTS '" + n + "'@'%'")
 		}
 		_, _ = db.Exec("DROP ROLE IF EXISTS `" + role + "`")
+		_, _ = db.Exec("DROP TABLE IF EXISTS tw_app." + role + "_t")
 	})
 	for _, q := range []string{
 		"CREATE DATABASE IF NOT EXISTS tw_app",
 		"CREATE ROLE `" + role + "`",
 		"GRANT SELECT ON tw_app.* TO `" + role + "`",
+		// What the consumer reads, through the role's privilege.
+		"CREATE TABLE tw_app." + role + "_t (n int)",
 		"CREATE USER '" + admin + "'@'%' IDENTIFIED BY '" + adminPW + "'",
 		"GRANT CREATE USER ON *.* TO '" + admin + "'@'%'",
 		"GRANT `" + role + "` TO '" + admin + "'@'%' WITH ADMIN OPTION",
@@ -247,7 +256,7 @@ func mariaIssuer(t *testing.T) realIssuer {
 				db.Close()
 				return nil, err
 			}
-			return mysqlConn{db, c}, nil
+			return mysqlConn{db, c, "tw_app." + role + "_t"}, nil
 		},
 		creds: func(conn string) (issuer.Credential, error) {
 			cfg, err := mysql.ParseDSN(conn)
@@ -268,14 +277,14 @@ func mariaIssuer(t *testing.T) realIssuer {
 }
 
 type mysqlConn struct {
-	db *sql.DB
-	c  *sql.Conn
+	db    *sql.DB
+	c     *sql.Conn
+	table string // readable through the role's privilege only
 }
 
 func (s mysqlConn) ID(ctx context.Context) (string, error) {
-	var id int64
-	// A query through the role's privilege: the session kept its role.
-	err := s.c.QueryRowContext(ctx, "SELECT CONNECTION_ID() FROM (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'tw_app') AS n").Scan(&id)
+	var id, n int64
+	err := s.c.QueryRowContext(ctx, "SELECT CONNECTION_ID(), (SELECT COUNT(*) FROM "+s.table+")").Scan(&id, &n)
 	return fmt.Sprint(id), err
 }
 func (s mysqlConn) Close() { _ = s.c.Close(); _ = s.db.Close() }
