@@ -360,13 +360,12 @@ func (s redisConn) Close() { _ = s.c.Close(); _ = s.client.Close() }
 // credential goes to two files: the dsn/url alone in one, and the username
 // and password as two lines of a dotenv file.
 type serverFixture struct {
-	iss            realIssuer
-	reg            *registry.Registry
-	clock          *clocktest.Clock
-	connFile, env  string
-	dests          []store.Destination
-	template       string // a dsn/url whose user and password are replaced
-	connKey, pwKey string
+	iss           realIssuer
+	reg           *registry.Registry
+	clock         *clocktest.Clock
+	connFile, env string
+	dests         []store.Destination
+	template      string // a dsn/url whose user and password are replaced
 }
 
 const credName = "app-db"
