@@ -24,7 +24,13 @@ import (
 
 var engines *storetest.Engines
 
-func TestMain(m *testing.M) { storetest.Main(m, &engines) }
+func TestMain(m *testing.M) {
+	engines = storetest.Start()
+	code := m.Run()
+	engines.Stop()
+	stopIssuerServers()
+	os.Exit(code)
+}
 
 const day = 24 * time.Hour
 
