@@ -150,7 +150,7 @@ func (r *tokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 			"files": schema.ListNestedAttribute{
 				Optional: true,
 				MarkdownDescription: "Local files that receive the token's value, written atomically. A `dotenv` file " +
-					"gets one `KEY=value` line and keeps its other lines; a `raw` file holds only the value. A new file gets `mode` " +
+					"gets one `KEY=value` line and keeps its other lines; a `raw` file holds only the value and a final newline (read it as `$(cat file)` does, or trim it). A new file gets `mode` " +
 					"(`0600` by default) and the declared `owner` and `group`. Changing `path`, `key`, `format`, `mode`, `owner` or " +
 					"`group` is a destination change, so it rotates the token: the new value is written with them. The provider's " +
 					"`policy` can bound where files go (`allowed_paths`).",
