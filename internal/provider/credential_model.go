@@ -32,6 +32,8 @@ type credentialModel struct {
 	Issuer           types.Object  `tfsdk:"issuer"`
 	GitHubSecrets    types.List    `tfsdk:"github_secrets"`
 	Files            types.List    `tfsdk:"files"`
+	VaultSecrets     types.List    `tfsdk:"vault_secrets"`
+	AWSSecrets       types.List    `tfsdk:"aws_secrets"`
 	Fingerprint      types.String  `tfsdk:"fingerprint"`
 	CurrentVersion   types.String  `tfsdk:"current_version"`
 	User             types.String  `tfsdk:"user"`
@@ -56,6 +58,20 @@ type credentialFileModel struct {
 	Owner  types.String `tfsdk:"owner"`
 	Group  types.String `tfsdk:"group"`
 	Field  types.String `tfsdk:"field"`
+}
+
+// credentialVaultSecretModel is one vault_secrets entry of a credential:
+// a token's (vaultSecretModel) with the field it receives.
+type credentialVaultSecretModel struct {
+	Path  types.String `tfsdk:"path"`
+	Key   types.String `tfsdk:"key"`
+	Field types.String `tfsdk:"field"`
+}
+
+// credentialAWSSecretModel is one aws_secrets entry of a credential.
+type credentialAWSSecretModel struct {
+	Name  types.String `tfsdk:"name"`
+	Field types.String `tfsdk:"field"`
 }
 
 type postgresIssuerModel struct {
@@ -83,10 +99,21 @@ var (
 		"path": types.StringType, "key": types.StringType, "format": types.StringType, "mode": types.StringType,
 		"owner": types.StringType, "group": types.StringType, "field": types.StringType,
 	}}
-	postgresIssuerType = map[string]attr.Type{"admin_dsn_env": types.StringType, "users": types.ListType{ElemType: types.StringType}, "member_of": types.StringType}
+	credentialVaultSecretType = withFieldType(vaultSecretType)
+	credentialAWSSecretType   = withFieldType(awsSecretType)
+	postgresIssuerType        = map[string]attr.Type{"admin_dsn_env": types.StringType, "users": types.ListType{ElemType: types.StringType}, "member_of": types.StringType}
 	mysqlIssuerType    = map[string]attr.Type{"admin_dsn_env": types.StringType, "users": types.ListType{ElemType: types.StringType}, "grants_from": types.StringType}
 	redisIssuerType    = map[string]attr.Type{"admin_url_env": types.StringType, "user": types.StringType}
 )
+
+// withFieldType is t with a string attribute field.
+func withFieldType(t types.ObjectType) types.ObjectType {
+	attrs := map[string]attr.Type{"field": types.StringType}
+	for k, v := range t.AttrTypes {
+		attrs[k] = v
+	}
+	return types.ObjectType{AttrTypes: attrs}
+}
 
 // issuerConfig decodes the issuer block; known is false while a part of it
 // is not known yet.
@@ -218,6 +245,30 @@ func (m credentialModel) destinations(ctx context.Context, diags *diag.Diagnosti
 			out = append(out, credentialDeclared{declared{path: fmt.Sprintf("files[%d]", j), kind: destination.KindFile, config: c}, e.Field})
 		}
 	}
+	if l := m.VaultSecrets; l.IsUnknown() {
+		known = false
+	} else if !l.IsNull() {
+		var es []credentialVaultSecretModel
+		diags.Append(l.ElementsAs(ctx, &es, false)...)
+		for j, e := range es {
+			c, ok := vaultSecretConfig(e.Path, e.Key, m.Name)
+			c.Field = e.Field.ValueString()
+			known = known && ok && !e.Field.IsUnknown()
+			out = append(out, credentialDeclared{declared{path: fmt.Sprintf("vault_secrets[%d]", j), kind: destination.KindVaultKV, config: c}, e.Field})
+		}
+	}
+	if l := m.AWSSecrets; l.IsUnknown() {
+		known = false
+	} else if !l.IsNull() {
+		var es []credentialAWSSecretModel
+		diags.Append(l.ElementsAs(ctx, &es, false)...)
+		for j, e := range es {
+			c, ok := awsSecretConfig(e.Name, m.Name)
+			c.Field = e.Field.ValueString()
+			known = known && ok && !e.Field.IsUnknown()
+			out = append(out, credentialDeclared{declared{path: fmt.Sprintf("aws_secrets[%d]", j), kind: destination.KindAWSSecret, config: c}, e.Field})
+		}
+	}
 	return out, known
 }
 
@@ -298,6 +349,17 @@ func (m credentialModel) stored(ctx context.Context, diags *diag.Diagnostics) ([
 func (m *credentialModel) destinationsFromStore(ctx context.Context, ti registry.TokenInfo, diags *diag.Diagnostics) {
 	var secrets []credentialSecretModel
 	var files []credentialFileModel
+	var vaults []credentialVaultSecretModel
+	var awss []credentialAWSSecretModel
+	// The prior vault_secrets, as a token's, for the spelling of their keys.
+	var priorVaults []vaultSecretModel
+	if l := m.VaultSecrets; !l.IsNull() && !l.IsUnknown() {
+		var es []credentialVaultSecretModel
+		diags.Append(l.ElementsAs(ctx, &es, false)...)
+		for _, e := range es {
+			priorVaults = append(priorVaults, vaultSecretModel{Path: e.Path, Key: e.Key})
+		}
+	}
 	for _, d := range ti.Destinations {
 		c, err := destination.Decode(d)
 		if err != nil {
@@ -316,8 +378,15 @@ func (m *credentialModel) destinationsFromStore(ctx context.Context, ti registry
 			}
 			files = append(files, credentialFileModel{Path: types.StringValue(c.Path), Key: key, Format: types.StringValue(c.Format),
 				Mode: optString(c.Mode, types.StringNull()), Owner: optString(c.Owner, types.StringNull()), Group: optString(c.Group, types.StringNull()), Field: field})
+		case destination.KindVaultKV:
+			v := vaultSecretFromStore(c, ti.Name, priorVaults, len(vaults))
+			vaults = append(vaults, credentialVaultSecretModel{Path: v.Path, Key: v.Key, Field: field})
+		case destination.KindAWSSecret:
+			awss = append(awss, credentialAWSSecretModel{Name: types.StringValue(c.Name), Field: field})
 		}
 	}
 	m.GitHubSecrets = optList(ctx, credentialSecretType, secrets, m.GitHubSecrets, diags)
 	m.Files = optList(ctx, credentialFileType, files, m.Files, diags)
+	m.VaultSecrets = optList(ctx, credentialVaultSecretType, vaults, m.VaultSecrets, diags)
+	m.AWSSecrets = optList(ctx, credentialAWSSecretType, awss, m.AWSSecrets, diags)
 }
