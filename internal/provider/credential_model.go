@@ -102,8 +102,8 @@ var (
 	credentialVaultSecretType = withFieldType(vaultSecretType)
 	credentialAWSSecretType   = withFieldType(awsSecretType)
 	postgresIssuerType        = map[string]attr.Type{"admin_dsn_env": types.StringType, "users": types.ListType{ElemType: types.StringType}, "member_of": types.StringType}
-	mysqlIssuerType    = map[string]attr.Type{"admin_dsn_env": types.StringType, "users": types.ListType{ElemType: types.StringType}, "grants_from": types.StringType}
-	redisIssuerType    = map[string]attr.Type{"admin_url_env": types.StringType, "user": types.StringType}
+	mysqlIssuerType           = map[string]attr.Type{"admin_dsn_env": types.StringType, "users": types.ListType{ElemType: types.StringType}, "grants_from": types.StringType}
+	redisIssuerType           = map[string]attr.Type{"admin_url_env": types.StringType, "user": types.StringType}
 )
 
 // withFieldType is t with a string attribute field.
