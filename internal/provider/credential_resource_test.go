@@ -286,8 +286,11 @@ func TestAccCredentialExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	env := testEnv(t)
+	// The example delivers to Vault, which the plan checks is configured.
+	env["TOKENWARD_VAULT_ADDR"], env["TOKENWARD_VAULT_TOKEN"] = "http://127.0.0.1:1", testVaultToken
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: credentialFactories(testEnv(t), issuerfake.New(nil)),
+		ProtoV6ProviderFactories: credentialFactories(env, issuerfake.New(nil)),
 		Steps: []resource.TestStep{{
 			Config: string(b), PlanOnly: true, ExpectNonEmptyPlan: true,
 			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
