@@ -130,6 +130,17 @@ func (r *credentialResource) Schema(_ context.Context, _ resource.SchemaRequest,
 					"field":       schema.StringAttribute{Optional: true, MarkdownDescription: credentialFields},
 				}},
 			},
+			"github_organization_secrets": schema.ListNestedAttribute{
+				Optional: true,
+				MarkdownDescription: "GitHub Actions organization secrets that receive a field of the credential. Needs GitHub credentials " +
+					"allowed to write organization secrets.",
+				NestedObject: schema.NestedAttributeObject{Attributes: withField(githubOrganizationSecretAttributes(), credentialFields)},
+			},
+			"github_dependabot_secrets": schema.ListNestedAttribute{
+				Optional:            true,
+				MarkdownDescription: "Dependabot secrets of repositories that receive a field of the credential. Needs GitHub credentials.",
+				NestedObject:        schema.NestedAttributeObject{Attributes: withField(githubDependabotSecretAttributes(), credentialFields)},
+			},
 			"files": schema.ListNestedAttribute{
 				Optional:            true,
 				MarkdownDescription: "Local files that receive a field of the credential, written as a token's are: a `dotenv` line or a `raw` file.",
