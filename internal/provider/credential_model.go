@@ -21,24 +21,28 @@ import (
 // state. No attribute holds the credential's password, nor the admin
 // credential: the issuer names the environment variable that holds it.
 type credentialModel struct {
-	ID               types.String  `tfsdk:"id"`
-	Name             types.String  `tfsdk:"name"`
-	Owner            types.String  `tfsdk:"owner"`
-	Description      types.String  `tfsdk:"description"`
-	TTL              durationValue `tfsdk:"ttl"`
-	RotateBefore     durationValue `tfsdk:"rotate_before"`
-	Overlap          durationValue `tfsdk:"overlap"`
-	RotationTriggers types.Map     `tfsdk:"rotation_triggers"`
-	Issuer           types.Object  `tfsdk:"issuer"`
-	GitHubSecrets    types.List    `tfsdk:"github_secrets"`
-	Files            types.List    `tfsdk:"files"`
-	Fingerprint      types.String  `tfsdk:"fingerprint"`
-	CurrentVersion   types.String  `tfsdk:"current_version"`
-	User             types.String  `tfsdk:"user"`
-	IssuedAt         types.String  `tfsdk:"issued_at"`
-	ExpiresAt        types.String  `tfsdk:"expires_at"`
-	NextRotationAt   types.String  `tfsdk:"next_rotation_at"`
-	Status           types.String  `tfsdk:"status"`
+	ID                        types.String  `tfsdk:"id"`
+	Name                      types.String  `tfsdk:"name"`
+	Owner                     types.String  `tfsdk:"owner"`
+	Description               types.String  `tfsdk:"description"`
+	TTL                       durationValue `tfsdk:"ttl"`
+	RotateBefore              durationValue `tfsdk:"rotate_before"`
+	Overlap                   durationValue `tfsdk:"overlap"`
+	RotationTriggers          types.Map     `tfsdk:"rotation_triggers"`
+	Issuer                    types.Object  `tfsdk:"issuer"`
+	GitHubSecrets             types.List    `tfsdk:"github_secrets"`
+	GitHubOrganizationSecrets types.List    `tfsdk:"github_organization_secrets"`
+	GitHubDependabotSecrets   types.List    `tfsdk:"github_dependabot_secrets"`
+	Files                     types.List    `tfsdk:"files"`
+	VaultSecrets              types.List    `tfsdk:"vault_secrets"`
+	AWSSecrets                types.List    `tfsdk:"aws_secrets"`
+	Fingerprint               types.String  `tfsdk:"fingerprint"`
+	CurrentVersion            types.String  `tfsdk:"current_version"`
+	User                      types.String  `tfsdk:"user"`
+	IssuedAt                  types.String  `tfsdk:"issued_at"`
+	ExpiresAt                 types.String  `tfsdk:"expires_at"`
+	NextRotationAt            types.String  `tfsdk:"next_rotation_at"`
+	Status                    types.String  `tfsdk:"status"`
 }
 
 type credentialSecretModel struct {
@@ -56,6 +60,38 @@ type credentialFileModel struct {
 	Owner  types.String `tfsdk:"owner"`
 	Group  types.String `tfsdk:"group"`
 	Field  types.String `tfsdk:"field"`
+}
+
+// credentialOrganizationSecretModel is one github_organization_secrets
+// entry of a credential: a token's with the field it receives.
+type credentialOrganizationSecretModel struct {
+	Organization types.String `tfsdk:"organization"`
+	Name         types.String `tfsdk:"name"`
+	Visibility   types.String `tfsdk:"visibility"`
+	Repositories types.List   `tfsdk:"repositories"`
+	Field        types.String `tfsdk:"field"`
+}
+
+// credentialDependabotSecretModel is one github_dependabot_secrets entry
+// of a credential.
+type credentialDependabotSecretModel struct {
+	Repository types.String `tfsdk:"repository"`
+	Name       types.String `tfsdk:"name"`
+	Field      types.String `tfsdk:"field"`
+}
+
+// credentialVaultSecretModel is one vault_secrets entry of a credential:
+// a token's (vaultSecretModel) with the field it receives.
+type credentialVaultSecretModel struct {
+	Path  types.String `tfsdk:"path"`
+	Key   types.String `tfsdk:"key"`
+	Field types.String `tfsdk:"field"`
+}
+
+// credentialAWSSecretModel is one aws_secrets entry of a credential.
+type credentialAWSSecretModel struct {
+	Name  types.String `tfsdk:"name"`
+	Field types.String `tfsdk:"field"`
 }
 
 type postgresIssuerModel struct {
@@ -83,10 +119,23 @@ var (
 		"path": types.StringType, "key": types.StringType, "format": types.StringType, "mode": types.StringType,
 		"owner": types.StringType, "group": types.StringType, "field": types.StringType,
 	}}
-	postgresIssuerType = map[string]attr.Type{"admin_dsn_env": types.StringType, "users": types.ListType{ElemType: types.StringType}, "member_of": types.StringType}
-	mysqlIssuerType    = map[string]attr.Type{"admin_dsn_env": types.StringType, "users": types.ListType{ElemType: types.StringType}, "grants_from": types.StringType}
-	redisIssuerType    = map[string]attr.Type{"admin_url_env": types.StringType, "user": types.StringType}
+	credentialOrganizationSecretType = withFieldType(githubOrganizationSecretType)
+	credentialDependabotSecretType   = withFieldType(githubDependabotSecretType)
+	credentialVaultSecretType        = withFieldType(vaultSecretType)
+	credentialAWSSecretType          = withFieldType(awsSecretType)
+	postgresIssuerType               = map[string]attr.Type{"admin_dsn_env": types.StringType, "users": types.ListType{ElemType: types.StringType}, "member_of": types.StringType}
+	mysqlIssuerType                  = map[string]attr.Type{"admin_dsn_env": types.StringType, "users": types.ListType{ElemType: types.StringType}, "grants_from": types.StringType}
+	redisIssuerType                  = map[string]attr.Type{"admin_url_env": types.StringType, "user": types.StringType}
 )
+
+// withFieldType is t with a string attribute field.
+func withFieldType(t types.ObjectType) types.ObjectType {
+	attrs := map[string]attr.Type{"field": types.StringType}
+	for k, v := range t.AttrTypes {
+		attrs[k] = v
+	}
+	return types.ObjectType{AttrTypes: attrs}
+}
 
 // issuerConfig decodes the issuer block; known is false while a part of it
 // is not known yet.
@@ -199,6 +248,37 @@ func (m credentialModel) destinations(ctx context.Context, diags *diag.Diagnosti
 				config: destination.Config{Repository: e.Repository.ValueString(), Name: e.Name.ValueString(), Environment: e.Environment.ValueString(), Field: e.Field.ValueString()}}, e.Field})
 		}
 	}
+	if l := m.GitHubOrganizationSecrets; l.IsUnknown() {
+		known = false
+	} else if !l.IsNull() {
+		var es []credentialOrganizationSecretModel
+		diags.Append(l.ElementsAs(ctx, &es, false)...)
+		for j, e := range es {
+			c := destination.Config{Organization: e.Organization.ValueString(), Name: e.Name.ValueString(), Visibility: e.Visibility.ValueString(),
+				Field: e.Field.ValueString()}
+			known = known && stringsKnown(e.Organization, e.Name, e.Visibility, e.Field) && !e.Repositories.IsUnknown()
+			if !e.Repositories.IsUnknown() {
+				var repos []types.String
+				diags.Append(e.Repositories.ElementsAs(ctx, &repos, false)...)
+				for _, r := range repos {
+					known = known && !r.IsUnknown()
+					c.Repositories = append(c.Repositories, r.ValueString())
+				}
+			}
+			out = append(out, credentialDeclared{declared{path: fmt.Sprintf("github_organization_secrets[%d]", j), kind: destination.KindOrganizationSecret, config: c}, e.Field})
+		}
+	}
+	if l := m.GitHubDependabotSecrets; l.IsUnknown() {
+		known = false
+	} else if !l.IsNull() {
+		var es []credentialDependabotSecretModel
+		diags.Append(l.ElementsAs(ctx, &es, false)...)
+		for j, e := range es {
+			known = known && stringsKnown(e.Repository, e.Name, e.Field)
+			out = append(out, credentialDeclared{declared{path: fmt.Sprintf("github_dependabot_secrets[%d]", j), kind: destination.KindDependabotSecret,
+				config: destination.Config{Repository: e.Repository.ValueString(), Name: e.Name.ValueString(), Field: e.Field.ValueString()}}, e.Field})
+		}
+	}
 	if l := m.Files; l.IsUnknown() {
 		known = false
 	} else if !l.IsNull() {
@@ -216,6 +296,30 @@ func (m credentialModel) destinations(ctx context.Context, diags *diag.Diagnosti
 				c.Key = defaultFileKey(m.Name.ValueString())
 			}
 			out = append(out, credentialDeclared{declared{path: fmt.Sprintf("files[%d]", j), kind: destination.KindFile, config: c}, e.Field})
+		}
+	}
+	if l := m.VaultSecrets; l.IsUnknown() {
+		known = false
+	} else if !l.IsNull() {
+		var es []credentialVaultSecretModel
+		diags.Append(l.ElementsAs(ctx, &es, false)...)
+		for j, e := range es {
+			c, ok := vaultSecretConfig(e.Path, e.Key, m.Name)
+			c.Field = e.Field.ValueString()
+			known = known && ok && !e.Field.IsUnknown()
+			out = append(out, credentialDeclared{declared{path: fmt.Sprintf("vault_secrets[%d]", j), kind: destination.KindVaultKV, config: c}, e.Field})
+		}
+	}
+	if l := m.AWSSecrets; l.IsUnknown() {
+		known = false
+	} else if !l.IsNull() {
+		var es []credentialAWSSecretModel
+		diags.Append(l.ElementsAs(ctx, &es, false)...)
+		for j, e := range es {
+			c, ok := awsSecretConfig(e.Name, m.Name)
+			c.Field = e.Field.ValueString()
+			known = known && ok && !e.Field.IsUnknown()
+			out = append(out, credentialDeclared{declared{path: fmt.Sprintf("aws_secrets[%d]", j), kind: destination.KindAWSSecret, config: c}, e.Field})
 		}
 	}
 	return out, known
@@ -298,6 +402,19 @@ func (m credentialModel) stored(ctx context.Context, diags *diag.Diagnostics) ([
 func (m *credentialModel) destinationsFromStore(ctx context.Context, ti registry.TokenInfo, diags *diag.Diagnostics) {
 	var secrets []credentialSecretModel
 	var files []credentialFileModel
+	var orgs []credentialOrganizationSecretModel
+	var dependabot []credentialDependabotSecretModel
+	var vaults []credentialVaultSecretModel
+	var awss []credentialAWSSecretModel
+	// The prior vault_secrets, as a token's, for the spelling of their keys.
+	var priorVaults []vaultSecretModel
+	if l := m.VaultSecrets; !l.IsNull() && !l.IsUnknown() {
+		var es []credentialVaultSecretModel
+		diags.Append(l.ElementsAs(ctx, &es, false)...)
+		for _, e := range es {
+			priorVaults = append(priorVaults, vaultSecretModel{Path: e.Path, Key: e.Key})
+		}
+	}
 	for _, d := range ti.Destinations {
 		c, err := destination.Decode(d)
 		if err != nil {
@@ -316,8 +433,28 @@ func (m *credentialModel) destinationsFromStore(ctx context.Context, ti registry
 			}
 			files = append(files, credentialFileModel{Path: types.StringValue(c.Path), Key: key, Format: types.StringValue(c.Format),
 				Mode: optString(c.Mode, types.StringNull()), Owner: optString(c.Owner, types.StringNull()), Group: optString(c.Group, types.StringNull()), Field: field})
+		case destination.KindOrganizationSecret:
+			repos := types.ListNull(types.StringType)
+			if len(c.Repositories) > 0 {
+				var d diag.Diagnostics
+				repos, d = types.ListValueFrom(ctx, types.StringType, c.Repositories)
+				diags.Append(d...)
+			}
+			orgs = append(orgs, credentialOrganizationSecretModel{Organization: types.StringValue(c.Organization), Name: types.StringValue(c.Name),
+				Visibility: types.StringValue(c.Visibility), Repositories: repos, Field: field})
+		case destination.KindDependabotSecret:
+			dependabot = append(dependabot, credentialDependabotSecretModel{Repository: types.StringValue(c.Repository), Name: types.StringValue(c.Name), Field: field})
+		case destination.KindVaultKV:
+			v := vaultSecretFromStore(c, ti.Name, priorVaults, len(vaults))
+			vaults = append(vaults, credentialVaultSecretModel{Path: v.Path, Key: v.Key, Field: field})
+		case destination.KindAWSSecret:
+			awss = append(awss, credentialAWSSecretModel{Name: types.StringValue(c.Name), Field: field})
 		}
 	}
 	m.GitHubSecrets = optList(ctx, credentialSecretType, secrets, m.GitHubSecrets, diags)
+	m.GitHubOrganizationSecrets = optList(ctx, credentialOrganizationSecretType, orgs, m.GitHubOrganizationSecrets, diags)
+	m.GitHubDependabotSecrets = optList(ctx, credentialDependabotSecretType, dependabot, m.GitHubDependabotSecrets, diags)
 	m.Files = optList(ctx, credentialFileType, files, m.Files, diags)
+	m.VaultSecrets = optList(ctx, credentialVaultSecretType, vaults, m.VaultSecrets, diags)
+	m.AWSSecrets = optList(ctx, credentialAWSSecretType, awss, m.AWSSecrets, diags)
 }

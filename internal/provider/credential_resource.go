@@ -130,6 +130,17 @@ func (r *credentialResource) Schema(_ context.Context, _ resource.SchemaRequest,
 					"field":       schema.StringAttribute{Optional: true, MarkdownDescription: credentialFields},
 				}},
 			},
+			"github_organization_secrets": schema.ListNestedAttribute{
+				Optional: true,
+				MarkdownDescription: "GitHub Actions organization secrets that receive a field of the credential. Needs GitHub credentials " +
+					"allowed to write organization secrets.",
+				NestedObject: schema.NestedAttributeObject{Attributes: withField(githubOrganizationSecretAttributes(), credentialFields)},
+			},
+			"github_dependabot_secrets": schema.ListNestedAttribute{
+				Optional:            true,
+				MarkdownDescription: "Dependabot secrets of repositories that receive a field of the credential. Needs GitHub credentials.",
+				NestedObject:        schema.NestedAttributeObject{Attributes: withField(githubDependabotSecretAttributes(), credentialFields)},
+			},
 			"files": schema.ListNestedAttribute{
 				Optional:            true,
 				MarkdownDescription: "Local files that receive a field of the credential, written as a token's are: a `dotenv` line or a `raw` file.",
@@ -145,6 +156,8 @@ func (r *credentialResource) Schema(_ context.Context, _ resource.SchemaRequest,
 					"field": schema.StringAttribute{Optional: true, MarkdownDescription: credentialFields},
 				}},
 			},
+			"vault_secrets":    vaultSecretsAttribute("credential", withField(vaultSecretAttributes("credential"), credentialFields)),
+			"aws_secrets":      awsSecretsAttribute("credential", withField(awsSecretAttributes(), credentialFields)),
 			"fingerprint":      computed("The current password's fingerprint, `cred_` + its version id + `…` + the start of its SHA-256: safe to show."),
 			"current_version":  computed("The id of the current version."),
 			"user":             computed("The login user the current password belongs to: one of the issuer's two users, which alternate at each rotation."),
@@ -242,15 +255,25 @@ func checkAdminEnv(c issuer.Config, diags *diag.Diagnostics) bool {
 	return false
 }
 
-// ModifyPlan says which applies rotate: a new destination, or a change of
+// ModifyPlan refuses vault_secrets when the provider has no Vault
+// settings, and says which applies rotate: a new destination, or a change of
 // rotation_triggers, makes the computed attributes of the new version
 // unknown until apply.
 func (r *credentialResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() || req.State.Raw.IsNull() {
-		return
+	if req.Plan.Raw.IsNull() {
+		return // destroy
 	}
 	var plan, state credentialModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if r.data != nil {
+		r.data.checkVault("credential", plan.Name, plan.VaultSecrets, &resp.Diagnostics)
+	}
+	if req.State.Raw.IsNull() {
+		return
+	}
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return

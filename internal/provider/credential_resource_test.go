@@ -258,6 +258,17 @@ resource "tokenward_credential" "billing_db" {
 		{"one user", cfg(`postgres = { admin_dsn_env = "DB_ADMIN", users = ["a"], member_of = "app" }`, "", ""), `exactly 2 users`},
 		{"url for postgres", cfg(pg, "", `{ path = "/tmp/x.env", field = "url" }`), `delivers one of password, username, dsn`},
 		{"dsn for redis", cfg(`redis = { admin_url_env = "R", user = "c" }`, "", `{ path = "/tmp/x.env", field = "dsn" }`), `delivers one of password, username, url`},
+		{"url for postgres in vault", cfg(pg, `vault_secrets = [{ path = "apps/billing", field = "url" }]`, ""),
+			`vault_secrets[0].field: a postgres credential delivers one of password, username, dsn`},
+		{"dsn for redis in aws", cfg(`redis = { admin_url_env = "R", user = "c" }`, `aws_secrets = [{ name = "cache/url", field = "dsn" }]`, ""),
+			`aws_secrets[0].field: a redis credential delivers one of password, username, url`},
+		{"url for postgres in an organization secret", cfg(pg, `github_organization_secrets = [{ organization = "acme", name = "DB_URL", visibility = "all", field = "url" }]`, ""),
+			`github_organization_secrets[0].field: a postgres credential delivers one of password, username, dsn`},
+		{"dsn for redis in a dependabot secret", cfg(`redis = { admin_url_env = "R", user = "c" }`, `github_dependabot_secrets = [{ repository = "acme/x", name = "C", field = "dsn" }]`, ""),
+			`github_dependabot_secrets[0].field: a redis credential delivers one of password, username, url`},
+		{"vault not configured", cfg(pg, `vault_secrets = [{ path = "apps/billing" }]`, ""), `Vault is not configured`},
+		{"bad vault path", cfg(pg, `vault_secrets = [{ path = "/apps/billing" }]`, ""), `must not start or end with '/'`},
+		{"aws arn", cfg(pg, `aws_secrets = [{ name = "arn:aws:secretsmanager:us-east-1:1:secret:x" }]`, ""), `must be a secret name, not an ARN`},
 		{"overlap past the interval", cfg(pg, `ttl = "10d"
   rotate_before = "7d"
   overlap = "5d"`, ""), `rotation interval`},
@@ -279,8 +290,11 @@ func TestAccCredentialExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	env := testEnv(t)
+	// The example delivers to Vault, which the plan checks is configured.
+	env["TOKENWARD_VAULT_ADDR"], env["TOKENWARD_VAULT_TOKEN"] = "http://127.0.0.1:1", testVaultToken
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: credentialFactories(testEnv(t), issuerfake.New(nil)),
+		ProtoV6ProviderFactories: credentialFactories(env, issuerfake.New(nil)),
 		Steps: []resource.TestStep{{
 			Config: string(b), PlanOnly: true, ExpectNonEmptyPlan: true,
 			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{

@@ -66,6 +66,13 @@ func vaultSecretsAttribute(what string, attrs map[string]schema.Attribute) schem
 	}
 }
 
+// withField is attrs with an optional `field` attribute described by
+// desc: which part of a credential the entry receives.
+func withField(attrs map[string]schema.Attribute, desc string) map[string]schema.Attribute {
+	attrs["field"] = schema.StringAttribute{Optional: true, MarkdownDescription: desc}
+	return attrs
+}
+
 // awsSecretAttributes are the attributes of one aws_secrets entry.
 func awsSecretAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{

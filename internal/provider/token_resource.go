@@ -66,7 +66,7 @@ func (r *tokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 			PlanModifiers:       []planmodifier.String{keepEquivalentDuration{}},
 		}
 	}
-	secretName := "The secret's name: letters, digits and `_`, not starting with a digit or with `GITHUB_`, such as `DEPLOY_TOKEN`."
+	secretName := githubSecretName
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "An API token: its owner, scopes and roles, how long each value lives and when it is rotated, and where " +
 			"its value is delivered. Creating the resource issues the first value and writes it to every destination; the value is " +
@@ -130,22 +130,12 @@ func (r *tokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 			"github_organization_secrets": schema.ListNestedAttribute{
 				Optional:            true,
 				MarkdownDescription: "GitHub Actions organization secrets that receive the token's value. Needs GitHub credentials allowed to write organization secrets.",
-				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"organization": schema.StringAttribute{Required: true, MarkdownDescription: "The organization, such as `acme`."},
-					"name":         schema.StringAttribute{Required: true, MarkdownDescription: secretName},
-					"visibility": schema.StringAttribute{Required: true,
-						MarkdownDescription: "Which repositories of the organization can use the secret: `all`, `private` or `selected`."},
-					"repositories": schema.ListAttribute{Optional: true, ElementType: types.StringType,
-						MarkdownDescription: "With `visibility = \"selected\"`, the repositories that can use the secret, as `name` or `owner/name`."},
-				}},
+				NestedObject:        schema.NestedAttributeObject{Attributes: githubOrganizationSecretAttributes()},
 			},
 			"github_dependabot_secrets": schema.ListNestedAttribute{
 				Optional:            true,
 				MarkdownDescription: "Dependabot secrets of repositories that receive the token's value. Needs GitHub credentials.",
-				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"repository": schema.StringAttribute{Required: true, MarkdownDescription: "The repository, `owner/name`, such as `acme/api`."},
-					"name":       schema.StringAttribute{Required: true, MarkdownDescription: secretName},
-				}},
+				NestedObject:        schema.NestedAttributeObject{Attributes: githubDependabotSecretAttributes()},
 			},
 			"files": schema.ListNestedAttribute{
 				Optional: true,

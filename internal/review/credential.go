@@ -80,10 +80,13 @@ func reviewCredential(ch *Change, r resource) {
 	}
 
 	// Destinations, as a token's, with the field each receives.
-	start := len(ch.Flags)
+	start, detailStart := len(ch.Flags), len(ch.Details)
 	added, removed := tokenDestinations(ch, r, was, will)
 	for i := start; i < len(ch.Flags); i++ {
 		ch.Flags[i].Message = strings.ReplaceAll(ch.Flags[i].Message, "the token", "the credential")
+	}
+	for i := detailStart; i < len(ch.Details); i++ { // a default key or Vault field comes from the credential's name
+		ch.Details[i] = strings.ReplaceAll(ch.Details[i], "from the token name", "from the credential's name")
 	}
 	for _, t := range will {
 		field := t.config.Field

@@ -72,3 +72,42 @@ func TestCredentialChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestCredentialSecretManagerDestinations: a credential's Vault and
+// Secrets Manager destinations are listed where they write, with the field
+// each receives, and those added are flagged as a new reach.
+func TestCredentialSecretManagerDestinations(t *testing.T) {
+	after := credential("billing-db",
+		"vault_secrets", []any{obj{"path": "apps/billing", "key": "DATABASE_URL", "field": "dsn"}, obj{"path": "apps/billing", "key": nil, "field": nil}},
+		"aws_secrets", []any{obj{"name": "billing/db-password", "field": nil}})
+	rep := review.Build(&tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{change("tokenward_credential", "db", update, credential("billing-db"), after, nil)}}, review.Options{})
+	if len(rep.Changes) != 1 {
+		t.Fatalf("changes %+v", rep.Changes)
+	}
+	ch := rep.Changes[0]
+	details := strings.Join(ch.Details, "\n")
+	for _, want := range []string{
+		"delivered to: +Vault KV secret `apps/billing` field `DATABASE_URL`",
+		"delivered to: +Vault KV secret `apps/billing` (field from the credential's name)",
+		"delivered to: +AWS Secrets Manager secret `billing/db-password`",
+		"vault_secrets[0] receives: `dsn`",
+		"vault_secrets[1] receives: `password`",
+		"aws_secrets[0] receives: `password`",
+	} {
+		if !strings.Contains(details, want) {
+			t.Errorf("details lack %q:\n%s", want, details)
+		}
+	}
+	var reach, whole int
+	for _, f := range ch.Flags {
+		if strings.Contains(f.Message, "now delivered to") {
+			reach++
+		}
+		if strings.Contains(f.Message, "receives the whole connection string") && strings.Contains(f.Message, "Vault KV secret") {
+			whole++
+		}
+	}
+	if reach != 3 || whole != 1 || !ch.Rotates {
+		t.Errorf("flags %+v (rotates %v), want three new destinations, one whole connection string and a rotation", ch.Flags, ch.Rotates)
+	}
+}

@@ -17,6 +17,10 @@ resource "tokenward_credential" "billing_db" {
   files = [{ path = "/srv/billing/db.env", key = "DATABASE_URL", field = "dsn" }]
   github_secrets = [{ repository = "acme/billing", name = "DB_PASSWORD", field = "password" },
   { repository = "acme/billing", name = "DB_USER", field = "username" }]
+  # Secret managers, with the provider's vault block (or VAULT_ADDR) and the
+  # AWS SDK's usual credentials: each entry receives one field too.
+  vault_secrets = [{ path = "apps/billing", key = "DATABASE_URL", field = "dsn" }]
+  aws_secrets   = [{ name = "billing/db-password" }] # field defaults to password
 }
 
 # A Redis ACL user's password: one user holding two passwords through the
