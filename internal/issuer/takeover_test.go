@@ -1,9 +1,11 @@
 package issuer
 
 import (
+	"database/sql"
 	"strings"
 	"testing"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -79,4 +81,85 @@ func TestPostgresRefusesPrivilegedRoles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMySQLRefusesPrivilegedAccounts: Stage on an account that exists with
+// privileges of its own (beyond grants_from), or that is the admin itself,
+// fails naming it and leaves its password as it was: an admin with CREATE
+// USER may ALTER any account, root@'%' included. The account tokenward
+// staged before (USAGE and the role) is still accepted.
+func TestMySQLRefusesPrivilegedAccounts(t *testing.T) {
+	f := mysqlFixture(t)
+	ctx := testContext(t)
+	root, err := sql.Open("mysql", f.rootDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	s := suffix()
+	adminCfg, _ := mysql.ParseDSN(f.env["MYSQL_ADMIN"])
+	// The root admin can read every account's grants; the guide's
+	// least-privilege admin cannot (the check then covers only itself).
+	rootEnv := map[string]string{"MYSQL_ADMIN": f.rootDSN}
+	cases := []struct {
+		name, user, grant, want string
+		env                     map[string]string
+	}{
+		{"all privileges", "allpriv_" + s, "GRANT ALL PRIVILEGES ON *.* TO 'allpriv_" + s + "'@'%' WITH GRANT OPTION", "privileges of its own", rootEnv},
+		{"a database grant", "dbpriv_" + s, "GRANT SELECT ON mysql.* TO 'dbpriv_" + s + "'@'%'", "privileges of its own", rootEnv},
+		{"the admin itself", adminCfg.User, "", "is the admin", f.env},
+	}
+	var made []string
+	for _, c := range cases {
+		if c.grant == "" {
+			continue
+		}
+		made = append(made, c.user)
+		for _, q := range []string{"CREATE USER '" + c.user + "'@'%' IDENTIFIED BY 'before'", c.grant} {
+			if _, err := root.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	t.Cleanup(func() { dropMySQLAccounts(f.rootDSN, made) })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			read := func() string {
+				t.Helper()
+				var auth string
+				if err := root.QueryRowContext(ctx, "SELECT JSON_VALUE(Priv, '$.authentication_string') FROM mysql.global_priv WHERE User = ? AND Host = '%'", c.user).Scan(&auth); err != nil {
+					t.Fatal(err)
+				}
+				return auth
+			}
+			before := read()
+			cfg := *f.cfg.MySQL
+			cfg.Users = []string{c.user, "spare_" + s}
+			iss, err := Open(ctx, Config{MySQL: &cfg}, func(k string) string { return c.env[k] })
+			if err != nil {
+				t.Fatalf("open: %v", err)
+			}
+			defer iss.Close()
+			err = iss.Stage(ctx, Credential{Username: c.user, Password: password()})
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "issuer.mysql.users") {
+				t.Fatalf("stage on %s: %v, want a refusal saying %q", c.user, err, c.want)
+			}
+			if read() != before {
+				t.Fatalf("stage changed the password of %s", c.user)
+			}
+		})
+	}
+	t.Run("an account tokenward staged, staged again", func(t *testing.T) {
+		cfg := *f.cfg.MySQL
+		iss, err := Open(ctx, Config{MySQL: &cfg}, func(string) string { return f.rootDSN })
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		defer iss.Close()
+		for i := 0; i < 2; i++ {
+			if err := iss.Stage(ctx, Credential{Username: cfg.Users[0], Password: password()}); err != nil {
+				t.Fatalf("stage %d: %v", i, err)
+			}
+		}
+	})
 }
