@@ -1,12 +1,16 @@
 package issuer
 
 import (
+	"context"
 	"database/sql"
 	"strings"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/issuer/issuertest"
 )
 
 // TestPostgresRefusesPrivilegedRoles: Stage on a role that exists with
@@ -162,4 +166,29 @@ func TestMySQLRefusesPrivilegedAccounts(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRedisRefusesNopassUsers: adding a password clears a user's nopass
+// flag, which would lock out every client logging in without one (the
+// default user, often); Stage refuses and leaves the flag as it was.
+func TestRedisRefusesNopassUsers(t *testing.T) {
+	f := redisFixture(t, issuertest.RedisConfigFile)
+	ctx := testContext(t)
+	opts, _ := redis.ParseURL(f.rootDSN)
+	root := redis.NewClient(opts)
+	defer root.Close()
+	open := "open_" + suffix()
+	t.Cleanup(func() { _ = root.Do(context.Background(), "ACL", "DELUSER", open).Err() })
+	if err := root.Do(ctx, "ACL", "SETUSER", open, "on", "nopass", "+ping").Err(); err != nil {
+		t.Fatal(err)
+	}
+	f.cfg.Redis.User = open
+	iss := openFixture(t, f)
+	err := iss.Stage(ctx, Credential{Username: open, Password: password()})
+	if err == nil || !strings.Contains(err.Error(), "nopass") || !strings.Contains(err.Error(), "issuer.redis.user") {
+		t.Fatalf("stage on a nopass user: %v, want a refusal saying so", err)
+	}
+	if err := root.Do(ctx, "AUTH", open, "anything").Err(); err != nil {
+		t.Fatalf("the nopass user no longer logs in with any password: %v", err)
+	}
 }
