@@ -3,8 +3,10 @@ package issuer
 import (
 	"context"
 	"database/sql"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
@@ -190,5 +192,42 @@ func TestRedisRefusesNopassUsers(t *testing.T) {
 	}
 	if err := root.Do(ctx, "AUTH", open, "anything").Err(); err != nil {
 		t.Fatalf("the nopass user no longer logs in with any password: %v", err)
+	}
+}
+
+// TestTLSErrorsHideTheAdminPassword: an admin DSN asking for TLS from a
+// server that has none fails, and the error (wrapped by pgx, the MySQL
+// driver or go-redis) holds no password, whichever way it was escaped.
+func TestTLSErrorsHideTheAdminPassword(t *testing.T) {
+	withTLS := map[string]func(string) string{
+		"postgres": func(dsn string) string { return strings.Replace(dsn, "sslmode=disable", "sslmode=verify-full", 1) },
+		"mysql":    func(dsn string) string { return dsn + "?tls=true" },
+		"redis":    func(u string) string { return strings.Replace(u, "redis://", "rediss://", 1) },
+	}
+	for name, setup := range fixtures(t) {
+		t.Run(name, func(t *testing.T) {
+			f := setup(t)
+			var dsn string
+			for _, v := range f.env {
+				dsn = withTLS[name](v)
+			}
+			if strings.Contains(dsn, "?tls=true") && strings.Count(dsn, "?") > 1 {
+				dsn = strings.Replace(dsn, "?tls=true", "&tls=true", 1)
+			}
+			// A TLS handshake with a plaintext Redis waits for a reply that
+			// never comes: a short deadline keeps the test quick.
+			ctx, cancel := context.WithTimeout(testContext(t), 3*time.Second)
+			defer cancel()
+			_, err := Open(ctx, f.cfg, func(string) string { return dsn })
+			if err == nil {
+				t.Fatalf("open with TLS against a server without it worked")
+			}
+			for _, form := range []string{f.adminPW, url.QueryEscape(f.adminPW), url.PathEscape(f.adminPW)} {
+				if strings.Contains(err.Error(), form) {
+					t.Fatalf("the error holds the admin password: %v", err)
+				}
+			}
+			t.Logf("open error: %v", err)
+		})
 	}
 }
