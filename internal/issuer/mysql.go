@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -201,6 +202,9 @@ func (m *mysqlIssuer) Stage(ctx context.Context, c Credential) error {
 	if err := checkPassword(c.Password); err != nil {
 		return fmt.Errorf("mysql: stage %s: %w", c.Username, err)
 	}
+	if err := m.checkTakeover(ctx, c.Username); err != nil {
+		return err
+	}
 	retained := false
 	if m.dialect == dialectMySQLDual {
 		retained = m.Test(ctx, c) == nil
@@ -217,6 +221,73 @@ func (m *mysqlIssuer) Stage(ctx context.Context, c Credential) error {
 	}
 	return nil
 }
+
+// checkTakeover refuses to stage on an account that exists with privileges
+// of its own, or that is the admin: an admin with CREATE USER may ALTER any
+// account (root@'%' included), and setting its password would hand its
+// rights to whoever reads the destinations; retiring the admin would lock
+// it out. An account tokenward made has USAGE and the grants_from role
+// only.
+// The grants are never quoted in the error: they may hold a password hash.
+func (m *mysqlIssuer) checkTakeover(ctx context.Context, user string) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var current string
+	if err := m.db.QueryRowContext(ctx, "SELECT CURRENT_USER()").Scan(&current); err != nil {
+		return scrub(fmt.Errorf("mysql: stage %s: read the admin's account: %w", user, err), m.adminPW)
+	}
+	if strings.EqualFold(current, user+"@%") {
+		return fmt.Errorf("mysql: stage %s: the account is the admin of issuer.mysql.admin_dsn_env: tokenward would lock it out; choose other users in issuer.mysql.users", user)
+	}
+	grants, err := m.grants(ctx, user)
+	var me *mysql.MySQLError
+	// 1141: no such account. 1044: the least-privilege admin of the guide
+	// (CREATE USER and the role) may not read other accounts' grants, which
+	// needs SELECT on the mysql database; then only the admin check above
+	// holds, and the guide's warning about users naming accounts of others.
+	if errors.As(err, &me) && (me.Number == 1141 || me.Number == 1044) {
+		return nil
+	}
+	if err != nil {
+		return scrub(fmt.Errorf("mysql: stage %s: read its grants (to refuse taking over a privileged account): %w", user, err), m.adminPW)
+	}
+	usage := "GRANT USAGE ON *.* TO " + mysqlAccountShown(user)
+	role := "GRANT " + mysqlRoleShown(m.cfg.GrantsFrom) + " TO " + mysqlAccountShown(user)
+	// MariaDB lists the default role the user set (mysqlSelfSQL) too.
+	defaultRole := "SET DEFAULT ROLE " + mysqlRoleShown(m.cfg.GrantsFrom) + " FOR " + mysqlAccountShown(user)
+	for _, g := range grants {
+		g = strings.ReplaceAll(g, "'", "`")
+		if g == role || g == usage || g == defaultRole || strings.HasPrefix(g, usage+" IDENTIFIED ") {
+			continue
+		}
+		return fmt.Errorf("mysql: stage %s: the account exists with privileges of its own (beyond the role %s): tokenward only manages accounts whose rights come from issuer.mysql.grants_from; choose other users in issuer.mysql.users, or revoke those privileges", user, m.cfg.GrantsFrom)
+	}
+	return nil
+}
+
+// grants is SHOW GRANTS FOR the user's account; its error may come from
+// the query or, with the driver, from reading its rows.
+func (m *mysqlIssuer) grants(ctx context.Context, user string) ([]string, error) {
+	rows, err := m.db.QueryContext(ctx, "SHOW GRANTS FOR "+mysqlAccount(user))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var grants []string
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return nil, err
+		}
+		grants = append(grants, g)
+	}
+	return grants, rows.Err()
+}
+
+// mysqlAccountShown and mysqlRoleShown are how SHOW GRANTS names an
+// account and a role, with ` for quotes (MySQL uses ', normalised above).
+func mysqlAccountShown(user string) string { return "`" + user + "`@`%`" }
+func mysqlRoleShown(role string) string    { return "`" + role + "`" }
 
 func (m *mysqlIssuer) Retire(ctx context.Context, r Retired) error {
 	if err := checkUser("mysql", r.Username, m.users()); err != nil {

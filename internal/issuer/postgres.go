@@ -127,7 +127,24 @@ func pgStageSQL(user, memberOf, verifier string) string {
 	m := pgx.Identifier{memberOf}.Sanitize()
 	return strings.Join([]string{
 		// CREATE ROLE has no IF NOT EXISTS; the DO block makes a rerun fine.
-		"DO $tw$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = " + pgLiteral(user) + ") THEN CREATE ROLE " + u + " NOLOGIN; END IF; END $tw$",
+		// It first refuses to take over a role that is more than a plain
+		// login: setting the password of an existing superuser (users =
+		// ["postgres", …] with a superuser admin), of a role with
+		// CREATEROLE, REPLICATION or BYPASSRLS, of one that belongs to other
+		// roles than member_of, or of the admin itself (Retire would lock
+		// it out) would hand its rights to whoever reads the destinations.
+		// A member_of with such attributes would do the same through SET
+		// ROLE. Names are checked by Config.Check, so they fit in messages.
+		"DO $tw$ BEGIN" +
+			" IF " + pgLiteral(user) + " IN (current_user, session_user) THEN" +
+			" RAISE EXCEPTION " + pgLiteral("role "+user+" is the admin of issuer.postgres.admin_dsn_env: tokenward would lock it out; choose other users in issuer.postgres.users") + "; END IF;" +
+			" IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = " + pgLiteral(user) + " AND (rolsuper OR rolcreaterole OR rolreplication OR rolbypassrls)) THEN" +
+			" RAISE EXCEPTION " + pgLiteral("role "+user+" has SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS: tokenward only manages plain login roles; choose other users in issuer.postgres.users") + "; END IF;" +
+			" IF EXISTS (SELECT FROM pg_catalog.pg_auth_members am JOIN pg_catalog.pg_roles m ON m.oid = am.member JOIN pg_catalog.pg_roles g ON g.oid = am.roleid WHERE m.rolname = " + pgLiteral(user) + " AND g.rolname <> " + pgLiteral(memberOf) + ") THEN" +
+			" RAISE EXCEPTION " + pgLiteral("role "+user+" is a member of roles other than "+memberOf+": tokenward only manages login roles whose rights come from issuer.postgres.member_of; choose other users, or revoke those memberships") + "; END IF;" +
+			" IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = " + pgLiteral(memberOf) + " AND (rolsuper OR rolcreaterole OR rolreplication OR rolbypassrls)) THEN" +
+			" RAISE EXCEPTION " + pgLiteral("role "+memberOf+" has SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS: issuer.postgres.member_of must be a role that holds only the application's privileges") + "; END IF;" +
+			" IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = " + pgLiteral(user) + ") THEN CREATE ROLE " + u + " NOLOGIN; END IF; END $tw$",
 		"GRANT " + m + " TO " + u,
 		"ALTER ROLE " + u + " SET role = " + pgLiteral(memberOf),
 		"ALTER ROLE " + u + " WITH LOGIN PASSWORD " + pgLiteral(verifier),

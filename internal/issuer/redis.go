@@ -106,6 +106,27 @@ func (r *redisIssuer) passwords(ctx context.Context) (hashes []string, ok bool, 
 	return hashes, true, nil
 }
 
+// nopass says whether the user logs in with any password (the nopass
+// flag), or an error reading it.
+func (r *redisIssuer) nopass(ctx context.Context) (bool, error) {
+	res, err := r.client.Do(ctx, "ACL", "GETUSER", r.cfg.User).Result()
+	if err != nil {
+		return false, r.err("read user "+r.cfg.User, err)
+	}
+	fields, _ := res.([]any)
+	for i := 0; i+1 < len(fields); i += 2 {
+		if name, _ := fields[i].(string); name == "flags" {
+			list, _ := fields[i+1].([]any)
+			for _, f := range list {
+				if f == "nopass" {
+					return true, nil
+				}
+			}
+		}
+	}
+	return false, nil
+}
+
 // Stage adds the password's hash to the user and switches it on; adding a
 // hash it already has changes nothing.
 func (r *redisIssuer) Stage(ctx context.Context, c Credential) error {
@@ -121,6 +142,13 @@ func (r *redisIssuer) Stage(ctx context.Context, c Credential) error {
 		return err
 	} else if !ok {
 		return fmt.Errorf("redis: user %q does not exist: create it with its ACL rules (ACL SETUSER %s on ~… +…); tokenward manages only its passwords", r.cfg.User, r.cfg.User)
+	}
+	// Adding a password clears nopass: every client that logs in as the
+	// user without one (the default user, often) would be locked out.
+	if open, err := r.nopass(ctx); err != nil {
+		return err
+	} else if open {
+		return fmt.Errorf("redis: user %q has nopass (any password logs in): adding a password would lock out the clients that use none; give it passwords first (ACL SETUSER %s resetpass), or choose another user in issuer.redis.user", r.cfg.User, r.cfg.User)
 	}
 	h := Hash(c.Password)
 	if err := r.client.Do(ctx, "ACL", "SETUSER", r.cfg.User, "on", "#"+hex.EncodeToString(h[:])).Err(); err != nil {
