@@ -24,6 +24,14 @@
 #
 # SIDES="tokens" plans tokenward alone (for the peak of a large N).
 #
+# SEED=50 reaches N applied tokens faster: it applies 50 tokens for real,
+# then bench/planseed copies bench-0 to the other N-50 in the store's rows
+# and in terraform.tfstate (the registry's fsync per change makes a real
+# apply of 10,000 tokens take hours on a loaded machine). The null and data
+# sides still apply for real. Every measured plan runs with
+# -detailed-exitcode and the script stops unless it is empty, so the copies
+# are checked to plan as applied, unchanged tokens.
+#
 # Nothing reaches a network: the providers are used through dev_overrides.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +46,11 @@ echo "building the providers..." >&2
 mkdir -p "$work/bin" "$work/plugins/tokens" "$work/plugins/null"
 go build -o "$work/bin/tokens" "$root"
 go build -o "$work/bin/null" "$root/bench/nullprovider"
+seed=${SEED:-}
+if [ -n "$seed" ]; then
+  [[ $seed =~ ^[1-9][0-9]*$ ]] && [ "$seed" -lt "$n" ] || { echo "SEED must be a count of tokens from 1 to N-1 (N=$n), not \"$seed\"" >&2; exit 1; }
+  go build -o "$work/bin/planseed" "$root/bench/planseed"
+fi
 # wrap NAME: Terraform starts the wrapper, which records the process's peak
 # RSS in KiB, one line per process, in $work/rss.NAME.
 # The GOGC of the plan in progress, if any, is in $work/gogc.NAME.
@@ -66,7 +79,7 @@ export TOKENWARD_STORE="$work/tokenward.db"
 TOKENWARD_MASTER_KEY=$(head -c 32 /dev/urandom | base64)
 export TOKENWARD_MASTER_KEY
 
-tokens_config() { # source
+tokens_config() { # source [count, default N]
   cat <<HCL
 terraform {
   required_providers {
@@ -77,7 +90,7 @@ resource "tokenward_scope" "read" {
   name = "bench:read"
 }
 resource "tokenward_token" "t" {
-  count         = $n
+  count         = ${2:-$n}
   name          = "bench-\${count.index}"
   owner         = "bench"
   scopes        = [tokenward_scope.read.name]
@@ -105,9 +118,18 @@ HCL
 
 sides=${SIDES:-tokens null data}
 for d in $sides; do
-  echo "applying $n resources in $d (once, before measuring)..." >&2
+  if [ "$d" = tokens ] && [ -n "$seed" ]; then
+    echo "applying $seed resources in $d, then copying them to $n (once, before measuring)..." >&2
+    tokens_config tokenward/tokenward "$seed" >"$work/tokens/main.tf"
+  else
+    echo "applying $n resources in $d (once, before measuring)..." >&2
+  fi
   (cd "$work/$d" && "$tf" apply -auto-approve -input=false -no-color -parallelism=10 >"$work/$d.apply.log" 2>&1) ||
     { tail -30 "$work/$d.apply.log"; exit 1; }
+  if [ "$d" = tokens ] && [ -n "$seed" ]; then
+    "$work/bin/planseed" --store "$TOKENWARD_STORE" --state "$work/tokens/terraform.tfstate" --from "$seed" --n "$n"
+    tokens_config tokenward/tokenward >"$work/tokens/main.tf"
+  fi
 done
 
 # plan SIDE prints the plan's seconds, then its providers' peak RSS in KiB
