@@ -197,12 +197,9 @@ func (a *AWS) notOwned(name, owner, found string) error {
 // Write puts value in the destination's secret as its AWSCURRENT version,
 // creating the secret (tagged as the token's) when it does not exist.
 func (a *AWS) Write(ctx context.Context, d store.Destination, value string) error {
-	c, err := Decode(d)
+	c, err := decodeChecked(KindAWSSecret, d)
 	if err != nil {
 		return err
-	}
-	if err := Check(KindAWSSecret, c); err != nil {
-		return fmt.Errorf("destination %s: %w", d.Key, err)
 	}
 	sm, err := a.sm(ctx)
 	if err != nil {
@@ -280,12 +277,9 @@ func (a *AWS) Write(ctx context.Context, d store.Destination, value string) erro
 // recovery window, when it is the token's. A secret that is gone, already
 // scheduled, or not the token's is left as it is.
 func (a *AWS) Delete(ctx context.Context, d store.Destination) error {
-	c, err := Decode(d)
+	c, err := decodeChecked(KindAWSSecret, d)
 	if err != nil {
 		return err
-	}
-	if err := Check(KindAWSSecret, c); err != nil {
-		return fmt.Errorf("destination %s: %w", d.Key, err)
 	}
 	sm, err := a.sm(ctx)
 	if err != nil {

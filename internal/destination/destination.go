@@ -179,6 +179,19 @@ func Decode(d store.Destination) (Config, error) {
 	return c, nil
 }
 
+// decodeChecked decodes a destination's configuration and checks it as one
+// of kind, which is what every writer does before it touches anything.
+func decodeChecked(kind string, d store.Destination) (Config, error) {
+	c, err := Decode(d)
+	if err != nil {
+		return c, err
+	}
+	if err := Check(kind, c); err != nil {
+		return c, fmt.Errorf("destination %s: %w", d.Key, err)
+	}
+	return c, nil
+}
+
 // IsGitHub reports whether a kind of destination is a GitHub secret.
 func IsGitHub(kind string) bool {
 	return kind == KindRepositorySecret || kind == KindOrganizationSecret || kind == KindDependabotSecret

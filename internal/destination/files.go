@@ -55,12 +55,9 @@ func tempPrefix(base string) string { return "." + base + ".tokenward-tmp-" }
 // absolute: a relative one would be resolved against whatever folder the
 // process runs in, and write a second file the consumer never reads.
 func (f *Files) config(d store.Destination) (Config, string, error) {
-	c, err := Decode(d)
+	c, err := decodeChecked(KindFile, d)
 	if err != nil {
 		return c, "", err
-	}
-	if err := Check(KindFile, c); err != nil {
-		return c, "", fmt.Errorf("destination %s: %w", d.Key, err)
 	}
 	if !filepath.IsAbs(c.Path) {
 		return c, "", fmt.Errorf("destination %s: path %q is relative, and would name another file in each folder tokenward runs in: declare an absolute path (in Terraform, wrap it in abspath()) and apply", d.Key, c.Path)

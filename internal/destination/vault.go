@@ -351,12 +351,9 @@ func (v *Vault) retryOnce(path string, f func() error) error {
 // Write puts value in the destination's field of its KV secret, creating
 // the secret (marked as the token's) when it does not exist.
 func (v *Vault) Write(ctx context.Context, d store.Destination, value string) error {
-	c, err := Decode(d)
+	c, err := decodeChecked(KindVaultKV, d)
 	if err != nil {
 		return err
-	}
-	if err := Check(KindVaultKV, c); err != nil {
-		return fmt.Errorf("destination %s: %w", d.Key, err)
 	}
 	client, err := v.login(ctx)
 	if err != nil {
@@ -399,12 +396,9 @@ func (v *Vault) Write(ctx context.Context, d store.Destination, value string) er
 // secret (every version) when it holds no other field. A secret that is
 // gone, or is not the token's, is left as it is.
 func (v *Vault) Delete(ctx context.Context, d store.Destination) error {
-	c, err := Decode(d)
+	c, err := decodeChecked(KindVaultKV, d)
 	if err != nil {
 		return err
-	}
-	if err := Check(KindVaultKV, c); err != nil {
-		return fmt.Errorf("destination %s: %w", d.Key, err)
 	}
 	client, err := v.login(ctx)
 	if err != nil {
