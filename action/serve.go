@@ -19,8 +19,9 @@ import (
 )
 
 // serve runs the runtime: verification over HTTP from a snapshot of the
-// store that follows its changes, until SIGTERM or SIGINT. It needs no
-// master key and opens the store read-only.
+// store that follows its changes, until SIGTERM or SIGINT. It opens the
+// store for writing when it can and reads a master key when one is given;
+// without either it still verifies, and says what is off.
 func (c *cli) serve(ctx context.Context, args []string) int {
 	fs, sf := c.flagSet("serve")
 	listen := fs.String("listen", "127.0.0.1:8420", "address to listen on, host:port (default $TOKENWARD_LISTEN)")
@@ -54,19 +55,26 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "%v", err)
 	}
 	now := running(fixed)
-	reg, err := c.openVerifier(ctx, sf)
+	reg, access, err := registry.OpenServer(ctx, c.config(sf))
 	if err != nil {
 		return c.fail(exitTrouble, "%v", err)
 	}
 	defer reg.Close()
 	log := slog.New(slog.NewTextHandler(c.stderr, nil))
+	if !access.Writable {
+		log.Warn("serving read-only: the usage log, alerts, configuration writes and leak responses are off", "why", access.ReadOnlyWhy)
+	}
+	if !access.Keys {
+		log.Warn("serving without a master key: sensitive configuration values and leak rotations are off", "why", access.NoKeyWhy)
+	}
 	src, err := server.NewSource(ctx, reg.Store(), server.WithMaxStaleness(*maxStale),
 		server.WithClock(now), server.WithLogger(log))
 	if err != nil {
 		return c.fail(exitTrouble, "serve: load the first snapshot of the store: %v", err)
 	}
 	srv := server.New(src, server.WithIssuer(*issuer), server.WithTrustedProxies(trusted.prefixes),
-		server.WithAuthzFrom(authzFrom.prefixes), server.WithServerClock(now), server.WithServerLogger(log))
+		server.WithAuthzFrom(authzFrom.prefixes), server.WithServerClock(now), server.WithServerLogger(log),
+		server.WithRegistryAccess(reg, access))
 
 	// The source follows the store until the server has stopped.
 	srcCtx, stopSource := context.WithCancel(context.WithoutCancel(ctx))

@@ -72,15 +72,16 @@ func TestAccScopesDataSource(t *testing.T) {
 		Steps: []resource.TestStep{{
 			Config: scopesConfig,
 			Check: resource.ComposeAggregateTestCheckFunc(
-				// The declared scopes and the built-in one, sorted by name.
-				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.#", "3"),
+				// The declared scopes and the eight built in, sorted by name.
+				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.#", "10"),
 				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.0.name", "billing:read"),
 				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.0.built_in", "false"),
-				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.1.name", registry.ScopeIntrospect),
-				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.1.built_in", "true"),
-				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.1.description", registry.BuiltInScopes()[0].Description),
-				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.2.description", "reads users:read"),
-				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.2.built_in", "false"),
+				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.1.name", registry.ScopeAlertsRead),
+				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.8.name", registry.ScopeIntrospect),
+				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.8.built_in", "true"),
+				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.8.description", "call tokenward serve's introspection and verify endpoints"),
+				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.9.description", "reads users:read"),
+				resource.TestCheckResourceAttr("data.tokenward_scopes.all", "scopes.9.built_in", "false"),
 			),
 		}},
 	})

@@ -15,11 +15,40 @@ const BuiltInPrefix = "tokenward:"
 // verify endpoints, and so check whether any token is valid.
 const ScopeIntrospect = "tokenward:introspect"
 
+// Built-in scopes of the runtime's other endpoints.
+const (
+	// ScopeAlertsRead lets a token read the alerts (GET /v1/alerts).
+	ScopeAlertsRead = "tokenward:alerts-read"
+	// ScopeConfigRead lets a token read any user's configuration.
+	ScopeConfigRead = "tokenward:config-read"
+	// ScopeConfigReadSelf lets a token read the configuration of the user
+	// equal to its owner.
+	ScopeConfigReadSelf = "tokenward:config-read-self"
+	// ScopeConfigWrite lets a token write any user's configuration.
+	ScopeConfigWrite = "tokenward:config-write"
+	// ScopeConfigWriteSelf lets a token write the configuration of the user
+	// equal to its owner.
+	ScopeConfigWriteSelf = "tokenward:config-write-self"
+	// ScopeConfigReadSensitive shows sensitive values to a reader; without
+	// it they are null. Privileged.
+	ScopeConfigReadSensitive = "tokenward:config-read-sensitive"
+	// ScopeConfigWriteSensitive lets a writer write sensitive values.
+	// Privileged.
+	ScopeConfigWriteSensitive = "tokenward:config-write-sensitive"
+)
+
 // BuiltInScopes returns the scopes every store has, sorted by name. A store
 // gets them from its migrations (00005 and later); a test keeps this list
 // and the migrations in step, so a new built-in scope is added in both.
 func BuiltInScopes() []store.Scope {
 	return []store.Scope{
+		{Name: ScopeAlertsRead, Description: "read the alerts tokenward serve's detectors raised"},
+		{Name: ScopeConfigRead, Description: "read any user's configuration from tokenward serve"},
+		{Name: ScopeConfigReadSelf, Description: "read the configuration of the user who owns the token"},
+		{Name: ScopeConfigReadSensitive, Description: "see sensitive configuration values (privileged)"},
+		{Name: ScopeConfigWrite, Description: "write any user's configuration through tokenward serve"},
+		{Name: ScopeConfigWriteSelf, Description: "write the configuration of the user who owns the token"},
+		{Name: ScopeConfigWriteSensitive, Description: "write sensitive configuration values (privileged)"},
 		{Name: ScopeIntrospect, Description: "call tokenward serve's introspection and verify endpoints"},
 	}
 }

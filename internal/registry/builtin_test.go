@@ -69,7 +69,7 @@ func TestBuiltInScopesCannotBeManaged(t *testing.T) {
 			})
 		}
 		s, err := f.reg.Scope(ctx, registry.ScopeIntrospect)
-		if err != nil || s.Description != registry.BuiltInScopes()[0].Description {
+		if err != nil || s.Description != "call tokenward serve's introspection and verify endpoints" {
 			t.Fatalf("built-in scope after the refusals = %+v, %v", s, err)
 		}
 		if got := len(storetest.AuditChain(t, f.st)); got != 0 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
 
@@ -26,6 +27,10 @@ type Server struct {
 	routeTimeout   time.Duration
 	metrics        *metrics
 	handler        http.Handler
+	sinks          []EventSink          // every verification's usage event goes to each
+	alerts         AlertRaiser          // nil: findings are only logged
+	reg            *registry.Registry   // nil: only the verification endpoints work
+	access         registry.ServeAccess // what reg may do
 }
 
 // Option configures a Server.
