@@ -49,6 +49,7 @@ type Server struct {
 	faults  []*fault
 	log     []string // "METHOD /path" of every request, in order
 	sealed  []string // every encrypted_value received
+	scan    scanning // secret scanning: the partner keys and the alerts (scanning.go)
 }
 
 // An Option configures a Server.
@@ -131,6 +132,10 @@ func (s *Server) routes() []route {
 		{"POST /repos/{owner}/{repo}/issues/{number}/comments", s.createComment},
 		{"PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", s.editComment},
 
+		{"GET /meta/public_keys/secret_scanning", s.scanningKeys},
+		{"GET /repos/{owner}/{repo}/secret-scanning/alerts/{number}", s.getScanningAlert},
+		{"PATCH /repos/{owner}/{repo}/secret-scanning/alerts/{number}", s.updateScanningAlert},
+
 		{"GET /orgs/{org}/actions/secrets/public-key", s.secrets(orgActions, publicKeyOp)},
 		{"GET /orgs/{org}/actions/secrets/{name}", s.secrets(orgActions, getOp)},
 		{"PUT /orgs/{org}/actions/secrets/{name}", s.secrets(orgActions, putOp)},
@@ -209,13 +214,17 @@ type TokenGrant struct {
 	// WriteComments allows creating and editing issue and pull request
 	// comments, as GitHub's pull-requests: write or issues: write does.
 	WriteComments bool
+	// ResolveAlerts allows updating secret-scanning alerts, as GitHub's
+	// secret_scanning_alerts: write does.
+	ResolveAlerts bool
 }
 
 // AddToken accepts tok as a credential acting as DefaultLogin; canWrite
-// grants it every write permission (secrets and comments), false makes it
+// grants it every write permission (secrets, comments and secret-scanning
+// alerts), false makes it
 // read-only.
 func (s *Server) AddToken(tok string, canWrite bool) {
-	s.AddTokenGrant(tok, TokenGrant{WriteSecrets: canWrite, WriteComments: canWrite})
+	s.AddTokenGrant(tok, TokenGrant{WriteSecrets: canWrite, WriteComments: canWrite, ResolveAlerts: canWrite})
 }
 
 // AddTokenGrant accepts tok as a credential with the given grant, such as a
@@ -426,6 +435,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/app/") {
 			next.ServeHTTP(w, r) // authenticates a JWT itself
+			return
+		}
+		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/meta/") {
+			next.ServeHTTP(w, r) // public, as GitHub's meta endpoints are
 			return
 		}
 		tok, ok := bearer(r)
