@@ -153,7 +153,9 @@ func (s *Server) scanningKeys(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func alertKey(fullName string, n int64) string { return strings.ToLower(fullName) + "#" + strconv.FormatInt(n, 10) }
+func alertKey(fullName string, n int64) string {
+	return strings.ToLower(fullName) + "#" + strconv.FormatInt(n, 10)
+}
 
 // AddScanningAlert opens a secret-scanning alert in a repository added
 // before, for secret found by a custom pattern, and returns its number.
