@@ -98,6 +98,9 @@ type leaks struct {
 
 // leakRoutes registers the leak endpoints.
 func (s *Server) leakRoutes(mux *http.ServeMux) {
+	if s.leaks != nil {
+		s.leaks.keys.now = s.now // the options may come in any order
+	}
 	mux.Handle("POST /v1/leaks/github", s.route("leaks_github", s.leakPartner))
 	mux.Handle("POST /v1/leaks/github-webhook", s.route("leaks_github_webhook", s.leakWebhook))
 }
