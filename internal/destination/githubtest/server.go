@@ -8,8 +8,10 @@
 // receives and keeps the plaintext for assertions; answers 201 on create and
 // 204 on update, 404 for what it does not know and 422 for what GitHub
 // rejects; keeps issue and pull request comments, listed in pages with
-// GitHub's Link header and written as the token's user; and can be told to
-// fail matching requests (5xx, stalls, rate limits).
+// GitHub's Link header and written as the token's user; publishes
+// secret-scanning partner signing keys (ECDSA P-256) and signs reports with
+// them, keeps secret-scanning alerts and sends their signed webhooks; and
+// can be told to fail matching requests (5xx, stalls, rate limits).
 //
 // Routes are listed in one place (Server.routes), so adding an endpoint is a
 // pattern and a handler.
