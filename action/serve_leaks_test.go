@@ -72,7 +72,7 @@ func TestServeLeakWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := reg.CreateToken(ctx, registry.TokenSpec{Name: "deploy", Scopes: []string{"billing:read"},
-		Lifetime: store.Lifetime{TTL: 90 * 24 * time.Hour, RotateBefore: 14 * 24 * time.Hour, Overlap: 24 * time.Hour},
+		Lifetime:     store.Lifetime{TTL: 90 * 24 * time.Hour, RotateBefore: 14 * 24 * time.Hour, Overlap: 24 * time.Hour},
 		Destinations: []store.Destination{d}}); err != nil {
 		t.Fatal(err)
 	}
