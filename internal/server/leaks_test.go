@@ -26,7 +26,9 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination/githubtest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry/registrytest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
+	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
 	"github.com/tokenward/terraform-provider-tokenward/internal/server"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
@@ -70,10 +72,14 @@ type leakWorld struct {
 
 // leakSetup changes a leakWorld's options before its server starts.
 type leakSetup struct {
-	noRotate bool // the server cannot rotate (no master key, say)
-	readOnly bool // the server may not write the store
-	noSecret bool // no webhook secret: the webhook is off
-	apiURL   string
+	noRotate   bool // the server cannot rotate (no master key, say)
+	readOnly   bool // the server may not write the store
+	noSecret   bool // no webhook secret: the webhook is off
+	apiNoSlash bool // the API base is given without its trailing slash
+	postgres   bool // the store is PostgreSQL
+	// serverRole: the server logs in as the PostgreSQL role the leaks
+	// guide's SQL block for this test creates.
+	serverRole string
 }
 
 const ghToken = "ghs_leakworld"
@@ -84,14 +90,22 @@ func newLeakWorld(t *testing.T, set leakSetup) *leakWorld {
 	w := &leakWorld{t: t, dsn: filepath.Join(t.TempDir(), "tokenward.db"), clock: clocktest.New(),
 		alerts: &alertLog{}, log: &lockedBuffer{}, secret: []byte("webhook secret of the test")}
 	w.clock.Set(time.Now().UTC().Truncate(time.Second))
-	w.reg = admin(t, w.dsn, w.clock)
+	if set.postgres {
+		w.dsn = engines.DSN(t, "postgres")
+	}
+	env := registrytest.Env(t, w.dsn)
+	reg, err := registry.Open(ctx, registry.Config{Getenv: func(k string) string { return env[k] }, Create: true},
+		registry.WithClock(w.clock.Now), registry.WithActor("test"))
+	must(t, err)
+	t.Cleanup(func() { reg.Close() })
+	w.reg = reg
 	w.gh = githubtest.New(t)
 	w.gh.AddRepo("acme/api")
 	w.gh.AddToken(ghToken, true)
 	cfg := destination.GitHubConfig{Token: ghToken, APIURL: w.gh.URL(), HTTPClient: w.gh.Client()}
 	writer, err := destination.NewGitHub(cfg)
 	must(t, err)
-	eng := rotation.New(w.reg, destination.NewRouter(writer), rotation.WithLockWait(5*time.Second))
+	eng := rotation.New(w.reg, destination.NewRouter(writer))
 	_, err = w.reg.CreateScope(ctx, "billing:read", "")
 	must(t, err)
 	w.file = filepath.Join(t.TempDir(), "deploy.token")
@@ -104,13 +118,30 @@ func newLeakWorld(t *testing.T, set leakSetup) *leakWorld {
 	must(t, err)
 	w.rotate(eng)
 
+	// The server's registry: the administrator's, or one opened as a
+	// PostgreSQL role with only the guide's grants.
+	srvReg, access := w.reg, registry.ServeAccess{Writable: !set.readOnly, Keys: !set.noRotate}
+	if set.readOnly {
+		access.ReadOnlyWhy = "opened read-only (test)"
+	}
+	if set.serverRole != "" {
+		roleEnv := map[string]string{registry.EnvStore: leakGuideRole(t, w.dsn, set.serverRole), seal.EnvKey: env[seal.EnvKey]}
+		srvReg, access, err = registry.OpenServer(ctx, registry.Config{Getenv: func(k string) string { return roleEnv[k] }},
+			registry.WithClock(w.clock.Now), registry.WithActor("serve"))
+		must(t, err)
+		t.Cleanup(func() { srvReg.Close() })
+		if !access.Writable || !access.Keys {
+			t.Fatalf("the server role: %+v", access)
+		}
+	}
+	srvEng := rotation.New(srvReg, destination.NewRouter(writer), rotation.WithLockWait(5*time.Second))
 	// A poll interval of an hour: only CatchUp can make a revocation seen.
-	w.src = run(t, w.reg.Store(), server.WithPollInterval(time.Hour))
+	w.src = run(t, srvReg.Store(), server.WithPollInterval(time.Hour))
 	client, err := destination.NewGitHubClient(cfg)
 	must(t, err)
 	o := server.LeakOptions{WebhookSecret: w.secret, GitHub: client, APIURL: w.gh.URL(), HTTPClient: w.gh.Client(), Wait: 20 * time.Second}
-	if set.apiURL != "" {
-		o.APIURL = set.apiURL
+	if set.apiNoSlash {
+		o.APIURL = strings.TrimSuffix(o.APIURL, "/")
 	}
 	if set.noSecret {
 		o.WebhookSecret = nil
@@ -119,18 +150,14 @@ func newLeakWorld(t *testing.T, set leakSetup) *leakWorld {
 		o.RotateOff = "no master key (test)"
 	} else {
 		o.Rotate = func(ctx context.Context, name string) (string, error) {
-			res, err := eng.Rotate(ctx, name)
+			res, err := srvEng.Rotate(ctx, name)
 			if err == nil {
 				w.remember()
 			}
 			return res.To, err
 		}
 	}
-	access := registry.ServeAccess{Writable: !set.readOnly, Keys: !set.noRotate}
-	if set.readOnly {
-		access.ReadOnlyWhy = "opened read-only (test)"
-	}
-	srv := server.New(w.src, server.WithRegistryAccess(w.reg, access), server.WithAlerts(w.alerts),
+	srv := server.New(w.src, server.WithRegistryAccess(srvReg, access), server.WithAlerts(w.alerts),
 		server.WithServerClock(w.clock.Now), server.WithServerLogger(slog.New(slog.NewTextHandler(w.log, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		server.WithLeakResponse(o))
 	w.http = httptest.NewServer(srv.Handler())
@@ -386,7 +413,7 @@ func forge(t *testing.T, id string) string {
 // again at most once a minute.
 func TestLeakPartnerRefusesBadSignatures(t *testing.T) {
 	t.Parallel()
-	w := newLeakWorld(t, leakSetup{})
+	w := newLeakWorld(t, leakSetup{apiNoSlash: true})
 	live := w.values[0]
 	body := partnerBody(live)
 	id, sig := w.gh.SignPartnerReport(body)
