@@ -152,6 +152,9 @@ func (s *Server) respond(ctx context.Context, rep leakReport) (bool, <-chan stru
 	if err != nil || !ok {
 		return false, nil, err
 	}
+	// The version is the deduplication key's third part: two leaked
+	// versions of one token are two alerts, one version reported twice is
+	// one.
 	a := store.Alert{Detector: DetectorTokenLeaked, Severity: store.SeverityCritical, TokenID: l.TokenID,
 		TokenName: l.TokenName, Network: "version/" + l.VersionID, Evidence: ev}
 	ev["version"], ev["fingerprint"], ev["state"] = l.VersionID, l.Fingerprint, string(l.State)
@@ -174,8 +177,14 @@ func (s *Server) respond(ctx context.Context, rep leakReport) (bool, <-chan stru
 		return true, s.later(a, nil, nil), nil
 	}
 	if l, ok, err = s.reg.RevokeLeaked(ctx, rep.value, ev); err != nil || !ok {
-		// Gone between the two reads: deleted, or another report revoked it.
-		return ok, nil, err
+		return ok, nil, err // gone between the two reads
+	}
+	if !l.Revoked {
+		// A report of the same value, running at once, revoked it first
+		// and answers for it: this one must not rotate a second time.
+		ev["response"] = "none"
+		a.Detail = fmt.Sprintf("version %s of token %s was reported leaked (%s); another report revoked it a moment before", l.Fingerprint, l.TokenName, rep.via)
+		return true, s.later(a, nil, rep.alert), nil
 	}
 	s.catchUp(ctx)
 	ev["version"], ev["fingerprint"], ev["state"] = l.VersionID, l.Fingerprint, string(l.State)

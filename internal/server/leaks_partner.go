@@ -69,7 +69,13 @@ func (s *Server) leakPartner(w http.ResponseWriter, r *http.Request) {
 	}
 	// The bytes as received are what GitHub signed: nothing is parsed
 	// before the signature is checked.
-	if why := s.leaks.keys.verify(r.Context(), r.Header.Get("Github-Public-Key-Identifier"), r.Header.Get("Github-Public-Key-Signature"), body); why != "" {
+	if why, err := s.leaks.keys.verify(r.Context(), r.Header.Get("Github-Public-Key-Identifier"), r.Header.Get("Github-Public-Key-Signature"), body); err != nil {
+		// GitHub's keys could not be read: not the report's fault, and
+		// GitHub sends a report again after a 5xx.
+		s.log.Warn("leak report: GitHub's signing keys could not be read", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, oauthError{Error: "temporarily_unavailable", Description: err.Error()})
+		return
+	} else if why != "" {
 		writeJSON(w, http.StatusUnauthorized, oauthError{Error: "invalid_signature", Description: why})
 		return
 	}
@@ -113,6 +119,7 @@ type keyCache struct {
 	keys      map[string]*ecdsa.PublicKey
 	fetchedAt time.Time // of keys
 	triedAt   time.Time // the last fetch, successful or not
+	lastErr   error     // of the last fetch
 }
 
 // newKeyCache reads keys from the GitHub API at api (the default API when
@@ -128,27 +135,31 @@ func newKeyCache(api string, client *http.Client) *keyCache {
 }
 
 // verify checks a partner report's signature; it returns why it is refused,
-// or "" when it verifies.
-func (c *keyCache) verify(ctx context.Context, keyID, sig string, body []byte) string {
+// "" when it verifies, and an error when GitHub's keys could not be read
+// to tell.
+func (c *keyCache) verify(ctx context.Context, keyID, sig string, body []byte) (string, error) {
 	if keyID == "" || sig == "" {
-		return "the report is not signed: Github-Public-Key-Identifier and Github-Public-Key-Signature are required"
+		return "the report is not signed: Github-Public-Key-Identifier and Github-Public-Key-Signature are required", nil
 	}
 	if len(keyID) > maxKeyIDLength {
-		return "Github-Public-Key-Identifier is too long"
+		return "Github-Public-Key-Identifier is too long", nil
 	}
 	der, err := base64.StdEncoding.DecodeString(sig)
 	if err != nil {
-		return "Github-Public-Key-Signature is not base64"
+		return "Github-Public-Key-Signature is not base64", nil
 	}
 	pub, err := c.key(ctx, keyID)
+	if errors.Is(err, errUnknownKey) {
+		return err.Error(), nil
+	}
 	if err != nil {
-		return err.Error()
+		return "", err
 	}
 	sum := sha256.Sum256(body)
 	if !ecdsa.VerifyASN1(pub, sum[:], der) {
-		return "the signature does not verify with GitHub's key " + keyID
+		return "the signature does not verify with GitHub's key " + keyID, nil
 	}
-	return ""
+	return "", nil
 }
 
 // errUnknownKey is returned for a key identifier GitHub does not publish.
@@ -169,18 +180,22 @@ func (c *keyCache) key(ctx context.Context, id string) (*ecdsa.PublicKey, error)
 	if c.triedAt.IsZero() || now.Sub(c.triedAt) >= keyRefetchEvery {
 		c.triedAt = now
 		keys, err := c.fetch(ctx)
+		c.lastErr = err
 		if err == nil {
 			c.keys, c.fetchedAt = keys, now
 			k, known = keys[id]
 			fresh = true
-		} else if !known {
-			return nil, fmt.Errorf("GitHub's secret-scanning keys could not be read: %w", err)
 		}
 	}
-	if !known || !fresh {
-		return nil, errUnknownKey
+	switch {
+	case known && fresh:
+		return k, nil
+	case c.lastErr != nil:
+		// Until the next fetch may be tried, the keys are as unknown as
+		// the last fetch left them: say so rather than blame the report.
+		return nil, fmt.Errorf("GitHub's secret-scanning keys could not be read: %w", c.lastErr)
 	}
-	return k, nil
+	return nil, errUnknownKey
 }
 
 // fetch reads GitHub's keys document: {"public_keys": [{"key_identifier",

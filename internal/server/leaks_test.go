@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"log/slog"
@@ -671,5 +672,66 @@ func TestLeakEndpointsOff(t *testing.T) {
 		if resp.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("%s without the leak option: %d", p, resp.StatusCode)
 		}
+	}
+}
+
+// TestLeakPartnerKeysUnavailable: when GitHub's keys cannot be read, a
+// report is answered 503 (GitHub reports again), not 401, and changes
+// nothing; once a minute has passed they are read again.
+func TestLeakPartnerKeysUnavailable(t *testing.T) {
+	t.Parallel()
+	w := newLeakWorld(t, leakSetup{})
+	live := w.values[0]
+	w.gh.Fail("GET /meta/public_keys/secret_scanning", githubtest.Fault{Status: http.StatusBadGateway, Times: 1})
+	for range 2 {
+		if status, _ := w.report(live); status != http.StatusServiceUnavailable {
+			t.Fatalf("keys unavailable: %d, want 503", status)
+		}
+	}
+	if w.code(live) != token.Valid || w.gh.ScanningKeyFetches() != 0 {
+		t.Fatalf("a report that could not be checked changed something, or the keys were fetched %d times", w.gh.ScanningKeyFetches())
+	}
+	w.clock.Advance(time.Minute)
+	if status, ans := w.report(live); status != http.StatusOK || ans[0].Label != "true_positive" {
+		t.Fatalf("after a minute: %d %+v", status, ans)
+	}
+}
+
+// TestLeakConcurrentReports: the same value reported by several requests
+// at once is revoked once and rotated once.
+func TestLeakConcurrentReports(t *testing.T) {
+	t.Parallel()
+	w := newLeakWorld(t, leakSetup{})
+	leaked := w.values[0]
+	const n = 6
+	var wg sync.WaitGroup
+	labels := make([]string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := partnerBody(leaked)
+			id, sig := w.gh.SignPartnerReport(body)
+			status, b := w.post("/v1/leaks/github", body, map[string]string{"Github-Public-Key-Identifier": id, "Github-Public-Key-Signature": sig})
+			labels[i] = fmt.Sprintf("%d %s", status, b)
+		}()
+	}
+	wg.Wait()
+	for _, l := range labels {
+		if !strings.Contains(l, "true_positive") {
+			t.Errorf("answer %s", l)
+		}
+	}
+	if len(w.values) != 2 {
+		t.Fatalf("%d rotations for one leaked value, want 1", len(w.values)-1)
+	}
+	rotated := 0
+	for _, a := range w.alerts.all() {
+		if a.Evidence["response"] == "rotated" {
+			rotated++
+		}
+	}
+	if rotated != 1 || w.code(leaked) != token.Revoked || w.code(w.fileValue()) != token.Valid {
+		t.Fatalf("%d rotated alerts; leaked %s", rotated, w.code(leaked))
 	}
 }
