@@ -16,41 +16,52 @@ import (
 // guide cannot drift.
 const leaksGuide = "../../templates/guides/leaks.md"
 
-// leakGuideRole creates, as the owner of the database dsn names, the role
-// the guide's SQL block for test creates (the guide's database is called
-// tokenward), drops it when the test ends, and returns the DSN that logs in
-// as it.
-func leakGuideRole(t *testing.T, dsn, test string) string {
+// leakGuideSQL extracts the statements of the guide's SQL block after the
+// marker that names test and says what.
+func leakGuideSQL(t *testing.T, test, what string) []string {
 	t.Helper()
 	b, err := os.ReadFile(leaksGuide)
 	must(t, err)
-	m := regexp.MustCompile("(?s)" + test + " runs exactly the SQL of the next block\\. -->\n```sql\n(.*?)```").FindSubmatch(b)
+	m := regexp.MustCompile("(?s)" + test + " " + regexp.QuoteMeta(what) + " the next block\\. -->\n```sql\n(.*?)```").FindSubmatch(b)
 	if m == nil {
-		t.Fatalf("%s has no SQL block after the marker of %s", leaksGuide, test)
+		t.Fatalf("%s has no SQL block after the marker %q of %s", leaksGuide, what, test)
 	}
-	role := regexp.MustCompile(`CREATE ROLE (\w+)`).FindSubmatch(m[1])
+	var out []string
+	for _, stmt := range strings.Split(string(m[1]), ";") {
+		if stmt = strings.TrimSpace(stmt); stmt != "" {
+			out = append(out, stmt)
+		}
+	}
+	return out
+}
+
+// leakGuideRole creates, as the owner of the database dsn names, the role
+// the guide's SQL blocks for test create and grant (the guide's database
+// is called tokenward), drops it when the test ends, and returns the DSN
+// that logs in as it.
+func leakGuideRole(t *testing.T, dsn, test string) string {
+	t.Helper()
+	stmts := append(leakGuideSQL(t, test, "creates the role with the SQL of"), leakGuideSQL(t, test, "runs exactly the SQL of")...)
+	role := regexp.MustCompile(`^CREATE ROLE (\w+)`).FindStringSubmatch(stmts[0])
 	if role == nil {
-		t.Fatalf("the SQL block of %s creates no role", test)
+		t.Fatalf("the first SQL block of %s creates no role", test)
 	}
 	u, err := url.Parse(dsn)
 	must(t, err)
 	owner, err := sql.Open("pgx", dsn)
 	must(t, err)
 	t.Cleanup(func() {
-		_, _ = owner.Exec(`DROP OWNED BY ` + string(role[1]))
-		_, _ = owner.Exec(`DROP ROLE IF EXISTS ` + string(role[1]))
+		_, _ = owner.Exec(`DROP OWNED BY ` + role[1])
+		_, _ = owner.Exec(`DROP ROLE IF EXISTS ` + role[1])
 		owner.Close()
 	})
-	for _, stmt := range strings.Split(string(m[1]), ";") {
-		if stmt = strings.TrimSpace(stmt); stmt == "" {
-			continue
-		}
+	for _, stmt := range stmts {
 		stmt = strings.ReplaceAll(stmt, "DATABASE tokenward ", "DATABASE "+strings.TrimPrefix(u.Path, "/")+" ")
 		if _, err := owner.ExecContext(t.Context(), stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
 		}
 	}
-	u.User = url.UserPassword(string(role[1]), "change-me")
+	u.User = url.UserPassword(role[1], "change-me")
 	return u.String()
 }
 
@@ -81,6 +92,7 @@ func TestPostgresLeakResponderRole(t *testing.T) {
 		`DELETE FROM token_versions`,
 		`DELETE FROM audit_events`,
 		`UPDATE audit_events SET actor = 'mallory'`,
+		`UPDATE destinations SET config = '{}'`,
 		`SELECT COUNT(*) FROM settings`,
 		`SELECT COUNT(*) FROM user_values`)
 }
