@@ -172,7 +172,7 @@ func (s *Server) respond(ctx context.Context, rep leakReport) (bool, <-chan stru
 		return true, s.later(a, nil, rep.alert), nil
 	case !s.access.Writable:
 		ev["response"] = "alert only"
-		a.Detail = fmt.Sprintf("version %s of token %s was reported leaked (%s) and is still valid: this server cannot write the store (%s); revoke it now: `tokenward rotate --token %s --force`",
+		a.Detail = fmt.Sprintf("version %s of token %s was reported leaked (%s) and is still valid: this server cannot write the store (%s); cut it off now by rotating twice, `tokenward rotate --token %s --force` (the second rotation revokes the leaked value)",
 			l.Fingerprint, l.TokenName, rep.via, s.access.ReadOnlyWhy, l.TokenName)
 		return true, s.later(a, nil, nil), nil
 	}
@@ -198,8 +198,12 @@ func (s *Server) respond(ctx context.Context, rep leakReport) (bool, <-chan stru
 	}
 	if s.leaks.opts.Rotate == nil {
 		ev["response"] = "revoked"
-		a.Detail = fmt.Sprintf("version %s (%s) of token %s was reported leaked (%s) and is revoked, not rotated: %s; the token has no %s version until `tokenward rotate --token %s` runs",
-			l.Fingerprint, l.State, l.TokenName, rep.via, s.leaks.opts.RotateOff, l.State, l.TokenName)
+		then := fmt.Sprintf("the token has no current version until `tokenward rotate --token %s` runs", l.TokenName)
+		if l.State == token.StatePending {
+			then = "the current version is not affected, and the next rotation mints a new pending version"
+		}
+		a.Detail = fmt.Sprintf("version %s (%s) of token %s was reported leaked (%s) and is revoked, not rotated: %s; %s",
+			l.Fingerprint, l.State, l.TokenName, rep.via, s.leaks.opts.RotateOff, then)
 		return true, s.later(a, nil, rep.alert), nil
 	}
 	name := l.TokenName
