@@ -279,6 +279,11 @@ func waitAll(done []<-chan struct{}, d time.Duration) bool {
 			continue
 		}
 		select {
+		case <-c: // done already: not left to the timer's race
+			continue
+		default:
+		}
+		select {
 		case <-c:
 		case <-t.C:
 			return false
