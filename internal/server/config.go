@@ -92,7 +92,7 @@ func (s *Server) configRoutes(mux *http.ServeMux) {
 			api.store = cs
 		}
 	}
-	if s.reg != nil {
+	if s.reg != nil || s.access != (registry.ServeAccess{}) {
 		api.readOnlyWhy, api.noKeyWhy = s.access.ReadOnlyWhy, s.access.NoKeyWhy
 		if !s.access.Writable && api.readOnlyWhy == "" {
 			api.readOnlyWhy = "the store was opened read-only"
