@@ -579,5 +579,3 @@ func grepLines(text, prefix string) string {
 	}
 	return strings.Join(out, "\n")
 }
-
-
