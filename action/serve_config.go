@@ -3,9 +3,9 @@ package main
 import (
 	"errors"
 	"flag"
+	"log/slog"
 	"strconv"
 	"strings"
-	"log/slog"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/server"
