@@ -88,9 +88,7 @@ func WithConfigCacheUsers(n int) Option {
 func (s *Server) configRoutes(mux *http.ServeMux) {
 	api := s.configAPI()
 	if api.store == nil && s.reg != nil {
-		if cs, ok := any(registryConfig{s.reg}).(ConfigStore); ok {
-			api.store = cs
-		}
+		api.store = registryConfig{s.reg}
 	}
 	if s.reg != nil || s.access != (registry.ServeAccess{}) {
 		api.readOnlyWhy, api.noKeyWhy = s.access.ReadOnlyWhy, s.access.NoKeyWhy
