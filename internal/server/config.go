@@ -388,23 +388,23 @@ func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
 // putConfigKey answers PUT /v1/users/{user}/config/{key}: the body is the
 // key's new JSON value.
 func (s *Server) putConfigKey(w http.ResponseWriter, r *http.Request) {
-	body, ok := readConfigBody(w, r)
-	if !ok {
-		return
-	}
-	v, err := oneJSONValue(body)
-	if err != nil {
-		badConfigRequest(w, err.Error())
-		return
-	}
 	key := r.PathValue("key")
-	s.writeConfig(w, r, map[string]json.RawMessage{key: v}, nil)
+	s.writeConfig(w, r, func(body []byte) (map[string]json.RawMessage, []string, error) {
+		v, err := oneJSONValue(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		return map[string]json.RawMessage{key: v}, nil, nil
+	})
 }
 
 // deleteConfigKey answers DELETE /v1/users/{user}/config/{key}: the user
 // goes back to the default.
 func (s *Server) deleteConfigKey(w http.ResponseWriter, r *http.Request) {
-	s.writeConfig(w, r, nil, []string{r.PathValue("key")})
+	key := r.PathValue("key")
+	s.writeConfig(w, r, func([]byte) (map[string]json.RawMessage, []string, error) {
+		return nil, []string{key}, nil
+	})
 }
 
 // patchConfig answers PATCH /v1/users/{user}/config: a JSON object of keys
@@ -412,16 +412,7 @@ func (s *Server) deleteConfigKey(w http.ResponseWriter, r *http.Request) {
 // (as a JSON merge patch, RFC 7396, does; a json setting is set to null
 // with PUT).
 func (s *Server) patchConfig(w http.ResponseWriter, r *http.Request) {
-	body, ok := readConfigBody(w, r)
-	if !ok {
-		return
-	}
-	set, unset, err := decodePatch(body)
-	if err != nil {
-		badConfigRequest(w, err.Error())
-		return
-	}
-	s.writeConfig(w, r, set, unset)
+	s.writeConfig(w, r, decodePatch)
 }
 
 // writeResult is the answer of a write.
@@ -432,8 +423,10 @@ type writeResult struct {
 	Unset    []string `json:"unset"`
 }
 
-// writeConfig applies one write for the request's user.
-func (s *Server) writeConfig(w http.ResponseWriter, r *http.Request, set map[string]json.RawMessage, unset []string) {
+// writeConfig applies one write for the request's user: the caller is
+// checked first, then the body is read and decoded into what to set and
+// unset.
+func (s *Server) writeConfig(w http.ResponseWriter, r *http.Request, decode func([]byte) (map[string]json.RawMessage, []string, error)) {
 	user, ok := configUser(w, r)
 	if !ok {
 		return
@@ -456,7 +449,15 @@ func (s *Server) writeConfig(w http.ResponseWriter, r *http.Request, set map[str
 		badConfigRequest(w, err.Error())
 		return
 	}
-	keys := make([]string, 0, len(set)+len(unset))
+	body, ok := readConfigBody(w, r)
+	if !ok {
+		return
+	}
+	set, unset, err := decode(body)
+	if err != nil {
+		badConfigRequest(w, err.Error())
+		return
+	}
 	setKeys := make([]string, 0, len(set))
 	for k := range set {
 		setKeys = append(setKeys, k)
@@ -464,7 +465,7 @@ func (s *Server) writeConfig(w http.ResponseWriter, r *http.Request, set map[str
 	sort.Strings(setKeys)
 	unset = append([]string{}, unset...)
 	sort.Strings(unset)
-	keys = append(append(keys, setKeys...), unset...)
+	keys := append(append(make([]string, 0, len(set)+len(unset)), setKeys...), unset...)
 	sort.Strings(keys)
 	uc, err := api.store.WriteUserConfig(r.Context(), registry.ConfigWrite{
 		User: user, Set: set, Unset: unset, IfMatch: ifMatch, IfRevision: rev,
