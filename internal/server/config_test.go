@@ -420,6 +420,25 @@ func TestConfigTLSOnly(t *testing.T) {
 	if rec.Code != 200 {
 		t.Errorf("over TLS = %d %s", rec.Code, rec.Body)
 	}
+	// The same over real connections, a user id with an escaped "/".
+	for _, tc := range []struct {
+		ts   *httptest.Server
+		want int
+	}{{httptest.NewTLSServer(w.srv.Handler()), 200}, {httptest.NewServer(w.srv.Handler()), 403}} {
+		defer tc.ts.Close()
+		req, _ := http.NewRequest("GET", tc.ts.URL+"/v1/users/team%2Fops/config", nil)
+		req.Header.Set("Authorization", "Bearer "+w.values["ops-self"])
+		resp, err := tc.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || (tc.want == 200 && m["user"] != ops) {
+			t.Errorf("%s: %d %v, want %d", tc.ts.URL, resp.StatusCode, m, tc.want)
+		}
+	}
 }
 
 // TestConfigScopeRemoved: a caller whose scope is taken away is refused by
