@@ -2,7 +2,12 @@ data "tokenward_user_config" "alice" {
   user = "alice@example.com"
 }
 
-# Values are JSON, since settings have different types; sensitive values are null.
+# Each value in its own type, keyed by setting; sensitive values are null.
+output "alice_region" {
+  value = data.tokenward_user_config.alice.values["data.region"]
+}
+
+# The same values as JSON, one entry per setting.
 output "alice_config" {
   value = {
     for e in data.tokenward_user_config.alice.effective :
