@@ -561,11 +561,13 @@ func TestConfigCacheFollowsChanges(t *testing.T) {
 func seen(t *testing.T, what string, ok func() bool) {
 	t.Helper()
 	start := time.Now()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for !ok() {
 		if time.Since(start) > seenWithin {
 			t.Fatalf("%s: not seen within %v", what, seenWithin)
 		}
-		time.Sleep(5 * time.Millisecond) // a poll's period, not a wait for the answer
+		<-tick.C
 	}
 	took := time.Since(start)
 	note := ""
