@@ -242,7 +242,7 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	e, err := api.cache.get(r.Context(), user)
 	if err != nil {
-		s.configFailure(w, "read", err)
+		s.configFailure(w, "read the configuration", err)
 		return
 	}
 	show := c.ReadSensitive && len(e.sensitive) > 0
@@ -279,7 +279,7 @@ func (s *Server) getConfigKey(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
 	e, err := api.cache.get(r.Context(), user)
 	if err != nil {
-		s.configFailure(w, "read", err)
+		s.configFailure(w, "read the configuration", err)
 		return
 	}
 	v, found := e.value(key)
@@ -294,7 +294,7 @@ func (s *Server) getConfigKey(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := renderConfigKey(e.uc, v, show)
 	if err != nil {
-		s.configFailure(w, "read", err)
+		s.configFailure(w, "read the configuration", err)
 		return
 	}
 	readHeaders(w, e.uc.Revision, show)
@@ -588,7 +588,7 @@ func decodePatch(body []byte) (map[string]json.RawMessage, []string, error) {
 func (s *Server) configRefused(w http.ResponseWriter, err error) {
 	var ce *registry.ConfigError
 	if !errors.As(err, &ce) {
-		s.configFailure(w, "write", err)
+		s.configFailure(w, "write the configuration", err)
 		return
 	}
 	body := configErrorBody{Description: ce.Error(), Key: ce.Key}
@@ -632,7 +632,7 @@ func (s *Server) configFailure(w http.ResponseWriter, what string, err error) {
 	}
 	s.log.Error("configuration API: "+what, "error", err.Error())
 	writeConfigError(w, http.StatusServiceUnavailable, configErrorBody{Error: "temporarily_unavailable",
-		Description: "the store failed to " + what + " the configuration: see the server's log"})
+		Description: "the store failed to " + what + ": see the server's log"})
 }
 
 // registryConfig is the registry as the configuration API's store. Its

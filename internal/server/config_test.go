@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -599,4 +600,26 @@ func grepLines(text, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestConfigStoreFails: a store that fails is a 503 that points at the log,
+// which has the error; the answer does not.
+func TestConfigStoreFails(t *testing.T) {
+	w := newConfigWorld(t)
+	w.cfg.mu.Lock()
+	w.cfg.fail = errors.New("disk on fire")
+	w.cfg.mu.Unlock()
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/v1/users/carol/config", ""},
+		{"GET", "/v1/users/carol/config/ui.theme", ""},
+		{"PUT", "/v1/users/carol/config/ui.theme", `"dark"`},
+	} {
+		rec := w.call(c.method, c.path, "readwrite", c.body)
+		if m := jsonOf(t, rec); rec.Code != 503 || m["error"] != "temporarily_unavailable" || strings.Contains(rec.Body.String(), "disk on fire") {
+			t.Errorf("%s %s = %d %v", c.method, c.path, rec.Code, m)
+		}
+	}
+	if !strings.Contains(w.logs.String(), "disk on fire") {
+		t.Errorf("the log does not say why:\n%s", w.logs)
+	}
 }
