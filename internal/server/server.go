@@ -32,6 +32,7 @@ type Server struct {
 	reg            *registry.Registry   // nil: only the verification endpoints work
 	access         registry.ServeAccess // what reg may do
 	leaks          *leaks               // nil: the leak endpoints are off (leaks.go)
+	config         *configAPI           // the configuration API (config.go)
 }
 
 // Option configures a Server.
@@ -112,6 +113,7 @@ func New(src Snapshots, opts ...Option) *Server {
 	mux.Handle("GET /readyz", s.route("readyz", s.readyz))
 	mux.Handle("GET /metrics", s.route("metrics", s.metrics.handler().ServeHTTP))
 	s.leakRoutes(mux)
+	s.configRoutes(mux)
 	s.handler = mux
 	return s
 }
