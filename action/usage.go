@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -154,7 +155,8 @@ type usageWriter struct {
 	out    io.Writer
 	tw     *tabwriter.Writer
 	cw     *csv.Writer
-	enc    *json.Encoder
+	enc    *json.Encoder // into buf, one event at a time
+	buf    bytes.Buffer
 	n      int
 	err    error
 }
@@ -176,7 +178,7 @@ func newUsageWriter(out io.Writer, format string) *usageWriter {
 		header[2], header[8] = "version", "scopes_required"
 		w.err = w.cw.Write(header)
 	case "json":
-		w.enc = json.NewEncoder(out)
+		w.enc = json.NewEncoder(&w.buf)
 		w.enc.SetEscapeHTML(false)
 		_, w.err = io.WriteString(out, "[")
 	}
@@ -190,21 +192,22 @@ func (w *usageWriter) event(e store.UsageEvent) error {
 	at := e.At.UTC().Format(time.RFC3339Nano)
 	switch w.format {
 	case "json":
-		sep := "\n  "
-		if w.n > 0 {
-			sep = ",\n  "
-		}
-		if _, w.err = io.WriteString(w.out, sep); w.err != nil {
-			return w.err
-		}
 		scopes := e.ScopesRequired
 		if scopes == nil {
 			scopes = []string{}
 		}
-		// Encode writes a new line after the object, which the separator
-		// of the next one follows; the indentation stays readable.
-		w.err = w.enc.Encode(usageEventOutput{Time: at, Token: e.TokenName, Version: e.VersionID, Code: e.Code, SourceIP: e.SourceIP,
-			UserAgent: e.UserAgent, Endpoint: e.Endpoint, Method: e.Method, Path: e.Path, ScopesRequired: scopes, Caller: e.Caller})
+		w.buf.Reset()
+		if w.err = w.enc.Encode(usageEventOutput{Time: at, Token: e.TokenName, Version: e.VersionID, Code: e.Code, SourceIP: e.SourceIP,
+			UserAgent: e.UserAgent, Endpoint: e.Endpoint, Method: e.Method, Path: e.Path, ScopesRequired: scopes, Caller: e.Caller}); w.err != nil {
+			return w.err
+		}
+		sep := "\n  "
+		if w.n > 0 {
+			sep = ",\n  "
+		}
+		if _, w.err = io.WriteString(w.out, sep); w.err == nil {
+			_, w.err = w.out.Write(bytes.TrimSuffix(w.buf.Bytes(), []byte("\n")))
+		}
 	case "csv":
 		row := []string{at, e.TokenName, e.VersionID, e.Code, e.SourceIP, e.Endpoint, e.Method, e.Path, strings.Join(e.ScopesRequired, " "), e.Caller, e.UserAgent}
 		for i := range row {
@@ -232,8 +235,11 @@ func (w *usageWriter) close() error {
 	}
 	switch w.format {
 	case "json":
-		// The last object ended its line already.
-		_, w.err = io.WriteString(w.out, "]\n")
+		end := "\n]\n"
+		if w.n == 0 {
+			end = "]\n"
+		}
+		_, w.err = io.WriteString(w.out, end)
 	case "csv":
 		w.cw.Flush()
 		w.err = w.cw.Error()
