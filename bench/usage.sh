@@ -4,8 +4,11 @@
 # bench/usage/fill) on SQLite and on PostgreSQL, then times what an
 # operator runs: `tokenward usage --since 24h --token tok-7` (about 1,430
 # events of the 10 million), as JSON to /dev/null, and the same with
-# --summary. Each is run ROUNDS times; the median is printed, with the
-# process start and the store's open included.
+# --summary. Each is run ROUNDS times; the median wall time and CPU time
+# (user + system) are printed, with the process start and the store's
+# open included; then the query alone, in one process (bench/usage/fill
+# --time-query), and the process start alone (tokenward version). Needs
+# /usr/bin/time (Debian: apt-get install time).
 #
 #   bench/usage.sh                      # EVENTS=10000000 ROUNDS=5, both engines
 #   ENGINES=sqlite EVENTS=1000000 bench/usage.sh
@@ -30,6 +33,8 @@ cleanup() {
 trap cleanup EXIT
 chmod 0755 "$work"
 
+command -v /usr/bin/time >/dev/null || { echo "bench/usage.sh: /usr/bin/time is not installed (apt-get install time)" >&2; exit 1; }
+echo "uptime: $(uptime)"
 echo "== build (tokenward, bench/usage/fill)"
 go build -o "$work/tokenward" ./action
 go build -o "$work/fill" ./bench/usage/fill
@@ -69,6 +74,14 @@ time_ms() {
   echo $(((e - s) / 1000000))
 }
 
+# cpu_ms CMD...: runs CMD with its output discarded, prints the CPU time
+# (user + system) it took in milliseconds: what the wall time would be on
+# an idle machine, less waiting for the disk.
+cpu_ms() {
+  /usr/bin/time -f '%U %S' -o "$work/time.txt" "$@" >/dev/null
+  awk '{printf "%d\n", ($1 + $2) * 1000}' "$work/time.txt"
+}
+
 for engine in $ENGINES; do
   case $engine in
     sqlite) dsn=$work/usage.db ;;
@@ -89,10 +102,17 @@ for engine in $ENGINES; do
   for what in list summary; do
     args=(usage --store "$dsn" --since 24h --token tok-7 --format json)
     [ $what = summary ] && args+=(--summary)
-    times=()
-    for _ in $(seq 1 "$ROUNDS"); do times+=("$(time_ms "$work/tokenward" "${args[@]}")"); done
-    printf '%s %-8s median %s ms (runs: %s)\n' "$engine" "$what" "$(printf '%s\n' "${times[@]}" | median)" "${times[*]}"
+    times=() cpus=()
+    for _ in $(seq 1 "$ROUNDS"); do
+      times+=("$(time_ms "$work/tokenward" "${args[@]}")")
+      cpus+=("$(cpu_ms "$work/tokenward" "${args[@]}")")
+    done
+    printf '%s %-8s median %s ms wall (runs: %s), %s ms CPU (runs: %s)\n' "$engine" "$what" \
+      "$(printf '%s\n' "${times[@]}" | median)" "${times[*]}" "$(printf '%s\n' "${cpus[@]}" | median)" "${cpus[*]}"
   done
+  "$work/fill" --store "$dsn" --time-query tok-7 | sed "s/^/$engine /"
+  printf '%s process start alone (tokenward version): median %s ms\n' "$engine" \
+    "$(for _ in $(seq 1 "$ROUNDS"); do time_ms "$work/tokenward" version; done | median)"
   if [ "$engine" = postgres ] && [ -z "${TOKENWARD_TEST_POSTGRES:-}" ]; then
     psql "$dsn" -Atc "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) SELECT seq FROM usage_events WHERE token_name = 'tok-7' AND at >= $(( ($(date +%s) - 86400) * 1000000 )) ORDER BY at DESC, seq DESC" >"$work/explain.txt"
     grep -E 'Execution Time|Index' "$work/explain.txt" | head -3

@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -39,7 +40,11 @@ func run() error {
 	n := flag.Int64("events", 10_000_000, "how many events")
 	tokens := flag.Int64("tokens", 1000, "over how many tokens")
 	days := flag.Int("days", 7, "over how many days, ending now")
+	timeQuery := flag.String("time-query", "", "fill nothing: time, inside one process, reading this token's events of the last 24 hours from an existing store (and its summary), five times each")
 	flag.Parse()
+	if *timeQuery != "" {
+		return timeQueries(*dsn, *timeQuery)
+	}
 	if *dsn == "" || *n < 1 || *tokens < 1 || *days < 1 {
 		return fmt.Errorf("give --store, and --events, --tokens and --days of at least 1")
 	}
@@ -114,6 +119,45 @@ func run() error {
 		_, err = db.ExecContext(ctx, `ANALYZE`)
 	}
 	return err
+}
+
+// timeQueries prints the median time of the store's query behind
+// tokenward usage --since 24h --token name, and of its summary, without
+// the process start and the store's open that the command adds.
+func timeQueries(dsn, name string) error {
+	ctx := context.Background()
+	st, err := store.Open(ctx, dsn, store.ReadOnly())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	w, _ := store.AsUsageWalker(st)
+	u, _ := store.AsUsageLog(st)
+	q := store.UsageQuery{TokenName: name, Since: time.Now().Add(-24 * time.Hour)}
+	for _, what := range []string{"events", "summary"} {
+		var times []time.Duration
+		n := 0
+		for i := 0; i < 5; i++ {
+			began := time.Now()
+			n = 0
+			if what == "events" {
+				err = w.EachUsage(ctx, q, func(store.UsageEvent) error { n++; return nil })
+			} else {
+				var rows []store.UsageSummary
+				rows, err = u.UsageSummary(ctx, q)
+				if len(rows) == 1 {
+					n = int(rows[0].Uses)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			times = append(times, time.Since(began))
+		}
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+		fmt.Printf("in-process %-8s median %.1f ms (%d events; runs sorted: %v)\n", what, float64(times[2].Microseconds())/1000, n, times)
+	}
+	return nil
 }
 
 // indexes returns the definitions of usage_events' indexes by name.
