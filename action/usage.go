@@ -78,7 +78,7 @@ var usageCode = regexp.MustCompile(`^[a-z][a-z_]{0,63}$`)
 func (c *cli) usageList(ctx context.Context, args []string) int {
 	fs, sf := c.flagSet("usage")
 	name := fs.String("token", "", "only the events of the token NAME")
-	since := spanFlag(fs, "since", defaultUsageSince, "only events newer than this, such as 24h, 7d or 90d")
+	since := spanFlag(fs, "since", defaultUsageSince, "only events newer than this, such as 24h, 7d or 90d (0: all)")
 	ipFlag := fs.String("ip", "", "only events from this network (CIDR, such as 192.0.2.0/24) or address")
 	code := fs.String("code", "", "only events with this outcome code, such as valid, revoked, not_found or insufficient_scope")
 	format := fs.String("format", "table", "output format: table, json or csv")
