@@ -23,6 +23,19 @@ func (r *Registry) Verify(ctx context.Context, value string, required []string) 
 // which hashes the secret and compares it with the dummy hash as it does for
 // an unknown id.
 func (r *Registry) VerifyUse(ctx context.Context, value string, required []string) (res token.Result, honeytoken bool, err error) {
+	return r.verify(ctx, value, required, false)
+}
+
+// CheckIssued is the rotation's test of a value it just delivered: Verify,
+// except that a honeytoken's value is checked as if it were a real token's,
+// so that a decoy is proven to hold a value its version would accept. Its
+// result must never answer a presenter.
+func (r *Registry) CheckIssued(ctx context.Context, value string, required []string) (token.Result, error) {
+	res, _, err := r.verify(ctx, value, required, true)
+	return res, err
+}
+
+func (r *Registry) verify(ctx context.Context, value string, required []string, decoys bool) (res token.Result, honeytoken bool, err error) {
 	lookup := func(ctx context.Context, id string) (rec *token.Record, err error) {
 		err = r.st.View(ctx, func(tx store.Tx) error {
 			v, err := tx.GetVersion(ctx, id)
@@ -36,7 +49,7 @@ func (r *Registry) VerifyUse(ctx context.Context, value string, required []strin
 			if err != nil {
 				return err
 			}
-			if tk.Honeytoken {
+			if tk.Honeytoken && !decoys {
 				honeytoken = true
 				return nil
 			}
