@@ -31,7 +31,7 @@ type Report struct {
 	// alone, since Selection.Honeytokens was not set and Tokens did not name
 	// them. They are no failure and never make NextDue earlier.
 	Honeytokens []Item
-	Revoked  int      // previous versions revoked because their overlap ended
+	Revoked     int // previous versions revoked because their overlap ended
 	// Retired counts the previous versions of credentials retired at their
 	// issuers (login locked, password removed) because their overlap ended.
 	Retired int
