@@ -84,7 +84,7 @@ func TestVerifyOnceHoneytoken(t *testing.T) {
 
 // forgedChecksum is the checksum a token whose other parts are body needs,
 // as token.Generate computes it.
-func forgedChecksum(t *testing.T, body string) string {
+func forgedChecksum(t testing.TB, body string) string {
 	t.Helper()
 	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	crc := crc32.ChecksumIEEE([]byte(body))
@@ -115,5 +115,42 @@ func TestBuildHoneytoken(t *testing.T) {
 		if e == nil || e.Token.Honeytoken != want {
 			t.Errorf("version %s: entry %+v, want Honeytoken %v", id, e, want)
 		}
+	}
+}
+
+// BenchmarkVerifyOnceHoneytoken compares the work verifyOnce does for a
+// honeytoken's value with an unknown value's and a real token's wrong
+// secret: the decoy must take the unknown id's path.
+func BenchmarkVerifyOnceHoneytoken(b *testing.B) {
+	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	var entries []*Entry
+	values := map[string]string{}
+	for i, info := range []*TokenInfo{{ID: "decoy", Name: "decoy", Honeytoken: true}, {ID: "real", Name: "real"}, {ID: "other", Name: "other"}} {
+		m, err := token.Generate(rand.Reader)
+		if err != nil {
+			b.Fatal(err)
+		}
+		values[info.Name] = m.Value
+		if i < 2 { // "other" stays unknown
+			entries = append(entries, &Entry{Record: token.Record{VersionID: m.ID, TokenName: info.Name, Hash: m.Hash, State: token.StateCurrent,
+				ExpiresAt: now.Add(time.Hour)}, Token: info})
+		}
+	}
+	rp, _ := token.Parse(values["real"])
+	op, _ := token.Parse(values["other"])
+	wrong := token.Prefix + rp.ID + op.Secret
+	wrong += forgedChecksum(b, wrong)
+	s := New(staticSnapshots{NewSnapshot(1, now, entries)}, WithServerClock(func() time.Time { return now }))
+	src := netip.MustParseAddr("203.0.113.7")
+	for _, c := range []struct{ name, value string }{
+		{"unknown", values["other"]}, {"honeytoken", values["decoy"]}, {"wrong secret of a real token", wrong},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if out := s.verifyOnce(c.value, nil, src, true); out.Code != token.NotFound {
+					b.Fatalf("code %s", out.Code)
+				}
+			}
+		})
 	}
 }
