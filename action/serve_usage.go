@@ -41,9 +41,9 @@ func usageLogFlags(fs *flag.FlagSet) *usageFlags {
 	host, _ := os.Hostname() // no host name: events name no instance
 	retention := defaultUsageRetention
 	f := &usageFlags{
-		instance: fs.String("instance", host, "the name of this server in the usage log; the host name by default"),
-		on:       fs.Bool("usage-log", true, "log every verification in the store's usage log; --usage-log=false turns it off"),
-		queue:    fs.Int("usage-queue", server.DefaultUsageQueue, "usage events that may wait to be written; past that they are dropped and counted"),
+		instance:  fs.String("instance", host, "the name of this server in the usage log; the host name by default"),
+		on:        fs.Bool("usage-log", true, "log every verification in the store's usage log; --usage-log=false turns it off"),
+		queue:     fs.Int("usage-queue", server.DefaultUsageQueue, "usage events that may wait to be written; past that they are dropped and counted"),
 		retention: &retention,
 	}
 	fs.Var(retentionValue{f.retention}, "usage-retention", "how long usage events are kept, such as 90d or 2w; 0 keeps them forever")
