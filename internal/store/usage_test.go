@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
+	"github.com/tokenward/terraform-provider-tokenward/internal/store/storetest"
 )
 
 func usageLog(t *testing.T, st store.Store) store.UsageLog {
@@ -448,4 +450,37 @@ func TestAlertLog(t *testing.T) {
 			t.Errorf("acknowledged alert: %+v, want %+v", got[2], want)
 		}
 	})
+}
+
+// BenchmarkAppendUsage: one batch of 1,000 events, as the server writes
+// about a second of them, in one transaction.
+//
+//	go test ./internal/store/ -run '^$' -bench AppendUsage -benchtime 20x
+func BenchmarkAppendUsage(b *testing.B) {
+	for _, engine := range storetest.Names {
+		b.Run(engine, func(b *testing.B) {
+			dsn := filepath.Join(b.TempDir(), "tokenward.db")
+			if engine == "postgres" {
+				dsn = engines.Postgres().NewDatabase(b, errors.New("no PostgreSQL"))
+			}
+			st, err := store.Open(b.Context(), dsn, store.Create())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			u, _ := store.AsUsageLog(st)
+			batch := make([]store.UsageEvent, 1000)
+			for i := range batch {
+				batch[i] = ev(usageDay.Add(time.Duration(i)*time.Millisecond), fmt.Sprintf("tok-%d", i%50), fmt.Sprintf("10.0.%d.%d", i/256, i%256), "valid")
+				batch[i].UserAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := u.AppendUsage(b.Context(), batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "events/s")
+		})
+	}
 }

@@ -75,6 +75,9 @@ BEGIN
                WHERE i.inhparent = 'usage_events'::regclass AND c.relname = part) THEN
         RETURN part;
     END IF;
+    -- Writers of the DEFAULT partition wait until the day is attached: a
+    -- row of the day they added after the move would fail the ATTACH.
+    LOCK TABLE usage_events_default IN EXCLUSIVE MODE;
     EXECUTE format('CREATE TABLE %I (LIKE usage_events INCLUDING DEFAULTS)', part);
     EXECUTE format('WITH moved AS (DELETE FROM usage_events_default WHERE at >= %s AND at < %s RETURNING *) INSERT INTO %I SELECT * FROM moved',
         day_start, day_end, part);
