@@ -21,11 +21,11 @@ import (
 // writes every verification's event to the store, and the maintenance of
 // the log (partitions ahead, retention) the server runs when it may.
 
-// Usage log defaults of serve.
+// Usage log maintenance of serve; its default retention is usage
+// maintain's (defaultUsageRetention, 90 days).
 const (
-	defaultUsageRetention = 90 * duration.Day
-	usagePartitionsAhead  = 7 // days
-	usageMaintainEvery    = time.Hour
+	usagePartitionsAhead = 7 // days
+	usageMaintainEvery   = time.Hour
 )
 
 // usageFlags are serve's flags of the usage log.
