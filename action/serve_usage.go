@@ -203,9 +203,9 @@ func (u *usageLog) maintainOnce(ctx context.Context, reg *registry.Registry, ret
 func maintenanceFailure(err error) string {
 	var pg interface{ SQLState() string }
 	if errors.As(err, &pg) && pg.SQLState() == "42501" {
-		return fmt.Sprintf("%v: the server's role needs EXECUTE on the functions usage_events_partition and usage_events_drop_partition, "+
-			"and the audit chain's grants (INSERT on audit_events, UPDATE on audit_head) for the record of what was pruned; "+
-			"or run tokenward usage maintain on a schedule with a role that has them", err)
+		return fmt.Sprintf("%v: partitions ahead need EXECUTE on the function usage_events_partition, retention DELETE on usage_events "+
+			"and EXECUTE on usage_events_drop_partition, and both the audit chain's grants (the usage guide, docs/guides/usage.md); "+
+			"or run tokenward usage maintain on a schedule with the maintenance role", err)
 	}
 	return err.Error()
 }
