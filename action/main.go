@@ -56,6 +56,13 @@ Usage:
   tokenward audit verify [--pubkey ID:KEY]... [--signed-head] [--witness SEQ:HASH]...
                                         verify the audit log's hash chain, its signed checkpoints and witnesses
   tokenward audit pubkey                print the public keys that sign the audit log's checkpoints
+  tokenward usage [--token NAME] [--since 24h] [--ip CIDR] [--code CODE] [--format table|json|csv] [--summary] [--limit N]
+                                        who used which token, from where (the usage log serve writes); no master key
+  tokenward usage maintain [--usage-retention 90d] [--ahead 7d]
+                                        create the usage log's daily partitions ahead and remove old events (for a schedule)
+  tokenward alerts [--since 24h] [--format table|json] [--limit N]
+                                        the alerts serve's detectors raised; no master key
+  tokenward alerts ack [--by NAME] ID   record who acknowledged an alert
   tokenward config get --user U         print a user's effective configuration (JSON)
   tokenward config set --user U K=V...  set some of a user's values (V is JSON, or a plain string); never a sensitive one
   tokenward config set --user U --stdin [K]   the same from stdin (or --file F): K's value, or KEY=VALUE lines or a JSON object
@@ -128,6 +135,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.serve(ctx, args[1:])
 	case "review":
 		return c.review(ctx, args[1:])
+	case "usage":
+		return c.usageCommand(ctx, args[1:])
+	case "alerts":
+		return c.alertsCommand(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "tokenward", version)
 		return exitOK

@@ -63,6 +63,7 @@ var flagSources = map[string]map[string]flagSource{
 var takesArguments = map[string]bool{
 	"tokenward config set":   true,
 	"tokenward config unset": true,
+	"tokenward alerts ack":   true,
 }
 
 // parse parses flags, then completes every flag that was not given from its

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
@@ -41,6 +42,8 @@ type tokenDataModel struct {
 	AllowedCIDRs    types.Set    `tfsdk:"allowed_cidrs"`
 	RateLimit       types.Object `tfsdk:"rate_limit"`
 	Honeytoken      types.Bool   `tfsdk:"honeytoken"`
+	LastUsedAt      types.String `tfsdk:"last_used_at"`
+	LastUsedIP      types.String `tfsdk:"last_used_ip"`
 }
 
 func (d *tokenDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -85,6 +88,10 @@ func (d *tokenDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, 
 					"per":      schema.StringAttribute{Computed: true, MarkdownDescription: "The window, such as `1m`."},
 				}},
 			"honeytoken": honeytokenDataAttribute(),
+			"last_used_at": str("When the token was last presented to `tokenward serve` (RFC 3339), whatever the outcome, as its usage log " +
+				"records it; null when it never was, or no usage log is kept."),
+			"last_used_ip": str("The address the last use came from, such as `192.0.2.7`; null when the token was never used, empty when " +
+				"the address was unknown."),
 		},
 	}
 }
@@ -133,6 +140,13 @@ func (d *tokenDataSource) Read(ctx context.Context, req datasource.ReadRequest, 
 		resp.Diagnostics.Append(diags...)
 		return l
 	}
+	lastAt, lastIP := types.StringNull(), types.StringNull()
+	if at, ip, ok, err := d.data.reg.LastUsed(ctx, ti.ID); err != nil {
+		resp.Diagnostics.AddError("Cannot read the last use of token "+name, err.Error())
+		return
+	} else if ok {
+		lastAt, lastIP = types.StringValue(at.UTC().Format(time.RFC3339)), types.StringValue(ip)
+	}
 	c := computedOf(ti, d.data.now())
 	m = tokenDataModel{
 		ID: types.StringValue(ti.Name), Name: types.StringValue(ti.Name),
@@ -146,6 +160,7 @@ func (d *tokenDataSource) Read(ctx context.Context, req datasource.ReadRequest, 
 		ExpiresAt: c.expiresAt, NextRotationAt: c.nextRotationAt, Status: c.status,
 		AllowedCIDRs: set(ti.AllowedCIDRs), RateLimit: rateLimitData(ti.RateLimit, &resp.Diagnostics),
 		Honeytoken: types.BoolValue(ti.Honeytoken),
+		LastUsedAt: lastAt, LastUsedIP: lastIP,
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
