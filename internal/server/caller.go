@@ -45,6 +45,17 @@ func (s *Server) authenticate(r *http.Request, form url.Values, u *use) *callerE
 		return err
 	}
 	out := s.verifyOnce(value, []string{IntrospectScope}, s.clientAddr(r), false)
+	if out.honeytoken && u != nil {
+		// A decoy as the caller's own credential: refused below as an
+		// unknown one, and the usage event names the decoy for the
+		// honeytoken_used alert. Neither the answer nor the log line shows it.
+		u.honeytoken, u.fingerprint = true, token.Fingerprint(value)
+		if snap, err := s.src.Current(); err == nil && snap != nil {
+			if e := snap.Lookup(out.VersionID); e != nil {
+				u.named = e.Token
+			}
+		}
+	}
 	refuse := func(bearerError, desc string) *callerError {
 		return &callerError{status: http.StatusUnauthorized, method: method, bearerError: bearerError, description: desc}
 	}

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -222,4 +223,81 @@ func TestHoneytokenNotInMetrics(t *testing.T) {
 			t.Errorf("the metrics lack %s:\n%s", want, body)
 		}
 	}
+}
+
+// honeyEvents is an EventSink that keeps what it is given.
+type honeyEvents struct {
+	mu  sync.Mutex
+	got []store.UsageEvent
+}
+
+func (e *honeyEvents) Record(ev store.UsageEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.got = append(e.got, ev)
+}
+
+func (e *honeyEvents) last(t *testing.T) store.UsageEvent {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.got) == 0 {
+		t.Fatal("no usage event")
+	}
+	return e.got[len(e.got)-1]
+}
+
+// TestHoneytokenUsageEvent: every presentation of a decoy, through each
+// endpoint and as a caller's credential, with its secret or another, gives
+// a usage event flagged honeytoken and naming the decoy, for the
+// honeytoken_used detector; an unknown value's event is not flagged.
+func TestHoneytokenUsageEvent(t *testing.T) {
+	t.Parallel()
+	sink := &honeyEvents{}
+	w := newWorld(t, server.WithEventSinks(sink))
+	addHoneytokens(t, w)
+	bearerOf := func(v string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+v) }
+	}
+	asks := map[string]func(v string){
+		"verify": func(v string) { w.verify(server.VerifyRequest{Token: v}, request{auth: w.bearer("caller")}) },
+		"introspect": func(v string) {
+			w.introspect(url.Values{"token": {v}}, request{auth: w.basic("caller", "caller")})
+		},
+		"authz": func(v string) {
+			w.authz(nil, request{auth: bearerOf(v), headers: map[string]string{"X-Original-URI": "/api/x", "User-Agent": "curl/8"}})
+		},
+		"caller Basic": func(v string) {
+			w.introspect(url.Values{"token": {w.value("billing")}}, request{auth: func(r *http.Request) { r.SetBasicAuth("honey", v) }})
+		},
+		"caller Bearer": func(v string) {
+			w.verify(server.VerifyRequest{Token: w.value("billing")}, request{auth: bearerOf(v)})
+		},
+	}
+	for name, ask := range asks {
+		for _, label := range []string{"honey", "honey-wrong", "honey-net", "honey-retired"} {
+			ask(w.value(label))
+			ev := sink.last(t)
+			if !ev.Honeytoken || ev.TokenName != w.tokenOf(label) || ev.Fingerprint != token.Fingerprint(w.value(label)) {
+				t.Errorf("%s of %s: event %+v, want one flagged honeytoken naming %s", name, label, ev, w.tokenOf(label))
+			}
+		}
+		ask(mustGenerate(t))
+		if ev := sink.last(t); ev.Honeytoken || ev.TokenName != "" {
+			t.Errorf("%s of an unknown value: event %+v, want no honeytoken and no token", name, ev)
+		}
+	}
+}
+
+// tokenOf is the name of the token a honeyVersions label belongs to.
+func (w *world) tokenOf(label string) string {
+	if label == "honey-wrong" {
+		label = "honey"
+	}
+	for _, v := range honeyVersions {
+		if v.label == label {
+			return v.tokenName
+		}
+	}
+	return ""
 }

@@ -27,10 +27,6 @@ type outcome struct {
 	token.Result
 	entry      *Entry // nil unless the secret matched
 	retryAfter time.Duration
-	// named is the token the presented version id names, whether or not the
-	// secret matched (nil for an unknown id): for the usage log, which names
-	// the token of every presentation; never for an answer.
-	named *TokenInfo
 	// honeytoken is set when the presented version id is a honeytoken's,
 	// whatever the secret: any presentation of a decoy's id is suspicious,
 	// since only its value (or its fingerprint) shows the id. The Result is
@@ -72,7 +68,7 @@ func (s *Server) verifyOnce(value string, required []string, src netip.Addr, cou
 	res, _ := token.Verify(context.Background(), value, required, now, lookup)
 	out := outcome{Result: res}
 	if entry != nil {
-		out.named, out.honeytoken = entry.Token, entry.Token.isHoneytoken()
+		out.honeytoken = entry.Token.isHoneytoken()
 	}
 	if res.TokenName == "" {
 		return out // malformed, or no version with that secret
