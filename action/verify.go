@@ -95,12 +95,20 @@ func (c *cli) verify(ctx context.Context, args []string) int {
 		// Token secrets are kept hashed, not sealed: a verifier needs no
 		// master key and no write access, so it cannot issue or change
 		// anything.
+		usage := c.openVerifyUsage(ctx, sf) // first: a writable open brings the schema up to date
+		defer usage.close(ctx)
 		reg, err := c.openVerifier(ctx, sf)
 		if err != nil {
 			return c.fail(exitTrouble, "%v", err)
 		}
 		defer reg.Close()
-		verifyOne = func(value string) (verifyOutput, error) { return verifyLocal(ctx, reg, value, scopes) }
+		verifyOne = func(value string) (verifyOutput, error) {
+			out, err := verifyLocal(ctx, reg, value, scopes)
+			if err == nil {
+				usage.record(ctx, value, scopes, out, reg.Now())
+			}
+			return out, err
+		}
 	}
 	outs := make([]verifyOutput, 0, len(values))
 	allValid := true

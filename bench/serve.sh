@@ -8,12 +8,19 @@
 # 100,000 more tokens: serve's startup time and memory, and verify again.
 # Prints per endpoint the median requests/s of each, their ratio (goal:
 # serve >= 0.5x bare), wrk's latency percentiles of the median round, and
-# every response that was not a 2xx (goal: none).
+# every response that was not a 2xx (goal: none). Those rounds run serve
+# with --usage-log=false. Then the usage log (issue 14): verify's requests/s
+# with the usage log on against off, two serve processes side by side on
+# CPU 0, on SQLite and on PostgreSQL (a throwaway server, on CPU 0 too, when
+# its binaries are installed; PG=0 skips it), goal on >= 0.8x off, and the
+# events the "on" server wrote and dropped (goal: none dropped).
 #
 #   bench/serve.sh                  # ROUNDS=5 DURATION=5s CONNECTIONS=32 EXTRA=100000
 #   KEEP=1 bench/serve.sh           # keep the work folder (wrk's output, the logs)
+#   USAGE_ONLY=1 bench/serve.sh     # only the usage log's rounds
 #
-# Needs wrk, curl and taskset, and two CPUs. Takes about three minutes.
+# Needs wrk, curl and taskset, and two CPUs; PostgreSQL's initdb and pg_ctl
+# for the usage log's PostgreSQL rounds. Takes about five minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
@@ -27,9 +34,11 @@ done
 
 work=$(mktemp -d)
 pids=()
+pgstop=
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ -n "$pgstop" ]; then eval "$pgstop" >/dev/null 2>&1 || true; fi
   if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -68,7 +77,7 @@ wait_ready() {
 
 serve_pid=
 start_serve() {
-  taskset -c 0 "$work/tokenward" serve --store "$work/tokenward.db" --listen $SERVE_ADDR >"$work/serve.log" 2>&1 &
+  taskset -c 0 "$work/tokenward" serve --store "$work/tokenward.db" --listen $SERVE_ADDR --usage-log=false >"$work/serve.log" 2>&1 &
   serve_pid=$!
   pids+=("$serve_pid")
   startup=$(wait_ready "http://$SERVE_ADDR/readyz" "$serve_pid")
@@ -124,10 +133,10 @@ bare_pid=$!
 pids+=("$bare_pid")
 wait_ready "http://$BARE_ADDR/readyz" "$bare_pid" >/dev/null
 
-# bench ENDPOINT ADDR LABEL: one wrk round; appends "label rps p50 p90 p99 non2xx errors" to $work/results.
+# bench ENDPOINT ADDR LABEL [SCRIPT]: one wrk round; appends "label rps p50 p90 p99 non2xx errors" to $work/results.
 bench() {
-  local e=$1 addr=$2 label=$3 out
-  out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/$e.lua" "http://$addr${path[$e]}")
+  local e=$1 addr=$2 label=$3 script=${4:-$work/$1.lua} out
+  out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "http://$addr${path[$e]}")
   echo "$out" >>"$work/wrk.log"
   local rps p50 p90 p99 non2xx errors
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
@@ -153,8 +162,9 @@ report() {
   }'
 }
 
-echo "== $ROUNDS alternating rounds of $DURATION per endpoint, $CONNECTIONS connections, servers on CPU 0, wrk on CPU 1"
 : >"$work/results"
+if [ -z "${USAGE_ONLY:-}" ]; then
+echo "== $ROUNDS alternating rounds of $DURATION per endpoint, $CONNECTIONS connections, servers on CPU 0, wrk on CPU 1"
 for e in verify introspect authz; do
   for r in $(seq 1 "$ROUNDS"); do
     bench "$e" $SERVE_ADDR small/serve
@@ -189,7 +199,86 @@ for _ in $(seq 1 6000); do
   sleep 0.01
 done
 echo "a deletion seen by serve after ${reload:-more than 60}s ($EXTRA + 3 tokens)"
+fi
+kill "$serve_pid" 2>/dev/null || true
+wait "$serve_pid" 2>/dev/null || true
 
+# The usage log: two serve processes on one store, --usage-log=false and
+# the default (on), alternating wrk rounds of verify against each.
+OFF_ADDR=127.0.0.1:18430
+ON_ADDR=127.0.0.1:18431
+# metric ADDR NAME: a metric's value from /metrics.
+metric() { curl -fs "http://$1/metrics" | awk -v n="$2" '$1 == n {print $2}'; }
+declare -A written dropped served
+# usage_rounds ENGINE STORE VALUES: the rounds on one store.
+usage_rounds() {
+  local engine=$1 st=$2 values=$3 caller client off_pid on_pid
+  caller=$(cat "$values/caller.token")
+  client=$(cat "$values/client.token")
+  cat >"$values/verify.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer $caller"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"token":"$client","scopes":["billing:read"]}'
+EOF
+  chmod 0600 "$values/verify.lua"
+  taskset -c 0 "$work/tokenward" serve --store "$st" --listen $OFF_ADDR --usage-log=false >"$work/usage-off-$engine.log" 2>&1 &
+  off_pid=$!
+  pids+=("$off_pid")
+  taskset -c 0 "$work/tokenward" serve --store "$st" --listen $ON_ADDR --instance "bench-$engine" >"$work/usage-on-$engine.log" 2>&1 &
+  on_pid=$!
+  pids+=("$on_pid")
+  wait_ready "http://$OFF_ADDR/readyz" "$off_pid" >/dev/null
+  wait_ready "http://$ON_ADDR/readyz" "$on_pid" >/dev/null
+  if ! curl -fs "http://$ON_ADDR/readyz" | grep -q '"usage_log":"on"'; then
+    echo "bench/serve.sh: the usage log of $engine is not on: $(curl -s "http://$ON_ADDR/readyz")" >&2
+    exit 1
+  fi
+  for _ in $(seq 1 "$ROUNDS"); do
+    bench verify $OFF_ADDR "usage-$engine/off" "$values/verify.lua"
+    bench verify $ON_ADDR "usage-$engine/on" "$values/verify.lua"
+  done
+  # Wait for the queue to drain (at most 30 s) and the last batch's flush
+  # interval (1 s), then count.
+  for _ in $(seq 1 300); do
+    [ "$(metric $ON_ADDR tokenward_usage_queue_depth)" = "0" ] && break
+    sleep 0.1
+  done
+  sleep 1.5
+  written[$engine]=$(metric $ON_ADDR tokenward_usage_events_written_total)
+  dropped[$engine]=$(metric $ON_ADDR tokenward_usage_events_dropped_total)
+  served[$engine]=$(metric $ON_ADDR 'tokenward_requests_total{code="valid",endpoint="verify"}')
+  echo "  $engine: the usage log wrote ${written[$engine]} events for ${served[$engine]} verifications, dropped ${dropped[$engine]}"
+  kill "$off_pid" "$on_pid"
+  wait "$off_pid" "$on_pid" 2>/dev/null || true
+}
+engines_run=(sqlite)
+echo "== the usage log: $ROUNDS alternating rounds of $DURATION of verify, off and on, per store"
+usage_rounds sqlite "$work/tokenward.db" "$work"
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -x "$pgbin/initdb" ] || pgbin=$(dirname "$(command -v initdb 2>/dev/null || echo /none/initdb)")
+if [ "${PG:-1}" = 0 ]; then
+  echo "  PostgreSQL: skipped (PG=0)"
+elif [ ! -x "$pgbin/initdb" ]; then
+  if [ -n "${CI:-}" ]; then echo "bench/serve.sh: PostgreSQL's initdb is not installed: it must run under CI" >&2; exit 1; fi
+  echo "  PostgreSQL: skipped (initdb is not installed: apt-get install postgresql)"
+else
+  pgdir=$(mktemp -d)
+  as=()
+  if [ "$(id -u)" = 0 ]; then chown postgres "$pgdir"; as=(runuser -u postgres --); fi
+  pgstop="${as[*]} $pgbin/pg_ctl -D $pgdir/data -m immediate stop; rm -rf $pgdir"
+  "${as[@]}" "$pgbin/initdb" -D "$pgdir/data" -A trust -U postgres >"$work/initdb.log" 2>&1
+  # On CPU 0 with the servers: the usage log's writes cost what they cost.
+  taskset -c 0 "${as[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -w -l "$pgdir/pg.log" \
+    -o "-p 18432 -k $pgdir -c listen_addresses=127.0.0.1" start >/dev/null
+  pgdsn="postgres://postgres@127.0.0.1:18432/postgres?sslmode=disable"
+  mkdir -m 0700 "$work/pg"
+  "$work/fill" --store "$pgdsn" --values "$work/pg"
+  usage_rounds postgres "$pgdsn" "$work/pg"
+  engines_run+=(postgres)
+fi
+
+if [ -z "${USAGE_ONLY:-}" ]; then
 echo
 echo "| case | serve req/s | bare req/s | serve / bare | serve latency | bare latency | non-2xx |"
 echo "|---|---|---|---|---|---|---|"
@@ -200,6 +289,18 @@ echo "| store | serve startup (to /readyz 200) | serve RSS after startup | a del
 echo "|---|---|---|---|"
 echo "| 3 tokens | ${small_startup} s | ${small_rss} MiB | (see the gateway tests) |"
 echo "| $EXTRA + 3 tokens | ${startup} s | ${big_rss} MiB | ${reload:-more than 60} s |"
+fi
+echo
+echo "| store | usage log off req/s | on req/s | on / off (goal >= 0.8x) | off latency | on latency | events written | dropped |"
+echo "|---|---|---|---|---|---|---|---|"
+for engine in "${engines_run[@]}"; do
+  on=$(awk -v k="usage-$engine/on" '$2 == k' "$work/results" | sort -k3,3n | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
+  off=$(awk -v k="usage-$engine/off" '$2 == k' "$work/results" | sort -k3,3n | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
+  echo "$off|$on|${written[$engine]}|${dropped[$engine]}" | awk -F'|' -v e="$engine" '{
+    split($1, f, " "); split($2, o, " ")
+    printf "| %s | %.0f | %.0f | %.2fx | p50 %s  p99 %s | p50 %s  p99 %s | %s | %s |\n", e, f[3], o[3], o[3] / f[3], f[4], f[6], o[4], o[6], $3, $4
+  }'
+done
 non=$(awk '{s += $7} END {print s + 0}' "$work/results")
 echo
 echo "non-2xx responses in all rounds: $non"

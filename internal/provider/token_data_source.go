@@ -41,6 +41,7 @@ type tokenDataModel struct {
 	Status          types.String `tfsdk:"status"`
 	AllowedCIDRs    types.Set    `tfsdk:"allowed_cidrs"`
 	RateLimit       types.Object `tfsdk:"rate_limit"`
+	Honeytoken      types.Bool   `tfsdk:"honeytoken"`
 	LastUsedAt      types.String `tfsdk:"last_used_at"`
 	LastUsedIP      types.String `tfsdk:"last_used_ip"`
 }
@@ -86,6 +87,7 @@ func (d *tokenDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, 
 					"requests": schema.Int64Attribute{Computed: true, MarkdownDescription: "How many uses the window allows."},
 					"per":      schema.StringAttribute{Computed: true, MarkdownDescription: "The window, such as `1m`."},
 				}},
+			"honeytoken": honeytokenDataAttribute(),
 			"last_used_at": str("When the token was last presented to `tokenward serve` (RFC 3339), whatever the outcome, as its usage log " +
 				"records it; null when it never was, or no usage log is kept."),
 			"last_used_ip": str("The address the last use came from, such as `192.0.2.7`; null when the token was never used, empty when " +
@@ -157,6 +159,7 @@ func (d *tokenDataSource) Read(ctx context.Context, req datasource.ReadRequest, 
 		Fingerprint:  c.fingerprint, CurrentVersion: c.currentVersion, IssuedAt: c.issuedAt,
 		ExpiresAt: c.expiresAt, NextRotationAt: c.nextRotationAt, Status: c.status,
 		AllowedCIDRs: set(ti.AllowedCIDRs), RateLimit: rateLimitData(ti.RateLimit, &resp.Diagnostics),
+		Honeytoken: types.BoolValue(ti.Honeytoken),
 		LastUsedAt: lastAt, LastUsedIP: lastIP,
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)

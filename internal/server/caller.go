@@ -38,12 +38,24 @@ type callerError struct {
 // caller sends) and grant IntrospectScope. For Basic and the form fields the
 // value must belong to the token named client_id. The caller's use is not
 // counted against its rate limit: that limits the tokens being verified.
-func (s *Server) authenticate(r *http.Request, form url.Values) *callerError {
+// An accepted caller's token name goes into u, for the usage event.
+func (s *Server) authenticate(r *http.Request, form url.Values, u *use) *callerError {
 	method, id, value, err := credentials(r, form)
 	if err != nil {
 		return err
 	}
 	out := s.verifyOnce(value, []string{IntrospectScope}, s.clientAddr(r), false)
+	if out.honeytoken && u != nil {
+		// A decoy as the caller's own credential: refused below as an
+		// unknown one, and the usage event names the decoy for the
+		// honeytoken_used alert. Neither the answer nor the log line shows it.
+		u.honeytoken, u.fingerprint = true, token.Fingerprint(value)
+		if snap, err := s.src.Current(); err == nil && snap != nil {
+			if e := snap.Lookup(out.VersionID); e != nil {
+				u.named = e.Token
+			}
+		}
+	}
 	refuse := func(bearerError, desc string) *callerError {
 		return &callerError{status: http.StatusUnauthorized, method: method, bearerError: bearerError, description: desc}
 	}
@@ -62,6 +74,7 @@ func (s *Server) authenticate(r *http.Request, form url.Values) *callerError {
 	case out.Code != token.Valid:
 		return refuse("invalid_token", "the caller's token is not valid ("+string(out.Code)+")")
 	}
+	u.caller = out.TokenName
 	return nil
 }
 

@@ -33,6 +33,8 @@ type Server struct {
 	access         registry.ServeAccess // what reg may do
 	leaks          *leaks               // nil: the leak endpoints are off (leaks.go)
 	config         *configAPI           // the configuration API (config.go)
+	instance       string               // names this instance in usage events
+	usageStatus    func() string        // what /readyz says of the usage log; nil: nothing
 }
 
 // Option configures a Server.
@@ -103,6 +105,7 @@ func New(src Snapshots, opts ...Option) *Server {
 	}
 	s.limits = newLimiter()
 	s.metrics.watch(src, s.limits, s.now)
+	s.watchSinks()
 	mux := http.NewServeMux()
 	mux.Handle("POST /oauth2/introspect", s.route(endpointIntrospect, s.introspect))
 	mux.Handle("POST /v1/verify", s.route(endpointVerify, s.verify))
