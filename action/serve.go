@@ -34,6 +34,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	fs.Var(authzFrom, "authz-from", "CIDRs that may call /v1/authz, comma separated or repeated (default $TOKENWARD_AUTHZ_FROM)")
 	maxStale := durationFlag(fs, "max-staleness", server.DefaultMaxStaleness, "how long to answer from the last snapshot while the store is unreachable, then fail closed (default $TOKENWARD_MAX_STALENESS)")
 	usage := usageLogFlags(fs)
+	leakFlags := addLeakFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
@@ -71,6 +72,10 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	if !access.Keys {
 		log.Warn("serving without a master key: sensitive configuration values and leak rotations are off", "why", access.NoKeyWhy)
 	}
+	leakOpt, err := c.leakOption(leakFlags, reg, access, log)
+	if err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
 	src, err := server.NewSource(ctx, reg.Store(), server.WithMaxStaleness(*maxStale),
 		server.WithClock(now), server.WithLogger(log))
 	if err != nil {
@@ -79,7 +84,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	usageLog := startUsageLog(ctx, usage, reg, access, log)
 	srv := server.New(src, server.WithIssuer(*issuer), server.WithTrustedProxies(trusted.prefixes),
 		server.WithAuthzFrom(authzFrom.prefixes), server.WithServerClock(now), server.WithServerLogger(log),
-		server.WithRegistryAccess(reg, access), usageLog.option(*usage.instance))
+		server.WithRegistryAccess(reg, access), leakOpt, usageLog.option(*usage.instance))
 
 	// The source follows the store until the server has stopped.
 	srcCtx, stopSource := context.WithCancel(context.WithoutCancel(ctx))

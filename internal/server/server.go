@@ -33,6 +33,7 @@ type Server struct {
 	access         registry.ServeAccess // what reg may do
 	instance       string               // names this instance in usage events
 	usageStatus    func() string        // what /readyz says of the usage log; nil: nothing
+	leaks          *leaks               // nil: the leak endpoints are off (leaks.go)
 }
 
 // Option configures a Server.
@@ -113,6 +114,7 @@ func New(src Snapshots, opts ...Option) *Server {
 	mux.Handle("GET /healthz", s.route("healthz", s.healthz))
 	mux.Handle("GET /readyz", s.route("readyz", s.readyz))
 	mux.Handle("GET /metrics", s.route("metrics", s.metrics.handler().ServeHTTP))
+	s.leakRoutes(mux)
 	s.handler = mux
 	return s
 }

@@ -8,8 +8,10 @@
 // receives and keeps the plaintext for assertions; answers 201 on create and
 // 204 on update, 404 for what it does not know and 422 for what GitHub
 // rejects; keeps issue and pull request comments, listed in pages with
-// GitHub's Link header and written as the token's user; and can be told to
-// fail matching requests (5xx, stalls, rate limits).
+// GitHub's Link header and written as the token's user; publishes
+// secret-scanning partner signing keys (ECDSA P-256) and signs reports with
+// them, keeps secret-scanning alerts and sends their signed webhooks; and
+// can be told to fail matching requests (5xx, stalls, rate limits).
 //
 // Routes are listed in one place (Server.routes), so adding an endpoint is a
 // pattern and a handler.
@@ -49,6 +51,7 @@ type Server struct {
 	faults  []*fault
 	log     []string // "METHOD /path" of every request, in order
 	sealed  []string // every encrypted_value received
+	scan    scanning // secret scanning: the partner keys and the alerts (scanning.go)
 }
 
 // An Option configures a Server.
@@ -131,6 +134,10 @@ func (s *Server) routes() []route {
 		{"POST /repos/{owner}/{repo}/issues/{number}/comments", s.createComment},
 		{"PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", s.editComment},
 
+		{"GET /meta/public_keys/secret_scanning", s.scanningKeys},
+		{"GET /repos/{owner}/{repo}/secret-scanning/alerts/{number}", s.getScanningAlert},
+		{"PATCH /repos/{owner}/{repo}/secret-scanning/alerts/{number}", s.updateScanningAlert},
+
 		{"GET /orgs/{org}/actions/secrets/public-key", s.secrets(orgActions, publicKeyOp)},
 		{"GET /orgs/{org}/actions/secrets/{name}", s.secrets(orgActions, getOp)},
 		{"PUT /orgs/{org}/actions/secrets/{name}", s.secrets(orgActions, putOp)},
@@ -209,13 +216,17 @@ type TokenGrant struct {
 	// WriteComments allows creating and editing issue and pull request
 	// comments, as GitHub's pull-requests: write or issues: write does.
 	WriteComments bool
+	// ResolveAlerts allows updating secret-scanning alerts, as GitHub's
+	// secret_scanning_alerts: write does.
+	ResolveAlerts bool
 }
 
 // AddToken accepts tok as a credential acting as DefaultLogin; canWrite
-// grants it every write permission (secrets and comments), false makes it
+// grants it every write permission (secrets, comments and secret-scanning
+// alerts), false makes it
 // read-only.
 func (s *Server) AddToken(tok string, canWrite bool) {
-	s.AddTokenGrant(tok, TokenGrant{WriteSecrets: canWrite, WriteComments: canWrite})
+	s.AddTokenGrant(tok, TokenGrant{WriteSecrets: canWrite, WriteComments: canWrite, ResolveAlerts: canWrite})
 }
 
 // AddTokenGrant accepts tok as a credential with the given grant, such as a
@@ -426,6 +437,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/app/") {
 			next.ServeHTTP(w, r) // authenticates a JWT itself
+			return
+		}
+		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/meta/") {
+			next.ServeHTTP(w, r) // public, as GitHub's meta endpoints are
 			return
 		}
 		tok, ok := bearer(r)
