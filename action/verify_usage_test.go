@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"hash/crc32"
 	"strings"
 	"testing"
@@ -80,4 +81,26 @@ func checksumOf(body string) string {
 		crc /= 62
 	}
 	return string(out)
+}
+
+// TestVerifyUsageWriteFails checks that an event the store refuses is a
+// warning, never a failed verification.
+func TestVerifyUsageWriteFails(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	db, err := sql.Open("sqlite", "file:"+w.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TRIGGER usage_refused BEFORE INSERT ON usage_events BEGIN SELECT RAISE(ABORT, 'the disk says no'); END`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	r := w.run(t, w.value, "verify", "--scope", "billing:read")
+	if r.code != exitOK || !strings.Contains(r.stdout, `"valid": true`) {
+		t.Fatalf("verify with a usage log that refuses events: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "warning: the usage log did not record this verification") || !strings.Contains(r.stderr, "the disk says no") {
+		t.Errorf("no warning on stderr: %s", r.stderr)
+	}
 }
