@@ -110,6 +110,7 @@ func New(src Snapshots, opts ...Option) *Server {
 	mux.Handle("GET /healthz", s.route("healthz", s.healthz))
 	mux.Handle("GET /readyz", s.route("readyz", s.readyz))
 	mux.Handle("GET /metrics", s.route("metrics", s.metrics.handler().ServeHTTP))
+	s.alertRoutes(mux)
 	s.handler = mux
 	return s
 }
