@@ -33,6 +33,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	authzFrom := &prefixList{prefixes: server.DefaultAuthzFrom}
 	fs.Var(authzFrom, "authz-from", "CIDRs that may call /v1/authz, comma separated or repeated (default $TOKENWARD_AUTHZ_FROM)")
 	maxStale := durationFlag(fs, "max-staleness", server.DefaultMaxStaleness, "how long to answer from the last snapshot while the store is unreachable, then fail closed (default $TOKENWARD_MAX_STALENESS)")
+	det := c.detectFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
@@ -72,9 +73,14 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.fail(exitTrouble, "serve: load the first snapshot of the store: %v", err)
 	}
+	detectOpt, stopDetect, code := c.startDetect(ctx, det, reg, access, src, log, now)
+	if code != 0 {
+		return code
+	}
+	defer stopDetect()
 	srv := server.New(src, server.WithIssuer(*issuer), server.WithTrustedProxies(trusted.prefixes),
 		server.WithAuthzFrom(authzFrom.prefixes), server.WithServerClock(now), server.WithServerLogger(log),
-		server.WithRegistryAccess(reg, access))
+		server.WithRegistryAccess(reg, access), detectOpt)
 
 	// The source follows the store until the server has stopped.
 	srcCtx, stopSource := context.WithCancel(context.WithoutCancel(ctx))

@@ -181,8 +181,9 @@ type Engine struct {
 	failures *bounded[netip.Prefix, *burst]
 	probes   *bounded[string, *burst]
 
-	mu     sync.Mutex // guards dedup and the once flags: Raise is called from any goroutine
+	mu     sync.Mutex // guards dedup: Raise is called from any goroutine
 	dedup  *bounded[string, time.Time]
+	warnMu sync.Mutex // guards warned; taken under mu by an eviction
 	warned map[string]bool
 }
 
@@ -334,10 +335,10 @@ func (e *Engine) Run(ctx context.Context) error {
 // warnOnce logs msg the first time key is seen: a degraded sink says so
 // once, not per alert.
 func (e *Engine) warnOnce(key, msg string, args ...any) {
-	e.mu.Lock()
+	e.warnMu.Lock()
 	seen := e.warned[key]
 	e.warned[key] = true
-	e.mu.Unlock()
+	e.warnMu.Unlock()
 	if !seen {
 		e.log.Warn(msg, args...)
 	}

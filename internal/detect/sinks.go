@@ -52,7 +52,14 @@ func (e *Engine) isNew(a store.Alert) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	last, ok := e.dedup.get(dedupKey(a))
-	return !ok || a.At.Sub(last) >= e.cfg.Dedup || a.At.Before(last)
+	return !ok || !within(a.At, last, e.cfg.Dedup)
+}
+
+// within reports whether a and b are less than d apart, either way round:
+// instances' clocks and a queue's order may disagree a little.
+func within(a, b time.Time, d time.Duration) bool {
+	diff := a.Sub(b)
+	return diff < d && diff > -d
 }
 
 // Raise takes an alert where people look, once per (detector, token,
@@ -67,7 +74,7 @@ func (e *Engine) Raise(ctx context.Context, a store.Alert) {
 	a.At = a.At.UTC()
 	e.mu.Lock()
 	key := dedupKey(a)
-	if last, ok := e.dedup.get(key); ok && a.At.Sub(last) < e.cfg.Dedup && !a.At.Before(last) {
+	if last, ok := e.dedup.get(key); ok && within(a.At, last, e.cfg.Dedup) {
 		e.mu.Unlock()
 		return
 	}
