@@ -33,12 +33,16 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	authzFrom := &prefixList{prefixes: server.DefaultAuthzFrom}
 	fs.Var(authzFrom, "authz-from", "CIDRs that may call /v1/authz, comma separated or repeated (default $TOKENWARD_AUTHZ_FROM)")
 	maxStale := durationFlag(fs, "max-staleness", server.DefaultMaxStaleness, "how long to answer from the last snapshot while the store is unreachable, then fail closed (default $TOKENWARD_MAX_STALENESS)")
+	usage := usageLogFlags(fs)
 	det := c.detectFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	if *maxStale <= 0 {
 		return c.fail(exitUsage, "serve: --max-staleness must be positive, such as 60s")
+	}
+	if err := usage.check(); err != nil {
+		return c.fail(exitUsage, "serve: %v", err)
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return c.fail(exitUsage, "serve: give both --tls-cert and --tls-key (PEM files), or neither")
@@ -73,6 +77,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.fail(exitTrouble, "serve: load the first snapshot of the store: %v", err)
 	}
+	usageLog := startUsageLog(ctx, usage, reg, access, log)
 	detectOpt, stopDetect, code := c.startDetect(ctx, det, reg, access, src, log, now)
 	if code != 0 {
 		return code
@@ -80,7 +85,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	defer stopDetect()
 	srv := server.New(src, server.WithIssuer(*issuer), server.WithTrustedProxies(trusted.prefixes),
 		server.WithAuthzFrom(authzFrom.prefixes), server.WithServerClock(now), server.WithServerLogger(log),
-		server.WithRegistryAccess(reg, access), detectOpt)
+		server.WithRegistryAccess(reg, access), usageLog.option(*usage.instance), detectOpt)
 
 	// The source follows the store until the server has stopped.
 	srcCtx, stopSource := context.WithCancel(context.WithoutCancel(ctx))
@@ -106,6 +111,9 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 		Ready: func(a net.Addr) { fmt.Fprintf(c.stderr, "tokenward: serving on %s://%s\n", scheme, a) },
 	})
 	stopSource()
+	if err := usageLog.close(server.DefaultShutdownTimeout); err != nil {
+		log.Error("usage log", "err", err)
+	}
 	runErr := <-followed
 	if err != nil {
 		return c.fail(exitTrouble, "%v", err)

@@ -18,7 +18,6 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/review"
 	"github.com/tokenward/terraform-provider-tokenward/internal/server"
-	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
 // detectSources are the environment variables of serve's detector flags.
@@ -90,7 +89,8 @@ func (c *cli) startDetect(ctx context.Context, d *detectFlags, reg *registry.Reg
 		}
 		opts = append(opts, detect.WithWebhook(w))
 	}
-	al, hasLog := store.AsAlertLog(reg.Store())
+	al, noLog := reg.AlertLog()
+	hasLog := noLog == nil
 	switch {
 	case !access.Writable:
 		why := "the store is read-only: " + access.ReadOnlyWhy
@@ -107,7 +107,7 @@ func (c *cli) startDetect(ctx context.Context, d *detectFlags, reg *registry.Reg
 	if d.cfg.OnRevokedVersionUsed == detect.RespondRevoke && !access.Writable {
 		log.Warn("on_revoked_version_used is revoke, but the store is read-only: revoked_version_used alerts will say the token could not be revoked")
 	}
-	ul, _ := store.AsUsageLog(reg.Store())
+	ul, _ := reg.UsageLog()
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(1)

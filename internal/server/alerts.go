@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,6 +20,8 @@ const (
 	defaultAlertsLimit = 100
 	maxAlertsLimit     = 1000
 )
+
+var errNoRegistry = errors.New("no registry")
 
 // alertRoutes registers the alerts endpoint.
 func (s *Server) alertRoutes(mux *http.ServeMux) {
@@ -52,11 +55,12 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	var al store.AlertLog
-	ok := false
+	err := errNoRegistry
 	if s.reg != nil {
-		al, ok = store.AsAlertLog(s.reg.Store())
+		// The registry's: its store is wrapped when it holds a key.
+		al, err = s.reg.AlertLog()
 	}
-	if !ok {
+	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, oauthError{Error: "temporarily_unavailable",
 			Description: "this server keeps no alert log: serve it with a store that has one"})
 		return

@@ -64,7 +64,7 @@ func (s *Server) authz(w http.ResponseWriter, r *http.Request) {
 	}
 	src := s.clientAddr(r)
 	out := s.verifyOnce(value, required, src, true)
-	u.set(out, src)
+	s.set(&u, out, value, required, src)
 	h.Set(HeaderCode, string(out.Code))
 	switch out.Code {
 	case token.Valid:

@@ -38,7 +38,8 @@ type callerError struct {
 // caller sends) and grant IntrospectScope. For Basic and the form fields the
 // value must belong to the token named client_id. The caller's use is not
 // counted against its rate limit: that limits the tokens being verified.
-func (s *Server) authenticate(r *http.Request, form url.Values) *callerError {
+// An accepted caller's token name goes into u, for the usage event.
+func (s *Server) authenticate(r *http.Request, form url.Values, u *use) *callerError {
 	method, id, value, err := credentials(r, form)
 	if err != nil {
 		return err
@@ -62,6 +63,7 @@ func (s *Server) authenticate(r *http.Request, form url.Values) *callerError {
 	case out.Code != token.Valid:
 		return refuse("invalid_token", "the caller's token is not valid ("+string(out.Code)+")")
 	}
+	u.caller = out.TokenName
 	return nil
 }
 

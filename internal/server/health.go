@@ -15,6 +15,7 @@ type readiness struct {
 	AgeSeconds float64 `json:"age_seconds"` // since the store last confirmed the snapshot; -1 before the first
 	FreshAt    string  `json:"fresh_at,omitempty"`
 	LastError  string  `json:"last_error,omitempty"`
+	UsageLog   string  `json:"usage_log,omitempty"` // on, or off and why (WithUsageLogStatus)
 }
 
 // healthz answers 200 while the process serves: a liveness probe.
@@ -32,6 +33,9 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if st.Loaded && !st.FreshAt.IsZero() {
 		rd.AgeSeconds = s.now().Sub(st.FreshAt).Seconds()
 		rd.FreshAt = st.FreshAt.UTC().Format(time.RFC3339Nano)
+	}
+	if s.usageStatus != nil {
+		rd.UsageLog = s.usageStatus() // informative: a usage log that is off leaves the server ready
 	}
 	status := http.StatusOK
 	if !rd.Ready {

@@ -73,7 +73,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "the form field source_ip is not an IP address, such as 203.0.113.7 or 2001:db8::7")
 		return
 	}
-	if e := s.authenticate(r, form); e != nil {
+	if e := s.authenticate(r, form, &u); e != nil {
 		if e.status == http.StatusServiceUnavailable {
 			u.code = Unavailable
 			writeJSON(w, http.StatusOK, inactive) // fail closed
@@ -84,7 +84,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := s.verifyOnce(value, nil, src, true)
-	u.set(out, src)
+	s.set(&u, out, value, nil, src)
 	if out.Code != token.Valid {
 		writeJSON(w, http.StatusOK, inactive)
 		return

@@ -31,6 +31,8 @@ type Server struct {
 	alerts         AlertRaiser          // nil: findings are only logged
 	reg            *registry.Registry   // nil: only the verification endpoints work
 	access         registry.ServeAccess // what reg may do
+	instance       string               // names this instance in usage events
+	usageStatus    func() string        // what /readyz says of the usage log; nil: nothing
 }
 
 // Option configures a Server.
@@ -101,6 +103,7 @@ func New(src Snapshots, opts ...Option) *Server {
 	}
 	s.limits = newLimiter()
 	s.metrics.watch(src, s.limits, s.now)
+	s.watchSinks()
 	mux := http.NewServeMux()
 	mux.Handle("POST /oauth2/introspect", s.route(endpointIntrospect, s.introspect))
 	mux.Handle("POST /v1/verify", s.route(endpointVerify, s.verify))

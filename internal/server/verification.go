@@ -27,6 +27,9 @@ type outcome struct {
 	token.Result
 	entry      *Entry // nil unless the secret matched
 	retryAfter time.Duration
+	// honeytoken: the presented version belongs to a honeytoken. The
+	// answer never shows it; the usage event and the detectors do.
+	honeytoken bool
 }
 
 // verifyOnce verifies value for the required scopes, used from src (invalid

@@ -45,7 +45,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	u := use{endpoint: endpointVerify}
 	defer func() { s.finish(r, &u, start) }()
-	if e := s.authenticate(r, nil); e != nil {
+	if e := s.authenticate(r, nil, &u); e != nil {
 		if e.status == http.StatusServiceUnavailable {
 			u.code = Unavailable
 			writeJSON(w, http.StatusOK, VerifyResponse{Code: Unavailable, Scopes: []string{}})
@@ -72,7 +72,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := s.verifyOnce(req.Token, req.Scopes, src, true)
-	u.set(out, src)
+	s.set(&u, out, req.Token, req.Scopes, src)
 	writeJSON(w, http.StatusOK, verifyResponse(out))
 }
 

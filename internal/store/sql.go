@@ -24,6 +24,7 @@ type sqlStore struct {
 	// immutable: a SQLite file opened as one that never changes (see
 	// openSQLite), which cannot be followed (VerificationData).
 	immutable bool
+	usage     usagePartitions // see usage_sql.go
 }
 
 func (s *sqlStore) Engine() string { return s.d.name }
