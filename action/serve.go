@@ -44,6 +44,9 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	if err := usage.check(); err != nil {
 		return c.fail(exitUsage, "serve: %v", err)
 	}
+	if err := c.checkDetect(det); err != nil {
+		return c.fail(exitUsage, "serve: %v", err)
+	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return c.fail(exitUsage, "serve: give both --tls-cert and --tls-key (PEM files), or neither")
 	}
@@ -78,10 +81,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 		return c.fail(exitTrouble, "serve: load the first snapshot of the store: %v", err)
 	}
 	usageLog := startUsageLog(ctx, usage, reg, access, log)
-	detectOpt, stopDetect, code := c.startDetect(ctx, det, reg, access, src, log, now)
-	if code != 0 {
-		return code
-	}
+	detectOpt, stopDetect := startDetect(ctx, det, reg, access, src, log, now)
 	defer stopDetect()
 	srv := server.New(src, server.WithIssuer(*issuer), server.WithTrustedProxies(trusted.prefixes),
 		server.WithAuthzFrom(authzFrom.prefixes), server.WithServerClock(now), server.WithServerLogger(log),

@@ -42,6 +42,7 @@ type detectFlags struct {
 	webhook       string
 	webhookSecret string
 	policy        string
+	hook          *detect.Webhook // built by checkDetect
 }
 
 // detectFlags defines serve's detector flags on fs.
@@ -60,49 +61,66 @@ func (c *cli) detectFlags(fs *flag.FlagSet) *detectFlags {
 	return d
 }
 
-// startDetect resolves the detector flags from the environment, builds the
-// engine and starts it (seeding its baselines from the usage log first).
-// It returns the server options that hand it every verification and the
-// server's findings, and a stop that waits for it; code is non-zero when
-// serve must exit.
-func (c *cli) startDetect(ctx context.Context, d *detectFlags, reg *registry.Registry, access registry.ServeAccess,
-	src *server.Source, log *slog.Logger, now func() time.Time) (opt server.Option, stop func(), code int) {
+// checkDetect completes the detector flags from the environment and checks
+// them: the thresholds, the policy file, the webhook's URL and secret.
+func (c *cli) checkDetect(d *detectFlags) error {
 	if err := c.resolve(d.fs, detectSources); err != nil {
-		return nil, nil, c.fail(exitUsage, "serve: %v", err)
+		return err
 	}
 	if d.policy != "" {
 		pol, err := review.LoadPolicy(d.policy)
 		if err != nil {
-			return nil, nil, c.fail(exitUsage, "serve: --policy: %v", err)
+			return fmt.Errorf("--policy: %w", err)
 		}
 		if pol.OnRevokedVersionUsed != "" {
 			d.cfg.OnRevokedVersionUsed = pol.OnRevokedVersionUsed
 		}
 	}
+	if err := d.cfg.Check(); err != nil {
+		return err
+	}
+	if d.webhook == "" && d.webhookSecret == "" {
+		return nil
+	}
+	if d.webhook == "" || d.webhookSecret == "" {
+		return errors.New("give both --alert-webhook URL and --alert-webhook-secret-file F, or neither")
+	}
+	secret, err := os.ReadFile(d.webhookSecret)
+	if err != nil {
+		return fmt.Errorf("--alert-webhook-secret-file: %w", err)
+	}
+	d.hook, err = detect.NewWebhook(d.webhook, bytes.TrimSpace(secret))
+	return err
+}
+
+// startDetect builds the detectors' engine and starts it (seeding its
+// baselines from the usage log first). It returns the server option that
+// hands it every verification and the server's findings, and a stop that
+// waits for it. A read-only store still detects and alerts (log, metrics,
+// webhook) but cannot store, audit or revoke: the engine says so once.
+func startDetect(ctx context.Context, d *detectFlags, reg *registry.Registry, access registry.ServeAccess,
+	src *server.Source, log *slog.Logger, now func() time.Time) (opt server.Option, stop func()) {
 	metrics := prometheus.NewRegistry()
 	opts := []detect.Option{detect.WithLogger(log), detect.WithClock(now), detect.WithMetrics(metrics),
 		detect.WithVersions(snapshotVersions(src))}
-	if d.webhook != "" || d.webhookSecret != "" {
-		w, err := c.webhook(d, log)
-		if err != nil {
-			return nil, nil, c.fail(exitUsage, "serve: %v", err)
-		}
-		opts = append(opts, detect.WithWebhook(w))
+	if d.hook != nil {
+		d.hook.SetLogger(log)
+		opts = append(opts, detect.WithWebhook(d.hook))
 	}
 	al, noLog := reg.AlertLog()
-	hasLog := noLog == nil
 	switch {
 	case !access.Writable:
 		why := "the store is read-only: " + access.ReadOnlyWhy
 		opts = append(opts, detect.WithAlertLog(nil, why), detect.WithRevoker(nil, why))
-	case !hasLog:
-		opts = append(opts, detect.WithAlertLog(nil, "the store keeps no alert log"), detect.WithAuditor(reg), detect.WithRevoker(reg, ""))
+	case noLog != nil:
+		opts = append(opts, detect.WithAlertLog(nil, noLog.Error()), detect.WithAuditor(reg), detect.WithRevoker(reg, ""))
 	default:
 		opts = append(opts, detect.WithAlertLog(al, ""), detect.WithAuditor(reg), detect.WithRevoker(reg, ""))
 	}
 	eng, err := detect.New(d.cfg, opts...)
 	if err != nil {
-		return nil, nil, c.fail(exitUsage, "serve: %v", err)
+		// checkDetect checked the configuration.
+		panic(fmt.Sprintf("detectors: %v", err))
 	}
 	if d.cfg.OnRevokedVersionUsed == detect.RespondRevoke && !access.Writable {
 		log.Warn("on_revoked_version_used is revoke, but the store is read-only: revoked_version_used alerts will say the token could not be revoked")
@@ -125,20 +143,7 @@ func (c *cli) startDetect(ctx context.Context, d *detectFlags, reg *registry.Reg
 			o(s)
 		}
 	}
-	return opt, func() { cancel(); wg.Wait() }, 0
-}
-
-// webhook builds the alert webhook from its flags; the secret is read from
-// its file and never echoed.
-func (c *cli) webhook(d *detectFlags, log *slog.Logger) (*detect.Webhook, error) {
-	if d.webhook == "" || d.webhookSecret == "" {
-		return nil, errors.New("give both --alert-webhook URL and --alert-webhook-secret-file F, or neither")
-	}
-	secret, err := os.ReadFile(d.webhookSecret)
-	if err != nil {
-		return nil, fmt.Errorf("--alert-webhook-secret-file: %w", err)
-	}
-	return detect.NewWebhook(d.webhook, bytes.TrimSpace(secret), detect.WithWebhookLogger(log))
+	return opt, func() { cancel(); wg.Wait() }
 }
 
 // snapshotVersions looks a version up in the source's current snapshot.

@@ -135,6 +135,10 @@ func loopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// SetLogger sets where delivery failures are logged, for a webhook built
+// before the logger.
+func (w *Webhook) SetLogger(l *slog.Logger) { w.log = l }
+
 // enqueue queues an alert; a full queue drops it.
 func (w *Webhook) enqueue(a store.Alert) {
 	select {
