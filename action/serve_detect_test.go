@@ -205,4 +205,3 @@ func TestServeRevokesOnRevokedVersionUsed(t *testing.T) {
 		})
 	}
 }
-
