@@ -40,8 +40,8 @@ const (
 const usage = `tokenward manages API tokens and user configuration.
 
 Usage:
-  tokenward rotate [--dry-run] [--force] [--token NAME]... [--max-rotations N] [--workers N] [--skip-files]
-                                        rotate every token that is due and deliver the new values
+  tokenward rotate [--dry-run] [--force] [--token NAME]... [--max-rotations N] [--workers N] [--skip-files] [--honeytokens]
+                                        rotate every token that is due and deliver the new values (honeytokens only when asked)
   tokenward review --plan plan.json [--format markdown|json] [--fail-on high] [--policy FILE]
                                         report what a plan grants, with risk flags; exit 1 at --fail-on
   tokenward verify [--scope S]... [--all]

@@ -25,6 +25,7 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 	maxRotations := intFlag(fs, "max-rotations", 0, 0, "rotate at most `N` tokens in this run; the rest are reported as still due (0: no bound)")
 	workers := intFlag(fs, "workers", 4, 1, "`N` tokens rotated at once, 1 or more; GitHub writes are paced whatever this is")
 	skipFiles := fs.Bool("skip-files", false, "leave out tokens that deliver to files, for a machine that does not hold them (default true on a GitHub-hosted runner)")
+	honeytokens := fs.Bool("honeytokens", false, "rotate honeytokens too (they are left alone unless named with --token)")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
@@ -33,7 +34,7 @@ func (c *cli) rotate(ctx context.Context, args []string) int {
 			return c.fail(exitUsage, "rotate: --token %s is %d characters long; a token's name is at most %d", registry.Quote(n), len(n), registry.MaxNameLength)
 		}
 	}
-	opts := rotation.RunOptions{DryRun: *dryRun, MaxRotations: *maxRotations, Selection: rotation.Selection{Force: *force, Tokens: names}}
+	opts := rotation.RunOptions{DryRun: *dryRun, MaxRotations: *maxRotations, Selection: rotation.Selection{Force: *force, Tokens: names, Honeytokens: *honeytokens}}
 	if c.skipFiles(fs, *skipFiles) {
 		opts.SkipKinds = []string{destination.KindFile}
 	}
@@ -95,6 +96,23 @@ func (c *cli) reportLeftOut(rep rotation.Report) string {
 		return ""
 	}
 	return "\n| Token | Reason | Left out |\n|---|---|---|\n" + b.String()
+}
+
+// reportHoneytokens says which due (or forced) honeytokens a run left
+// alone, and how to rotate them; no warning, since leaving a decoy where it
+// was planted is what a run should do. It returns the rows for the step
+// summary.
+func (c *cli) reportHoneytokens(rep rotation.Report) string {
+	var b strings.Builder
+	for _, it := range rep.Honeytokens {
+		fmt.Fprintf(c.stdout, "left alone: %s is a honeytoken (%s); honeytokens rotate only when asked: tokenward rotate --honeytokens, or --token %s\n",
+			it.Token, it.Reason, it.Token)
+		fmt.Fprintf(&b, "| %s | %s | left alone: honeytoken (rotate with --honeytokens or --token) |\n", cell(it.Token), it.Reason)
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "\n| Token | Reason | Left alone |\n|---|---|---|\n" + b.String()
 }
 
 // lockNotice says on stderr, and as a notice in a workflow, whom a run
@@ -173,7 +191,7 @@ func (c *cli) reportPlan(rep rotation.Report) int {
 	}
 	tw.Flush()
 	fmt.Fprintf(c.stdout, "\n%d due (dry run: nothing changed); next due after these: %s\n", len(rep.Planned), timeOrDash(rep.NextDue))
-	leftOut := c.reportLeftOut(rep)
+	leftOut := c.reportLeftOut(rep) + c.reportHoneytokens(rep)
 	if c.getenv("GITHUB_OUTPUT") != "" {
 		c.gha.SetOutput("rotated", "0")
 		c.gha.SetOutput("failed", "0")
@@ -259,7 +277,7 @@ func (c *cli) reportRun(rep rotation.Report) int {
 	if retired != "" {
 		fmt.Fprintln(c.stdout, retired)
 	}
-	leftOut := c.reportLeftOut(rep)
+	leftOut := c.reportLeftOut(rep) + c.reportHoneytokens(rep)
 	if c.inWorkflow() {
 		for _, r := range failed {
 			c.gha.Errorf("%s", r.Err)

@@ -64,6 +64,12 @@ type Token struct {
 	RotateBefore time.Duration
 	Overlap      time.Duration
 	Destinations []Destination
+	// Honeytoken marks a decoy, whose values never verify: its scopes and
+	// roles grant nothing, so forbidden_scopes does not apply to them (bait
+	// may look as valuable as it likes). Every other rule does: an owner
+	// answers its alerts, and where it is written is as real as any
+	// token's destination.
+	Honeytoken bool
 }
 
 // Destination is one destination of a token with the attribute path it was
@@ -178,7 +184,7 @@ func (p Policy) CheckToken(t Token) []Violation {
 		add("owner", "the policy requires every token to name an owner, such as a team or an email address")
 	}
 	for _, s := range t.Scopes {
-		if f, ok := p.forbidden(s); ok {
+		if f, ok := p.forbidden(s); ok && !t.Honeytoken {
 			add("scopes", "%q is forbidden by the policy (forbidden scope %q)", s, f)
 		}
 	}
@@ -189,7 +195,7 @@ func (p Policy) CheckToken(t Token) []Violation {
 	slices.Sort(roles)
 	for _, r := range roles {
 		for _, s := range t.Roles[r] {
-			if f, ok := p.forbidden(s); ok {
+			if f, ok := p.forbidden(s); ok && !t.Honeytoken {
 				add("roles", "role %q grants %q, which the policy forbids (forbidden scope %q)", r, s, f)
 			}
 		}

@@ -40,6 +40,7 @@ type tokenDataModel struct {
 	Status          types.String `tfsdk:"status"`
 	AllowedCIDRs    types.Set    `tfsdk:"allowed_cidrs"`
 	RateLimit       types.Object `tfsdk:"rate_limit"`
+	Honeytoken      types.Bool   `tfsdk:"honeytoken"`
 }
 
 func (d *tokenDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -83,6 +84,7 @@ func (d *tokenDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, 
 					"requests": schema.Int64Attribute{Computed: true, MarkdownDescription: "How many uses the window allows."},
 					"per":      schema.StringAttribute{Computed: true, MarkdownDescription: "The window, such as `1m`."},
 				}},
+			"honeytoken": honeytokenDataAttribute(),
 		},
 	}
 }
@@ -143,6 +145,7 @@ func (d *tokenDataSource) Read(ctx context.Context, req datasource.ReadRequest, 
 		Fingerprint:  c.fingerprint, CurrentVersion: c.currentVersion, IssuedAt: c.issuedAt,
 		ExpiresAt: c.expiresAt, NextRotationAt: c.nextRotationAt, Status: c.status,
 		AllowedCIDRs: set(ti.AllowedCIDRs), RateLimit: rateLimitData(ti.RateLimit, &resp.Diagnostics),
+		Honeytoken: types.BoolValue(ti.Honeytoken),
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

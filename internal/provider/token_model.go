@@ -40,6 +40,7 @@ type tokenModel struct {
 	AWSSecrets                types.List    `tfsdk:"aws_secrets"`
 	AllowedCIDRs              types.Set     `tfsdk:"allowed_cidrs"`
 	RateLimit                 types.Object  `tfsdk:"rate_limit"`
+	Honeytoken                types.Bool    `tfsdk:"honeytoken"`
 	Fingerprint               types.String  `tfsdk:"fingerprint"`
 	CurrentVersion            types.String  `tfsdk:"current_version"`
 	IssuedAt                  types.String  `tfsdk:"issued_at"`
@@ -308,6 +309,7 @@ func (m tokenModel) specOf(ctx context.Context, ds []declared, diags *diag.Diagn
 		Scopes: stringSet(ctx, m.Scopes, diags), Roles: stringSet(ctx, m.Roles, diags),
 		Lifetime: l, Destinations: sds,
 		AllowedCIDRs: stringSet(ctx, m.AllowedCIDRs, diags), RateLimit: rl,
+		Honeytoken: m.Honeytoken.ValueBool(),
 	}
 }
 
@@ -381,6 +383,7 @@ func (r *tokenResource) fromStore(ctx context.Context, ti registry.TokenInfo, pr
 	m.Overlap = keepDuration(ti.Lifetime.Overlap, prior.Overlap)
 	m.AllowedCIDRs = optSet(ctx, ti.AllowedCIDRs, prior.AllowedCIDRs, diags)
 	m.RateLimit = rateLimitFromStore(ctx, ti.RateLimit, prior.RateLimit, diags)
+	m.Honeytoken = types.BoolValue(ti.Honeytoken)
 	if m.RotationTriggers.IsUnknown() {
 		m.RotationTriggers = types.MapNull(types.StringType)
 	}

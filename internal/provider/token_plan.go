@@ -403,7 +403,8 @@ func (r *tokenResource) checkPolicy(ctx context.Context, plan tokenModel, ds []d
 		return
 	}
 	l, lok := plan.lifetime()
-	t := policy.Token{Name: plan.Name.ValueString(), Owner: plan.Owner.ValueString(), TTL: l.TTL, RotateBefore: l.RotateBefore, Overlap: l.Overlap}
+	t := policy.Token{Name: plan.Name.ValueString(), Owner: plan.Owner.ValueString(), TTL: l.TTL, RotateBefore: l.RotateBefore, Overlap: l.Overlap,
+		Honeytoken: plan.Honeytoken.ValueBool()}
 	if !lok {
 		// Not known yet: check the rest, and the lifetime at apply.
 		t.TTL, t.Overlap = 0, pol.MinOverlap

@@ -117,6 +117,7 @@ func (r *tokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 			},
 			"allowed_cidrs": allowedCIDRsAttribute(),
 			"rate_limit":    rateLimitAttribute(),
+			"honeytoken":    honeytokenAttribute(),
 			"github_secrets": schema.ListNestedAttribute{
 				Optional: true,
 				MarkdownDescription: "GitHub Actions repository secrets, or environment secrets when `environment` is set, that receive " +

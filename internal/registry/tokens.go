@@ -26,6 +26,10 @@ type TokenSpec struct {
 	AllowedCIDRs []string
 	// RateLimit caps the token's uses per server instance; zero is none.
 	RateLimit store.RateLimit
+	// Honeytoken makes the token a decoy: issued and delivered like any
+	// other, never valid (see store.Token.Honeytoken). It is fixed when the
+	// token is created: UpdateToken refuses to change it.
+	Honeytoken bool
 }
 
 // CheckLifetime reports whether a lifetime policy is usable:
@@ -83,7 +87,7 @@ func (r *Registry) CreateToken(ctx context.Context, spec TokenSpec) (store.Token
 		ID: id, Name: spec.Name, Owner: spec.Owner, Description: spec.Description,
 		Scopes: sortedSet(spec.Scopes), Roles: sortedSet(spec.Roles), Lifetime: spec.Lifetime,
 		AllowedCIDRs: optionalSet(spec.AllowedCIDRs), RateLimit: spec.RateLimit,
-		CreatedAt: now, UpdatedAt: now,
+		CreatedAt: now, UpdatedAt: now, Honeytoken: spec.Honeytoken,
 	}
 	err = r.change(ctx, "token.create", "token/"+spec.Name, func(tx store.Tx, d map[string]string) error {
 		return saveToken(ctx, tx, d, tk, spec.Destinations, tx.CreateToken)
@@ -182,6 +186,9 @@ func tokenDetails(d map[string]string, tk store.Token, ds []store.Destination) {
 	d["rotate_before"] = tk.Lifetime.RotateBefore.String()
 	d["overlap"] = tk.Lifetime.Overlap.String()
 	restrictionDetails(d, "", tk)
+	if tk.Honeytoken {
+		d["honeytoken"] = "true"
+	}
 	keys := make([]string, len(ds))
 	for i, x := range ds {
 		keys[i] = x.Key
@@ -206,6 +213,9 @@ func (r *Registry) UpdateToken(ctx context.Context, spec TokenSpec) (store.Token
 		if err := NotACredential(tk); err != nil {
 			return err
 		}
+		if spec.Honeytoken != tk.Honeytoken {
+			return honeytokenFixed(tk)
+		}
 		d["scopes_before"] = strings.Join(tk.Scopes, ",")
 		d["roles_before"] = strings.Join(tk.Roles, ",")
 		restrictionDetails(d, "_before", tk)
@@ -216,6 +226,18 @@ func (r *Registry) UpdateToken(ctx context.Context, spec TokenSpec) (store.Token
 		return saveToken(ctx, tx, d, tk, spec.Destinations, tx.UpdateToken)
 	})
 	return tk, err
+}
+
+// honeytokenFixed is UpdateToken's refusal to turn a token into a
+// honeytoken or back. In place, either way would be a hole: a decoy's value,
+// planted where an intruder may have read it, would start to verify; or the
+// value every consumer of a real token holds would stop verifying and raise
+// honeytoken alerts. A new token issues new values.
+func honeytokenFixed(tk store.Token) error {
+	if tk.Honeytoken {
+		return invalid("honeytoken", "token %s is a honeytoken and stays one: its planted value must never verify; replace the token (a new name, or destroy and create it) to get a real one with new values", tk.Name)
+	}
+	return invalid("honeytoken", "token %s is not a honeytoken and cannot become one in place: its consumers hold its value; replace the token (destroy and create it) to issue a decoy with new values", tk.Name)
 }
 
 // TokenInfo is a token with its effective scopes, destinations and live

@@ -21,10 +21,10 @@ func (r Report) Markdown() string {
 	}
 	b.WriteString("\n| Risk | Action | Resource | Flags |\n|:-----|:-------|:---------|:------|\n")
 	for _, c := range r.Changes {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.Risk(), c.action(), cell(code(c.Address)), flagCounts(c.Flags))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.Risk(), c.action(), cell(code(c.Address)+c.kind()), flagCounts(c.Flags))
 	}
 	for _, c := range r.Changes {
-		fmt.Fprintf(&b, "\n### %s %s\n\n", code(c.Address), c.action())
+		fmt.Fprintf(&b, "\n### %s%s %s\n\n", code(c.Address), c.kind(), c.action())
 		for _, f := range c.Flags {
 			fmt.Fprintf(&b, "- **%s** %s: %s\n", f.Level, f.Category, text(f.Message))
 		}
@@ -46,6 +46,15 @@ func (r Report) JSON() []byte {
 		panic("review: encode report: " + err.Error())
 	}
 	return append(out, '\n')
+}
+
+// kind marks a honeytoken after its address, so that no reviewer reads
+// its scopes as a real grant.
+func (c Change) kind() string {
+	if c.Honeytoken {
+		return " (honeytoken)"
+	}
+	return ""
 }
 
 func (c Change) action() string {

@@ -31,7 +31,8 @@ func tokenRestrictions(ch *Change, r resource) {
 			ch.flag(Warn, Reach, "%s is known only after apply: review the token's restrictions in the plan", attr)
 		}
 	}
-	if ch.Action != Update && ch.Action != Replace {
+	// A decoy's restrictions guard nothing: none of its values verifies.
+	if ch.Action != Update && ch.Action != Replace || ch.Honeytoken {
 		return
 	}
 	name := label(ch.Name)

@@ -104,6 +104,10 @@ type Change struct {
 	// Rotates is set when applying issues a new value of a token: its
 	// destinations or rotation_triggers changed, or it is created.
 	Rotates bool `json:"rotates,omitempty"`
+	// Honeytoken is set for a token that is a honeytoken after the change
+	// (or before, when it is deleted): a decoy whose values never verify,
+	// so its scopes are bait, not grants.
+	Honeytoken bool `json:"honeytoken,omitempty"`
 	// Details say what the resource grants and where, one line each, with
 	// changes marked by + and -. No sensitive value is in them.
 	Details []string `json:"details"`

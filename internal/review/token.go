@@ -177,6 +177,8 @@ func reviewToken(ch *Change, r resource, w world, pol policy.Policy) {
 	if r.after == nil {
 		will = nil
 	}
+	honeyBefore, honeyAfter := r.boolOn(false, "honeytoken"), r.boolOn(true, "honeytoken")
+	ch.Honeytoken = honeyAfter || (r.after == nil && honeyBefore)
 
 	ch.Details = append(ch.Details, "owner: "+r.showChange("owner"),
 		"scopes: "+listChange(r, "scopes", g.scopesBefore, g.scopesAfter),
@@ -188,6 +190,7 @@ func reviewToken(ch *Change, r resource, w world, pol policy.Policy) {
 	}
 	ch.Details = append(ch.Details, fmt.Sprintf("lifetime: ttl %s, rotate_before %s, overlap %s",
 		r.showChange("ttl"), r.showChange("rotate_before"), r.showChange("overlap")))
+	honeytokenDetails(ch, r, honeyBefore, honeyAfter)
 	tokenRestrictions(ch, r)
 
 	tokenAction(ch, r, len(was), len(will))
@@ -212,10 +215,16 @@ func reviewToken(ch *Change, r resource, w world, pol policy.Policy) {
 			fileFlags(ch, t, !had, !had || ch.Rotates)
 		}
 	}
-	tokenPrivilege(ch, r, w, g)
+	if honeyAfter {
+		honeytokenPrivilege(ch, r, w, g)
+	} else {
+		tokenPrivilege(ch, r, w, g)
+	}
 	tokenLifetime(ch, r)
 	if !pol.Empty() {
-		ch.policyFlags(pol.CheckToken(policyToken(r, w, g, will)), categoryOf, false)
+		pt := policyToken(r, w, g, will)
+		pt.Honeytoken = honeyAfter
+		ch.policyFlags(pol.CheckToken(pt), categoryOf, false)
 		if r.unknown("scopes") || r.unknown("roles") || slices.ContainsFunc(destinationAttrs, func(d struct{ attr, kind string }) bool { return r.unknown(d.attr) }) {
 			ch.flag(Warn, Privilege, "the policy cannot check what is known only after apply; the provider checks it again when it applies")
 		}
@@ -228,6 +237,11 @@ func tokenAction(ch *Change, r resource, was, will int) {
 	switch ch.Action {
 	case Create:
 		ch.Rotates = true
+		if ch.Honeytoken {
+			ch.flag(Info, Privilege, "a new honeytoken %s is issued and delivered to %s as a decoy: its values never verify, and any use raises the honeytoken_used alert",
+				name, count(will, "destination"))
+			break
+		}
 		ch.flag(Info, Privilege, "a new token %s is issued and delivered to %s", name, count(will, "destination"))
 	case Replace:
 		ch.Rotates = true
@@ -508,4 +522,34 @@ func categoryOf(field string) Category {
 		return Lifetime
 	}
 	return Reach
+}
+
+// honeytokenDetails says that a token is a honeytoken, and flags a
+// replacement that turns a decoy into a real token or back (the provider
+// never changes it in place: the token is replaced, with new values).
+func honeytokenDetails(ch *Change, r resource, before, after bool) {
+	name := label(ch.Name)
+	switch {
+	case before && after, before && r.after == nil, after && r.before == nil:
+		ch.Details = append(ch.Details, "honeytoken: yes, a decoy: its values never verify, and any use raises the honeytoken_used alert")
+	case before && !after:
+		ch.Details = append(ch.Details, "honeytoken: yes → no")
+		ch.flag(High, Privilege, "token %s stops being a honeytoken: it is replaced by a real token whose values verify, delivered where the decoy was planted, "+
+			"which an intruder may be watching", name)
+	case !before && after:
+		ch.Details = append(ch.Details, "honeytoken: no → yes")
+		ch.flag(Info, Privilege, "token %s becomes a honeytoken: it is replaced by a decoy whose values never verify", name)
+	}
+}
+
+// honeytokenPrivilege stands for tokenPrivilege on a honeytoken: its scopes
+// and roles grant nothing, since no value of it ever verifies, so they are
+// said to be bait instead of flagged as grants.
+func honeytokenPrivilege(ch *Change, r resource, w world, g grants) {
+	eff, _ := w.effective(g.scopesAfter, g.rolesAfter)
+	if len(eff) == 0 || r.hidden("scopes") || r.hidden("roles") {
+		return
+	}
+	ch.flag(Info, Privilege, "honeytoken %s grants nothing: its scopes %s are bait, and every endpoint answers its values as unknown tokens",
+		label(ch.Name), codes(eff))
 }

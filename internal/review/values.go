@@ -281,3 +281,13 @@ func uniq(ss []string) []string {
 	slices.Sort(ss)
 	return slices.Compact(ss)
 }
+
+// boolOn reads a bool attribute on one side; false when it is unset,
+// unknown or sensitive.
+func (r resource) boolOn(after bool, attr string) bool {
+	if r.sensitive(attr) || (after && r.unknown(attr)) {
+		return false
+	}
+	b, _ := r.side(after)[attr].(bool)
+	return b
+}

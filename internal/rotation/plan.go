@@ -40,11 +40,22 @@ type Selection struct {
 	// kinds, such as destination.KindFile on a machine that does not hold
 	// the files: the plan lists them in LeftOut instead.
 	SkipKinds []string
+	// Honeytokens takes honeytokens too. Without it a plan leaves them
+	// alone unless Tokens names them: a decoy's planted value is meant to
+	// stay where it was planted, and rotating it would write a new decoy
+	// to its destinations for nothing.
+	Honeytokens bool
 }
 
 // selects reports whether the selection takes the token by name.
 func (s Selection) selects(ti registry.TokenInfo) bool {
 	return len(s.Tokens) == 0 || slices.Contains(s.Tokens, ti.Name)
+}
+
+// leavesAlone reports whether the selection leaves a honeytoken alone: it
+// was neither asked for with Honeytokens nor named.
+func (s Selection) leavesAlone(ti registry.TokenInfo) bool {
+	return ti.Honeytoken && !s.Honeytokens && !slices.Contains(s.Tokens, ti.Name)
 }
 
 // skips reports whether the token has a destination of a kind left out.
@@ -58,7 +69,20 @@ func (s Selection) skips(ti registry.TokenInfo) bool {
 // destinations it skips, in the same order. It returns the earliest time a
 // token not in the plan becomes due (zero when none will): now for a due
 // token the selection leaves out, since another run must take it.
+//
+// Honeytokens the selection leaves alone (see Selection.Honeytokens) are
+// in neither list and never make the next due time earlier, expired ones
+// included: a decoy that is never rotated must not keep a scheduled run
+// due, or failing. A run's Report lists them.
 func Plan(tokens []registry.TokenInfo, now time.Time, sel Selection) (items, leftOut []Item, nextDue time.Time) {
+	items, leftOut, _, nextDue = plan(tokens, now, sel)
+	return items, leftOut, nextDue
+}
+
+// plan is Plan, and also returns the honeytokens it leaves alone that it
+// would otherwise take (due ones, or every selected one with Force), in
+// plan order, so a run can say it did not rotate them.
+func plan(tokens []registry.TokenInfo, now time.Time, sel Selection) (items, leftOut, alone []Item, nextDue time.Time) {
 	earliest := func(at time.Time) {
 		if !at.IsZero() && (nextDue.IsZero() || at.Before(nextDue)) {
 			nextDue = at
@@ -66,6 +90,15 @@ func Plan(tokens []registry.TokenInfo, now time.Time, sel Selection) (items, lef
 	}
 	for _, ti := range tokens {
 		it, due := classify(ti, now)
+		if sel.leavesAlone(ti) {
+			if sel.selects(ti) && (due || sel.Force) {
+				if !due {
+					it = Item{Token: ti.Name, Reason: ReasonForced}
+				}
+				alone = append(alone, it)
+			}
+			continue
+		}
 		if !sel.selects(ti) {
 			if due {
 				earliest(now)
@@ -90,7 +123,8 @@ func Plan(tokens []registry.TokenInfo, now time.Time, sel Selection) (items, lef
 	}
 	sortItems(leftOut)
 	sortItems(items)
-	return items, leftOut, nextDue
+	sortItems(alone)
+	return items, leftOut, alone, nextDue
 }
 
 func sortItems(items []Item) {

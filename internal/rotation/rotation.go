@@ -236,7 +236,9 @@ func (e *Engine) rotate(ctx context.Context, it Item, recheck bool) (res Result,
 	}
 
 	// 3. test: the delivered value verifies with the token's scopes.
-	v, err := e.reg.Verify(ctx, p.Value, ti.EffectiveScopes)
+	// A honeytoken's value is checked as its version holds it: it never
+	// verifies for a presenter, but the decoy must be a real value.
+	v, err := e.reg.CheckIssued(ctx, p.Value, ti.EffectiveScopes)
 	if err != nil {
 		return res, fmt.Errorf("rotate %s: test: %w", it.Token, err)
 	}

@@ -27,7 +27,11 @@ type Report struct {
 	Results  []Result // one per rotation attempted, in plan order
 	StillDue []Item   // due but left for the next run by MaxRotations
 	LeftOut  []Item   // due (or forced) but left out by Selection.SkipKinds
-	Revoked  int      // previous versions revoked because their overlap ended
+	// Honeytokens are the honeytokens due (or forced) that the run left
+	// alone, since Selection.Honeytokens was not set and Tokens did not name
+	// them. They are no failure and never make NextDue earlier.
+	Honeytokens []Item
+	Revoked     int // previous versions revoked because their overlap ended
 	// Retired counts the previous versions of credentials retired at their
 	// issuers (login locked, password removed) because their overlap ended.
 	Retired int
@@ -118,7 +122,7 @@ func (e *Engine) plan(ctx context.Context, rep Report, opts RunOptions) (Report,
 			return rep, fmt.Errorf("rotation run: no token is named %q: %w", name, store.ErrNotFound)
 		}
 	}
-	rep.Planned, rep.LeftOut, rep.NextDue = Plan(tokens, rep.At, opts.Selection)
+	rep.Planned, rep.LeftOut, rep.Honeytokens, rep.NextDue = plan(tokens, rep.At, opts.Selection)
 	return rep, nil
 }
 

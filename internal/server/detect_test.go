@@ -95,6 +95,14 @@ func TestDetectorsOverHTTP(t *testing.T) {
 			}
 			values[name] = issued.Value
 		}
+		if _, err := adm.CreateToken(ctx, registry.TokenSpec{Name: "decoy", Scopes: []string{"billing:read"}, Lifetime: lifetime, Honeytoken: true}); err != nil {
+			t.Fatal(err)
+		}
+		decoy, err := adm.IssueFirst(ctx, "decoy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		values["decoy"] = decoy.Value
 		unknown, err := token.Generate(rand.Reader)
 		if err != nil {
 			t.Fatal(err)
@@ -167,6 +175,7 @@ func TestDetectorsOverHTTP(t *testing.T) {
 		for range 19 {
 			use("127.0.3.1", "unknown", http.StatusUnauthorized)
 		}
+		use("127.0.4.4", "decoy", http.StatusUnauthorized) // answered as unknown, raised as critical
 		deadline := time.Now().Add(10 * time.Second)
 		for eng.Processed() < int64(sent) && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
@@ -196,7 +205,7 @@ func TestDetectorsOverHTTP(t *testing.T) {
 		for _, a := range stored {
 			got[a.Detector+" "+a.Token] = a.Network
 		}
-		want := map[string]string{"new_network api": "127.0.1.0/24", "failure_burst ": "127.0.2.0/24"}
+		want := map[string]string{"new_network api": "127.0.1.0/24", "failure_burst ": "127.0.2.0/24", "honeytoken_used decoy": "127.0.4.0/24"}
 		if len(got) != len(want) || len(stored) != len(want) {
 			t.Fatalf("stored alerts %s, want %v", body, want)
 		}
@@ -227,8 +236,13 @@ func TestDetectorsOverHTTP(t *testing.T) {
 				raised = append(raised, e.Details["detector"]+"/"+e.Details["severity"])
 			}
 		}
-		if strings.Join(raised, ",") != "failure_burst/high" {
-			t.Errorf("audited alerts %v, want failure_burst/high only", raised)
+		if strings.Join(raised, ",") != "failure_burst/high,honeytoken_used/critical" {
+			t.Errorf("audited alerts %v, want failure_burst/high and honeytoken_used/critical only", raised)
+		}
+		for _, a := range stored {
+			if a.Detector == detect.HoneytokenUsed && (a.Severity != "critical" || a.Evidence["source_ip"] != "127.0.4.4" || a.Evidence["user_agent"] != "detect-test") {
+				t.Errorf("honeytoken alert %+v", a)
+			}
 		}
 
 		// No value and no secret anywhere an alert goes.

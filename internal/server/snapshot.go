@@ -36,6 +36,9 @@ type TokenInfo struct {
 	AllowedCIDRs []netip.Prefix // empty: any source
 	RateLimit    store.RateLimit
 	Retired      bool // destroyed; its versions are revoked
+	// Honeytoken marks a decoy: its versions never verify, and every
+	// endpoint answers them as it answers an unknown token.
+	Honeytoken bool
 }
 
 // Snapshot is an immutable view of what verification needs, as of one value

@@ -322,7 +322,7 @@ func (s *Source) build(data store.VerificationData, at time.Time) *Snapshot {
 		*info = TokenInfo{
 			ID: tk.ID, Name: tk.Name, Owner: tk.Owner,
 			AllowedCIDRs: s.prefixes(tk), RateLimit: tk.RateLimit,
-			Retired: !tk.DeletedAt.IsZero(),
+			Retired: !tk.DeletedAt.IsZero(), Honeytoken: tk.Honeytoken,
 		}
 		for _, v := range tk.Versions {
 			state := v.State

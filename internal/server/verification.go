@@ -27,8 +27,16 @@ type outcome struct {
 	token.Result
 	entry      *Entry // nil unless the secret matched
 	retryAfter time.Duration
-	// honeytoken: the presented version belongs to a honeytoken. The
-	// answer never shows it; the usage event and the detectors do.
+	// named is the token the presented version id names, whether or not the
+	// secret matched (nil for an unknown id): for the usage log, which names
+	// the token of every presentation; never for an answer.
+	named *TokenInfo
+	// honeytoken is set when the presented version id is a honeytoken's,
+	// whatever the secret: any presentation of a decoy's id is suspicious,
+	// since only its value (or its fingerprint) shows the id. The Result is
+	// then exactly an unknown token's; only the usage log and the
+	// honeytoken_used detector read this flag, never an answer, a metric or
+	// the log line.
 	honeytoken bool
 }
 
@@ -39,6 +47,14 @@ type outcome struct {
 // (token.Verify), then checks the token's allowed networks against src and,
 // when count, counts the use against the token's rate limit on this
 // instance.
+//
+// A honeytoken's version is handed to token.Verify as not found: Verify
+// then does what it does for an unknown id (hash the secret, compare it with
+// the dummy hash, answer not_found), and verifyOnce returns where it returns
+// for one, before the networks and the rate limit. So the answer is an
+// unknown token's to the byte, and the work is the same but for the map
+// lookup finding the id, which a real token's wrong secret shares; the
+// outcome's honeytoken flag is the only trace.
 func (s *Server) verifyOnce(value string, required []string, src netip.Addr, count bool) outcome {
 	snap, err := s.src.Current()
 	if err != nil || snap == nil {
@@ -46,7 +62,7 @@ func (s *Server) verifyOnce(value string, required []string, src netip.Addr, cou
 	}
 	var entry *Entry
 	lookup := func(_ context.Context, id string) (*token.Record, error) {
-		if entry = snap.Lookup(id); entry == nil {
+		if entry = snap.Lookup(id); entry == nil || entry.Token.isHoneytoken() {
 			return nil, nil
 		}
 		return &entry.Record, nil
@@ -55,6 +71,9 @@ func (s *Server) verifyOnce(value string, required []string, src netip.Addr, cou
 	// The lookup never fails: the snapshot is in memory.
 	res, _ := token.Verify(context.Background(), value, required, now, lookup)
 	out := outcome{Result: res}
+	if entry != nil {
+		out.named, out.honeytoken = entry.Token, entry.Token.isHoneytoken()
+	}
 	if res.TokenName == "" {
 		return out // malformed, or no version with that secret
 	}
@@ -102,3 +121,6 @@ func allowedFrom(nets []netip.Prefix, addr netip.Addr) bool {
 	}
 	return false
 }
+
+// isHoneytoken reports whether t is a honeytoken's; false for nil.
+func (t *TokenInfo) isHoneytoken() bool { return t != nil && t.Honeytoken }

@@ -362,7 +362,7 @@ func (t *sqlTx) RoleUsers(ctx context.Context, name string) ([]string, error) {
 
 // --- tokens
 
-const tokenColumns = `id, name, owner, description, ttl, rotate_before, overlap, created_at, updated_at, deleted_at, allowed_cidrs, rate_limit_requests, rate_limit_per, kind, issuer`
+const tokenColumns = `id, name, owner, description, ttl, rotate_before, overlap, created_at, updated_at, deleted_at, allowed_cidrs, rate_limit_requests, rate_limit_per, kind, issuer, honeytoken`
 
 // cidrsJSON is a token's allowed networks as the allowed_cidrs column holds
 // them: a JSON array, [] for none.
@@ -375,10 +375,10 @@ func cidrsJSON(cidrs []string) string {
 }
 
 func (t *sqlTx) CreateToken(ctx context.Context, tk Token) error {
-	_, err := t.exec(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := t.exec(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		tk.ID, tk.Name, tk.Owner, tk.Description, int64(tk.Lifetime.TTL), int64(tk.Lifetime.RotateBefore),
 		int64(tk.Lifetime.Overlap), micros(tk.CreatedAt), micros(tk.UpdatedAt), nullMicros(tk.DeletedAt),
-		cidrsJSON(tk.AllowedCIDRs), int64(tk.RateLimit.Requests), int64(tk.RateLimit.Per), tk.Kind, string(tk.Issuer))
+		cidrsJSON(tk.AllowedCIDRs), int64(tk.RateLimit.Requests), int64(tk.RateLimit.Per), tk.Kind, string(tk.Issuer), tk.Honeytoken)
 	if err != nil {
 		return fmt.Errorf("create token %s: %w", tk.Name, err)
 	}
@@ -429,7 +429,7 @@ func scanTokenRow(r rowScanner) (Token, error) {
 	var ttl, rb, ov, c, u, rlReq, rlPer int64
 	var d sql.NullInt64
 	var cidrs, issuer string
-	if err := r.Scan(&tk.ID, &tk.Name, &tk.Owner, &tk.Description, &ttl, &rb, &ov, &c, &u, &d, &cidrs, &rlReq, &rlPer, &tk.Kind, &issuer); err != nil {
+	if err := r.Scan(&tk.ID, &tk.Name, &tk.Owner, &tk.Description, &ttl, &rb, &ov, &c, &u, &d, &cidrs, &rlReq, &rlPer, &tk.Kind, &issuer, &tk.Honeytoken); err != nil {
 		return Token{}, err
 	}
 	if issuer != "" {

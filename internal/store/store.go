@@ -81,6 +81,11 @@ type Token struct {
 	// which users, the name of the environment variable holding the admin
 	// DSN; never a secret); nil for a token.
 	Issuer json.RawMessage
+	// Honeytoken marks a decoy: issued and delivered like any token, never
+	// valid. Verification answers its values as it answers an unknown
+	// token and flags the use for the honeytoken_used alert. Like Kind, it
+	// is set when the token is created and never changes.
+	Honeytoken bool
 }
 
 // RateLimit caps how often one token may be verified by one server

@@ -105,3 +105,21 @@ resource "tokenward_token" "billing_partner" {
     { path = "/etc/acme/billing-partner-token", format = "raw" },
   ]
 }
+
+# A honeytoken: a decoy planted where an intruder would look, such as a
+# .env file on a build host. It is issued and delivered like any token, but
+# no value of it ever verifies: tokenward serve and tokenward verify answer
+# it as an unknown token, and any use raises the honeytoken_used alert with
+# the source, user agent and path. Its scopes are bait; tokenward review
+# marks it as a honeytoken, and tokenward rotate leaves it alone unless given
+# --honeytokens or its name. Changing honeytoken replaces the token.
+resource "tokenward_token" "decoy_deploy" {
+  name       = "deploy-admin"
+  owner      = "security"
+  scopes     = [tokenward_scope.deployments_write.name]
+  honeytoken = true
+
+  files = [
+    { path = "/srv/build/.env", key = "DEPLOY_ADMIN_TOKEN" },
+  ]
+}
