@@ -245,8 +245,20 @@ func TestDetectorsOverHTTP(t *testing.T) {
 			}
 		}
 
+		// The counters, by detector and severity only, as promtool reads them.
+		metrics := get(t, api.URL+"/metrics")
+		for _, line := range []string{`tokenward_alerts_total{detector="failure_burst",severity="high"} 1`,
+			`tokenward_alerts_total{detector="new_network",severity="warn"} 1`,
+			`tokenward_alerts_total{detector="honeytoken_used",severity="critical"} 1`,
+			`tokenward_alert_webhook_total{outcome="delivered"}`} {
+			if !strings.Contains(metrics, line) {
+				t.Errorf("/metrics lacks %s:\n%s", line, grepLines(metrics, "tokenward_alert"))
+			}
+		}
+		checkPromtool(t, metrics)
+
 		// No value and no secret anywhere an alert goes.
-		everything := logs.String() + string(body) + strings.Join(bodies, "\n") + strings.Join(raised, "\n")
+		everything := logs.String() + metrics + string(body) + strings.Join(bodies, "\n") + strings.Join(raised, "\n")
 		for label, v := range values {
 			if strings.Contains(everything, v) {
 				t.Errorf("the value of %s reached a log, an alert or the webhook", label)
