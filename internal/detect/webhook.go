@@ -204,6 +204,12 @@ func (w *Webhook) post(ctx context.Context, body []byte, sig string) (retry bool
 	req.Header.Set(SignatureHeader, sig)
 	resp, err := w.client.Do(req)
 	if err != nil {
+		// Not the URL: a webhook URL may carry a secret in its path (as
+		// chat services' do), and this error is logged.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return true, fmt.Errorf("post alert: %w", err)
 	}
 	resp.Body.Close()

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -178,3 +179,33 @@ func TestWebhookURL(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookLogsNoURL: a delivery failure is logged without the URL,
+// whose path may be a secret (chat services put one there).
+func TestWebhookLogsNoURL(t *testing.T) {
+	t.Parallel()
+	var buf strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil))
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL + "/hooks/T0SECRETPATH"
+	srv.Close() // nothing listens there any more: the post fails to connect
+	w, err := NewWebhook(url, webhookSecret, WithBackoff(time.Millisecond, 2), WithWebhookLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.deliver(context.Background(), store.Alert{ID: "A1", Detector: IPDenied})
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(buf.String(), "giving up") || strings.Contains(buf.String(), "T0SECRETPATH") {
+		t.Errorf("log %q: want the failure, without the URL's path", buf.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
