@@ -53,6 +53,8 @@ Usage:
   tokenward serve [--listen ADDR] [--tls-cert F --tls-key F] [--issuer ISS] [--trusted-proxies CIDRS] [--authz-from CIDRS] [--max-staleness D]
                                         answer verification over HTTP (RFC 7662 introspection, /v1/verify, forward auth)
                                         from memory, following the store's changes, until SIGTERM or SIGINT; no master key
+                                        alerts: [--learning-period D] [--failure-burst N/W] [--scope-probe N/W] [--policy FILE]
+                                        [--alert-webhook URL --alert-webhook-secret-file F]; GET /v1/alerts
   tokenward audit verify [--pubkey ID:KEY]... [--signed-head] [--witness SEQ:HASH]...
                                         verify the audit log's hash chain, its signed checkpoints and witnesses
   tokenward audit pubkey                print the public keys that sign the audit log's checkpoints

@@ -36,6 +36,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	leakFlags := addLeakFlags(fs)
 	configFlags := configServeFlags(fs)
 	usage := usageLogFlags(fs)
+	det := c.detectFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
@@ -43,6 +44,9 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "serve: --max-staleness must be positive, such as 60s")
 	}
 	if err := usage.check(); err != nil {
+		return c.fail(exitUsage, "serve: %v", err)
+	}
+	if err := c.checkDetect(det); err != nil {
 		return c.fail(exitUsage, "serve: %v", err)
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
@@ -83,9 +87,11 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 		return c.fail(exitTrouble, "serve: load the first snapshot of the store: %v", err)
 	}
 	usageLog := startUsageLog(ctx, usage, reg, access, log)
+	detectOpt, stopDetect := startDetect(ctx, det, reg, access, src, log, now)
+	defer stopDetect()
 	srv := server.New(src, server.WithIssuer(*issuer), server.WithTrustedProxies(trusted.prefixes),
 		server.WithAuthzFrom(authzFrom.prefixes), server.WithServerClock(now), server.WithServerLogger(log),
-		server.WithRegistryAccess(reg, access), leakOpt, configFlags.option(log, access, *tlsCert != ""), usageLog.option(*usage.instance))
+		server.WithRegistryAccess(reg, access), leakOpt, configFlags.option(log, access, *tlsCert != ""), usageLog.option(*usage.instance), detectOpt)
 
 	// The source follows the store until the server has stopped.
 	srcCtx, stopSource := context.WithCancel(context.WithoutCancel(ctx))

@@ -40,7 +40,19 @@ type Policy struct {
 	// path is checked cleaned, so "/srv/app/../../root/x" is /root/x. Empty
 	// allows every path.
 	AllowedPaths []string
+	// OnRevokedVersionUsed is what `tokenward serve` does when a revoked
+	// or rotated-out version is presented: "alert" (also the empty
+	// value) raises revoked_version_used; "revoke" also revokes every
+	// version of the token. The provider cannot reach a server: serve reads
+	// it from the same policy file review takes (serve --policy FILE).
+	OnRevokedVersionUsed string
 }
+
+// Responses on_revoked_version_used takes.
+const (
+	OnRevokedAlert  = "alert"
+	OnRevokedRevoke = "revoke"
+)
 
 // Token is what the policy checks about a token's declaration.
 type Token struct {
@@ -106,6 +118,11 @@ func (p Policy) Check() []Violation {
 		if err := checkPathGlob(g); err != nil {
 			out = append(out, Violation{fmt.Sprintf("allowed_paths[%d]", i), err.Error()})
 		}
+	}
+	switch p.OnRevokedVersionUsed {
+	case "", OnRevokedAlert, OnRevokedRevoke:
+	default:
+		out = append(out, Violation{"on_revoked_version_used", fmt.Sprintf("must be %q or %q", OnRevokedAlert, OnRevokedRevoke)})
 	}
 	return out
 }

@@ -91,6 +91,7 @@ type policyModel struct {
 	ForbiddenScopes     types.List    `tfsdk:"forbidden_scopes"`
 	AllowedRepositories types.List    `tfsdk:"allowed_repositories"`
 	AllowedPaths        types.List    `tfsdk:"allowed_paths"`
+	OnRevokedUsed       types.String  `tfsdk:"on_revoked_version_used"`
 }
 
 // Metadata names the provider.
@@ -205,6 +206,13 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 							"folder (`/etc/app/*`), a trailing `/**` anything under a folder (`/srv/app/**`). Each destination's `resolved_path` " +
 							"is checked, cleaned, so `/srv/app/../../root/x` is `/root/x` and refused. Every path is allowed when unset; " +
 							"`tokenward review` flags paths that hand over a host (`authorized_keys`, `/root/`, `/etc/sudoers`, ...) whatever it says.",
+					},
+					"on_revoked_version_used": schema.StringAttribute{
+						Optional: true,
+						MarkdownDescription: "What `tokenward serve` does when a revoked version of a token, or a previous one past its " +
+							"overlap, is presented: `alert` (the default) raises a `revoked_version_used` alert; `revoke` also revokes every " +
+							"version of the token (it verifies no more until rotated) and the alert says so. The server reads it from the " +
+							"policy file it is given (`tokenward serve --policy FILE`, the same file `tokenward review --policy` reads).",
 					},
 				},
 			},
@@ -387,7 +395,7 @@ func readPolicy(ctx context.Context, m *policyModel, diags *diag.Diagnostics) po
 	}
 	at := path.Root("policy")
 	if m.MaxTTL.IsUnknown() || m.MinOverlap.IsUnknown() || m.RequireOwner.IsUnknown() ||
-		m.ForbiddenScopes.IsUnknown() || m.AllowedRepositories.IsUnknown() || m.AllowedPaths.IsUnknown() {
+		m.ForbiddenScopes.IsUnknown() || m.AllowedRepositories.IsUnknown() || m.AllowedPaths.IsUnknown() || m.OnRevokedUsed.IsUnknown() {
 		diags.AddAttributeError(at, "Policy is not known yet",
 			"The policy block must be known at plan time: use literals, variables or locals, not attributes of other resources.")
 		return pol
@@ -395,6 +403,7 @@ func readPolicy(ctx context.Context, m *policyModel, diags *diag.Diagnostics) po
 	pol.MaxTTL, _ = m.MaxTTL.Duration()
 	pol.MinOverlap, _ = m.MinOverlap.Duration()
 	pol.RequireOwner = m.RequireOwner.ValueBool()
+	pol.OnRevokedVersionUsed = m.OnRevokedUsed.ValueString()
 	diags.Append(m.ForbiddenScopes.ElementsAs(ctx, &pol.ForbiddenScopes, false)...)
 	diags.Append(m.AllowedRepositories.ElementsAs(ctx, &pol.AllowedRepositories, false)...)
 	diags.Append(m.AllowedPaths.ElementsAs(ctx, &pol.AllowedPaths, false)...)

@@ -22,7 +22,7 @@ import (
 
 // policyFields are the settings of a policy, as the provider's policy block
 // names them.
-var policyFields = []string{"max_ttl", "min_overlap", "require_owner", "forbidden_scopes", "allowed_repositories", "allowed_paths"}
+var policyFields = []string{"max_ttl", "min_overlap", "require_owner", "forbidden_scopes", "allowed_repositories", "allowed_paths", "on_revoked_version_used"}
 
 // PolicyFromPlan reads the policy of the tokenward provider configurations
 // in the plan's configuration: every provider block of the tokenward
@@ -99,6 +99,7 @@ func blockPolicy(pc *tfjson.ProviderConfig) (policy.Policy, bool, error) {
 //	forbidden_scopes = ["admin:*"]
 //	allowed_repositories = ["acme/*"]
 //	allowed_paths    = ["/etc/app/*", "/srv/app/**"]
+//	on_revoked_version_used = "alert" # or "revoke": read by tokenward serve --policy
 //
 // The settings may also be wrapped in `policy = { ... }`, as the provider
 // block writes them.
@@ -175,6 +176,12 @@ func decodePolicy(m map[string]any) (policy.Policy, error) {
 			p.AllowedRepositories, err = stringsField(k, v)
 		case "allowed_paths":
 			p.AllowedPaths, err = stringsField(k, v)
+		case "on_revoked_version_used":
+			s, ok := v.(string)
+			if !ok {
+				err = fmt.Errorf("on_revoked_version_used must be \"alert\" or \"revoke\"")
+			}
+			p.OnRevokedVersionUsed = s
 		default:
 			err = fmt.Errorf("unknown setting %q: a policy has %s", k, strings.Join(policyFields, ", "))
 		}

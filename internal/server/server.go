@@ -117,6 +117,7 @@ func New(src Snapshots, opts ...Option) *Server {
 	mux.Handle("GET /metrics", s.route("metrics", s.metrics.handler().ServeHTTP))
 	s.leakRoutes(mux)
 	s.configRoutes(mux)
+	s.alertRoutes(mux)
 	s.handler = mux
 	return s
 }
