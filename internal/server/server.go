@@ -31,6 +31,11 @@ type Server struct {
 	alerts         AlertRaiser          // nil: findings are only logged
 	reg            *registry.Registry   // nil: only the verification endpoints work
 	access         registry.ServeAccess // what reg may do
+	// The configuration's event streams (stream.go).
+	streams       StreamConfig
+	changes       ChangeLog
+	hub           *hub
+	streamMetrics streamMetrics
 }
 
 // Option configures a Server.
@@ -110,6 +115,7 @@ func New(src Snapshots, opts ...Option) *Server {
 	mux.Handle("GET /healthz", s.route("healthz", s.healthz))
 	mux.Handle("GET /readyz", s.route("readyz", s.readyz))
 	mux.Handle("GET /metrics", s.route("metrics", s.metrics.handler().ServeHTTP))
+	s.streamRoutes(mux)
 	s.handler = mux
 	return s
 }
