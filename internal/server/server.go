@@ -31,6 +31,7 @@ type Server struct {
 	alerts         AlertRaiser          // nil: findings are only logged
 	reg            *registry.Registry   // nil: only the verification endpoints work
 	access         registry.ServeAccess // what reg may do
+	config         *configAPI           // the configuration API (config.go)
 	// The configuration's event streams (stream.go).
 	streams       StreamConfig
 	changes       ChangeLog
@@ -115,6 +116,7 @@ func New(src Snapshots, opts ...Option) *Server {
 	mux.Handle("GET /healthz", s.route("healthz", s.healthz))
 	mux.Handle("GET /readyz", s.route("readyz", s.readyz))
 	mux.Handle("GET /metrics", s.route("metrics", s.metrics.handler().ServeHTTP))
+	s.configRoutes(mux)
 	s.streamRoutes(mux)
 	s.handler = mux
 	return s

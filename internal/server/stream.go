@@ -99,7 +99,8 @@ func (c StreamConfig) withDefaults() StreamConfig {
 func WithStreams(c StreamConfig) Option { return func(s *Server) { s.streams = c } }
 
 // WithChangeLog sets where the event streams read the change log; the
-// default is the registry of WithRegistryAccess.
+// default is the configuration API's store (WithConfigStore, or the
+// registry of WithRegistryAccess).
 func WithChangeLog(cl ChangeLog) Option { return func(s *Server) { s.changes = cl } }
 
 // streamMetrics are the streams' collectors.
@@ -113,9 +114,9 @@ type streamMetrics struct {
 // streamRoutes registers the event streams and their metrics.
 func (s *Server) streamRoutes(mux *http.ServeMux) {
 	s.streams = s.streams.withDefaults()
-	if s.changes == nil && s.reg != nil {
-		if cl, ok := any(s.reg).(ChangeLog); ok {
-			s.changes = cl
+	if s.changes == nil {
+		if cs := s.configAPI().store; cs != nil {
+			s.changes = cs
 		}
 	}
 	s.hub = newHub(s)
@@ -178,7 +179,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, user string, all
 			return
 		}
 	}
-	caller, ok := s.streamCaller(w, r, user, all)
+	caller, ok := s.streamCaller(w, r, user)
 	if !ok {
 		return
 	}
@@ -188,7 +189,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, user string, all
 		return
 	}
 	ctx := r.Context()
-	sub, pos, err := s.hub.subscribe(ctx, user, all, caller.tokenID)
+	sub, pos, err := s.hub.subscribe(ctx, user, all, caller.token)
 	switch {
 	case errors.Is(err, errTooManyStreams):
 		w.Header().Set("Retry-After", retryAfter(5*time.Second))
@@ -244,7 +245,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, user string, all
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if why := s.streamAllowed(caller, user, all); why != "" {
+			if why := s.streamAllowed(caller, user); why != "" {
 				s.streamMetrics.ended.WithLabelValues("denied").Inc()
 				es.event(EventDenied, "", reasonEvent{Reason: why})
 				return

@@ -10,7 +10,7 @@ import (
 )
 
 // ChangeLog is what the event streams read of the store: the configuration
-// change log and a user's configuration. *registry.Registry implements it.
+// change log and a user's configuration. Every ConfigStore is one.
 type ChangeLog interface {
 	// ConfigChanges returns at most limit entries with a sequence number
 	// above after, oldest first.
@@ -42,7 +42,7 @@ type hub struct {
 	mu       sync.Mutex
 	byUser   map[string]map[*subscriber]struct{} // streams of one user
 	all      map[*subscriber]struct{}            // streams of every user (GET /v1/events)
-	perToken map[string]int                      // open streams per caller token id; no zero entries
+	perToken map[string]int                      // open streams per caller token name; no zero entries
 	open     int
 	pos      int64 // the last sequence number handed out, once running
 	running  bool
@@ -52,7 +52,7 @@ type hub struct {
 // subscriber is one open stream, as the hub sees it.
 type subscriber struct {
 	user    string // empty for every user's changes
-	tokenID string
+	token   string
 	ch      chan registry.ConfigChange // bounded: a full one drops the stream
 	dropped chan struct{}              // closed when ch overflowed
 	gone    bool                       // dropped already; under hub.mu
@@ -69,16 +69,16 @@ func newHub(s *Server) *hub {
 }
 
 // subscribe opens a stream of user's changes (every user's when all) for
-// the caller token tokenID and returns it with the sequence number it
+// the caller token tokenName and returns it with the sequence number it
 // starts after: the stream receives every change above it. The first
 // stream starts the follower at the log's head.
-func (h *hub) subscribe(ctx context.Context, user string, all bool, tokenID string) (*subscriber, int64, error) {
+func (h *hub) subscribe(ctx context.Context, user string, all bool, tokenName string) (*subscriber, int64, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
 	case h.open >= h.s.streams.MaxStreams:
 		return nil, 0, errTooManyStreams
-	case h.perToken[tokenID] >= h.s.streams.MaxPerToken:
+	case h.perToken[tokenName] >= h.s.streams.MaxPerToken:
 		return nil, 0, errTooManyTokenStreams
 	}
 	if !h.running {
@@ -92,7 +92,7 @@ func (h *hub) subscribe(ctx context.Context, user string, all bool, tokenID stri
 		h.pos, h.running, h.stop = head, true, stop
 		go h.follow(fctx)
 	}
-	sub := &subscriber{user: user, tokenID: tokenID, ch: make(chan registry.ConfigChange, h.s.streams.Buffer), dropped: make(chan struct{})}
+	sub := &subscriber{user: user, token: tokenName, ch: make(chan registry.ConfigChange, h.s.streams.Buffer), dropped: make(chan struct{})}
 	if all {
 		sub.user = ""
 		h.all[sub] = struct{}{}
@@ -103,7 +103,7 @@ func (h *hub) subscribe(ctx context.Context, user string, all bool, tokenID stri
 		h.byUser[user][sub] = struct{}{}
 	}
 	h.open++
-	h.perToken[tokenID]++
+	h.perToken[tokenName]++
 	h.s.streamMetrics.open.Inc()
 	return sub, h.pos, nil
 }
@@ -126,8 +126,8 @@ func (h *hub) unsubscribe(sub *subscriber) {
 		return
 	}
 	h.open--
-	if h.perToken[sub.tokenID]--; h.perToken[sub.tokenID] <= 0 {
-		delete(h.perToken, sub.tokenID)
+	if h.perToken[sub.token]--; h.perToken[sub.token] <= 0 {
+		delete(h.perToken, sub.token)
 	}
 	h.s.streamMetrics.open.Dec()
 	if h.open == 0 && h.running {

@@ -121,7 +121,7 @@ func newStreamWorld(t *testing.T, cfg server.StreamConfig) *streamWorld {
 	if cfg.Recheck == 0 {
 		cfg.Recheck = 20 * time.Millisecond
 	}
-	srv := server.New(w.src, server.WithServerClock(w.clock.Now), server.WithChangeLog(w.log), server.WithStreams(cfg),
+	srv := server.New(w.src, server.WithServerClock(w.clock.Now), server.WithChangeLog(w.log), server.WithStreams(cfg), server.WithInsecureConfigAPI(true),
 		server.WithServerLogger(slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	w.srv = httptest.NewServer(srv.Handler())
 	t.Cleanup(w.srv.Close)
@@ -588,13 +588,28 @@ func TestStreamKeepAlive(t *testing.T) {
 	}
 }
 
-// TestStreamWithoutChangeLog: a server with no registry answers 503.
-func TestStreamWithoutChangeLog(t *testing.T) {
+// TestStreamRefusedWithout: a server with no registry answers 503, and
+// one that does not allow plain HTTP for the configuration API refuses a
+// stream over it, as the configuration reads.
+func TestStreamRefusedWithout(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	rec := w.do(httptest.NewRequest(http.MethodGet, "/v1/users/alice/events", nil))
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("status %d, want 503", rec.Code)
+	cases := []struct {
+		name string
+		opts []server.Option
+		want int
+	}{
+		{"no change log", []server.Option{server.WithInsecureConfigAPI(true)}, http.StatusServiceUnavailable},
+		{"plain HTTP", []server.Option{server.WithChangeLog(newMemoryLog())}, http.StatusForbidden},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, tc.opts...)
+			r := httptest.NewRequest(http.MethodGet, "/v1/users/alice/events", nil)
+			r.Header.Set("Authorization", "Bearer "+w.value("caller"))
+			if rec := w.do(r); rec.Code != tc.want {
+				t.Errorf("status %d (%s), want %d", rec.Code, rec.Body, tc.want)
+			}
+		})
 	}
 }
 
@@ -603,7 +618,8 @@ func TestStreamWithoutChangeLog(t *testing.T) {
 func TestStreamEndsOnShutdown(t *testing.T) {
 	t.Parallel()
 	w := newStreamWorld(t, server.StreamConfig{})
-	srv := server.New(w.src, server.WithServerClock(w.clock.Now), server.WithChangeLog(w.log), server.WithStreams(server.StreamConfig{Poll: 10 * time.Millisecond}))
+	srv := server.New(w.src, server.WithServerClock(w.clock.Now), server.WithChangeLog(w.log), server.WithInsecureConfigAPI(true),
+		server.WithStreams(server.StreamConfig{Poll: 10 * time.Millisecond}))
 	ctx, cancel := context.WithCancel(t.Context())
 	const timeout = 5 * time.Second
 	addr, done := serving(t, ctx, server.Config{Handler: srv.Handler(), ShutdownTimeout: timeout})
