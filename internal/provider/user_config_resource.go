@@ -54,8 +54,11 @@ func (r *userConfigResource) Metadata(_ context.Context, req resource.MetadataRe
 func (r *userConfigResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "One user's own values of settings, which replace the settings' defaults in the user's " +
-			"effective configuration (see the `tokenward_user_config` data source). The resource owns all of the " +
-			"user's values: a value set outside Terraform is removed on the next apply.\n\n" +
+			"effective configuration (see the `tokenward_user_config` data source). The resource manages the keys it " +
+			"declares and only those: `tokenward serve`'s configuration API refuses to change them (409, naming this " +
+			"resource), a change made to them outside Terraform is set back on the next apply, and destroying the " +
+			"resource removes them. The user's values of other keys, written through the API or `tokenward config set`, " +
+			"are left alone.\n\n" +
 			"Each value is checked against its `tokenward_setting` (type, constraints, `user_editable`) at plan time " +
 			"when the setting exists already, and at apply when it is created in the same apply.\n\n" +
 			"Values of sensitive settings go in `sensitive_values`, which is write-only like a setting's " +
@@ -259,7 +262,7 @@ func (r *userConfigResource) ModifyPlan(ctx context.Context, req resource.Modify
 		case r.data != nil:
 			prior := state.SensitiveValuesRevision.ValueInt64()
 			revision = types.Int64Value(prior + 1)
-			stored, err := r.data.reg.UserValues(ctx, state.ID.ValueString())
+			stored, err := r.data.reg.ManagedUserValues(ctx, state.ID.ValueString())
 			if err != nil {
 				resp.Diagnostics.AddError("Cannot read the values of user "+state.ID.ValueString(), err.Error())
 				return
@@ -296,8 +299,9 @@ func sameSensitive(stored, secret map[string]json.RawMessage, stateKeys types.Se
 	return true
 }
 
-// write stores the user's values, replacing all others; the settings are
-// checked again since some may have been created in this apply.
+// write stores the user's values as managed ones, replacing the managed
+// values no longer declared and leaving the user's other values alone; the
+// settings are checked again since some may have been created in this apply.
 func (r *userConfigResource) write(ctx context.Context, plan, config interface {
 	Get(context.Context, any) diag.Diagnostics
 	GetAttribute(context.Context, path.Path, any) diag.Diagnostics
@@ -329,7 +333,7 @@ func (r *userConfigResource) write(ctx context.Context, plan, config interface {
 	for k, v := range secret {
 		all[k] = v
 	}
-	if err := r.data.reg.SetUserValues(ctx, m.User.ValueString(), all); err != nil {
+	if err := r.data.reg.SetManagedUserValues(ctx, m.User.ValueString(), all); err != nil {
 		addRegistryError(diags, "Cannot set the values of user "+m.User.ValueString(), err, userConfigFields)
 		return m, false
 	}
@@ -370,7 +374,9 @@ func (r *userConfigResource) Read(ctx context.Context, req resource.ReadRequest,
 		return
 	}
 	user := m.ID.ValueString()
-	stored, err := r.data.reg.UserValues(ctx, user)
+	// Only the values this resource declares: those written through the
+	// configuration API or the CLI under other keys are the user's own.
+	stored, err := r.data.reg.ManagedUserValues(ctx, user)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot read the values of user "+user, err.Error())
 		return
@@ -424,7 +430,8 @@ func (r *userConfigResource) Delete(ctx context.Context, req resource.DeleteRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if err := r.data.reg.SetUserValues(ctx, m.ID.ValueString(), map[string]json.RawMessage{}); err != nil {
+	// Only the managed values go: the user's own ones stay.
+	if err := r.data.reg.SetManagedUserValues(ctx, m.ID.ValueString(), nil); err != nil {
 		resp.Diagnostics.AddError("Cannot remove the values of user "+m.ID.ValueString(), err.Error())
 	}
 }

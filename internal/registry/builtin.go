@@ -80,3 +80,22 @@ func checkNotBuiltIn(name, verb string) error {
 	}
 	return invalid("name", "scope %s is under %s, which is kept for tokenward's built-in scopes, so it cannot be %s; give the scope a name of your own, such as billing:read", Quote(name), BuiltInPrefix, verb)
 }
+
+// checkBuiltInGrant refuses to grant a name under BuiltInPrefix that is
+// not exactly a built-in scope. A wildcard such as tokenward:* would grant
+// every built-in scope, the privileged ones and those added later
+// included (token.Grants honours resource:*), so each is granted by name.
+func checkBuiltInGrant(field, name string) error {
+	if !IsBuiltInScope(name) {
+		return nil
+	}
+	names := make([]string, 0, len(BuiltInScopes()))
+	for _, s := range BuiltInScopes() {
+		if s.Name == name {
+			return nil
+		}
+		names = append(names, s.Name)
+	}
+	return invalid(field, "%s is not a built-in scope: built-in scopes are granted one by one, never by a wildcard such as tokenward:*; grant the ones needed among %s",
+		Quote(name), strings.Join(names, ", "))
+}

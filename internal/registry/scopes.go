@@ -145,6 +145,9 @@ func checkScopeList(field string, scopes []string) error {
 			}
 			return invalid(field, "%q is not a scope: use resource:action, such as billing:read", s)
 		}
+		if err := checkBuiltInGrant(field, s); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -294,7 +294,10 @@ func (r *Registry) CreateSetting(ctx context.Context, spec SettingSpec) error {
 	s.UpdatedAt = s.CreatedAt
 	return r.change(ctx, "setting.create", "setting/"+spec.Key, func(tx store.Tx, d map[string]string) error {
 		settingDetails(d, spec)
-		return tx.CreateSetting(ctx, s)
+		if err := tx.CreateSetting(ctx, s); err != nil {
+			return err
+		}
+		return r.recordConfigChange(ctx, tx, "", []string{spec.Key})
 	})
 }
 
@@ -331,7 +334,7 @@ func (r *Registry) UpdateSetting(ctx context.Context, spec SettingSpec) error {
 		}
 		var broken []string
 		for _, u := range users {
-			v, err := r.userValue(ctx, tx, u, spec.Key)
+			v, held, err := r.userValue(ctx, tx, u, spec.Key)
 			if err != nil {
 				return err
 			}
@@ -343,14 +346,14 @@ func (r *Registry) UpdateSetting(ctx context.Context, spec SettingSpec) error {
 			if err != nil {
 				return err
 			}
-			if err := tx.PutUserValue(ctx, store.UserValue{User: u, Key: spec.Key, Value: plain, Sealed: sealed, UpdatedAt: r.clock()}); err != nil {
+			if err := tx.PutUserValue(ctx, store.UserValue{User: u, Key: spec.Key, Value: plain, Sealed: sealed, UpdatedAt: r.clock(), Managed: held.Managed}); err != nil {
 				return err
 			}
 		}
 		if len(broken) > 0 {
 			return invalid("default", "the change would make the values of users %s invalid for %s; change their values first", strings.Join(broken, ", "), spec.Key)
 		}
-		return nil
+		return r.recordConfigChange(ctx, tx, "", []string{spec.Key})
 	})
 }
 
@@ -399,6 +402,9 @@ func (r *Registry) DeleteSetting(ctx context.Context, key string) error {
 		if len(users) > 0 {
 			return fmt.Errorf("delete setting %s: %w: users %s hold values for it; remove them first", key, ErrInUse, strings.Join(users, ", "))
 		}
-		return tx.DeleteSetting(ctx, key)
+		if err := tx.DeleteSetting(ctx, key); err != nil {
+			return err
+		}
+		return r.recordConfigChange(ctx, tx, "", []string{key})
 	})
 }

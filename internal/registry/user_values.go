@@ -11,18 +11,19 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
-// userValue reads and opens one stored user value.
-func (r *Registry) userValue(ctx context.Context, tx store.Tx, user, key string) (json.RawMessage, error) {
+// userValue reads and opens one stored user value; the record comes too.
+func (r *Registry) userValue(ctx context.Context, tx store.Tx, user, key string) (json.RawMessage, store.UserValue, error) {
 	vals, err := tx.ListUserValues(ctx, user)
 	if err != nil {
-		return nil, err
+		return nil, store.UserValue{}, err
 	}
 	for _, v := range vals {
 		if v.Key == key {
-			return r.openValue(v.Value, v.Sealed, userValueAAD(user, key))
+			opened, err := r.openValue(v.Value, v.Sealed, userValueAAD(user, key))
+			return opened, v, err
 		}
 	}
-	return nil, fmt.Errorf("value of %s for user %s: %w", key, user, ErrNotFound)
+	return nil, store.UserValue{}, fmt.Errorf("value of %s for user %s: %w", key, user, ErrNotFound)
 }
 
 // CheckUser reports whether a user id is usable: 1 to 256 printable characters.
@@ -66,18 +67,26 @@ func (r *Registry) writeUserValues(ctx context.Context, user string, set map[str
 		if err != nil {
 			return err
 		}
+		own := make(map[string]store.UserValue, len(existing))
+		for _, v := range existing {
+			own[v.Key] = v
+		}
+		var changed []string
 		for _, key := range keys {
-			if err := r.putUserValue(ctx, tx, user, key, set[key]); err != nil {
+			// A value a tokenward_user_config resource declares stays
+			// managed: the next apply sets it back.
+			old, had := own[key]
+			moved, err := r.putUserValue(ctx, tx, user, key, set[key], old.Managed, old, had)
+			if err != nil {
 				return err
 			}
-		}
-		held := map[string]bool{}
-		for _, v := range existing {
-			held[v.Key] = true
+			if moved {
+				changed = append(changed, key)
+			}
 		}
 		drop := map[string]bool{}
 		for _, k := range unset {
-			if !held[k] {
+			if _, held := own[k]; !held {
 				return invalid("values."+k, "user %s has no value for %s to remove", user, k)
 			}
 			drop[k] = true
@@ -94,42 +103,44 @@ func (r *Registry) writeUserValues(ctx context.Context, user string, set map[str
 		}
 		d["set"] = strings.Join(keys, ",")
 		d["removed"] = strings.Join(removed, ",")
+		if all := append(changed, removed...); len(all) > 0 {
+			return r.recordConfigChange(ctx, tx, user, all)
+		}
 		return nil
 	})
 }
 
 // putUserValue checks one value against its setting and stores it, sealed
-// when the setting is sensitive.
-func (r *Registry) putUserValue(ctx context.Context, tx store.Tx, user, key string, value json.RawMessage) error {
+// when the setting is sensitive, managed or not; old is what the user held
+// (when had). It tells whether the stored value changed.
+func (r *Registry) putUserValue(ctx context.Context, tx store.Tx, user, key string, value json.RawMessage, managed bool, old store.UserValue, had bool) (bool, error) {
 	if len(key) > maxNameLength {
-		return tooLong("values", "a setting key", key)
+		return false, tooLong("values", "a setting key", key)
 	}
 	s, err := tx.GetSetting(ctx, key)
 	if notFound(err) {
-		return invalid("values."+key, "there is no setting %s: declare it first", key)
+		return false, invalid("values."+key, "there is no setting %s: declare it first", key)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !s.UserEditable {
-		return invalid("values."+key, "setting %s is not user_editable: its default is enforced for everyone", key)
+		return false, invalid("values."+key, "setting %s is not user_editable: its default is enforced for everyone", key)
 	}
-	spec, err := r.fromStored(s)
-	if err != nil {
-		return err
+	if err := CheckValue(specOf(s), value); err != nil {
+		return false, refield(err, "values."+key)
 	}
-	if err := CheckValue(spec, value); err != nil {
-		return refield(err, "values."+key)
-	}
-	plain, sealed, err := r.sealValue(value, s.Sensitive, userValueAAD(user, key))
-	if err != nil {
-		return err
-	}
-	return tx.PutUserValue(ctx, store.UserValue{User: user, Key: key, Value: plain, Sealed: sealed, UpdatedAt: r.clock()})
+	return r.storeUserValue(ctx, tx, s, user, value, managed, old, had)
 }
 
 // UserValues returns a user's own values, opened.
 func (r *Registry) UserValues(ctx context.Context, user string) (map[string]json.RawMessage, error) {
+	return r.userValues(ctx, user, false)
+}
+
+// userValues returns a user's own values, opened: all of them, or only
+// the managed ones.
+func (r *Registry) userValues(ctx context.Context, user string, onlyManaged bool) (map[string]json.RawMessage, error) {
 	out := map[string]json.RawMessage{}
 	err := r.st.View(ctx, func(tx store.Tx) error {
 		vals, err := tx.ListUserValues(ctx, user)
@@ -137,6 +148,9 @@ func (r *Registry) UserValues(ctx context.Context, user string) (map[string]json
 			return err
 		}
 		for _, v := range vals {
+			if onlyManaged && !v.Managed {
+				continue
+			}
 			if out[v.Key], err = r.openValue(v.Value, v.Sealed, userValueAAD(user, v.Key)); err != nil {
 				return fmt.Errorf("value of %s for user %s: %w", v.Key, user, err)
 			}

@@ -791,9 +791,9 @@ func (t *sqlTx) SettingUsers(ctx context.Context, key string) ([]string, error) 
 }
 
 func (t *sqlTx) PutUserValue(ctx context.Context, v UserValue) error {
-	_, err := t.exec(ctx, `INSERT INTO user_values (user_id, key, value, sealed_value, updated_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value, sealed_value = excluded.sealed_value, updated_at = excluded.updated_at`,
-		v.User, v.Key, nullJSON(v.Value), nullBytes(v.Sealed), micros(v.UpdatedAt))
+	_, err := t.exec(ctx, `INSERT INTO user_values (user_id, key, value, sealed_value, updated_at, managed) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value, sealed_value = excluded.sealed_value, updated_at = excluded.updated_at, managed = excluded.managed`,
+		v.User, v.Key, nullJSON(v.Value), nullBytes(v.Sealed), micros(v.UpdatedAt), v.Managed)
 	if err != nil {
 		if errors.Is(err, ErrInUse) {
 			return fmt.Errorf("put value of %s for user %s: setting %w", v.Key, v.User, ErrNotFound)
@@ -809,7 +809,7 @@ func (t *sqlTx) DeleteUserValue(ctx context.Context, user, key string) error {
 }
 
 func (t *sqlTx) userValues(ctx context.Context, what, where string, args ...any) ([]UserValue, error) {
-	rows, err := t.query(ctx, `SELECT user_id, key, value, sealed_value, updated_at FROM user_values WHERE `+where, args...)
+	rows, err := t.query(ctx, `SELECT user_id, key, value, sealed_value, updated_at, managed FROM user_values WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -820,7 +820,7 @@ func (t *sqlTx) userValues(ctx context.Context, what, where string, args ...any)
 		var val sql.NullString
 		var sealed []byte
 		var u int64
-		if err := rows.Scan(&v.User, &v.Key, &val, &sealed, &u); err != nil {
+		if err := rows.Scan(&v.User, &v.Key, &val, &sealed, &u, &v.Managed); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if val.Valid {

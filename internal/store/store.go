@@ -161,6 +161,9 @@ type UserValue struct {
 	Value     json.RawMessage // nil when sealed
 	Sealed    []byte
 	UpdatedAt time.Time
+	// Managed: declared by a tokenward_user_config resource, which alone
+	// changes it.
+	Managed bool
 }
 
 // Tx is the set of operations available inside one transaction.
@@ -245,6 +248,8 @@ type Tx interface {
 	// LastCheckpoint returns the latest checkpoint signed by a key,
 	// ErrNotFound when it signed none.
 	LastCheckpoint(ctx context.Context, keyID string) (audit.Checkpoint, error)
+
+	configTx // the configuration change log: config.go
 }
 
 // Store is a tokenward store.
