@@ -267,9 +267,10 @@ func (s *Server) catchUp(ctx context.Context, es *eventStream, user string, last
 		s.log.Warn("replay an event stream: read the change log", "error", err.Error())
 		return false
 	}
-	// The log's numbers are dense: nothing was pruned after last when its
-	// oldest entry is last+1 or earlier, or when nothing came after last.
-	gap := last > head || (last < head && (oldest == 0 || oldest > last+1))
+	// The log's numbers are dense, and oldest is head+1 when it keeps
+	// none: nothing was pruned after last when oldest <= last+1. An id past
+	// the head is of another store, or of a store restored from a backup.
+	gap := last > head || oldest > last+1
 	if gap {
 		rev := pos
 		if user != "" {

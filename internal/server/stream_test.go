@@ -76,7 +76,7 @@ func (m *memoryLog) ConfigChangeWindow(context.Context) (int64, int64, error) {
 		return 0, 0, m.fail
 	}
 	if len(m.entries) == 0 {
-		return 0, m.head, nil
+		return m.head + 1, m.head, nil // as the registry's: head+1 when it keeps none
 	}
 	return m.entries[0].Seq, m.head, nil
 }
