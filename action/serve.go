@@ -33,8 +33,13 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	authzFrom := &prefixList{prefixes: server.DefaultAuthzFrom}
 	fs.Var(authzFrom, "authz-from", "CIDRs that may call /v1/authz, comma separated or repeated (default $TOKENWARD_AUTHZ_FROM)")
 	maxStale := durationFlag(fs, "max-staleness", server.DefaultMaxStaleness, "how long to answer from the last snapshot while the store is unreachable, then fail closed (default $TOKENWARD_MAX_STALENESS)")
+	streams := streamServeFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
+	}
+	streamOpt, err := streams.option()
+	if err != nil {
+		return c.fail(exitUsage, "serve: %v", err)
 	}
 	if *maxStale <= 0 {
 		return c.fail(exitUsage, "serve: --max-staleness must be positive, such as 60s")
@@ -74,7 +79,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	}
 	srv := server.New(src, server.WithIssuer(*issuer), server.WithTrustedProxies(trusted.prefixes),
 		server.WithAuthzFrom(authzFrom.prefixes), server.WithServerClock(now), server.WithServerLogger(log),
-		server.WithRegistryAccess(reg, access))
+		server.WithRegistryAccess(reg, access), streamOpt)
 
 	// The source follows the store until the server has stopped.
 	srcCtx, stopSource := context.WithCancel(context.WithoutCancel(ctx))
