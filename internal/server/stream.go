@@ -293,6 +293,7 @@ func (s *Server) catchUp(ctx context.Context, es *eventStream, user string, last
 		if len(changes) == 0 {
 			return true
 		}
+		s.evictCached(changes) // this instance's follower may not have read them
 		for _, c := range changes {
 			if c.Seq > pos {
 				return true // the hub sends it

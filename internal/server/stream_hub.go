@@ -167,6 +167,7 @@ func (h *hub) follow(ctx context.Context) {
 				failing = ""
 				h.s.log.Info("the configuration change log reads again")
 			}
+			h.s.evictCached(changes)
 			if h.deliver(ctx, changes) && len(changes) == followBatch {
 				continue
 			}
@@ -223,4 +224,17 @@ func (h *hub) deliver(ctx context.Context, changes []registry.ConfigChange) bool
 		}
 	}
 	return true
+}
+
+// evictCached drops what the configuration API's cache holds of the users
+// changes concern, before their events go out: a client that reads its
+// configuration on an event then reads the change, even within the time
+// the cache would answer without reading the log.
+func (s *Server) evictCached(changes []registry.ConfigChange) {
+	if s.config == nil || s.config.cache == nil {
+		return
+	}
+	for _, c := range changes {
+		s.config.cache.evict(c.User)
+	}
 }

@@ -99,6 +99,27 @@ func TestStreamsFollowTheStore(t *testing.T) {
 				return body.Revision
 			}
 
+			// A read on the streaming instance after an event sees the
+			// change, though its cache held alice's configuration.
+			readRev := func() int64 {
+				t.Helper()
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, reader.URL+"/v1/users/alice/config", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Authorization", "Bearer "+values["viewer"])
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				var body struct{ Revision int64 }
+				if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("GET alice's config: %d, %v", resp.StatusCode, err)
+				}
+				return body.Revision
+			}
+			readRev()
 			rev := put("alice", "ui.theme", `"dark"`)
 			ev := alice.next(t, engine+": an API write on the other instance, alice's stream")
 			if m := change(t, ev); m["revision"] != float64(rev) || keysOf(m) != "ui.theme" {
@@ -106,6 +127,9 @@ func TestStreamsFollowTheStore(t *testing.T) {
 			}
 			if m := change(t, all.next(t, engine+": an API write, every user's stream")); m["user"] != "alice" || m["revision"] != float64(rev) {
 				t.Errorf("every user's stream: %v, want alice at %d", m, rev)
+			}
+			if got := readRev(); got != rev {
+				t.Errorf("a read after the event: revision %d, want %d", got, rev)
 			}
 
 			theme.Default = json.RawMessage(`"sepia"`)
@@ -119,6 +143,9 @@ func TestStreamsFollowTheStore(t *testing.T) {
 			}
 			if m := change(t, all.next(t, engine+": a default changed, every user's stream")); m["user"] != nil {
 				t.Errorf("every user's stream: %v, want user null for a setting's change", m)
+			}
+			if got := readRev(); got != cfg.Revision {
+				t.Errorf("a read after the default's event: revision %d, want %d", got, cfg.Revision)
 			}
 			last := ev.ID
 
