@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	fs := flag.NewFlagSet("config-app", flag.ContinueOnError)
 	server := fs.String("server", "http://127.0.0.1:8420", "tokenward serve's URL")
 	user := fs.String("user", "", "whose configuration to follow")
-	tokenFile := fs.String("token-file", "", "file holding the caller token (default $TOKENWARD_CLIENT_TOKEN)")
+	tokenFile := fs.String("token-file", "", "file holding the caller token, alone or as a TOKENWARD_CLIENT_TOKEN=... line (default $TOKENWARD_CLIENT_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		if err != nil {
 			return fmt.Errorf("read --token-file: %w", err)
 		}
-		tok = strings.TrimSpace(string(b))
+		tok = tokenIn(string(b))
 	}
 	switch {
 	case *user == "":
@@ -64,6 +64,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	a := &app{base: strings.TrimSuffix(*server, "/"), user: *user, token: tok, out: out, client: &http.Client{}}
 	return a.follow(ctx)
+}
+
+// tokenIn is the token a file holds: the whole file, or the value of its
+// TOKENWARD_CLIENT_TOKEN=... line, as a tokenward_token's files
+// destination writes it.
+func tokenIn(file string) string {
+	for _, line := range strings.Split(file, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && strings.TrimPrefix(k, "export ") == "TOKENWARD_CLIENT_TOKEN" {
+			return strings.Trim(strings.TrimSpace(v), `"'`)
+		}
+	}
+	return strings.TrimSpace(file)
 }
 
 // app follows one user's configuration.

@@ -185,3 +185,17 @@ func TestAppStopsWhenRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenIn: the token file is the token alone or an env file with it.
+func TestTokenIn(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, file string }{
+		{"alone", "tw_abc\n"},
+		{"env file", "# written by tokenward\nOTHER=x\nTOKENWARD_CLIENT_TOKEN=tw_abc\n"},
+		{"quoted, exported", "export TOKENWARD_CLIENT_TOKEN=\"tw_abc\"\n"},
+	} {
+		if got := tokenIn(tc.file); got != "tw_abc" {
+			t.Errorf("%s: %q, want tw_abc", tc.name, got)
+		}
+	}
+}
