@@ -58,6 +58,10 @@ type StreamConfig struct {
 	// Buffer is how many events may wait for one slow client before it is
 	// disconnected (default 64).
 	Buffer int
+	// WriteWindow is how long a client may take to accept one event, on
+	// top of the keep-alive period (default 10s); past it, it is
+	// disconnected.
+	WriteWindow time.Duration
 }
 
 // Defaults of StreamConfig.
@@ -67,9 +71,7 @@ const (
 	defaultKeepAlive          = 15 * time.Second
 	defaultRecheck            = 2 * time.Second
 	defaultStreamBuffer       = 64
-	// streamWriteWindow bounds one write of an event: a client that takes
-	// longer to accept it is disconnected.
-	streamWriteWindow = 10 * time.Second
+	defaultWriteWindow        = 10 * time.Second
 	// streamRetry is the reconnection delay the streams ask of clients.
 	streamRetry = time.Second
 )
@@ -92,6 +94,7 @@ func (c StreamConfig) withDefaults() StreamConfig {
 	defd(&c.KeepAlive, defaultKeepAlive)
 	defd(&c.Recheck, defaultRecheck)
 	defd(&c.Poll, DefaultPollInterval)
+	defd(&c.WriteWindow, defaultWriteWindow)
 	return c
 }
 
@@ -372,9 +375,13 @@ func (es *eventStream) event(name, id string, data any) bool {
 	return true
 }
 
-// raw writes and flushes text within the write window.
+// raw writes and flushes text within the write window. The deadline it
+// sets lasts until the next keep-alive is due, and its window past that:
+// over HTTP/2 a write deadline that passes ends the stream even when
+// nothing is being written.
 func (es *eventStream) raw(text string) bool {
-	es.s.deadline("events", es.rc.SetWriteDeadline(time.Now().Add(streamWriteWindow)))
+	c := es.s.streams
+	es.s.deadline("events", es.rc.SetWriteDeadline(time.Now().Add(c.KeepAlive+c.Recheck+c.WriteWindow)))
 	if _, err := es.w.Write([]byte(text)); err != nil {
 		es.s.streamMetrics.ended.WithLabelValues("write_failed").Inc()
 		return false

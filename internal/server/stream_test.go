@@ -193,17 +193,17 @@ func (w *streamWorld) open(path, caller, last string) *clientStream {
 // stream.
 func (w *streamWorld) try(path, caller string) (*clientStream, *http.Response) {
 	w.t.Helper()
-	return openAny(w.t, w.srv.URL+path, w.values[caller], "", false)
+	return openAny(w.t, http.DefaultClient, w.srv.URL+path, w.values[caller], "", false)
 }
 
 func openStream(t testing.TB, url, value, last string) (*clientStream, *http.Response) {
 	t.Helper()
-	return openAny(t, url, value, last, true)
+	return openAny(t, http.DefaultClient, url, value, last, true)
 }
 
 // openAny opens a stream, or returns the answer that is not one (failing
 // the test then when wantStream).
-func openAny(t testing.TB, url, value, last string, wantStream bool) (*clientStream, *http.Response) {
+func openAny(t testing.TB, client *http.Client, url, value, last string, wantStream bool) (*clientStream, *http.Response) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -216,7 +216,7 @@ func openAny(t testing.TB, url, value, last string, wantStream bool) (*clientStr
 	if last != "" {
 		req.Header.Set("Last-Event-ID", last)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -648,5 +648,43 @@ func TestStreamEndsOnShutdown(t *testing.T) {
 		t.Logf("shutdown with 2 streams open took %v (bound %v)", time.Since(start).Round(time.Millisecond), timeout)
 	case <-time.After(2 * timeout):
 		t.Fatal("Serve did not return")
+	}
+}
+
+// TestStreamOverHTTP2: over TLS and HTTP/2, where a passed write deadline
+// resets the stream even between writes, a stream silent for many write
+// windows lives on through its keep-alives and still gets its events.
+func TestStreamOverHTTP2(t *testing.T) {
+	t.Parallel()
+	w := newStreamWorld(t, server.StreamConfig{})
+	srv := server.New(w.src, server.WithServerClock(w.clock.Now), server.WithChangeLog(w.log),
+		server.WithStreams(server.StreamConfig{Poll: 10 * time.Millisecond, Recheck: 20 * time.Millisecond,
+			KeepAlive: 60 * time.Millisecond, WriteWindow: 30 * time.Millisecond}))
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	t.Cleanup(func() { ts.CloseClientConnections(); ts.Close() })
+	cs, _ := openAny(t, ts.Client(), ts.URL+"/v1/users/alice/events", w.values["reader"], "", true)
+	if cs.resp.ProtoMajor != 2 {
+		t.Fatalf("the stream is %s, want HTTP/2", cs.resp.Proto)
+	}
+	start := time.Now()
+	deadline := time.After(seenWithin)
+	for n := 0; n < 8; {
+		select {
+		case ev, ok := <-cs.events:
+			if !ok {
+				t.Fatalf("the stream ended after %v and %d keep-alives: %v", time.Since(start), n, cs.err)
+			}
+			if ev.Comment == "keep-alive" {
+				n++
+			}
+		case <-deadline:
+			t.Fatal("no eight keep-alives")
+		}
+	}
+	seq := w.log.add("alice", "k")
+	if ev := cs.next(t, "after "+time.Since(start).Round(time.Millisecond).String()+" of keep-alives"); ev.ID != strconv.FormatInt(seq, 10) {
+		t.Errorf("event %+v, want change %d", ev, seq)
 	}
 }
