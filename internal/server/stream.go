@@ -177,8 +177,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, user string, all
 		return
 	}
 	if !all {
-		if err := registry.CheckUser(user); err != nil {
-			badRequest(w, err.Error())
+		var ok bool
+		if user, ok = configUser(w, r); !ok {
 			return
 		}
 	}

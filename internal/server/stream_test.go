@@ -469,6 +469,7 @@ func TestStreamAccess(t *testing.T) {
 		{"Basic", "/v1/users/alice/events", "", "", "Basic YTpi", http.StatusUnauthorized},
 		{"bad Last-Event-ID", "/v1/users/alice/events", "reader", "x1", "", http.StatusBadRequest},
 		{"negative Last-Event-ID", "/v1/users/alice/events", "reader", "-1", "", http.StatusBadRequest},
+		{"a user id with a control character", "/v1/users/al%01ice/events", "reader", "", "", http.StatusBadRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
