@@ -39,11 +39,15 @@ func (c *cli) configGet(ctx context.Context, args []string) int {
 	fs, sf := c.flagSet("config get")
 	user := fs.String("user", "", "the user whose effective configuration to print (required)")
 	reveal := fs.Bool("reveal", false, "print the values of sensitive settings too")
+	remote := remoteConfigFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	if *user == "" {
 		return c.fail(exitUsage, "config get: --user is required")
+	}
+	if *remote.server != "" {
+		return c.configGetRemote(ctx, remote, *user, *reveal)
 	}
 	reg, err := c.open(ctx, sf)
 	if err != nil {
@@ -109,6 +113,7 @@ func (c *cli) configSet(ctx context.Context, args []string) int {
 	user := fs.String("user", "", "the user whose values to set (required)")
 	stdin := fs.Bool("stdin", false, "read the value of the one KEY given from standard input, or without a KEY a document of values: KEY=VALUE lines or a JSON object")
 	file := fs.String("file", "", "read the same from `FILE` instead of standard input")
+	remote := remoteConfigFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
@@ -152,6 +157,13 @@ func (c *cli) configSet(ctx context.Context, args []string) int {
 			}
 		}
 	}
+	if *remote.server != "" {
+		inputKey := ""
+		if fromInput && fs.NArg() == 1 {
+			inputKey = fs.Arg(0)
+		}
+		return c.configSetRemote(ctx, remote, *user, set, argKeys, inputKey, in.name, text)
+	}
 	reg, err := c.open(ctx, sf)
 	if err != nil {
 		return c.fail(exitTrouble, "%v", err)
@@ -173,11 +185,15 @@ func (c *cli) configSet(ctx context.Context, args []string) int {
 func (c *cli) configUnset(ctx context.Context, args []string) int {
 	fs, sf := c.flagSet("config unset")
 	user := fs.String("user", "", "the user whose values to remove (required)")
+	remote := remoteConfigFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	if *user == "" || fs.NArg() == 0 {
 		return c.fail(exitUsage, "config unset: give --user and at least one KEY")
+	}
+	if *remote.server != "" {
+		return c.configUnsetRemote(ctx, remote, *user, fs.Args())
 	}
 	return c.updateUserValues(ctx, sf, *user, nil, fs.Args())
 }

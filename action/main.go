@@ -60,6 +60,9 @@ Usage:
   tokenward config set --user U K=V...  set some of a user's values (V is JSON, or a plain string); never a sensitive one
   tokenward config set --user U --stdin [K]   the same from stdin (or --file F): K's value, or KEY=VALUE lines or a JSON object
   tokenward config unset --user U K...  remove some of a user's values
+  tokenward config get|set|unset --server URL [--client-token-file F] ...
+                                        the same through a tokenward serve's configuration API, with a caller token
+                                        (the file or TOKENWARD_CLIENT_TOKEN) instead of the store and the master key
   tokenward rekey                       re-wrap every sealed value under the primary master key
   tokenward version
 

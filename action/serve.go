@@ -33,6 +33,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	authzFrom := &prefixList{prefixes: server.DefaultAuthzFrom}
 	fs.Var(authzFrom, "authz-from", "CIDRs that may call /v1/authz, comma separated or repeated (default $TOKENWARD_AUTHZ_FROM)")
 	maxStale := durationFlag(fs, "max-staleness", server.DefaultMaxStaleness, "how long to answer from the last snapshot while the store is unreachable, then fail closed (default $TOKENWARD_MAX_STALENESS)")
+	configFlags := configServeFlags(fs)
 	streams := streamServeFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
@@ -79,7 +80,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	}
 	srv := server.New(src, server.WithIssuer(*issuer), server.WithTrustedProxies(trusted.prefixes),
 		server.WithAuthzFrom(authzFrom.prefixes), server.WithServerClock(now), server.WithServerLogger(log),
-		server.WithRegistryAccess(reg, access), streamOpt)
+		server.WithRegistryAccess(reg, access), configFlags.option(log, access, *tlsCert != ""), streamOpt)
 
 	// The source follows the store until the server has stopped.
 	srcCtx, stopSource := context.WithCancel(context.WithoutCancel(ctx))

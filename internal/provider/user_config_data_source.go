@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -26,6 +27,7 @@ type userConfigDataModel struct {
 	ID        types.String         `tfsdk:"id"`
 	User      types.String         `tfsdk:"user"`
 	Effective []effectiveDataModel `tfsdk:"effective"`
+	Values    types.Dynamic        `tfsdk:"values"`
 }
 
 type effectiveDataModel struct {
@@ -49,6 +51,12 @@ func (d *userConfigDataSource) Schema(_ context.Context, _ datasource.SchemaRequ
 			"user": schema.StringAttribute{
 				Required:            true,
 				MarkdownDescription: "The user, such as `alice@example.com`. A user with no values of their own gets the defaults.",
+			},
+			"values": schema.DynamicAttribute{
+				Computed: true,
+				MarkdownDescription: "The effective values as an object of setting key = native value, beside `effective`: " +
+					"`data.tokenward_user_config.alice.values[\"data.region\"]` is `\"eu\"`, with no `jsondecode()`. " +
+					"A sensitive setting's value is null.",
 			},
 			"effective": schema.ListNestedAttribute{
 				Computed:            true,
@@ -99,9 +107,20 @@ func (d *userConfigDataSource) Read(ctx context.Context, req datasource.ReadRequ
 	}
 	m.ID = types.StringValue(user)
 	m.Effective = make([]effectiveDataModel, 0, len(all))
+	attrs := make(map[string]attr.Value, len(all))
+	typs := make(map[string]attr.Type, len(all))
 	for _, e := range all {
 		value := types.StringNull()
+		attrs[e.Key], typs[e.Key] = types.DynamicNull(), types.DynamicType
 		if !e.Sensitive {
+			native, err := valueFromJSON(e.Value)
+			if err != nil {
+				resp.Diagnostics.AddError("Cannot read setting "+e.Key, err.Error())
+				return
+			}
+			if !native.IsNull() {
+				attrs[e.Key], typs[e.Key] = orDynamicNull(native.UnderlyingValue())
+			}
 			c, err := canonicalJSON(e.Value)
 			if err != nil {
 				resp.Diagnostics.AddError("Cannot read setting "+e.Key, err.Error())
@@ -113,5 +132,11 @@ func (d *userConfigDataSource) Read(ctx context.Context, req datasource.ReadRequ
 			Key: types.StringValue(e.Key), Value: value, Source: types.StringValue(e.Source), Sensitive: types.BoolValue(e.Sensitive),
 		})
 	}
+	values, diags := types.ObjectValue(typs, attrs)
+	resp.Diagnostics.Append(diags...)
+	if diags.HasError() {
+		return
+	}
+	m.Values = types.DynamicValue(values)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

@@ -3,6 +3,7 @@ package provider_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -201,6 +202,67 @@ func TestAccUserConfigResourceSensitive(t *testing.T) {
 					resource.TestCheckResourceAttr(addr, "sensitive_values_revision", "3"),
 					storedValues(reg, "alice@example.com", map[string]string{"smtp.password": `"` + otherSecret + `"`}),
 				),
+			},
+		},
+	})
+}
+
+// TestAccUserConfigResourceManagesOnlyItsKeys: the resource changes only
+// the keys it declares; a value written through the configuration API
+// under another key is the user's own, left alone by plans, applies and
+// destroy, and the API refuses the declared keys.
+func TestAccUserConfigResourceManagesOnlyItsKeys(t *testing.T) {
+	env := testEnv(t)
+	reg := openRegistry(t, env)
+	ctx := context.Background()
+	const addr = "tokenward_user_config.alice"
+	onlyTimeout := userSettings + `
+resource "tokenward_user_config" "alice" {
+  user   = "alice@example.com"
+  values = { (tokenward_setting.timeout.key) = 30 }
+}
+`
+	apiWrite := func(key, value string) error {
+		_, err := reg.WriteUserConfig(ctx, registry.ConfigWrite{User: "alice@example.com", Set: map[string]json.RawMessage{key: json.RawMessage(value)}})
+		return err
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		CheckDestroy:             storedValues(reg, "alice@example.com", nil),
+		Steps: []resource.TestStep{
+			{
+				Config: onlyTimeout,
+				Check:  storedValues(reg, "alice@example.com", map[string]string{"session.timeout_minutes": "30"}),
+			},
+			{
+				// An API write to a free key: the plan stays empty.
+				PreConfig: func() {
+					if err := apiWrite("ui.theme", `"dark"`); err != nil {
+						t.Fatalf("API write to a key the resource does not declare: %v", err)
+					}
+					var ce *registry.ConfigError
+					if err := apiWrite("session.timeout_minutes", `60`); !errors.As(err, &ce) || ce.Kind != registry.ConfigManaged {
+						t.Fatalf("API write to a declared key: %v, want ConfigManaged", err)
+					}
+				},
+				Config:           onlyTimeout,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				Check:            storedValues(reg, "alice@example.com", map[string]string{"session.timeout_minutes": "30", "ui.theme": `"dark"`}),
+			},
+			{
+				// Destroying the resource removes its key only.
+				Config: userSettings,
+				Check:  storedValues(reg, "alice@example.com", map[string]string{"ui.theme": `"dark"`}),
+			},
+			{
+				// The user's own value goes, so the settings can be destroyed.
+				PreConfig: func() {
+					if _, err := reg.WriteUserConfig(ctx, registry.ConfigWrite{User: "alice@example.com", Unset: []string{"ui.theme"}}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: userSettings,
+				Check:  storedValues(reg, "alice@example.com", nil),
 			},
 		},
 	})

@@ -88,9 +88,7 @@ func WithConfigCacheUsers(n int) Option {
 func (s *Server) configRoutes(mux *http.ServeMux) {
 	api := s.configAPI()
 	if api.store == nil && s.reg != nil {
-		if cs, ok := any(registryConfig{s.reg}).(ConfigStore); ok {
-			api.store = cs
-		}
+		api.store = registryConfig{s.reg}
 	}
 	if s.reg != nil || s.access != (registry.ServeAccess{}) {
 		api.readOnlyWhy, api.noKeyWhy = s.access.ReadOnlyWhy, s.access.NoKeyWhy
@@ -244,7 +242,7 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	e, err := api.cache.get(r.Context(), user)
 	if err != nil {
-		s.configFailure(w, "read", err)
+		s.configFailure(w, "read the configuration", err)
 		return
 	}
 	show := c.ReadSensitive && len(e.sensitive) > 0
@@ -281,7 +279,7 @@ func (s *Server) getConfigKey(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
 	e, err := api.cache.get(r.Context(), user)
 	if err != nil {
-		s.configFailure(w, "read", err)
+		s.configFailure(w, "read the configuration", err)
 		return
 	}
 	v, found := e.value(key)
@@ -296,7 +294,7 @@ func (s *Server) getConfigKey(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := renderConfigKey(e.uc, v, show)
 	if err != nil {
-		s.configFailure(w, "read", err)
+		s.configFailure(w, "read the configuration", err)
 		return
 	}
 	readHeaders(w, e.uc.Revision, show)
@@ -390,23 +388,23 @@ func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
 // putConfigKey answers PUT /v1/users/{user}/config/{key}: the body is the
 // key's new JSON value.
 func (s *Server) putConfigKey(w http.ResponseWriter, r *http.Request) {
-	body, ok := readConfigBody(w, r)
-	if !ok {
-		return
-	}
-	v, err := oneJSONValue(body)
-	if err != nil {
-		badConfigRequest(w, err.Error())
-		return
-	}
 	key := r.PathValue("key")
-	s.writeConfig(w, r, map[string]json.RawMessage{key: v}, nil)
+	s.writeConfig(w, r, func(body []byte) (map[string]json.RawMessage, []string, error) {
+		v, err := oneJSONValue(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		return map[string]json.RawMessage{key: v}, nil, nil
+	})
 }
 
 // deleteConfigKey answers DELETE /v1/users/{user}/config/{key}: the user
 // goes back to the default.
 func (s *Server) deleteConfigKey(w http.ResponseWriter, r *http.Request) {
-	s.writeConfig(w, r, nil, []string{r.PathValue("key")})
+	key := r.PathValue("key")
+	s.writeConfig(w, r, func([]byte) (map[string]json.RawMessage, []string, error) {
+		return nil, []string{key}, nil
+	})
 }
 
 // patchConfig answers PATCH /v1/users/{user}/config: a JSON object of keys
@@ -414,16 +412,7 @@ func (s *Server) deleteConfigKey(w http.ResponseWriter, r *http.Request) {
 // (as a JSON merge patch, RFC 7396, does; a json setting is set to null
 // with PUT).
 func (s *Server) patchConfig(w http.ResponseWriter, r *http.Request) {
-	body, ok := readConfigBody(w, r)
-	if !ok {
-		return
-	}
-	set, unset, err := decodePatch(body)
-	if err != nil {
-		badConfigRequest(w, err.Error())
-		return
-	}
-	s.writeConfig(w, r, set, unset)
+	s.writeConfig(w, r, decodePatch)
 }
 
 // writeResult is the answer of a write.
@@ -434,8 +423,10 @@ type writeResult struct {
 	Unset    []string `json:"unset"`
 }
 
-// writeConfig applies one write for the request's user.
-func (s *Server) writeConfig(w http.ResponseWriter, r *http.Request, set map[string]json.RawMessage, unset []string) {
+// writeConfig applies one write for the request's user: the caller is
+// checked first, then the body is read and decoded into what to set and
+// unset.
+func (s *Server) writeConfig(w http.ResponseWriter, r *http.Request, decode func([]byte) (map[string]json.RawMessage, []string, error)) {
 	user, ok := configUser(w, r)
 	if !ok {
 		return
@@ -458,7 +449,15 @@ func (s *Server) writeConfig(w http.ResponseWriter, r *http.Request, set map[str
 		badConfigRequest(w, err.Error())
 		return
 	}
-	keys := make([]string, 0, len(set)+len(unset))
+	body, ok := readConfigBody(w, r)
+	if !ok {
+		return
+	}
+	set, unset, err := decode(body)
+	if err != nil {
+		badConfigRequest(w, err.Error())
+		return
+	}
 	setKeys := make([]string, 0, len(set))
 	for k := range set {
 		setKeys = append(setKeys, k)
@@ -466,7 +465,7 @@ func (s *Server) writeConfig(w http.ResponseWriter, r *http.Request, set map[str
 	sort.Strings(setKeys)
 	unset = append([]string{}, unset...)
 	sort.Strings(unset)
-	keys = append(append(keys, setKeys...), unset...)
+	keys := append(append(make([]string, 0, len(set)+len(unset)), setKeys...), unset...)
 	sort.Strings(keys)
 	uc, err := api.store.WriteUserConfig(r.Context(), registry.ConfigWrite{
 		User: user, Set: set, Unset: unset, IfMatch: ifMatch, IfRevision: rev,
@@ -589,7 +588,7 @@ func decodePatch(body []byte) (map[string]json.RawMessage, []string, error) {
 func (s *Server) configRefused(w http.ResponseWriter, err error) {
 	var ce *registry.ConfigError
 	if !errors.As(err, &ce) {
-		s.configFailure(w, "write", err)
+		s.configFailure(w, "write the configuration", err)
 		return
 	}
 	body := configErrorBody{Description: ce.Error(), Key: ce.Key}
@@ -633,7 +632,7 @@ func (s *Server) configFailure(w http.ResponseWriter, what string, err error) {
 	}
 	s.log.Error("configuration API: "+what, "error", err.Error())
 	writeConfigError(w, http.StatusServiceUnavailable, configErrorBody{Error: "temporarily_unavailable",
-		Description: "the store failed to " + what + " the configuration: see the server's log"})
+		Description: "the store failed to " + what + ": see the server's log"})
 }
 
 // registryConfig is the registry as the configuration API's store. Its

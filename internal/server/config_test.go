@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -420,6 +421,25 @@ func TestConfigTLSOnly(t *testing.T) {
 	if rec.Code != 200 {
 		t.Errorf("over TLS = %d %s", rec.Code, rec.Body)
 	}
+	// The same over real connections, a user id with an escaped "/".
+	for _, tc := range []struct {
+		ts   *httptest.Server
+		want int
+	}{{httptest.NewTLSServer(w.srv.Handler()), 200}, {httptest.NewServer(w.srv.Handler()), 403}} {
+		defer tc.ts.Close()
+		req, _ := http.NewRequest("GET", tc.ts.URL+"/v1/users/team%2Fops/config", nil)
+		req.Header.Set("Authorization", "Bearer "+w.values["ops-self"])
+		resp, err := tc.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || (tc.want == 200 && m["user"] != ops) {
+			t.Errorf("%s: %d %v, want %d", tc.ts.URL, resp.StatusCode, m, tc.want)
+		}
+	}
 }
 
 // TestConfigScopeRemoved: a caller whose scope is taken away is refused by
@@ -542,11 +562,13 @@ func TestConfigCacheFollowsChanges(t *testing.T) {
 func seen(t *testing.T, what string, ok func() bool) {
 	t.Helper()
 	start := time.Now()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for !ok() {
 		if time.Since(start) > seenWithin {
 			t.Fatalf("%s: not seen within %v", what, seenWithin)
 		}
-		time.Sleep(5 * time.Millisecond) // a poll's period, not a wait for the answer
+		<-tick.C
 	}
 	took := time.Since(start)
 	note := ""
@@ -580,4 +602,24 @@ func grepLines(text, prefix string) string {
 	return strings.Join(out, "\n")
 }
 
-
+// TestConfigStoreFails: a store that fails is a 503 that points at the log,
+// which has the error; the answer does not.
+func TestConfigStoreFails(t *testing.T) {
+	w := newConfigWorld(t)
+	w.cfg.mu.Lock()
+	w.cfg.fail = errors.New("disk on fire")
+	w.cfg.mu.Unlock()
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/v1/users/carol/config", ""},
+		{"GET", "/v1/users/carol/config/ui.theme", ""},
+		{"PUT", "/v1/users/carol/config/ui.theme", `"dark"`},
+	} {
+		rec := w.call(c.method, c.path, "readwrite", c.body)
+		if m := jsonOf(t, rec); rec.Code != 503 || m["error"] != "temporarily_unavailable" || strings.Contains(rec.Body.String(), "disk on fire") {
+			t.Errorf("%s %s = %d %v", c.method, c.path, rec.Code, m)
+		}
+	}
+	if !strings.Contains(w.logs.String(), "disk on fire") {
+		t.Errorf("the log does not say why:\n%s", w.logs)
+	}
+}
