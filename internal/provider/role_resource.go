@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -136,6 +137,11 @@ func (r *roleResource) ValidateConfig(ctx context.Context, req resource.Validate
 		if registry.CheckScopeName(s.ValueString()) != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("scopes"), "Invalid scope in role",
 				fmt.Sprintf("invalid scopes: %q is not a scope: use resource:action in lower case, such as billing:read, or resource:* for every action of a resource.", s.ValueString()))
+		} else if err := registry.CheckGrantedScope(s.ValueString()); err != nil {
+			var ie *registry.InvalidError
+			if errors.As(err, &ie) {
+				resp.Diagnostics.AddAttributeError(path.Root("scopes"), "Invalid scope in role", "invalid scopes: "+ie.Reason+".")
+			}
 		}
 	}
 }

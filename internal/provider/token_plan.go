@@ -56,7 +56,7 @@ func (r *tokenResource) ValidateConfig(ctx context.Context, req resource.Validat
 			}
 		}
 	}
-	checkSet("scopes", m.Scopes, registry.CheckScopeName)
+	checkSet("scopes", m.Scopes, registry.CheckGrantedScope)
 	checkSet("roles", m.Roles, func(s string) error { return registry.CheckName("roles", s) })
 	if l, ok := m.lifetime(); ok {
 		if err := registry.CheckLifetime(l); err != nil {

@@ -232,7 +232,10 @@ resource "tokenward_user_config" "alice" {
 		Steps: []resource.TestStep{
 			{
 				Config: onlyTimeout,
-				Check:  storedValues(reg, "alice@example.com", map[string]string{"session.timeout_minutes": "30"}),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "id", "alice@example.com"),
+					storedValues(reg, "alice@example.com", map[string]string{"session.timeout_minutes": "30"}),
+				),
 			},
 			{
 				// An API write to a free key: the plan stays empty.

@@ -81,6 +81,16 @@ func checkNotBuiltIn(name, verb string) error {
 	return invalid("name", "scope %s is under %s, which is kept for tokenward's built-in scopes, so it cannot be %s; give the scope a name of your own, such as billing:read", Quote(name), BuiltInPrefix, verb)
 }
 
+// CheckGrantedScope reports whether a token or role may grant name: a valid
+// scope name that, under BuiltInPrefix, is exactly a built-in scope. The
+// error is an InvalidError on name.
+func CheckGrantedScope(name string) error {
+	if err := CheckScopeName(name); err != nil {
+		return err
+	}
+	return checkBuiltInGrant("name", name)
+}
+
 // checkBuiltInGrant refuses to grant a name under BuiltInPrefix that is
 // not exactly a built-in scope. A wildcard such as tokenward:* would grant
 // every built-in scope, the privileged ones and those added later

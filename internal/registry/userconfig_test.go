@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
+	"github.com/tokenward/terraform-provider-tokenward/internal/seal"
+	"github.com/tokenward/terraform-provider-tokenward/internal/seal/sealtest"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store/storetest"
 )
@@ -575,6 +577,36 @@ func TestBuiltInScopesGrantedOneByOne(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+}
+
+// TestManagedMarkSurvives: re-sealing a value (a setting turned sensitive,
+// a rekey) keeps it managed, so the API still refuses it.
+func TestManagedMarkSurvives(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, f fixture) {
+		ctx := t.Context()
+		declareConfig(t, f)
+		if err := f.reg.SetManagedUserValues(ctx, "alice", map[string]json.RawMessage{"data.region": raw(`"eu"`), "smtp.password": raw(`"` + configSecret + `"`)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.reg.UpdateSetting(ctx, registry.SettingSpec{Key: "data.region", Type: registry.TypeString, Default: raw(`"us"`), UserEditable: true, Sensitive: true}); err != nil {
+			t.Fatal(err)
+		}
+		rotated := registry.New(f.st, seal.NewKeyring(sealtest.Key(t), f.key), registry.WithClock(f.clock.Now))
+		if n, err := rotated.Rekey(ctx); err != nil || n != 4 {
+			t.Fatalf("rekey: %d values, %v; want 4 (two defaults, two values)", n, err)
+		}
+		for _, key := range []string{"data.region", "smtp.password"} {
+			_, err := rotated.WriteUserConfig(ctx, registry.ConfigWrite{User: "alice", AllowSensitive: true, Set: map[string]json.RawMessage{key: raw(`"another-value"`)}})
+			if ce := configErr(err); ce == nil || ce.Kind != registry.ConfigManaged {
+				t.Fatalf("%s after it was resealed: %v, want ConfigManaged", key, err)
+			}
+		}
+		got, err := rotated.ManagedUserValues(ctx, "alice")
+		if err != nil || len(got) != 2 || string(got["data.region"]) != `"eu"` {
+			t.Fatalf("managed values: %v, %v", got, err)
 		}
 	})
 }
