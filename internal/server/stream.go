@@ -215,7 +215,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, user string, all
 	es := &eventStream{w: w, rc: http.NewResponseController(w), s: s, all: all, after: last}
 	// The route's deadlines are a request's: a stream has none for reading
 	// (a read deadline passing would cancel its context), and each write
-	// gets its own window.
+	// moves the write deadline on (raw).
 	s.deadline("events", es.rc.SetReadDeadline(time.Time{}))
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
