@@ -37,8 +37,13 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	configFlags := configServeFlags(fs)
 	usage := usageLogFlags(fs)
 	det := c.detectFlags(fs)
+	streams := streamServeFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
+	}
+	streamOpt, err := streams.option()
+	if err != nil {
+		return c.fail(exitUsage, "serve: %v", err)
 	}
 	if *maxStale <= 0 {
 		return c.fail(exitUsage, "serve: --max-staleness must be positive, such as 60s")
@@ -91,7 +96,8 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	defer stopDetect()
 	srv := server.New(src, server.WithIssuer(*issuer), server.WithTrustedProxies(trusted.prefixes),
 		server.WithAuthzFrom(authzFrom.prefixes), server.WithServerClock(now), server.WithServerLogger(log),
-		server.WithRegistryAccess(reg, access), leakOpt, configFlags.option(log, access, *tlsCert != ""), usageLog.option(*usage.instance), detectOpt)
+		server.WithRegistryAccess(reg, access), leakOpt, configFlags.option(log, access, *tlsCert != ""),
+		usageLog.option(*usage.instance), detectOpt, streamOpt)
 
 	// The source follows the store until the server has stopped.
 	srcCtx, stopSource := context.WithCancel(context.WithoutCancel(ctx))

@@ -186,7 +186,7 @@ func (s *Server) respond(ctx context.Context, rep leakReport) (bool, <-chan stru
 		a.Detail = fmt.Sprintf("version %s of token %s was reported leaked (%s); another report revoked it a moment before", l.Fingerprint, l.TokenName, rep.via)
 		return true, s.later(a, nil, rep.alert), nil
 	}
-	s.catchUp(ctx)
+	s.catchUpSnapshot(ctx)
 	ev["version"], ev["fingerprint"], ev["state"] = l.VersionID, l.Fingerprint, string(l.State)
 	s.log.Warn("revoked a version reported leaked", "token", l.TokenName, "version", l.VersionID,
 		"fingerprint", l.Fingerprint, "reported_by", rep.via)
@@ -215,7 +215,7 @@ func (s *Server) respond(ctx context.Context, rep leakReport) (bool, <-chan stru
 			ev["rotation_error"] = redact(err.Error())
 			return fmt.Sprintf("%s, but the rotation failed: %s; run `tokenward rotate --token %s`", a.Detail, redact(err.Error()), name)
 		}
-		s.catchUp(ctx)
+		s.catchUpSnapshot(ctx)
 		ev["response"], ev["new_fingerprint"] = "rotated", to
 		return fmt.Sprintf("%s; the token is rotated to %s, delivered to its destinations", a.Detail, to)
 	}
@@ -295,7 +295,7 @@ func waitAll(done []<-chan struct{}, d time.Duration) bool {
 // catchUp brings the snapshot up to the store's change counter after a
 // revocation, so that the revoked value is refused by the time the answer
 // leaves; a Source that cannot within a second leaves it to its polling.
-func (s *Server) catchUp(ctx context.Context) {
+func (s *Server) catchUpSnapshot(ctx context.Context) {
 	c, ok := s.src.(interface {
 		CatchUp(ctx context.Context, seq int64) error
 	})

@@ -58,6 +58,10 @@ func Serve(ctx context.Context, cfg Config) error {
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return errors.New("serve: give both --tls-cert and --tls-key, or neither")
 	}
+	// Shutdown waits for handlers but does not end them: a stream learns of
+	// it from its request's context (shuttingDown) and ends.
+	stopping := make(chan struct{})
+	base := context.WithValue(context.WithoutCancel(ctx), shutdownKey{}, (<-chan struct{})(stopping))
 	srv := &http.Server{
 		Handler:           cfg.Handler,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -66,7 +70,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	var certs *certificate
 	if cfg.TLSCert != "" {
@@ -110,6 +114,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		timeout = DefaultShutdownTimeout
 	}
 	log.Info("shutting down: no new connections; waiting for requests in flight", "bound", timeout.String())
+	close(stopping)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

@@ -35,6 +35,11 @@ type Server struct {
 	config         *configAPI           // the configuration API (config.go)
 	instance       string               // names this instance in usage events
 	usageStatus    func() string        // what /readyz says of the usage log; nil: nothing
+	// The configuration's event streams (stream.go).
+	streams       StreamConfig
+	changes       ChangeLog
+	hub           *hub
+	streamMetrics streamMetrics
 }
 
 // Option configures a Server.
@@ -118,6 +123,7 @@ func New(src Snapshots, opts ...Option) *Server {
 	s.leakRoutes(mux)
 	s.configRoutes(mux)
 	s.alertRoutes(mux)
+	s.streamRoutes(mux)
 	s.handler = mux
 	return s
 }

@@ -46,8 +46,9 @@ type Source struct {
 	running       atomic.Bool
 	wake          chan struct{} // a change was announced; holds one, so bursts coalesce
 
-	mu      sync.Mutex
-	lastErr string
+	mu       sync.Mutex
+	lastErr  string
+	announce chan struct{} // closed at the next announced change; nil until asked for
 }
 
 // SourceOption configures NewSource.
@@ -187,6 +188,7 @@ func (s *Source) refresh(ctx context.Context) {
 		s.answered(s.o.now())
 		return
 	}
+	s.announced()
 	if err := s.reload(ctx); err != nil {
 		if ctx.Err() == nil {
 			s.failed(err)
@@ -279,8 +281,31 @@ func (s *Source) listen(ctx context.Context, l store.Listener) {
 	}
 }
 
+// Announced returns a channel closed when the store next announces a
+// change (a notification, or the change counter moving), before the
+// snapshot is reloaded: the configuration's event streams read their log
+// at once rather than at their next poll.
+func (s *Source) Announced() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.announce == nil {
+		s.announce = make(chan struct{})
+	}
+	return s.announce
+}
+
+func (s *Source) announced() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.announce != nil {
+		close(s.announce)
+		s.announce = nil
+	}
+}
+
 // poke wakes Run; a wake already pending stands for this one too.
 func (s *Source) poke() {
+	s.announced()
 	select {
 	case s.wake <- struct{}{}:
 	default:
