@@ -292,7 +292,7 @@ func waitAll(done []<-chan struct{}, d time.Duration) bool {
 	return true
 }
 
-// catchUp brings the snapshot up to the store's change counter after a
+// catchUpSnapshot brings the snapshot up to the store's change counter after a
 // revocation, so that the revoked value is refused by the time the answer
 // leaves; a Source that cannot within a second leaves it to its polling.
 func (s *Server) catchUpSnapshot(ctx context.Context) {
