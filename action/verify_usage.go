@@ -64,7 +64,7 @@ func (u *verifyUsage) record(ctx context.Context, value string, scopes []string,
 			if err != nil {
 				return err
 			}
-			ev.TokenID, ev.TokenName = tk.ID, tk.Name
+			ev.TokenID, ev.TokenName, ev.Honeytoken = tk.ID, tk.Name, tk.Honeytoken
 			return nil
 		})
 	}

@@ -17,6 +17,7 @@ type Leak struct {
 	TokenID     string
 	TokenName   string
 	Kind        string // the token's kind: "" or store.KindCredential
+	Honeytoken  bool   // the token is a decoy: a report of it is evidence, not a loss
 	VersionID   string
 	Fingerprint string
 	// State is the version's state when the report arrived.
@@ -44,11 +45,13 @@ func (r *Registry) MatchLeak(ctx context.Context, value string) (l Leak, ok bool
 // the audit event. It revokes nothing when no version has the value's
 // secret (ok false), when the version is revoked already, and for a
 // credential: revoking its version here would not take its password away at
-// its issuer, which only a rotation does (Leak.Kind tells the caller).
+// its issuer, which only a rotation does (Leak.Kind tells the caller); nor
+// for a honeytoken, which is never valid and must stay in place so that
+// every use of it keeps raising an alert.
 func (r *Registry) RevokeLeaked(ctx context.Context, value string, evidence map[string]string) (l Leak, ok bool, err error) {
 	err = r.st.Update(ctx, func(tx store.Tx) error {
 		l, ok, err = matchLeak(ctx, tx, value)
-		if err != nil || !ok || l.Kind == store.KindCredential || l.State == token.StateRevoked {
+		if err != nil || !ok || l.Kind == store.KindCredential || l.Honeytoken || l.State == token.StateRevoked {
 			return err
 		}
 		v, err := tx.GetVersion(ctx, l.VersionID)
@@ -95,5 +98,6 @@ func matchLeak(ctx context.Context, tx store.Tx, value string) (Leak, bool, erro
 	if err != nil {
 		return Leak{}, false, err
 	}
-	return Leak{TokenID: tk.ID, TokenName: tk.Name, Kind: tk.Kind, VersionID: v.ID, Fingerprint: v.Fingerprint, State: v.State}, true, nil
+	return Leak{TokenID: tk.ID, TokenName: tk.Name, Kind: tk.Kind, Honeytoken: tk.Honeytoken, VersionID: v.ID,
+		Fingerprint: v.Fingerprint, State: v.State}, true, nil
 }

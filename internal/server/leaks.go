@@ -159,6 +159,14 @@ func (s *Server) respond(ctx context.Context, rep leakReport) (bool, <-chan stru
 		TokenName: l.TokenName, Network: "version/" + l.VersionID, Evidence: ev}
 	ev["version"], ev["fingerprint"], ev["state"] = l.VersionID, l.Fingerprint, string(l.State)
 	switch {
+	case l.Honeytoken:
+		// A decoy found where someone left it is what it is for: it stays
+		// in place, never valid, so every use of it keeps raising
+		// honeytoken_used. The GitHub alert stays open for a person.
+		ev["response"], ev["honeytoken"] = "none", "true"
+		a.Detail = fmt.Sprintf("honeytoken %s (version %s) was reported leaked (%s): someone found the decoy; it stays in place and never verifies, and every use of it raises honeytoken_used",
+			l.TokenName, l.Fingerprint, rep.via)
+		return true, s.later(a, nil, nil), nil
 	case l.Kind == store.KindCredential:
 		// Revoking the version here would leave the password working at
 		// the database: only a rotation retires it there.

@@ -337,6 +337,39 @@ func TestLeakPartnerReport(t *testing.T) {
 			t.Fatalf("a second report: %+v, seq %d → %d", ans, seq, w.seq())
 		}
 	})
+	t.Run("honeytoken", func(t *testing.T) {
+		t.Parallel()
+		w := newLeakWorld(t, leakSetup{})
+		ctx := t.Context()
+		_, err := w.reg.CreateToken(ctx, registry.TokenSpec{Name: "decoy", Scopes: []string{"billing:read"}, Honeytoken: true,
+			Lifetime: store.Lifetime{TTL: 90 * 24 * time.Hour, RotateBefore: 14 * 24 * time.Hour, Overlap: time.Hour}})
+		must(t, err)
+		iss, err := w.reg.IssueFirst(ctx, "decoy")
+		must(t, err)
+		w.values = append(w.values, iss.Value)
+		seq := w.seq()
+		status, ans := w.report(iss.Value)
+		if status != http.StatusOK || len(ans) != 1 || ans[0] != (leakAnswer{sha(iss.Value), "tokenward_token", "true_positive"}) {
+			t.Fatalf("answer %d %+v", status, ans)
+		}
+		// Left in place: no revocation, no rotation, nothing written.
+		if w.seq() != seq {
+			t.Fatalf("a honeytoken's report changed the store: seq %d → %d", seq, w.seq())
+		}
+		ti, err := w.reg.Token(ctx, "decoy")
+		must(t, err)
+		if ti.Current == nil || ti.Current.ID != iss.VersionID {
+			t.Fatalf("the decoy's current version after the report: %+v", ti.Current)
+		}
+		if got := w.code(iss.Value); got != token.NotFound {
+			t.Fatalf("the decoy after the report: %s, want not_found as ever", got)
+		}
+		al := w.alerts.all()
+		if len(al) != 1 || al[0].Detector != "token_leaked" || al[0].TokenName != "decoy" ||
+			al[0].Evidence["response"] != "none" || al[0].Evidence["honeytoken"] != "true" || !strings.Contains(al[0].Detail, "honeytoken") {
+			t.Fatalf("alerts: %+v", al)
+		}
+	})
 	t.Run("previous version", func(t *testing.T) {
 		t.Parallel()
 		w := newLeakWorld(t, leakSetup{})
