@@ -75,6 +75,8 @@ func TestSameModel(t *testing.T) {
 				f.Set(reflect.ValueOf(types.ListUnknown(f.Interface().(types.List).ElementType(context.Background()))))
 			case types.Object:
 				f.Set(reflect.ValueOf(types.ObjectUnknown(rateLimitType.AttrTypes)))
+			case types.Bool:
+				f.Set(reflect.ValueOf(types.BoolUnknown()))
 			default:
 				t.Fatalf("field %s has type %T: teach this test to change it", name, f.Interface())
 			}
