@@ -59,6 +59,12 @@ func NewSnapshot(seq int64, loadedAt time.Time, entries []*Entry) *Snapshot {
 	return &Snapshot{seq: seq, loadedAt: loadedAt, versions: m}
 }
 
+// advanced is the same snapshot standing for a later change counter, when
+// the changes in between touched nothing verification reads.
+func (s *Snapshot) advanced(seq int64) *Snapshot {
+	return &Snapshot{seq: seq, loadedAt: s.loadedAt, versions: s.versions}
+}
+
 // Lookup returns the entry of a version id, or nil.
 func (s *Snapshot) Lookup(versionID string) *Entry { return s.versions[versionID] }
 

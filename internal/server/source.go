@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,6 +190,14 @@ func (s *Source) refresh(ctx context.Context) {
 		return
 	}
 	s.announced()
+	if snap := s.cur.Load(); snap != nil && s.unrelated(ctx, snap.Seq(), head.Seq) {
+		// Nothing verification reads changed: the snapshot stands for the
+		// new counter without reading every token again.
+		s.cur.Store(snap.advanced(head.Seq))
+		s.answered(s.o.now())
+		s.invalidations.Add(1)
+		return
+	}
 	if err := s.reload(ctx); err != nil {
 		if ctx.Err() == nil {
 			s.failed(err)
@@ -196,6 +205,46 @@ func (s *Source) refresh(ctx context.Context) {
 		return
 	}
 	s.invalidations.Add(1)
+}
+
+// maxUnrelated bounds the changes unrelated reads to decide that a
+// snapshot still holds; past it a reload is as cheap.
+const maxUnrelated = 256
+
+// unrelated reports whether every change after seq up to head is one that
+// verification does not read (see verificationIgnores), so that the
+// snapshot of after stands for head. Any other change, more than
+// maxUnrelated of them, a gap, or an error reading them (a role that may
+// not read the audit chain, say) is false: the caller reloads.
+func (s *Source) unrelated(ctx context.Context, after, head int64) bool {
+	n := head - after
+	if n <= 0 || n > maxUnrelated {
+		return false
+	}
+	events, err := s.st.AuditEvents(ctx, after, int(n))
+	if err != nil || int64(len(events)) != n {
+		return false
+	}
+	for i, e := range events {
+		if e.Seq != after+int64(i)+1 || !verificationIgnores(e.Action) {
+			return false
+		}
+	}
+	return true
+}
+
+// verificationIgnores reports whether a change of this audit action leaves
+// everything verification reads (tokens, versions, scopes, roles, their
+// restrictions) as it was: users' configuration and settings, the usage
+// log, alerts, deliveries and rotation runs. Any action not named here
+// reloads the snapshot, so a new kind of change is safe by default.
+func verificationIgnores(action string) bool {
+	for _, p := range []string{"user_config.", "setting.", "usage.", "alert."} {
+		if strings.HasPrefix(action, p) {
+			return true
+		}
+	}
+	return action == "version.deliver" || action == "rotation.run"
 }
 
 // reload reads a new snapshot and serves it.

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -630,5 +631,56 @@ func TestSourceLeavesCredentialsOut(t *testing.T) {
 	}
 	if snap.Lookup("v-t1") == nil || snap.Lookup("v-c1") != nil || snap.Len() != 1 {
 		t.Fatalf("snapshot of %d versions: token's %v, credential's %v; want only the token's", snap.Len(), snap.Lookup("v-t1") != nil, snap.Lookup("v-c1") != nil)
+	}
+}
+
+// TestSourceSkipsUnrelatedChanges: a change verification does not read (a
+// setting, a user's value) moves the snapshot's counter without reading
+// every token again — the entries stay the very same — while a change of a
+// token still reloads it, on both engines.
+func TestSourceSkipsUnrelatedChanges(t *testing.T) {
+	for _, engine := range storetest.Names {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			dsn := engines.DSN(t, engine)
+			clock := clocktest.New()
+			reg := admin(t, dsn, clock)
+			if _, err := reg.CreateToken(ctx, registry.TokenSpec{Name: "api", Lifetime: lifetime}); err != nil {
+				t.Fatal(err)
+			}
+			issued, err := reg.IssueFirst(ctx, "api")
+			must(t, err)
+			src := instance(t, dsn, server.WithPollInterval(10*time.Millisecond))
+			head := func() int64 {
+				h, err := reg.Store().AuditHead(ctx)
+				must(t, err)
+				return h.Seq
+			}
+			atHead := func(want int64) func(*server.Snapshot) bool {
+				return func(s *server.Snapshot) bool { return s.Seq() == want }
+			}
+			snap, err := src.Current()
+			must(t, err)
+			before := snap.Lookup(issued.VersionID)
+			if before == nil {
+				t.Fatal("the issued version is not in the first snapshot")
+			}
+			must(t, reg.CreateSetting(ctx, registry.SettingSpec{Key: "ui.theme", Type: registry.TypeString, Default: json.RawMessage(`"dark"`), UserEditable: true}))
+			must(t, reg.UpdateUserValues(ctx, "alice", map[string]json.RawMessage{"ui.theme": json.RawMessage(`"light"`)}, nil))
+			eventually(t, "a setting and a user's value", []*server.Source{src}, atHead(head()))
+			snap, _ = src.Current()
+			if snap.Lookup(issued.VersionID) != before {
+				t.Fatal("a change of configuration reloaded the snapshot")
+			}
+			if _, err := reg.CreateToken(ctx, registry.TokenSpec{Name: "other", Lifetime: lifetime}); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "a new token", []*server.Source{src}, atHead(head()))
+			snap, _ = src.Current()
+			if e := snap.Lookup(issued.VersionID); e == nil || e == before {
+				t.Fatalf("a new token did not reload the snapshot (entry %p, before %p)", e, before)
+			}
+		})
 	}
 }
