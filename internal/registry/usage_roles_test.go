@@ -216,3 +216,43 @@ func TestPostgresUsageMaintainRole(t *testing.T) {
 		`DELETE FROM alerts`,
 		`DELETE FROM audit_events`)
 }
+
+// TestPostgresPartitionFunctionsIgnoreTheCallersTables: the partition
+// functions run with their owner's rights, so a caller's temporary table
+// named like one they use (with a trigger that would run as the owner) must
+// never be the one they find. The attack of the outside review: a temporary
+// usage_events_default whose DELETE trigger grants the caller every table.
+func TestPostgresPartitionFunctionsIgnoreTheCallersTables(t *testing.T) {
+	ctx := t.Context()
+	dsn, _ := ownerStore(t)
+	serverDSN := usageGuideRole(t, dsn, "TestPostgresServerUsageRole", "tokenward_server")
+	db, err := sql.Open("pgx", serverDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx) // one session: temporary objects are its own
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{
+		`CREATE TEMP TABLE usage_events_default (LIKE usage_events)`,
+		`CREATE FUNCTION pg_temp.evil() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+			EXECUTE 'GRANT ALL ON ALL TABLES IN SCHEMA public TO tokenward_server'; RETURN NULL; END $$`,
+		`CREATE TRIGGER evil BEFORE DELETE ON pg_temp.usage_events_default FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.evil()`,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	// 2090-01-01, a day with no partition yet: the function moves its rows
+	// out of the DEFAULT partition, the real one.
+	if _, err := conn.ExecContext(ctx, `SELECT usage_events_partition(3786912000000000)`); err != nil {
+		t.Fatalf("create a partition as the server role: %v", err)
+	}
+	refused(t, serverDSN, "the server role after the attack",
+		`SELECT COUNT(*) FROM destinations`,
+		`DELETE FROM alerts`,
+		`UPDATE token_versions SET state = 'current'`)
+}

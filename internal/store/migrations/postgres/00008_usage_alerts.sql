@@ -61,7 +61,7 @@ CREATE TRIGGER usage_events_no_update BEFORE UPDATE ON usage_events
 -- creating the same day never collide.
 -- +goose StatementBegin
 CREATE FUNCTION usage_events_partition(day_start BIGINT) RETURNS TEXT
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     day_end BIGINT := day_start + 86400000000;
     part    TEXT;
@@ -96,7 +96,7 @@ REVOKE ALL ON FUNCTION usage_events_partition(BIGINT) FROM PUBLIC;
 -- it drops nothing but a partition of usage_events.
 -- +goose StatementBegin
 CREATE FUNCTION usage_events_drop_partition(part TEXT, OUT removed BIGINT, OUT first_at BIGINT, OUT last_at BIGINT)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
     IF part !~ '^usage_events_p[0-9]{8}$' OR NOT EXISTS (
         SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -110,6 +110,20 @@ END;
 $$;
 -- +goose StatementEnd
 REVOKE ALL ON FUNCTION usage_events_drop_partition(TEXT) FROM PUBLIC;
+
+-- Both functions run with their owner's rights, so they must never find a
+-- relation of the caller's: their search path is this schema and then
+-- pg_temp, named last (left out, pg_temp would be searched first, and a
+-- caller's temporary usage_events_default with a trigger would run that
+-- trigger with the owner's rights).
+-- +goose StatementBegin
+DO $$
+BEGIN
+    EXECUTE format('ALTER FUNCTION usage_events_partition(BIGINT) SET search_path = %I, pg_temp', current_schema());
+    EXECUTE format('ALTER FUNCTION usage_events_drop_partition(TEXT) SET search_path = %I, pg_temp', current_schema());
+END;
+$$;
+-- +goose StatementEnd
 
 -- One row per alert a detector raised; acked_by and acked_at are the only
 -- columns that change.
