@@ -111,7 +111,12 @@ func (s *Server) alertsCaller(w http.ResponseWriter, r *http.Request) bool {
 	if len(auth) > 1 || !strings.EqualFold(scheme, "Bearer") {
 		return refuse(http.StatusUnauthorized, "invalid_token", "give one Authorization: Bearer header")
 	}
-	out := s.verifyOnce(strings.TrimSpace(value), []string{registry.ScopeAlertsRead}, s.clientAddr(r), false)
+	start, src, required := time.Now(), s.clientAddr(r), []string{registry.ScopeAlertsRead}
+	value = strings.TrimSpace(value)
+	out := s.verifyOnce(value, required, src, false)
+	u := use{endpoint: endpointAlerts}
+	s.set(&u, out, value, required, src)
+	defer s.finish(r, &u, start)
 	switch out.Code {
 	case token.Valid:
 		return true

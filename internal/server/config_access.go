@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
@@ -112,9 +113,11 @@ func (s *Server) authorizeConfig(w http.ResponseWriter, r *http.Request, user st
 // configCallerOf checks the transport and the caller's token, and answers
 // the refusal when either fails.
 func (s *Server) configCallerOf(w http.ResponseWriter, r *http.Request) (configCaller, bool) {
-	if r.TLS == nil && !s.configAPI().insecure {
+	// --insecure-config-api is for loopback: even with it, plain HTTP is
+	// answered only to a peer on this host, never across a network.
+	if r.TLS == nil && (!s.configAPI().insecure || !peerAddr(r).IsLoopback()) {
 		writeConfigError(w, http.StatusForbidden, configErrorBody{Error: "tls_required",
-			Description: "the configuration API answers only over TLS: serve with --tls-cert and --tls-key (or give --insecure-config-api, for loopback tests only)"})
+			Description: "the configuration API answers only over TLS: serve with --tls-cert and --tls-key (--insecure-config-api allows plain HTTP from loopback peers only)"})
 		return configCaller{}, false
 	}
 	value, ok := bearer(r)
@@ -124,8 +127,11 @@ func (s *Server) configCallerOf(w http.ResponseWriter, r *http.Request) (configC
 			Description: "send a tokenward token that grants a tokenward:config-* scope as Authorization: Bearer <token>"})
 		return configCaller{}, false
 	}
-	src := s.clientAddr(r)
+	start, src := time.Now(), s.clientAddr(r)
 	out := s.verifyOnce(value, nil, src, true)
+	u := use{endpoint: endpointConfig, method: r.Method, uri: r.URL.Path}
+	s.set(&u, out, value, nil, src)
+	defer s.finish(r, &u, start)
 	switch out.Code {
 	case token.Valid:
 	case Unavailable:

@@ -442,6 +442,26 @@ func TestConfigTLSOnly(t *testing.T) {
 	}
 }
 
+// TestConfigInsecureOnlyFromLoopback: --insecure-config-api answers plain
+// HTTP to a loopback peer and to no one else (the outside review read
+// alice's secret from 203.0.113.9 with it).
+func TestConfigInsecureOnlyFromLoopback(t *testing.T) {
+	w := newConfigWorld(t, server.WithInsecureConfigAPI(true))
+	for _, tc := range []struct {
+		peer string
+		want int
+	}{{"127.0.0.1:40000", 200}, {"[::1]:40000", 200}, {"203.0.113.9:5555", 403}, {"10.0.0.7:5555", 403}} {
+		r := httptest.NewRequest("GET", "/v1/users/carol/config", nil)
+		r.RemoteAddr = tc.peer
+		r.Header.Set("Authorization", "Bearer "+w.values["reader"])
+		rec := httptest.NewRecorder()
+		w.srv.Handler().ServeHTTP(rec, r)
+		if rec.Code != tc.want {
+			t.Errorf("plain HTTP from %s = %d %s, want %d", tc.peer, rec.Code, rec.Body, tc.want)
+		}
+	}
+}
+
 // TestConfigScopeRemoved: a caller whose scope is taken away is refused by
 // the next request after the snapshot changes.
 func TestConfigScopeRemoved(t *testing.T) {

@@ -273,6 +273,18 @@ func TestHoneytokenUsageEvent(t *testing.T) {
 		"caller Bearer": func(v string) {
 			w.verify(server.VerifyRequest{Token: w.value("billing")}, request{auth: bearerOf(v)})
 		},
+		// The endpoints whose caller is a tokenward token record the use
+		// too (the outside review found them silent).
+		"alerts caller": func(v string) {
+			r := httptest.NewRequest(http.MethodGet, "/v1/alerts", nil)
+			bearerOf(v)(r)
+			w.do(r)
+		},
+		"config caller": func(v string) {
+			r := httptest.NewRequest(http.MethodGet, "https://tokenward.test/v1/users/alice/config", nil)
+			bearerOf(v)(r)
+			w.do(r)
+		},
 	}
 	for name, ask := range asks {
 		for _, label := range []string{"honey", "honey-wrong", "honey-net", "honey-retired"} {

@@ -235,6 +235,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, user string, all
 	for {
 		select {
 		case c := <-sub.ch:
+			// Checked before every event, not only on the tick: a caller
+			// whose scope was removed a moment ago hears nothing more.
+			if why := s.streamAllowed(caller, user); why != "" {
+				s.streamMetrics.ended.WithLabelValues("denied").Inc()
+				es.event(EventDenied, "", reasonEvent{Reason: why})
+				return
+			}
 			if !es.change(c) {
 				return
 			}
@@ -296,7 +303,10 @@ func (s *Server) catchUp(ctx context.Context, es *eventStream, user string, last
 		if len(changes) == 0 {
 			return true
 		}
-		s.evictCached(changes) // this instance's follower may not have read them
+		// Not evicted from the cache here: these changes are older than
+		// where the hub's follower stands, and a reconnecting caller must
+		// not be able to empty the cache of every user at will (the cache
+		// follows the log on its own).
 		for _, c := range changes {
 			if c.Seq > pos {
 				return true // the hub sends it

@@ -18,6 +18,10 @@ const (
 	endpointIntrospect = "introspect"
 	endpointVerify     = "verify"
 	endpointAuthz      = "authz"
+	// The endpoints whose caller is a tokenward token: its every use is an
+	// event too, so a honeytoken or a scan there alerts as anywhere.
+	endpointAlerts = "alerts"
+	endpointConfig = "config"
 )
 
 // Codes of requests that were refused before any verification, beside the
