@@ -50,6 +50,9 @@ func (c *cli) configClient(f configRemoteFlags) (*configClient, error) {
 	if u.User != nil || u.RawQuery != "" {
 		return nil, fmt.Errorf("--server must hold no credentials or query: the caller's token goes in --client-token-file or %s", EnvClientToken)
 	}
+	if err := checkServerScheme(u); err != nil {
+		return nil, err
+	}
 	var tok string
 	if *f.tokenFile != "" {
 		b, err := os.ReadFile(*f.tokenFile)
@@ -219,6 +222,13 @@ func (c *cli) configSetRemote(ctx context.Context, f configRemoteFlags, user str
 		return c.fail(exitUsage, "config set: %v", err)
 	}
 	specs := cc.settings(ctx)
+	if specs == nil && len(argKeys) > 0 {
+		// Fail closed: without the list, a sensitive value given as an
+		// argument could not be told apart.
+		return c.fail(exitTrouble, "config set: the server's settings could not be listed (GET /v1/settings), so it cannot be checked that none of %s is sensitive; "+
+			"give the caller's token a tokenward:config-read scope, or pass the value on standard input: tokenward config set --server URL --user %s --stdin KEY < FILE",
+			strings.Join(argKeys, ", "), user)
+	}
 	for _, k := range argKeys {
 		if specs[k].sensitive {
 			return c.fail(exitUsage, "config set: %s is a sensitive setting: its value must not be an argument, where other users and the shell history can read it; "+

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -136,5 +137,35 @@ func TestConfigServer(t *testing.T) {
 				t.Errorf("the server's log holds a sensitive value:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestConfigSetRemoteFailsClosed: when the server's settings cannot be
+// listed, a value given as an argument is not sent, since it could be a
+// sensitive one (the outside review saw it PATCHed).
+func TestConfigSetRemoteFailsClosed(t *testing.T) {
+	t.Parallel()
+	patched := make(chan struct{}, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPatch {
+			patched <- struct{}{}
+		}
+		http.Error(w, `{"error":"insufficient_scope"}`, http.StatusForbidden)
+	}))
+	defer ts.Close()
+	env := map[string]string{EnvClientToken: "tw_notarealtokenvalue"}
+	var o, e strings.Builder
+	code := run(context.Background(), []string{"config", "set", "--server", ts.URL, "--user", "alice", "smtp.password=Sup3rSecret"},
+		strings.NewReader(""), &o, &e, func(k string) string { return env[k] })
+	if code == exitOK || !strings.Contains(e.String(), "--stdin") {
+		t.Fatalf("exit %d, stderr %q: want a refusal that says to use --stdin", code, e.String())
+	}
+	if strings.Contains(e.String()+o.String(), "Sup3rSecret") {
+		t.Fatal("the value was echoed")
+	}
+	select {
+	case <-patched:
+		t.Fatal("the value was sent although the settings could not be listed")
+	default:
 	}
 }

@@ -195,6 +195,9 @@ func (c *cli) remoteVerifier(base, tokenFile string) (*remoteVerifier, error) {
 	if u.User != nil {
 		return nil, fmt.Errorf("--server must hold no credentials: the caller's token goes in --client-token-file or %s", EnvClientToken)
 	}
+	if err := checkServerScheme(u); err != nil {
+		return nil, err
+	}
 	if !strings.HasSuffix(u.Path, "/v1/verify") {
 		u = u.JoinPath("/v1/verify")
 	}
