@@ -180,6 +180,10 @@ type Engine struct {
 	tokens   *bounded[string, *tokenState]
 	failures *bounded[netip.Prefix, *burst]
 	probes   *bounded[string, *burst]
+	// answered holds the versions whose presentation the revoke response
+	// answered already: one old value, presented again from network after
+	// network, must not take the token out again after every rotation.
+	answered *bounded[string, time.Time]
 
 	mu     sync.Mutex // guards dedup: Raise is called from any goroutine
 	dedup  *bounded[string, time.Time]
@@ -259,6 +263,7 @@ func New(cfg Config, opts ...Option) (*Engine, error) {
 	e.failures = newBounded[netip.Prefix, *burst](cfg.MaxSources, evicted("source"))
 	e.probes = newBounded[string, *burst](cfg.MaxTokens, evicted("probe"))
 	e.dedup = newBounded[string, time.Time](cfg.MaxDedupKeys, evicted("dedup"))
+	e.answered = newBounded[string, time.Time](cfg.MaxDedupKeys, evicted("answered"))
 	return e, nil
 }
 

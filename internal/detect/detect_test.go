@@ -452,3 +452,27 @@ func TestConfigCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokeResponseOncePerVersion: with on_revoked_version_used =
+// "revoke", one old value presented from network after network takes the
+// token out once, not at every new network (the outside review kept a
+// token revoked that way); another old version answers again.
+func TestRevokeResponseOncePerVersion(t *testing.T) {
+	t.Parallel()
+	cfg := Defaults()
+	cfg.OnRevokedVersionUsed = RespondRevoke
+	rev := &memRevoker{}
+	e, al, _ := engine(t, cfg, WithRevoker(rev, ""))
+	var evs []store.UsageEvent
+	for i := range 5 {
+		evs = append(evs, version(ev(time.Duration(i)*time.Minute, "ci", fmt.Sprintf("198.51.%d.7", i), "revoked"), "v-old"))
+	}
+	evs = append(evs, version(ev(6*time.Minute, "ci", "198.51.9.7", "revoked"), "v-older"))
+	feed(e, evs)
+	if !slices.Equal(rev.revoked, []string{"ci", "ci"}) {
+		t.Fatalf("revoked %v, want the token once for v-old and once for v-older", rev.revoked)
+	}
+	if n := len(al.list()); n != 6 {
+		t.Fatalf("%d alerts, want one per network (6): each presentation still alerts", n)
+	}
+}

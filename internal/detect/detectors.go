@@ -160,7 +160,16 @@ func (e *Engine) versionUsed(ctx context.Context, ev store.UsageEvent, base aler
 		if !e.isNew(a) {
 			return // already raised and answered within the window
 		}
-		e.respondRevoke(ctx, &a)
+		if _, done := e.answered.get(ev.VersionID); done && ev.VersionID != "" {
+			// This version took the token out once: presenting it again
+			// (from another network, after the token was rotated anew)
+			// alerts, and revokes nothing more.
+			a.Evidence["response"], a.Evidence["revoked"] = RespondRevoke, "false"
+			a.Detail += "; the token was revoked for this version already, so nothing more is revoked"
+		} else {
+			e.answered.put(ev.VersionID, ev.At)
+			e.respondRevoke(ctx, &a)
+		}
 	}
 	e.Raise(ctx, a)
 }
