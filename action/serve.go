@@ -32,6 +32,8 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	fs.Var(trusted, "trusted-proxies", "CIDRs of proxies whose X-Forwarded-For or X-Real-IP name the client, comma separated or repeated (default $TOKENWARD_TRUSTED_PROXIES; none)")
 	authzFrom := &prefixList{prefixes: server.DefaultAuthzFrom}
 	fs.Var(authzFrom, "authz-from", "CIDRs that may call /v1/authz, comma separated or repeated (default $TOKENWARD_AUTHZ_FROM)")
+	metricsFrom := &prefixList{prefixes: server.DefaultMetricsFrom}
+	fs.Var(metricsFrom, "metrics-from", "CIDRs whose peers may read /metrics, comma separated or repeated (default $TOKENWARD_METRICS_FROM; this host)")
 	maxStale := durationFlag(fs, "max-staleness", server.DefaultMaxStaleness, "how long to answer from the last snapshot while the store is unreachable, then fail closed (default $TOKENWARD_MAX_STALENESS)")
 	leakFlags := addLeakFlags(fs)
 	configFlags := configServeFlags(fs)
@@ -95,7 +97,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	detectOpt, stopDetect := startDetect(ctx, det, reg, access, src, log, now)
 	defer stopDetect()
 	srv := server.New(src, server.WithIssuer(*issuer), server.WithTrustedProxies(trusted.prefixes),
-		server.WithAuthzFrom(authzFrom.prefixes), server.WithServerClock(now), server.WithServerLogger(log),
+		server.WithAuthzFrom(authzFrom.prefixes), server.WithMetricsFrom(metricsFrom.prefixes), server.WithServerClock(now), server.WithServerLogger(log),
 		server.WithRegistryAccess(reg, access), leakOpt, configFlags.option(log, access, *tlsCert != ""),
 		usageLog.option(*usage.instance), detectOpt, streamOpt)
 

@@ -43,7 +43,17 @@ var flagSources = map[string]map[string]flagSource{
 		"issuer":          {env: "TOKENWARD_ISSUER"},
 		"trusted-proxies": {env: "TOKENWARD_TRUSTED_PROXIES", list: true},
 		"authz-from":      {env: "TOKENWARD_AUTHZ_FROM", list: true},
+		"metrics-from":    {env: "TOKENWARD_METRICS_FROM", list: true},
 		"max-staleness":   {env: "TOKENWARD_MAX_STALENESS"},
+		// The usage log's, the configuration API's and its streams'.
+		"instance":              {env: "TOKENWARD_INSTANCE"},
+		"usage-log":             {env: "TOKENWARD_USAGE_LOG"},
+		"usage-queue":           {env: "TOKENWARD_USAGE_QUEUE"},
+		"usage-retention":       {env: "TOKENWARD_USAGE_RETENTION"},
+		"insecure-config-api":   {env: "TOKENWARD_INSECURE_CONFIG_API"},
+		"config-cache-users":    {env: "TOKENWARD_CONFIG_CACHE_USERS"},
+		"max-streams":           {env: "TOKENWARD_MAX_STREAMS"},
+		"max-streams-per-token": {env: "TOKENWARD_MAX_STREAMS_PER_TOKEN"},
 	},
 	"tokenward verify": {
 		"server":            {env: "TOKENWARD_SERVER"},

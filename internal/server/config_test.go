@@ -135,7 +135,7 @@ func (w *configWorld) rescope(label string, scopes []string) {
 // metrics or an audit record.
 func (w *configWorld) checkSecrets() {
 	rec := httptest.NewRecorder()
-	w.srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	w.srv.Handler().ServeHTTP(rec, localRequest(http.MethodGet, "/metrics"))
 	audits, _ := json.Marshal(w.cfg.auditLog())
 	for where, text := range map[string]string{"log": w.logs.String(), "metrics": rec.Body.String(), "audit": string(audits)} {
 		for _, secret := range []string{secretDefault, secretAlice, "NEW-secret"} {

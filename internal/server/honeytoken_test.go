@@ -209,7 +209,7 @@ func TestHoneytokenNotInMetrics(t *testing.T) {
 		w.verify(server.VerifyRequest{Token: w.value("honey")}, request{auth: w.bearer("caller")})
 		w.introspect(url.Values{"token": {w.value("honey")}}, request{auth: w.basic("caller", "caller")})
 	}
-	rec := w.do(httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	rec := w.do(localRequest(http.MethodGet, "/metrics"))
 	body := rec.Body.String()
 	if strings.Contains(strings.ToLower(body), "honey") {
 		t.Errorf("the metrics name the decoy:\n%s", body)

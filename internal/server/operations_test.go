@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -67,7 +68,7 @@ func TestMetrics(t *testing.T) {
 		w.ask(t, "verify", "limited", nil, "")
 	}
 	w.clock.Advance(3 * time.Second)
-	rec := w.do(httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	rec := w.do(localRequest(http.MethodGet, "/metrics"))
 	if rec.Code != 200 {
 		t.Fatalf("metrics answered %d", rec.Code)
 	}
@@ -109,5 +110,41 @@ func TestMetrics(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out.String())
+	}
+}
+
+// localRequest is a request from this host, as a scraper of /metrics is by
+// default.
+func localRequest(method, target string) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	r.RemoteAddr = "127.0.0.1:40000"
+	return r
+}
+
+// TestMetricsOnlyFromMetricsNetworks: /metrics answers the networks of
+// --metrics-from (this host by default) and no one else, whatever a
+// forwarded header claims: its counters would tell a prober what its
+// requests caused.
+func TestMetricsOnlyFromMetricsNetworks(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, server.WithTrustedProxies([]netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}))
+	for _, tc := range []struct {
+		peer, forwarded string
+		want            int
+	}{{"127.0.0.1:40000", "", 200}, {"[::1]:40000", "", 200}, {"203.0.113.9:5555", "", 403}, {"203.0.113.9:5555", "127.0.0.1", 403}} {
+		r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		r.RemoteAddr = tc.peer
+		if tc.forwarded != "" {
+			r.Header.Set("X-Forwarded-For", tc.forwarded)
+		}
+		if rec := w.do(r); rec.Code != tc.want {
+			t.Errorf("/metrics from %s (forwarded %q) = %d, want %d", tc.peer, tc.forwarded, rec.Code, tc.want)
+		}
+	}
+	scraper := newWorld(t, server.WithMetricsFrom([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}))
+	r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	r.RemoteAddr = "10.1.2.3:5555"
+	if rec := scraper.do(r); rec.Code != 200 {
+		t.Errorf("/metrics from a --metrics-from network = %d", rec.Code)
 	}
 }

@@ -21,6 +21,7 @@ type Server struct {
 	issuer         string
 	trustedProxies []netip.Prefix
 	authzFrom      []netip.Prefix
+	metricsFrom    []netip.Prefix
 	now            func() time.Time
 	log            *slog.Logger
 	limits         *limiter
@@ -81,6 +82,33 @@ func WithRegistry(r *prometheus.Registry) Option {
 // 408 or a closed connection.
 func WithRouteTimeout(d time.Duration) Option { return func(s *Server) { s.routeTimeout = d } }
 
+// WithMetricsFrom sets the networks whose peers may read /metrics; the
+// default is DefaultMetricsFrom.
+func WithMetricsFrom(p []netip.Prefix) Option {
+	return func(s *Server) { s.metricsFrom = append([]netip.Prefix(nil), p...) }
+}
+
+// DefaultMetricsFrom is who may read /metrics by default: this host. The
+// listener also serves endpoints the internet reaches (leak reports from
+// GitHub, forward auth behind a gateway), and the counters tell what a
+// probe caused — an alert counter moving right after a value was
+// presented tells a honeytoken from an unknown token — so a scraper
+// elsewhere is named with --metrics-from.
+var DefaultMetricsFrom = DefaultAuthzFrom
+
+// metricsFromAllowed answers 403 to a peer outside the metrics networks.
+// The peer is the connection's address, never a forwarded one.
+func (s *Server) metricsFromAllowed(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !inNets(s.metricsFrom, peerAddr(r)) {
+			writeJSON(w, http.StatusForbidden, oauthError{Error: "access_denied",
+				Description: "this address may not read /metrics: serve with --metrics-from naming the scraper's network"})
+			return
+		}
+		h(w, r)
+	}
+}
+
 // DefaultAuthzFrom is who may call /v1/authz by default: the loopback
 // networks, where a gateway on the same host calls from.
 var DefaultAuthzFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -100,7 +128,7 @@ const (
 
 // New returns a server answering from src.
 func New(src Snapshots, opts ...Option) *Server {
-	s := &Server{src: src, authzFrom: DefaultAuthzFrom, now: time.Now,
+	s := &Server{src: src, authzFrom: DefaultAuthzFrom, metricsFrom: DefaultMetricsFrom, now: time.Now,
 		log: slog.New(slog.DiscardHandler), routeTimeout: defaultRouteTimeout}
 	for _, o := range opts {
 		o(s)
@@ -119,7 +147,7 @@ func New(src Snapshots, opts ...Option) *Server {
 	mux.Handle("/v1/authz", s.route(endpointAuthz, s.authz))
 	mux.Handle("GET /healthz", s.route("healthz", s.healthz))
 	mux.Handle("GET /readyz", s.route("readyz", s.readyz))
-	mux.Handle("GET /metrics", s.route("metrics", s.metrics.handler().ServeHTTP))
+	mux.Handle("GET /metrics", s.route("metrics", s.metricsFromAllowed(s.metrics.handler().ServeHTTP)))
 	s.leakRoutes(mux)
 	s.configRoutes(mux)
 	s.alertRoutes(mux)
