@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -173,6 +174,10 @@ func (r *Registry) effectiveValue(s store.Setting, own map[string]store.UserValu
 	return cv, nil
 }
 
+// maxRefusedKeys bounds the key names the audit event of a refused write
+// lists; keys_count says how many there were.
+const maxRefusedKeys = 32
+
 // WriteUserConfig applies one write of the API in one transaction: every
 // key is checked first (see ConfigErrorKind), then the revision when
 // IfMatch, and only then does anything change. Every write, refused or
@@ -212,7 +217,15 @@ func (r *Registry) WriteUserConfig(ctx context.Context, w ConfigWrite) (UserConf
 	if errors.As(err, &ce) {
 		// A refusal changed nothing; its event goes in a transaction of
 		// its own, so a probe of what a token may write is on record too.
-		details := accessDetails(w.Access, w.User, keys)
+		// At most maxRefusedKeys names: a refused write of thousands of
+		// made-up keys must not make a huge event in a chain no one may
+		// prune (the outside review's flood).
+		named := keys
+		if len(named) > maxRefusedKeys {
+			named = named[:maxRefusedKeys]
+		}
+		details := accessDetails(w.Access, w.User, named)
+		details["keys_count"] = strconv.Itoa(len(keys))
 		details["refused"] = ce.Error() // names a key, rule or revision, never a value
 		if aerr := r.st.Update(ctx, func(tx store.Tx) error {
 			return r.recordAccess(ctx, tx, "user_config.write", w.User, w.Access.Caller, audit.Failure, details)

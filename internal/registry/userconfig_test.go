@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokenward/terraform-provider-tokenward/internal/audit"
 	"slices"
 	"strings"
 	"sync"
@@ -607,6 +608,33 @@ func TestManagedMarkSurvives(t *testing.T) {
 		got, err := rotated.ManagedUserValues(ctx, "alice")
 		if err != nil || len(got) != 2 || string(got["data.region"]) != `"eu"` {
 			t.Fatalf("managed values: %v, %v", got, err)
+		}
+	})
+}
+
+// TestRefusedWriteAuditIsBounded: a refused write of thousands of made-up
+// keys is one audit event that names at most 32 of them and counts them
+// all (the outside review appended 28 kB to the chain with one request).
+func TestRefusedWriteAuditIsBounded(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, f fixture) {
+		ctx := t.Context()
+		declareConfig(t, f)
+		set := map[string]json.RawMessage{}
+		for i := range 4000 {
+			set[fmt.Sprintf("k%05d", i)] = raw(`1`)
+		}
+		if _, err := f.reg.WriteUserConfig(ctx, registry.ConfigWrite{User: "alice", Set: set,
+			Access: registry.ConfigAccess{Caller: "probe", SourceIP: "192.0.2.9"}}); configErr(err) == nil {
+			t.Fatalf("a write of unknown keys: %v", err)
+		}
+		events := storetest.AuditChain(t, f.st)
+		e := events[len(events)-1]
+		if e.Action != "user_config.write" || e.Outcome != audit.Failure {
+			t.Fatalf("last event %+v, want the refused write", e)
+		}
+		if n := len(strings.Split(e.Details["keys"], ",")); n > 32 || e.Details["keys_count"] != "4000" {
+			t.Fatalf("the refused write's event names %d keys (keys_count %q), want at most 32 and a count of 4000", n, e.Details["keys_count"])
 		}
 	})
 }
