@@ -61,26 +61,31 @@ func (b *bounded[K, V]) len() int { return len(b.items) }
 
 // burst counts events in a sliding window by keeping the times of the last
 // n: n events fall within the window when the oldest of them is younger
-// than the window at the newest. Its memory is n times, whatever the rate.
+// than the window at the newest. Its memory grows with the events seen, up
+// to n times, so the many source networks that send one failure each cost
+// one time each, not n.
 type burst struct {
-	times []time.Time // ring of the last n event times
-	next  int
+	times []time.Time // the last n event times; a ring once it holds n
+	n     int
+	next  int // once full: the slot of the oldest, written next
 	full  bool
 }
 
-func newBurst(n int) *burst { return &burst{times: make([]time.Time, n)} }
+func newBurst(n int) *burst { return &burst{n: n} }
 
 // add records an event at t and reports whether the last n events,
 // this one included, happened within window.
 func (b *burst) add(t time.Time, window time.Duration) bool {
-	b.times[b.next] = t
-	b.next = (b.next + 1) % len(b.times)
-	if b.next == 0 {
-		b.full = true
-	}
 	if !b.full {
-		return false
+		b.times = append(b.times, t)
+		if len(b.times) < b.n {
+			return false
+		}
+		b.full = true
+		return t.Sub(b.times[0]) < window
 	}
+	b.times[b.next] = t
+	b.next = (b.next + 1) % b.n
 	oldest := b.times[b.next] // the slot to be overwritten next is the oldest
 	return t.Sub(oldest) < window
 }

@@ -164,7 +164,10 @@ func (s *Server) event(r *http.Request, u *use) store.UsageEvent {
 	}
 	if u.method != "" || u.uri != "" {
 		ev.Method = clean(u.method, 16)
-		ev.Path = clean(redactCheap(u.uri), 2048)
+		// The path without its query: a query may carry another system's
+		// secret, and the log, alerts and audit chain keep what they get.
+		path, _, _ := strings.Cut(u.uri, "?")
+		ev.Path = clean(redactCheap(path), 2048)
 	}
 	return ev
 }
