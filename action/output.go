@@ -5,6 +5,7 @@ package main
 // and the audit head as a witness.
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,12 +39,17 @@ func (c *cli) fail(code int, format string, args ...any) int {
 	return code
 }
 
-// printJSON writes v to stdout as indented JSON, with <, > and & as they are.
+// printJSON writes v to stdout as indented JSON, with <, > and & as they
+// are and what a terminal would act on escaped (terminalSafeJSON).
 func (c *cli) printJSON(v any) int {
-	enc := json.NewEncoder(c.stdout)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
+		return c.fail(exitTrouble, "write result: %v", err)
+	}
+	if _, err := c.stdout.Write(terminalSafeJSON(buf.Bytes())); err != nil {
 		return c.fail(exitTrouble, "write result: %v", err)
 	}
 	return exitOK

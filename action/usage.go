@@ -206,7 +206,7 @@ func (w *usageWriter) event(e store.UsageEvent) error {
 			sep = ",\n  "
 		}
 		if _, w.err = io.WriteString(w.out, sep); w.err == nil {
-			_, w.err = w.out.Write(bytes.TrimSuffix(w.buf.Bytes(), []byte("\n")))
+			_, w.err = w.out.Write(terminalSafeJSON(bytes.TrimSuffix(w.buf.Bytes(), []byte("\n"))))
 		}
 	case "csv":
 		row := []string{at, e.TokenName, e.VersionID, e.Code, e.SourceIP, e.Endpoint, e.Method, e.Path, strings.Join(e.ScopesRequired, " "), e.Caller, e.UserAgent}
@@ -381,6 +381,29 @@ func clean(s string) string {
 }
 
 // unsafeRune tells whether a rune could act on a terminal or reorder text.
+// terminalSafeJSON escapes in JSON text the runes encoding/json leaves as
+// they are but a terminal acts on: C1 controls (U+009B starts an escape
+// sequence on its own) and bidirectional overrides, which arrive in user
+// agents and paths from anyone. Below U+0020 encoding/json escapes
+// already; such runes only occur inside strings, where \uXXXX means the
+// same.
+func terminalSafeJSON(b []byte) []byte {
+	if !bytes.ContainsFunc(b, func(r rune) bool { return r >= 0x7f && unsafeRune(r) }) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r >= 0x7f && unsafeRune(r) && !(r == utf8.RuneError && n == 1) {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		} else {
+			out = append(out, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return out
+}
+
 func unsafeRune(r rune) bool {
 	switch {
 	case r == utf8.RuneError, unicode.IsControl(r):
