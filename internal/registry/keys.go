@@ -50,11 +50,8 @@ func (r *Registry) openValue(plain json.RawMessage, sealed []byte, aad string) (
 // wrong master key is one clear error when the store is opened, not a
 // failure at the first sealed record read. A new store gets its check here.
 func (r *Registry) checkKey(ctx context.Context) error {
-	var sealed []byte
-	if err := r.st.View(ctx, func(tx store.Tx) (err error) {
-		sealed, err = tx.KeyCheck(ctx)
-		return err
-	}); err != nil {
+	sealed, err := r.storedKeyCheck(ctx)
+	if err != nil {
 		return err
 	}
 	if sealed == nil {
@@ -74,6 +71,21 @@ func (r *Registry) checkKey(ctx context.Context) error {
 			return tx.PutKeyCheck(ctx, check)
 		})
 	}
+	return r.opensKeyCheck(sealed)
+}
+
+// storedKeyCheck reads the sealed key check, nil when none is stored.
+func (r *Registry) storedKeyCheck(ctx context.Context) (sealed []byte, err error) {
+	err = r.st.View(ctx, func(tx store.Tx) (err error) {
+		sealed, err = tx.KeyCheck(ctx)
+		return err
+	})
+	return sealed, err
+}
+
+// opensKeyCheck reports whether the keyring opens the sealed key check,
+// with an error that says what to do when it does not.
+func (r *Registry) opensKeyCheck(sealed []byte) error {
 	if _, err := r.keys.Open(sealed, keyCheckAAD); err != nil {
 		return r.wrongKey(sealed, err)
 	}

@@ -86,20 +86,11 @@ func OpenServer(ctx context.Context, cfg Config, opts ...Option) (*Registry, Ser
 // compareKey checks the keyring against the store's key check without
 // writing: a store with no check yet is accepted.
 func (r *Registry) compareKey(ctx context.Context) error {
-	var sealed []byte
-	if err := r.st.View(ctx, func(tx store.Tx) (err error) {
-		sealed, err = tx.KeyCheck(ctx)
-		return err
-	}); err != nil {
+	sealed, err := r.storedKeyCheck(ctx)
+	if err != nil || sealed == nil {
 		return err
 	}
-	if sealed == nil {
-		return nil
-	}
-	if _, err := r.keys.Open(sealed, keyCheckAAD); err != nil {
-		return r.wrongKey(sealed, err)
-	}
-	return nil
+	return r.opensKeyCheck(sealed)
 }
 
 // HasKeys reports whether the registry holds a master key, so it can open
