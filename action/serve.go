@@ -79,7 +79,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	defer reg.Close()
 	log := slog.New(slog.NewTextHandler(c.stderr, nil))
 	if !access.Writable {
-		log.Warn("serving read-only: the usage log, alerts, configuration writes and leak responses are off", "why", access.ReadOnlyWhy)
+		log.Warn("serving read-only: the usage log, stored alerts (they still reach the log, metrics and webhook), configuration writes and leak responses are off", "why", access.ReadOnlyWhy)
 	}
 	if !access.Keys {
 		log.Warn("serving without a master key: sensitive configuration values and leak rotations are off", "why", access.NoKeyWhy)
