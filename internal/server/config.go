@@ -495,6 +495,20 @@ func parseIfMatch(r *http.Request) (bool, int64, error) {
 		return false, 0, nil
 	}
 	bad := errors.New(`If-Match must be one revision as the ETag of a read gives it, such as "12"`)
+	if weak, ok := strings.CutPrefix(v, "W/"); ok {
+		// A weak tag never matches If-Match's strong comparison (RFC 9110
+		// 13.1.1): the precondition fails, 412, rather than a 400.
+		if _, _, err := parseIfMatchTag(weak); err != nil {
+			return false, 0, bad
+		}
+		return true, -1, nil
+	}
+	return parseIfMatchTag(v)
+}
+
+// parseIfMatchTag reads one strong entity tag, "N".
+func parseIfMatchTag(v string) (bool, int64, error) {
+	bad := errors.New(`If-Match must be one revision as the ETag of a read gives it, such as "12"`)
 	if len(v) < 3 || v[0] != '"' || v[len(v)-1] != '"' {
 		return false, 0, bad
 	}

@@ -319,6 +319,9 @@ func TestConfigAccess(t *testing.T) {
 		}},
 		{name: "if-match current", method: "PUT", path: aliceCfg + "/ui.theme", caller: "writer", body: `"dark"`, headers: []string{"If-Match", `"3"`}, status: 200},
 		{name: "if-match malformed", method: "PUT", path: aliceCfg + "/ui.theme", caller: "writer", body: `"dark"`, headers: []string{"If-Match", `3`}, status: 400},
+		// A weak tag never matches If-Match (RFC 9110): the precondition
+		// fails, even for the current revision.
+		{name: "if-match weak", method: "PUT", path: aliceCfg + "/ui.theme", caller: "writer", body: `"dark"`, headers: []string{"If-Match", `W/"3"`}, status: 412},
 		{name: "if-none-match", method: "GET", path: aliceCfg, caller: "reader", headers: []string{"If-None-Match", `"3"`}, status: 304},
 		{name: "a user id too long", method: "GET", path: "/v1/users/" + strings.Repeat("u", 300) + "/config", caller: "reader", status: 400},
 	}
