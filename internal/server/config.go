@@ -226,23 +226,31 @@ func notModified(r *http.Request, revision int64) bool {
 	return false
 }
 
+// readConfig is what both reads share: the path's user, the caller
+// allowed to read it, the API and the user's cached configuration. It
+// answers the refusal itself and returns false.
+func (s *Server) readConfig(w http.ResponseWriter, r *http.Request) (user string, c configCaller, api *configAPI, e *cachedConfig, ok bool) {
+	if user, ok = configUser(w, r); !ok {
+		return
+	}
+	if c, ok = s.authorizeConfig(w, r, user, actRead); !ok {
+		return
+	}
+	if api, ok = s.configReady(w); !ok {
+		return
+	}
+	var err error
+	if e, err = api.cache.get(r.Context(), user); err != nil {
+		s.configFailure(w, "read the configuration", err)
+		return user, c, api, nil, false
+	}
+	return user, c, api, e, true
+}
+
 // getConfig answers GET /v1/users/{user}/config.
 func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
-	user, ok := configUser(w, r)
+	user, c, api, e, ok := s.readConfig(w, r)
 	if !ok {
-		return
-	}
-	c, ok := s.authorizeConfig(w, r, user, actRead)
-	if !ok {
-		return
-	}
-	api, ok := s.configReady(w)
-	if !ok {
-		return
-	}
-	e, err := api.cache.get(r.Context(), user)
-	if err != nil {
-		s.configFailure(w, "read the configuration", err)
 		return
 	}
 	show := c.ReadSensitive && len(e.sensitive) > 0
@@ -264,24 +272,11 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 
 // getConfigKey answers GET /v1/users/{user}/config/{key}.
 func (s *Server) getConfigKey(w http.ResponseWriter, r *http.Request) {
-	user, ok := configUser(w, r)
-	if !ok {
-		return
-	}
-	c, ok := s.authorizeConfig(w, r, user, actRead)
-	if !ok {
-		return
-	}
-	api, ok := s.configReady(w)
+	user, c, api, e, ok := s.readConfig(w, r)
 	if !ok {
 		return
 	}
 	key := r.PathValue("key")
-	e, err := api.cache.get(r.Context(), user)
-	if err != nil {
-		s.configFailure(w, "read the configuration", err)
-		return
-	}
 	v, found := e.value(key)
 	if !found {
 		s.configRefused(w, &registry.ConfigError{Kind: registry.ConfigUnknownKey, Key: key})
