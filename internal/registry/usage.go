@@ -40,6 +40,15 @@ func (r *Registry) usageLog() (store.UsageLog, error) {
 // UsageLog returns the store's usage log, for the server's writer.
 func (r *Registry) UsageLog() (store.UsageLog, error) { return r.usageLog() }
 
+// UsageRollup returns the usage log's daily rollup, for tokenward report
+// and review --store.
+func (r *Registry) UsageRollup() (store.UsageRollup, error) {
+	if u, ok := store.AsUsageRollup(r.base()); ok {
+		return u, nil
+	}
+	return nil, fmt.Errorf("the store keeps no daily usage rollup: %w", ErrNoUsageLog)
+}
+
 // AlertLog returns the store's alert log, for the server's raiser.
 func (r *Registry) AlertLog() (store.AlertLog, error) {
 	if a, ok := store.AsAlertLog(r.base()); ok {

@@ -37,6 +37,9 @@ var (
 type Scope struct {
 	Name        string
 	Description string
+	// Privileged marks a scope whose grant the pull-request review raises
+	// as high and the policy may cap (issue 17).
+	Privileged bool
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }

@@ -120,6 +120,42 @@ type AlertLog interface {
 	AckAlert(ctx context.Context, id, by string, at time.Time) error
 }
 
+// UsageDay is one token's verifications on one UTC day, from the daily
+// rollup (usage_daily) the usage log keeps as it appends.
+type UsageDay struct {
+	TokenID   string
+	TokenName string    // the name of the day's newest event
+	Day       time.Time // UTC midnight
+	Uses      int64     // events of any outcome
+	Failures  int64     // events whose outcome is not valid
+	LastAt    time.Time // the day's newest event
+}
+
+// ScopeUse is how often a token's valid verifications required one scope
+// over a window of whole UTC days, from the daily rollup.
+type ScopeUse struct {
+	TokenID   string
+	TokenName string // the name of the newest event counted
+	Scope     string
+	Uses      int64
+	LastAt    time.Time // the newest event counted
+}
+
+// UsageRollup reads the usage log's daily rollup: thousands of rows where
+// the events are millions. AppendUsage keeps it in the transaction that
+// appends the events, and PruneUsage prunes it with them.
+type UsageRollup interface {
+	// UsageDays returns the rows of the days from the day of since to the
+	// day before until (zero until: no bound), by day, then token name.
+	UsageDays(ctx context.Context, since, until time.Time) ([]UsageDay, error)
+	// ScopeUses returns one row per token and required scope over the days
+	// from the day of since on, by token name, then scope.
+	ScopeUses(ctx context.Context, since time.Time) ([]ScopeUse, error)
+}
+
+// AsUsageRollup returns st's daily rollup, or false when st has none.
+func AsUsageRollup(st Store) (UsageRollup, bool) { u, ok := st.(UsageRollup); return u, ok }
+
 // AsUsageLog returns st's usage log, or false when st has none (a test
 // fake, a store opened before the usage log existed).
 func AsUsageLog(st Store) (UsageLog, bool) { u, ok := st.(UsageLog); return u, ok }

@@ -1,0 +1,48 @@
+-- The regular review (issue 17): privileged scopes, and the usage log's
+-- daily rollup that tokenward report and review --store read instead of
+-- scanning every event.
+
+-- +goose Up
+-- A privileged scope is one whose grant the pull-request review raises as
+-- high and the policy may cap (max_privileged_scopes). No existing scope
+-- was privileged.
+ALTER TABLE scopes ADD COLUMN privileged BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- One row per token, UTC day and scope, kept by AppendUsage in the
+-- transaction that appends the events, so a report over millions of events
+-- reads thousands of rows. scope '' is the token's totals row: every event
+-- of the token that day (uses) and those whose code is not valid
+-- (failures). A row with a scope counts the day's valid verifications that
+-- required that scope, so "granted but never required" and "used in the
+-- last 7 days" are answered from it. last_at is the newest event counted;
+-- token_name the name it had then. Events of no known token (token_id '')
+-- are not rolled up. Retention prunes it with the events.
+CREATE TABLE usage_daily (
+    token_id   TEXT NOT NULL,
+    day        BIGINT NOT NULL, -- Unix microseconds of the UTC midnight
+    scope      TEXT NOT NULL,
+    token_name TEXT NOT NULL DEFAULT '',
+    uses       BIGINT NOT NULL,
+    failures   BIGINT NOT NULL DEFAULT 0,
+    last_at    BIGINT NOT NULL,
+    PRIMARY KEY (token_id, day, scope)
+);
+CREATE INDEX usage_daily_day ON usage_daily (day);
+
+-- The events logged before this migration, rolled up as AppendUsage would
+-- have.
+INSERT INTO usage_daily (token_id, day, scope, token_name, uses, failures, last_at)
+SELECT token_id, day, '', name, uses, failures, last FROM (
+    SELECT token_id, (at / 86400000000) * 86400000000 AS day, COUNT(*) AS uses,
+           SUM(CASE WHEN code <> 'valid' THEN 1 ELSE 0 END) AS failures, MAX(at) AS last, (array_agg(token_name ORDER BY at DESC))[1] AS name
+    FROM usage_events WHERE token_id <> ''
+    GROUP BY token_id, (at / 86400000000) * 86400000000
+) t;
+INSERT INTO usage_daily (token_id, day, scope, token_name, uses, failures, last_at)
+SELECT token_id, day, scope, name, uses, 0, last FROM (
+    SELECT e.token_id, (e.at / 86400000000) * 86400000000 AS day, j.value AS scope, COUNT(*) AS uses,
+           MAX(e.at) AS last, (array_agg(e.token_name ORDER BY e.at DESC))[1] AS name
+    FROM usage_events e, jsonb_array_elements_text(e.scopes_required::jsonb) j(value)
+    WHERE e.token_id <> '' AND e.code = 'valid' AND j.value <> ''
+    GROUP BY e.token_id, (e.at / 86400000000) * 86400000000, j.value
+) t;
