@@ -37,7 +37,8 @@ const (
 	ScopeConfigWriteSensitive = "tokenward:config-write-sensitive"
 )
 
-// BuiltInScopes returns the scopes every store has, sorted by name. A store
+// BuiltInScopes returns the scopes every store has, sorted by name, the
+// privileged ones marked (migration 00011 marks them in the store). A store
 // gets them from its migrations (00005 and later); a test keeps this list
 // and the migrations in step, so a new built-in scope is added in both.
 func BuiltInScopes() []store.Scope {
@@ -45,10 +46,10 @@ func BuiltInScopes() []store.Scope {
 		{Name: ScopeAlertsRead, Description: "read the alerts tokenward serve's detectors raised"},
 		{Name: ScopeConfigRead, Description: "read any user's configuration from tokenward serve"},
 		{Name: ScopeConfigReadSelf, Description: "read the configuration of the user who owns the token"},
-		{Name: ScopeConfigReadSensitive, Description: "see sensitive configuration values (privileged)"},
+		{Name: ScopeConfigReadSensitive, Description: "see sensitive configuration values (privileged)", Privileged: true},
 		{Name: ScopeConfigWrite, Description: "write any user's configuration through tokenward serve"},
 		{Name: ScopeConfigWriteSelf, Description: "write the configuration of the user who owns the token"},
-		{Name: ScopeConfigWriteSensitive, Description: "write sensitive configuration values (privileged)"},
+		{Name: ScopeConfigWriteSensitive, Description: "write sensitive configuration values (privileged)", Privileged: true},
 		{Name: ScopeIntrospect, Description: "call tokenward serve's introspection and verify endpoints"},
 	}
 }

@@ -23,15 +23,18 @@ func TestBuiltInScopesMatchTheMigrations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		type named struct{ Name, Description string }
+		type named struct {
+			Name, Description string
+			Privileged        bool
+		}
 		var got, want []named
 		for _, s := range scopes {
 			if registry.IsBuiltInScope(s.Name) {
-				got = append(got, named{s.Name, s.Description})
+				got = append(got, named{s.Name, s.Description, s.Privileged})
 			}
 		}
 		for _, s := range registry.BuiltInScopes() {
-			want = append(want, named{s.Name, s.Description})
+			want = append(want, named{s.Name, s.Description, s.Privileged})
 		}
 		if len(want) == 0 || !reflect.DeepEqual(got, want) {
 			t.Fatalf("built-in scopes in a new store = %+v, registry.BuiltInScopes = %+v", got, want)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -65,35 +66,85 @@ func CheckName(field, name string) error {
 	return nil
 }
 
+// ScopeOption sets what CreateScope and UpdateScope record about a scope
+// besides its name and description.
+type ScopeOption func(*scopeOptions)
+
+type scopeOptions struct {
+	privileged *bool
+}
+
+// WithPrivileged marks the scope privileged (or not): the pull-request
+// review raises its grant as high and the policy may cap how many a token
+// holds. CreateScope without it declares a scope that is not privileged;
+// UpdateScope without it keeps the scope's flag as it is.
+func WithPrivileged(privileged bool) ScopeOption {
+	return func(o *scopeOptions) { o.privileged = &privileged }
+}
+
+func applyScopeOptions(opts []ScopeOption) scopeOptions {
+	var o scopeOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
 // CreateScope declares a scope. A name under BuiltInPrefix is refused:
 // those scopes are tokenward's.
-func (r *Registry) CreateScope(ctx context.Context, name, description string) (store.Scope, error) {
+func (r *Registry) CreateScope(ctx context.Context, name, description string, opts ...ScopeOption) (store.Scope, error) {
 	if err := CheckDeclaredScope(name); err != nil {
 		return store.Scope{}, err
 	}
+	o := applyScopeOptions(opts)
 	now := r.clock()
-	s := store.Scope{Name: name, Description: description, CreatedAt: now, UpdatedAt: now}
-	err := r.change(ctx, "scope.create", "scope/"+name, func(tx store.Tx, _ map[string]string) error {
+	s := store.Scope{Name: name, Description: description, Privileged: o.privileged != nil && *o.privileged, CreatedAt: now, UpdatedAt: now}
+	err := r.change(ctx, "scope.create", "scope/"+name, func(tx store.Tx, d map[string]string) error {
+		if s.Privileged {
+			d["privileged"] = "true"
+		}
 		return tx.CreateScope(ctx, s)
 	})
 	return s, err
 }
 
-// UpdateScope changes the description of a scope, unless it is built in.
-func (r *Registry) UpdateScope(ctx context.Context, name, description string) (store.Scope, error) {
+// UpdateScope changes the description of a scope, and whether it is
+// privileged when WithPrivileged says, unless it is built in. The audit
+// event's details say privileged and privileged_before when the flag
+// changes.
+func (r *Registry) UpdateScope(ctx context.Context, name, description string, opts ...ScopeOption) (store.Scope, error) {
 	if err := checkNotBuiltIn(name, "changed"); err != nil {
 		return store.Scope{}, err
 	}
+	o := applyScopeOptions(opts)
 	var s store.Scope
-	err := r.change(ctx, "scope.update", "scope/"+name, func(tx store.Tx, _ map[string]string) error {
+	err := r.change(ctx, "scope.update", "scope/"+name, func(tx store.Tx, d map[string]string) error {
 		var err error
 		if s, err = tx.GetScope(ctx, name); err != nil {
 			return err
+		}
+		if o.privileged != nil && *o.privileged != s.Privileged {
+			d["privileged_before"] = strconv.FormatBool(s.Privileged)
+			d["privileged"] = strconv.FormatBool(*o.privileged)
+			s.Privileged = *o.privileged
 		}
 		s.Description, s.UpdatedAt = description, r.clock()
 		return tx.UpdateScope(ctx, s)
 	})
 	return s, err
+}
+
+// PrivilegedBuiltInScopes returns the names of the built-in scopes that
+// are privileged, sorted. They are in every store and never in a plan, so
+// the review knows them by name.
+func PrivilegedBuiltInScopes() []string {
+	var out []string
+	for _, s := range BuiltInScopes() {
+		if s.Privileged {
+			out = append(out, s.Name)
+		}
+	}
+	return out
 }
 
 // Scope returns one scope.

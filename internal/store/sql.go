@@ -210,8 +210,8 @@ func (t *sqlTx) column(ctx context.Context, query string, args ...any) ([]string
 // --- scopes
 
 func (t *sqlTx) CreateScope(ctx context.Context, s Scope) error {
-	_, err := t.exec(ctx, `INSERT INTO scopes (name, description, created_at, updated_at) VALUES (?, ?, ?, ?)`,
-		s.Name, s.Description, micros(s.CreatedAt), micros(s.UpdatedAt))
+	_, err := t.exec(ctx, `INSERT INTO scopes (name, description, privileged, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+		s.Name, s.Description, s.Privileged, micros(s.CreatedAt), micros(s.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("create scope %s: %w", s.Name, err)
 	}
@@ -219,16 +219,16 @@ func (t *sqlTx) CreateScope(ctx context.Context, s Scope) error {
 }
 
 func (t *sqlTx) UpdateScope(ctx context.Context, s Scope) error {
-	res, err := t.exec(ctx, `UPDATE scopes SET description = ?, updated_at = ? WHERE name = ?`,
-		s.Description, micros(s.UpdatedAt), s.Name)
+	res, err := t.exec(ctx, `UPDATE scopes SET description = ?, privileged = ?, updated_at = ? WHERE name = ?`,
+		s.Description, s.Privileged, micros(s.UpdatedAt), s.Name)
 	return mustAffect(res, err, "update scope "+s.Name)
 }
 
 func (t *sqlTx) GetScope(ctx context.Context, name string) (Scope, error) {
 	var s Scope
 	var c, u int64
-	err := t.row(ctx, `SELECT name, description, created_at, updated_at FROM scopes WHERE name = ?`, name).
-		Scan(&s.Name, &s.Description, &c, &u)
+	err := t.row(ctx, `SELECT name, description, privileged, created_at, updated_at FROM scopes WHERE name = ?`, name).
+		Scan(&s.Name, &s.Description, &s.Privileged, &c, &u)
 	if err != nil {
 		return Scope{}, fmt.Errorf("get scope %s: %w", name, classify(err))
 	}
@@ -237,7 +237,7 @@ func (t *sqlTx) GetScope(ctx context.Context, name string) (Scope, error) {
 }
 
 func (t *sqlTx) ListScopes(ctx context.Context) ([]Scope, error) {
-	rows, err := t.query(ctx, `SELECT name, description, created_at, updated_at FROM scopes ORDER BY name`)
+	rows, err := t.query(ctx, `SELECT name, description, privileged, created_at, updated_at FROM scopes ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list scopes: %w", err)
 	}
@@ -246,7 +246,7 @@ func (t *sqlTx) ListScopes(ctx context.Context) ([]Scope, error) {
 	for rows.Next() {
 		var s Scope
 		var c, u int64
-		if err := rows.Scan(&s.Name, &s.Description, &c, &u); err != nil {
+		if err := rows.Scan(&s.Name, &s.Description, &s.Privileged, &c, &u); err != nil {
 			return nil, fmt.Errorf("list scopes: %w", err)
 		}
 		s.CreatedAt, s.UpdatedAt = fromMicros(c), fromMicros(u)

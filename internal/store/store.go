@@ -40,8 +40,8 @@ type Scope struct {
 	// Privileged marks a scope whose grant the pull-request review raises
 	// as high and the policy may cap (issue 17).
 	Privileged bool
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Role is a named bundle of scopes.

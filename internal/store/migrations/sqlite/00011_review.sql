@@ -46,3 +46,8 @@ SELECT token_id, day, scope, name, uses, 0, last FROM (
     WHERE e.token_id <> '' AND e.code = 'valid' AND j.value <> ''
     GROUP BY e.token_id, (e.at / 86400000000) * 86400000000, j.value
 ) t;
+
+-- The built-in scopes that show or write sensitive configuration values
+-- are privileged (registry.BuiltInScopes lists them so).
+UPDATE scopes SET privileged = TRUE
+WHERE name IN ('tokenward:config-read-sensitive', 'tokenward:config-write-sensitive');
