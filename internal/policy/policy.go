@@ -1,7 +1,8 @@
 // Package policy holds an organisation's limits on tokens and checks a
 // token's declaration against them: the longest lifetime, the shortest
-// overlap, whether an owner is required, the scopes no token may hold, and
-// the repositories and files tokens may be delivered to.
+// overlap, whether an owner is required, the scopes no token may hold, how
+// many privileged scopes one may hold, and the repositories and files
+// tokens may be delivered to.
 //
 // It is pure: no I/O and no Terraform types, so the provider checks plans
 // with it and `tokenward review` checks plan JSON with the same rules. Each
@@ -30,6 +31,12 @@ type Policy struct {
 	// role: "*" (every scope), "resource:*" (every action of a resource) or
 	// an exact scope such as "admin:write".
 	ForbiddenScopes []string
+	// MaxPrivilegedScopes is how many privileged scopes one token may
+	// hold, directly or through its roles; 0 for no limit.
+	MaxPrivilegedScopes int
+	// RequireOwnerForPrivileged requires every token that holds a
+	// privileged scope to name an owner, even when RequireOwner is off.
+	RequireOwnerForPrivileged bool
 	// AllowedRepositories are globs (path.Match syntax, such as "acme/*")
 	// of the owner/name repositories GitHub destinations may deliver to.
 	// Empty allows every repository.
@@ -70,6 +77,40 @@ type Token struct {
 	// answers its alerts, and where it is written is as real as any
 	// token's destination.
 	Honeytoken bool
+	// Privileged lists the privileged scopes the token holds, directly or
+	// through its roles, each once and sorted; a wildcard it holds
+	// (billing:*) holds every privileged scope it covers. PrivilegedHeld
+	// computes it. A honeytoken's grant nothing, so max_privileged_scopes
+	// and require_owner_for_privileged do not apply to it.
+	Privileged []string
+}
+
+// PrivilegedHeld returns the scopes of privileged that scopes, or the
+// scopes of roles, grant: exactly, or through a wildcard (resource:*
+// grants every action of resource, * every scope). Each once, sorted.
+func PrivilegedHeld(privileged, scopes []string, roles map[string][]string) []string {
+	held := slices.Clone(scopes)
+	for _, rs := range roles {
+		held = append(held, rs...)
+	}
+	var out []string
+	for _, p := range privileged {
+		if slices.ContainsFunc(held, func(h string) bool { return Covers(h, p) }) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Covers reports whether holding scope held grants scope s: the same
+// scope, or a wildcard over it ("*", or "billing:*" over "billing:admin").
+func Covers(held, s string) bool {
+	if held == s || held == "*" {
+		return true
+	}
+	res, action, ok := strings.Cut(held, ":")
+	return ok && action == "*" && strings.HasPrefix(s, res+":")
 }
 
 // Destination is one destination of a token with the attribute path it was
@@ -91,7 +132,7 @@ func (v Violation) String() string { return v.Field + ": " + v.Message }
 // Empty reports whether the policy allows everything: no limit is set.
 func (p Policy) Empty() bool {
 	return p.MaxTTL == 0 && p.MinOverlap == 0 && !p.RequireOwner && len(p.ForbiddenScopes) == 0 && len(p.AllowedRepositories) == 0 &&
-		len(p.AllowedPaths) == 0
+		len(p.AllowedPaths) == 0 && p.MaxPrivilegedScopes == 0 && !p.RequireOwnerForPrivileged
 }
 
 // Check reports whether the policy itself is usable: durations not negative
@@ -103,6 +144,9 @@ func (p Policy) Check() []Violation {
 	}
 	if p.MinOverlap < 0 {
 		out = append(out, Violation{"min_overlap", "must not be negative"})
+	}
+	if p.MaxPrivilegedScopes < 0 {
+		out = append(out, Violation{"max_privileged_scopes", "must not be negative: give how many privileged scopes one token may hold, or 0 for no limit"})
 	}
 	for i, s := range p.ForbiddenScopes {
 		if err := checkScopePattern(s); err != nil {
@@ -180,8 +224,16 @@ func (p Policy) CheckToken(t Token) []Violation {
 	add := func(field, format string, args ...any) {
 		out = append(out, Violation{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
-	if p.RequireOwner && strings.TrimSpace(t.Owner) == "" {
+	noOwner := strings.TrimSpace(t.Owner) == ""
+	if p.RequireOwner && noOwner {
 		add("owner", "the policy requires every token to name an owner, such as a team or an email address")
+	} else if p.RequireOwnerForPrivileged && noOwner && len(t.Privileged) > 0 && !t.Honeytoken {
+		add("owner", "the token holds privileged scopes (%s) and the policy requires such a token to name an owner (require_owner_for_privileged); set owner to the team or person who answers for it",
+			strings.Join(t.Privileged, ", "))
+	}
+	if p.MaxPrivilegedScopes > 0 && len(t.Privileged) > p.MaxPrivilegedScopes && !t.Honeytoken {
+		add("scopes", "the token holds %d privileged scopes (%s), directly or through its roles, more than the policy allows (max_privileged_scopes %d); remove some, or split the token so each holds fewer",
+			len(t.Privileged), strings.Join(t.Privileged, ", "), p.MaxPrivilegedScopes)
 	}
 	for _, s := range t.Scopes {
 		if f, ok := p.forbidden(s); ok && !t.Honeytoken {
