@@ -5,8 +5,11 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -89,6 +92,8 @@ type policyModel struct {
 	MinOverlap          durationValue `tfsdk:"min_overlap"`
 	RequireOwner        types.Bool    `tfsdk:"require_owner"`
 	ForbiddenScopes     types.List    `tfsdk:"forbidden_scopes"`
+	MaxPrivileged       types.Int64   `tfsdk:"max_privileged_scopes"`
+	OwnerForPrivileged  types.Bool    `tfsdk:"require_owner_for_privileged"`
 	AllowedRepositories types.List    `tfsdk:"allowed_repositories"`
 	AllowedPaths        types.List    `tfsdk:"allowed_paths"`
 	OnRevokedUsed       types.String  `tfsdk:"on_revoked_version_used"`
@@ -191,6 +196,17 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 						MarkdownDescription: "Scopes no token may hold, directly or through a role: `*` (every scope), `resource:*` " +
 							"(every action of a resource, such as `admin:*`) or an exact scope (`billing:delete`). A token holding " +
 							"`billing:*` breaks a forbidden `billing:delete`, since it grants it.",
+					},
+					"max_privileged_scopes": schema.Int64Attribute{
+						Optional: true,
+						MarkdownDescription: "How many privileged scopes (`tokenward_scope`'s `privileged`) one token may hold, directly, " +
+							"through its roles or through a wildcard such as `billing:*`, such as `2`. No limit when unset or `0`. " +
+							"Honeytokens are exempt: their scopes grant nothing.",
+					},
+					"require_owner_for_privileged": schema.BoolAttribute{
+						Optional: true,
+						MarkdownDescription: "Whether a token that holds a privileged scope must name an `owner`, even when " +
+							"`require_owner` is off. Defaults to `false`. Honeytokens are exempt.",
 					},
 					"allowed_repositories": schema.ListAttribute{
 						Optional:    true,
@@ -395,7 +411,7 @@ func readPolicy(ctx context.Context, m *policyModel, diags *diag.Diagnostics) po
 	}
 	at := path.Root("policy")
 	if m.MaxTTL.IsUnknown() || m.MinOverlap.IsUnknown() || m.RequireOwner.IsUnknown() ||
-		m.ForbiddenScopes.IsUnknown() || m.AllowedRepositories.IsUnknown() || m.AllowedPaths.IsUnknown() || m.OnRevokedUsed.IsUnknown() {
+		m.ForbiddenScopes.IsUnknown() || m.MaxPrivileged.IsUnknown() || m.OwnerForPrivileged.IsUnknown() || m.AllowedRepositories.IsUnknown() || m.AllowedPaths.IsUnknown() || m.OnRevokedUsed.IsUnknown() {
 		diags.AddAttributeError(at, "Policy is not known yet",
 			"The policy block must be known at plan time: use literals, variables or locals, not attributes of other resources.")
 		return pol
@@ -403,6 +419,12 @@ func readPolicy(ctx context.Context, m *policyModel, diags *diag.Diagnostics) po
 	pol.MaxTTL, _ = m.MaxTTL.Duration()
 	pol.MinOverlap, _ = m.MinOverlap.Duration()
 	pol.RequireOwner = m.RequireOwner.ValueBool()
+	pol.RequireOwnerForPrivileged = m.OwnerForPrivileged.ValueBool()
+	if n := m.MaxPrivileged.ValueInt64(); n > math.MaxInt32 {
+		diags.AddAttributeError(at.AtName("max_privileged_scopes"), "Invalid policy", fmt.Sprintf("max_privileged_scopes is %d; give a count of scopes, such as 2, or 0 for no limit.", n))
+	} else {
+		pol.MaxPrivilegedScopes = int(n)
+	}
 	pol.OnRevokedVersionUsed = m.OnRevokedUsed.ValueString()
 	diags.Append(m.ForbiddenScopes.ElementsAs(ctx, &pol.ForbiddenScopes, false)...)
 	diags.Append(m.AllowedRepositories.ElementsAs(ctx, &pol.AllowedRepositories, false)...)
@@ -432,6 +454,51 @@ type providerData struct {
 	// storeID is the store's id (registry.StoreID) once it is known.
 	storeMu sync.Mutex
 	storeID string
+	// planned is whether each tokenward_scope this run planned is
+	// privileged, so a token planned after the scope it references is
+	// checked against the policy with what the scope will be, before the
+	// store knows it.
+	plannedMu sync.Mutex
+	planned   map[string]bool
+}
+
+// planScope records that scope name is planned privileged or not.
+func (d *providerData) planScope(name string, privileged bool) {
+	d.plannedMu.Lock()
+	defer d.plannedMu.Unlock()
+	if d.planned == nil {
+		d.planned = map[string]bool{}
+	}
+	d.planned[name] = privileged
+}
+
+// privilegedScopes returns the names of the privileged scopes: those the
+// store holds, the built-in ones among them, as this run plans them.
+func (d *providerData) privilegedScopes(ctx context.Context) ([]string, error) {
+	scopes, err := d.reg.Scopes(ctx)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	is := map[string]bool{}
+	for _, s := range registry.BuiltInScopes() {
+		is[s.Name] = s.Privileged
+	}
+	for _, s := range scopes {
+		is[s.Name] = s.Privileged
+	}
+	d.plannedMu.Lock()
+	for name, p := range d.planned {
+		is[name] = p
+	}
+	d.plannedMu.Unlock()
+	var out []string
+	for name, p := range is {
+		if p {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // lazyWriter builds a writer the first time it is used, so credentials are

@@ -6,6 +6,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -18,6 +19,7 @@ var (
 	_ resource.ResourceWithConfigure      = (*scopeResource)(nil)
 	_ resource.ResourceWithImportState    = (*scopeResource)(nil)
 	_ resource.ResourceWithValidateConfig = (*scopeResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*scopeResource)(nil)
 )
 
 // scopeResource declares one scope, a permission such as billing:read.
@@ -33,6 +35,7 @@ type scopeResourceModel struct {
 	ID          types.String `tfsdk:"id"`
 	Name        types.String `tfsdk:"name"`
 	Description types.String `tfsdk:"description"`
+	Privileged  types.Bool   `tfsdk:"privileged"`
 }
 
 func (r *scopeResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -66,6 +69,16 @@ func (r *scopeResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 				Default:             stringdefault.StaticString(""),
 				MarkdownDescription: "What the scope allows, for reviewers and the `tokenward_scopes` data source. Defaults to empty.",
 			},
+			"privileged": schema.BoolAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+				MarkdownDescription: "Whether the scope is privileged, such as `billing:refund` or `users:delete`: `tokenward review` " +
+					"raises granting it to a token, directly, through a role or through a wildcard such as `billing:*`, as high, " +
+					"and the provider's `policy` may cap how many a token holds (`max_privileged_scopes`) and require an owner " +
+					"for any token holding one (`require_owner_for_privileged`). Defaults to `false`. The built-in " +
+					"`tokenward:config-read-sensitive` and `tokenward:config-write-sensitive` are privileged.",
+			},
 		},
 	}
 }
@@ -87,7 +100,23 @@ func (r *scopeResource) ValidateConfig(ctx context.Context, req resource.Validat
 	}
 }
 
-var scopeFields = errorFields{fields: map[string]path.Path{"name": path.Root("name"), "description": path.Root("description")}}
+// ModifyPlan records whether the scope is planned privileged, so that the
+// tokens planned after it (those that reference it) are checked against the
+// policy's max_privileged_scopes and require_owner_for_privileged with what
+// it will be, before the store knows it.
+func (r *scopeResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || r.data == nil {
+		return
+	}
+	var m scopeResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() || m.Name.IsUnknown() || m.Privileged.IsUnknown() {
+		return
+	}
+	r.data.planScope(m.Name.ValueString(), m.Privileged.ValueBool())
+}
+
+var scopeFields = errorFields{fields: map[string]path.Path{"name": path.Root("name"), "description": path.Root("description"), "privileged": path.Root("privileged")}}
 
 func (r *scopeResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var m scopeResourceModel
@@ -95,7 +124,7 @@ func (r *scopeResource) Create(ctx context.Context, req resource.CreateRequest, 
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if _, err := r.data.reg.CreateScope(ctx, m.Name.ValueString(), m.Description.ValueString()); err != nil {
+	if _, err := r.data.reg.CreateScope(ctx, m.Name.ValueString(), m.Description.ValueString(), registry.WithPrivileged(m.Privileged.ValueBool())); err != nil {
 		if exists(err) {
 			r.addExists(&resp.Diagnostics, m.Name.ValueString())
 			return
@@ -122,7 +151,7 @@ func (r *scopeResource) Read(ctx context.Context, req resource.ReadRequest, resp
 		resp.Diagnostics.AddError("Cannot read scope", err.Error())
 		return
 	}
-	m.Name, m.Description = types.StringValue(s.Name), types.StringValue(s.Description)
+	m.Name, m.Description, m.Privileged = types.StringValue(s.Name), types.StringValue(s.Description), types.BoolValue(s.Privileged)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
@@ -132,7 +161,7 @@ func (r *scopeResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if _, err := r.data.reg.UpdateScope(ctx, m.Name.ValueString(), m.Description.ValueString()); err != nil {
+	if _, err := r.data.reg.UpdateScope(ctx, m.Name.ValueString(), m.Description.ValueString(), registry.WithPrivileged(m.Privileged.ValueBool())); err != nil {
 		addRegistryError(&resp.Diagnostics, "Cannot update scope", err, scopeFields)
 		return
 	}

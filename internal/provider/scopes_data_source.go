@@ -26,6 +26,7 @@ type scopeModel struct {
 	Name        types.String `tfsdk:"name"`
 	Description types.String `tfsdk:"description"`
 	BuiltIn     types.Bool   `tfsdk:"built_in"`
+	Privileged  types.Bool   `tfsdk:"privileged"`
 }
 
 func (d *scopesDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -46,6 +47,8 @@ func (d *scopesDataSource) Schema(_ context.Context, _ datasource.SchemaRequest,
 					"description": schema.StringAttribute{Computed: true, MarkdownDescription: "What the scope allows."},
 					"built_in": schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the scope is built in (`tokenward:*`, " +
 						"such as `tokenward:introspect`): every store has it, and it is granted like any scope but never declared with `tokenward_scope`."},
+					"privileged": schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the scope is privileged: " +
+						"`tokenward review` raises granting it as high, and the policy may cap how many a token holds. See `tokenward_scope`'s `privileged`."},
 				}},
 			},
 		},
@@ -67,7 +70,7 @@ func (d *scopesDataSource) Read(ctx context.Context, _ datasource.ReadRequest, r
 	m := scopesModel{ID: types.StringValue("scopes"), Scopes: make([]scopeModel, 0, len(scopes))}
 	for _, s := range scopes {
 		m.Scopes = append(m.Scopes, scopeModel{Name: types.StringValue(s.Name), Description: types.StringValue(s.Description),
-			BuiltIn: types.BoolValue(registry.IsBuiltInScope(s.Name))})
+			BuiltIn: types.BoolValue(registry.IsBuiltInScope(s.Name)), Privileged: types.BoolValue(s.Privileged)})
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

@@ -395,7 +395,8 @@ func (r *tokenResource) unchanged(ctx context.Context, req resource.ModifyPlanRe
 // checkPolicy adds a diagnostic on the attribute for every way plan breaks
 // the provider's policy. At plan time it checks what is known; at apply,
 // where everything is, all of it, with the roles' scopes as the store holds
-// them then.
+// them then. Which scopes are privileged comes from the store and from the
+// tokenward_scope resources planned before the token (those it references).
 // ds are plan's destinations, decoded already.
 func (r *tokenResource) checkPolicy(ctx context.Context, plan tokenModel, ds []declared, diags *diag.Diagnostics) {
 	pol := r.data.policy
@@ -416,13 +417,22 @@ func (r *tokenResource) checkPolicy(ctx context.Context, plan tokenModel, ds []d
 	// tokenward_scope created in the same apply: check the known ones, and
 	// the rest at apply, where every one is known.
 	t.Scopes = knownStrings(plan.Scopes)
-	if len(pol.ForbiddenScopes) > 0 {
+	privileged := pol.MaxPrivilegedScopes > 0 || pol.RequireOwnerForPrivileged
+	if len(pol.ForbiddenScopes) > 0 || privileged {
 		t.Roles = map[string][]string{}
 		for _, name := range knownStrings(plan.Roles) {
 			if role, err := r.data.reg.Role(ctx, name); err == nil {
 				t.Roles[name] = role.Scopes
 			}
 		}
+	}
+	if privileged {
+		names, err := r.data.privilegedScopes(ctx)
+		if err != nil {
+			diags.AddError("Cannot check the policy", fmt.Sprintf("read which scopes are privileged: %v", err))
+			return
+		}
+		t.Privileged = policy.PrivilegedHeld(names, t.Scopes, t.Roles)
 	}
 	for _, d := range ds {
 		t.Destinations = append(t.Destinations, policy.Destination{Path: d.path, Kind: d.kind, Config: d.config})

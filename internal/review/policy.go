@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -22,7 +23,7 @@ import (
 
 // policyFields are the settings of a policy, as the provider's policy block
 // names them.
-var policyFields = []string{"max_ttl", "min_overlap", "require_owner", "forbidden_scopes", "allowed_repositories", "allowed_paths", "on_revoked_version_used"}
+var policyFields = []string{"max_ttl", "min_overlap", "require_owner", "forbidden_scopes", "max_privileged_scopes", "require_owner_for_privileged", "allowed_repositories", "allowed_paths", "on_revoked_version_used"}
 
 // PolicyFromPlan reads the policy of the tokenward provider configurations
 // in the plan's configuration: every provider block of the tokenward
@@ -97,6 +98,8 @@ func blockPolicy(pc *tfjson.ProviderConfig) (policy.Policy, bool, error) {
 //	min_overlap      = "1h"
 //	require_owner    = true
 //	forbidden_scopes = ["admin:*"]
+//	max_privileged_scopes = 2        # privileged scopes one token may hold; 0 for no limit
+//	require_owner_for_privileged = true
 //	allowed_repositories = ["acme/*"]
 //	allowed_paths    = ["/etc/app/*", "/srv/app/**"]
 //	on_revoked_version_used = "alert" # or "revoke": read by tokenward serve --policy
@@ -172,6 +175,18 @@ func decodePolicy(m map[string]any) (policy.Policy, error) {
 			p.RequireOwner = b
 		case "forbidden_scopes":
 			p.ForbiddenScopes, err = stringsField(k, v)
+		case "max_privileged_scopes":
+			n, ok := v.(float64)
+			if !ok || n != math.Trunc(n) || n > math.MaxInt32 {
+				err = fmt.Errorf("max_privileged_scopes must be a whole number, such as 2 (0 for no limit)")
+			}
+			p.MaxPrivilegedScopes = int(n)
+		case "require_owner_for_privileged":
+			b, ok := v.(bool)
+			if !ok {
+				err = fmt.Errorf("require_owner_for_privileged must be true or false")
+			}
+			p.RequireOwnerForPrivileged = b
 		case "allowed_repositories":
 			p.AllowedRepositories, err = stringsField(k, v)
 		case "allowed_paths":
