@@ -13,6 +13,7 @@ func reviewScope(ch *Change, r resource, w world) {
 	if r.nameOn(r.after != nil, "description") != "" || r.changed("description") {
 		ch.Details = append(ch.Details, "description: "+r.showChange("description"))
 	}
+	scopePrivilegedChange(ch, r, w)
 	switch ch.Action {
 	case Create:
 		ch.flag(Info, Privilege, "a new scope %s can be granted", label(ch.Name))
@@ -105,10 +106,14 @@ func reviewRole(ch *Change, r resource, w world, pol policy.Policy) {
 		case s == registry.ScopeIntrospect:
 			ch.flag(Warn, Privilege, "role %s grants built-in scope %s%s: whoever holds the role can check whether any token is valid through tokenward serve's introspection and verify endpoints",
 				name, code(s), heldByText(holding))
-		case ch.Action != Create:
+		case ch.Action != Create && !w.isPrivileged(s): // a privileged one is flagged by rolePrivileged
 			ch.flag(Warn, Privilege, "role %s grows by scope %s%s", name, code(s), heldByText(holding))
 		}
 	}
+	if ch.Action == Create {
+		before = nil
+	}
+	rolePrivileged(ch, w, name, before, after, holding)
 	if len(removed) > 0 && len(holding) > 0 {
 		ch.flag(Info, Breakage, "role %s no longer grants %s to %s", name, codes(removed), labels(holding))
 	}

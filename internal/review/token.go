@@ -401,6 +401,7 @@ func tokenPrivilege(ch *Change, r resource, w world, g grants) {
 		before = nil
 	}
 	introspection(ch, w, g, before)
+	tokenPrivileged(ch, w, g, before)
 	after, _ := w.effective(g.scopesAfter, g.rolesAfter)
 	for _, s := range after {
 		if !isWildcard(s) || slices.Contains(before, s) {
@@ -417,7 +418,7 @@ func tokenPrivilege(ch *Change, r resource, w world, g grants) {
 	}
 	scopes, _ := diff(g.scopesBefore, g.scopesAfter)
 	for _, s := range scopes {
-		if !isWildcard(s) && s != registry.ScopeIntrospect { // flagged by introspection
+		if !isWildcard(s) && s != registry.ScopeIntrospect && !w.isPrivileged(s) { // flagged by introspection, tokenPrivileged
 			ch.flag(Warn, Privilege, "scope %s is granted", code(s))
 		}
 	}
@@ -498,6 +499,7 @@ func policyToken(r resource, w world, g grants, will []target) policy.Token {
 			t.Roles[name] = rl.scopes
 		}
 	}
+	t.Privileged = policy.PrivilegedHeld(w.privilegedNames(), t.Scopes, t.Roles)
 	t.TTL, _ = durationOf(r, true, "ttl")
 	t.RotateBefore, _ = durationOf(r, true, "rotate_before")
 	t.Overlap = math.MaxInt64 // unknown until apply, which checks it

@@ -16,6 +16,10 @@ type world struct {
 	roles    map[string]role // by role name, as the roles will be
 	tokens   []holder        // tokens that exist after the change, by name
 	settings map[string]bool // setting key → sensitive, before or after the change
+	// privileged is whether each scope is privileged after the change: the
+	// plan's tokenward_scope resources, and the built-in scopes, which are
+	// never in a plan, by name (privileged.go).
+	privileged map[string]bool
 }
 
 // role is a role as it will be; hidden when its scopes are sensitive or
@@ -28,6 +32,7 @@ type role struct {
 type holder struct {
 	name          string // a placeholder when sensitive or unknown
 	scopes, roles []string
+	honeytoken    bool // a decoy: what it holds grants nothing
 }
 
 // managed reports whether a resource change is one the review reads: a
@@ -37,7 +42,7 @@ func managed(rc *tfjson.ResourceChange) bool {
 }
 
 func newWorld(plan *tfjson.Plan) world {
-	w := world{roles: map[string]role{}, settings: map[string]bool{}}
+	w := world{roles: map[string]role{}, settings: map[string]bool{}, privileged: builtInPrivileged()}
 	for _, rc := range plan.ResourceChanges {
 		if !managed(rc) {
 			continue
@@ -54,9 +59,12 @@ func newWorld(plan *tfjson.Plan) world {
 			if name := r.nameOn(true, "name"); r.after != nil && name != sensitiveText && name != unknownText {
 				w.roles[name] = role{scopes: r.list(true, "scopes"), hidden: r.hidden("scopes")}
 			}
+		case "tokenward_scope":
+			planScope(w, r)
 		case "tokenward_token":
 			if r.after != nil {
-				w.tokens = append(w.tokens, holder{name: r.nameOn(true, "name"), scopes: r.list(true, "scopes"), roles: r.list(true, "roles")})
+				w.tokens = append(w.tokens, holder{name: r.nameOn(true, "name"), scopes: r.list(true, "scopes"), roles: r.list(true, "roles"),
+					honeytoken: r.boolOn(true, "honeytoken")})
 			}
 		}
 	}
