@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -141,6 +142,78 @@ resource "tokenward_role" "refunder" {
 				Config: base + token(`  honeytoken = true`+"\n"+`  scopes = [tokenward_scope.refund.name, tokenward_scope.void.name]`),
 				Check:  resource.TestCheckResourceAttr("tokenward_token.t", "honeytoken", "true"),
 			},
+		},
+	})
+}
+
+// privilegedReviewBase is applied before the privileged review plan: a
+// privileged scope, two roles, two tokens that hold neither privileged
+// scope yet.
+const privilegedReviewBase = `
+resource "tokenward_scope" "refund" {
+  name       = "billing:refund"
+  privileged = true
+}
+resource "tokenward_scope" "read" { name = "billing:read" }
+resource "tokenward_scope" "void" { name = "billing:void" }
+
+resource "tokenward_role" "refunder" {
+  name   = "refunder"
+  scopes = [tokenward_scope.refund.name]
+}
+resource "tokenward_role" "support" {
+  name   = "support"
+  scopes = [tokenward_scope.read.name]
+}
+
+resource "tokenward_token" "ci" {
+  name   = "billing-ci"
+  owner  = "billing"
+  scopes = [tokenward_scope.read.name]
+}
+resource "tokenward_token" "desk" {
+  name   = "desk"
+  owner  = "support"
+  scopes = [tokenward_scope.void.name]
+  roles  = [tokenward_role.support.name]
+}
+`
+
+// TestAccReviewPrivilegedGolden: a real plan that grants a privileged scope
+// through a role (a new role grant, and a role that grows) and makes a held
+// scope privileged; its report is testdata/privileged.md and the plan
+// testdata/privileged.plan.json, which internal/review and action's review
+// tests read to check the gate fails at high.
+func TestAccReviewPrivilegedGolden(t *testing.T) {
+	env := testEnv(t)
+	grown := strings.NewReplacer(
+		`scopes = [tokenward_scope.read.name]
+}
+
+resource "tokenward_token" "ci"`, `scopes = [tokenward_scope.read.name, tokenward_scope.refund.name]
+}
+
+resource "tokenward_token" "ci"`,
+		`  scopes = [tokenward_scope.read.name]
+}
+resource "tokenward_token" "desk"`, `  scopes = [tokenward_scope.read.name]
+  roles  = [tokenward_role.refunder.name]
+}
+resource "tokenward_token" "desk"`,
+		`resource "tokenward_scope" "void" { name = "billing:void" }`, `resource "tokenward_scope" "void" {
+  name       = "billing:void"
+  privileged = true
+}`,
+	).Replace(privilegedReviewBase)
+	if strings.Count(grown, "privileged = true") != 2 || !strings.Contains(grown, "tokenward_role.refunder.name]") ||
+		!strings.Contains(grown, "tokenward_scope.read.name, tokenward_scope.refund.name]") {
+		t.Fatalf("the grown configuration did not take every change:\n%s", grown)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		Steps: []resource.TestStep{
+			{Config: privilegedReviewBase},
+			reviewStep(t, "privileged", grown),
 		},
 	})
 }

@@ -208,3 +208,31 @@ func TestLoadPolicyPrivileged(t *testing.T) {
 		}
 	}
 }
+
+// TestPrivilegedPlanFailsTheGate: the real plan of internal/provider's
+// TestAccReviewPrivilegedGolden grants a privileged scope through a new
+// role grant and through a role that grows: both are high, so the gate at
+// high fails; the scope made privileged while held is a warn.
+func TestPrivilegedPlanFailsTheGate(t *testing.T) {
+	pol, err := review.LoadPolicy("testdata/policy.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := review.Build(readPlan(t, "testdata/privileged.plan.json"), review.Options{Policy: pol})
+	for _, w := range []struct {
+		address string
+		level   review.Level
+		phrase  string
+	}{
+		{"tokenward_token.ci", review.High, "privileged scope `billing:refund` is granted through role `refunder`"},
+		{"tokenward_role.support", review.High, "role `support` grants privileged scope `billing:refund`, held by token `desk`"},
+		{"tokenward_scope.void", review.Warn, "scope `billing:void` becomes privileged while token `desk` holds it"},
+	} {
+		if !hasFlag(rep, w.address, w.level, review.Privilege, w.phrase) {
+			t.Errorf("%s: no %s privilege flag saying %q in\n%s", w.address, w.level, w.phrase, rep.Markdown())
+		}
+	}
+	if rep.Risk != review.High {
+		t.Fatalf("risk %s, want high: the gate at high must fail", rep.Risk)
+	}
+}
