@@ -118,7 +118,12 @@ func rolePrivileged(ch *Change, w world, name string, before, after, holding []s
 		if !slices.Contains(after, p) {
 			how = " (through wildcard scope " + code(wildcardOver(after, p)) + ")"
 		}
-		if len(real) == 0 {
+		switch {
+		case len(real) == 0 && len(holding) > 0:
+			ch.flag(Warn, Privilege, "role %s grants privileged scope %s%s: only honeytokens hold the role, whose scopes grant nothing; any other token given it will hold the scope",
+				name, code(p), how)
+			continue
+		case len(real) == 0:
 			ch.flag(Warn, Privilege, "role %s grants privileged scope %s%s: no token in this configuration holds the role yet; any token given it will hold the scope",
 				name, code(p), how)
 			continue

@@ -77,6 +77,15 @@ func TestPrivilegedReview(t *testing.T) {
 			risk: review.Warn,
 		},
 		{
+			name: "a role that grows to include a privileged scope, held only by a honeytoken",
+			changes: []*tfjson.ResourceChange{refund,
+				change("tokenward_role", "bait", update, role("bait", "billing:read"), role("bait", "billing:read", "billing:refund"), nil),
+				change("tokenward_token", "decoy", noop, token("decoy", "roles", []any{"bait"}, "honeytoken", true),
+					token("decoy", "roles", []any{"bait"}, "honeytoken", true), nil)},
+			want: []string{"tokenward_role.bait warn privilege role `bait` grants privileged scope `billing:refund`: only honeytokens hold the role"},
+			risk: review.Warn,
+		},
+		{
 			name: "a wildcard that covers a privileged scope",
 			changes: []*tfjson.ResourceChange{refund, read,
 				change("tokenward_token", "ci", create, nil, token("ci", "scopes", []any{"billing:*"}), nil)},
