@@ -55,8 +55,12 @@ func (w world) isPrivileged(scope string) bool {
 
 // tokenPrivileged flags each privileged scope the token holds after the
 // change and did not before (before is nil for a new token), saying how
-// it holds it: directly, through a wildcard, through a role.
+// it holds it: directly, through a wildcard, through a role. An import or a
+// move grants nothing: the token already holds what it holds.
 func tokenPrivileged(ch *Change, w world, g grants, before []string) {
+	if ch.Action != Create && ch.Action != Update && ch.Action != Replace {
+		return
+	}
 	names := w.privilegedNames()
 	had := policy.PrivilegedHeld(names, before, nil)
 	roles := map[string][]string{}

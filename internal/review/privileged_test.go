@@ -133,6 +133,15 @@ func TestPrivilegedReview(t *testing.T) {
 			risk: review.Warn,
 		},
 		{
+			name: "a token holding a privileged scope is imported",
+			changes: []*tfjson.ResourceChange{refund, change("tokenward_token", "ci", noop,
+				token("ci", "scopes", []any{"billing:refund"}), token("ci", "scopes", []any{"billing:refund"}),
+				func(c *tfjson.Change) { c.Importing = &tfjson.Importing{ID: "ci"} })},
+			want:  []string{"tokenward_token.ci info ownership imported"},
+			never: []string{"privileged"},
+			risk:  review.Info,
+		},
+		{
 			name: "a token already holding the privileged scope changes something else",
 			changes: []*tfjson.ResourceChange{refund, change("tokenward_token", "ci", update,
 				token("ci", "scopes", []any{"billing:refund"}), token("ci", "scopes", []any{"billing:refund"}, "ttl", "20d"), nil)},
