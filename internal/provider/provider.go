@@ -201,7 +201,8 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 						Optional: true,
 						MarkdownDescription: "How many privileged scopes (`tokenward_scope`'s `privileged`) one token may hold, directly, " +
 							"through its roles or through a wildcard such as `billing:*`, such as `2`. No limit when unset or `0`. " +
-							"Honeytokens are exempt: their scopes grant nothing.",
+							"Honeytokens are exempt: their scopes grant nothing. A scope declared privileged in the same run is counted at plan time " +
+							"when the token references it (`tokenward_scope.refund.name`), otherwise when the token is applied.",
 					},
 					"require_owner_for_privileged": schema.BoolAttribute{
 						Optional: true,
