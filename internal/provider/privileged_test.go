@@ -91,8 +91,8 @@ func TestAccScopePrivileged(t *testing.T) {
 // TestAccTokenPolicyPrivileged: the policy's max_privileged_scopes and
 // require_owner_for_privileged refuse a token at plan time, whether its
 // privileged scopes are planned in the same run (referenced, so planned
-// first) or held through a role already in the store; a honeytoken is
-// exempt.
+// first), through a role planned in the same run, or through a role already
+// in the store; a honeytoken is exempt.
 func TestAccTokenPolicyPrivileged(t *testing.T) {
 	const base = `
 provider "tokenward" {
@@ -127,6 +127,12 @@ resource "tokenward_role" "refunder" {
 				Config:      base + token(`  owner = "billing"`+"\n"+`  scopes = [tokenward_scope.refund.name, tokenward_scope.void.name]`),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Token breaks the provider's policy.*holds 2 privileged scopes\s+\(billing:refund, billing:void\).*max_privileged_scopes 1`),
+			},
+			{
+				// The role, too, is planned in this run.
+				Config:      base + token(`  roles = [tokenward_role.refunder.name]`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)owner: the token holds privileged scopes \(billing:refund\).*require_owner_for_privileged`),
 			},
 			{Config: base},
 			{

@@ -461,6 +461,32 @@ type providerData struct {
 	// store knows it.
 	plannedMu sync.Mutex
 	planned   map[string]bool
+	// plannedRoles is the scopes of each tokenward_role this run planned,
+	// for the same reason: a role planned before the token that holds it.
+	plannedRoles map[string][]string
+}
+
+// planRole records the scopes role name is planned to grant.
+func (d *providerData) planRole(name string, scopes []string) {
+	d.plannedMu.Lock()
+	defer d.plannedMu.Unlock()
+	if d.plannedRoles == nil {
+		d.plannedRoles = map[string][]string{}
+	}
+	d.plannedRoles[name] = scopes
+}
+
+// roleScopes returns the scopes of role name as this run plans it or, when
+// it plans no such role, as the store holds it; false when neither knows it.
+func (d *providerData) roleScopes(ctx context.Context, name string) ([]string, bool) {
+	d.plannedMu.Lock()
+	scopes, ok := d.plannedRoles[name]
+	d.plannedMu.Unlock()
+	if ok {
+		return scopes, true
+	}
+	role, err := d.reg.Role(ctx, name)
+	return role.Scopes, err == nil
 }
 
 // planScope records that scope name is planned privileged or not.

@@ -90,6 +90,11 @@ func (r *roleResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 		return
 	}
 	r.checkPolicy(knownStrings(m.Scopes), &resp.Diagnostics)
+	// Recorded for the tokens planned after the role (those that reference
+	// it), which the policy checks with the role as it will be.
+	if r.data != nil && !m.Name.IsUnknown() && !m.Scopes.IsUnknown() && len(knownStrings(m.Scopes)) == len(m.Scopes.Elements()) {
+		r.data.planRole(m.Name.ValueString(), knownStrings(m.Scopes))
+	}
 }
 
 func (r *roleResource) checkPolicy(scopes []string, diags *diag.Diagnostics) {

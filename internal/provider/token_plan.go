@@ -395,8 +395,9 @@ func (r *tokenResource) unchanged(ctx context.Context, req resource.ModifyPlanRe
 // checkPolicy adds a diagnostic on the attribute for every way plan breaks
 // the provider's policy. At plan time it checks what is known; at apply,
 // where everything is, all of it, with the roles' scopes as the store holds
-// them then. Which scopes are privileged comes from the store and from the
-// tokenward_scope resources planned before the token (those it references).
+// them then. Which scopes are privileged, and the scopes of roles, come
+// from the tokenward_scope and tokenward_role resources planned before the
+// token in this run (those it references) and from the store.
 // ds are plan's destinations, decoded already.
 func (r *tokenResource) checkPolicy(ctx context.Context, plan tokenModel, ds []declared, diags *diag.Diagnostics) {
 	pol := r.data.policy
@@ -421,8 +422,8 @@ func (r *tokenResource) checkPolicy(ctx context.Context, plan tokenModel, ds []d
 	if len(pol.ForbiddenScopes) > 0 || privileged {
 		t.Roles = map[string][]string{}
 		for _, name := range knownStrings(plan.Roles) {
-			if role, err := r.data.reg.Role(ctx, name); err == nil {
-				t.Roles[name] = role.Scopes
+			if scopes, ok := r.data.roleScopes(ctx, name); ok {
+				t.Roles[name] = scopes
 			}
 		}
 	}
