@@ -80,7 +80,7 @@ type Token struct {
 	// Privileged lists the privileged scopes the token holds, directly or
 	// through its roles, each once and sorted; a wildcard it holds
 	// (billing:*) holds every privileged scope it covers. PrivilegedHeld
-	// computes it. A honeytoken's grant nothing, so max_privileged_scopes
+	// computes it. A honeytoken's scopes grant nothing, so max_privileged_scopes
 	// and require_owner_for_privileged do not apply to it.
 	Privileged []string
 }
