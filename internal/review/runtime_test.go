@@ -1,0 +1,189 @@
+package review_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/tokenward/terraform-provider-tokenward/internal/review"
+)
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden reports of runtime_test.go in testdata")
+
+var noop = []tfjson.Action{tfjson.ActionNoop}
+
+// runtimeNow is when the facts of the runtime tests were read.
+var runtimeNow = time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+
+func daysAgo(n int) time.Time { return runtimeNow.Add(-time.Duration(n) * 24 * time.Hour) }
+
+func scopes(ss ...string) []any {
+	out := []any{}
+	for _, s := range ss {
+		out = append(out, s)
+	}
+	return out
+}
+
+// runtimePlan changes tokens in every way the usage facts judge.
+func runtimePlan() *tfjson.Plan {
+	role := func(name string, ss ...string) obj { return obj{"name": name, "scopes": scopes(ss...)} }
+	return &tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{
+		change("tokenward_role", "deployer", noop, role("deployer", "deploy:run", "deploy:read"), role("deployer", "deploy:run", "deploy:read"), nil),
+		change("tokenward_role", "reader", update, role("reader", "r:read", "r:list"), role("reader", "r:read"), nil),
+		// api loses billing:write, used 2 days ago, and reports:read,
+		// used 20 days ago; audit:read it keeps was never used.
+		change("tokenward_token", "api", update,
+			token("api", "scopes", scopes("audit:read", "billing:read", "billing:write", "reports:read")),
+			token("api", "scopes", scopes("audit:read", "billing:read")), nil),
+		// ci loses the role deployer; deploy:read it keeps as its own.
+		change("tokenward_token", "ci", update,
+			token("ci", "scopes", scopes("deploy:read"), "roles", scopes("deployer")),
+			token("ci", "scopes", scopes("deploy:read"), "roles", scopes()), nil),
+		// viewer keeps the role reader, which shrinks.
+		change("tokenward_token", "viewer", update,
+			token("viewer", "roles", scopes("reader")),
+			token("viewer", "owner", "data", "roles", scopes("reader")), nil),
+		// wild narrows a wildcard to what one consumer uses.
+		change("tokenward_token", "wild", update,
+			token("wild", "scopes", scopes("files:*")), token("wild", "scopes", scopes("files:read")), nil),
+		change("tokenward_token", "idle", update,
+			token("idle", "scopes", scopes("x:read")), token("idle", "scopes", scopes("x:read", "x:write")), nil),
+		change("tokenward_token", "old", del, token("old", "scopes", scopes("o:read")), nil, nil),
+		change("tokenward_token", "stale", del, token("stale", "scopes", scopes("s:read")), nil, nil),
+		change("tokenward_token", "ghost", update, token("ghost"), token("ghost", "owner", "nobody"), nil),
+		change("tokenward_token", "fresh", create, nil, token("fresh", "scopes", scopes("f:read")), nil),
+	}}
+}
+
+func runtimeFacts() *review.Runtime {
+	use := func(n int64, ago int) review.ScopeUse {
+		return review.ScopeUse{Uses: n, LastAt: daysAgo(ago).Add(-time.Hour)}
+	}
+	return &review.Runtime{Now: runtimeNow, Window: 30 * 24 * time.Hour, Tokens: map[string]review.TokenUsage{
+		"api": {LastUsedAt: daysAgo(0), LastUsedNetwork: "192.0.2.0/24", Scopes: map[string]review.ScopeUse{
+			"billing:read": use(120, 0), "billing:write": use(3, 2), "reports:read": use(1, 20)}},
+		"ci": {LastUsedAt: daysAgo(1), LastUsedNetwork: "2001:db8:1::/48", Scopes: map[string]review.ScopeUse{
+			"deploy:run": use(40, 1), "deploy:read": use(40, 1)}},
+		"viewer": {LastUsedAt: daysAgo(4), Scopes: map[string]review.ScopeUse{"r:list": use(7, 4), "r:read": use(2, 9)}},
+		"wild":   {LastUsedAt: daysAgo(1), Scopes: map[string]review.ScopeUse{"files:read": use(9, 1), "files:write": use(1, 1)}},
+		"idle":   {},
+		"old":    {LastUsedAt: daysAgo(3), LastUsedNetwork: "198.51.100.0/24", Scopes: map[string]review.ScopeUse{"o:read": use(5, 3)}},
+		"stale":  {LastUsedAt: daysAgo(60), LastUsedNetwork: "198.51.100.0/24"},
+	}}
+}
+
+// TestRuntimeFlags: what the usage facts make of each change.
+func TestRuntimeFlags(t *testing.T) {
+	rep := review.Build(runtimePlan(), review.Options{Runtime: runtimeFacts()})
+	want := []struct {
+		address string
+		level   review.Level
+		phrase  string
+	}{
+		{"tokenward_token.api", review.High, "scope `billing:write` is no longer granted but was used 3 times in the last 30d, last on `2026-11-30` (2 days ago): a consumer will start failing"},
+		{"tokenward_token.api", review.Warn, "scope `reports:read` is no longer granted and was used 1 time in the last 30d, last on `2026-11-12` (20 days ago)"},
+		{"tokenward_token.ci", review.High, "scope `deploy:run` is no longer granted (it came through role `deployer`, removed from the token)"},
+		{"tokenward_token.viewer", review.High, "scope `r:list` is no longer granted (role `reader` no longer grants it) but was used 7 times"},
+		{"tokenward_token.wild", review.High, "scope `files:write` is no longer granted"},
+		{"tokenward_token.old", review.High, "token `old` is deleted but was used on `2026-11-29` (3 days ago) from network `198.51.100.0/24`: a consumer still uses it"},
+	}
+	for _, w := range want {
+		if !hasFlag(rep, w.address, w.level, review.Breakage, w.phrase) {
+			t.Errorf("%s: no %s breakage flag saying %q", w.address, w.level, w.phrase)
+		}
+	}
+	never := map[string][]string{
+		"tokenward_token.api":   {"billing:read", "audit:read"},
+		"tokenward_token.ci":    {"deploy:read"},
+		"tokenward_token.wild":  {"files:read"},
+		"tokenward_token.stale": {"deleted"},
+		"tokenward_token.idle":  {"no longer granted"},
+		"tokenward_token.fresh": {"used"},
+	}
+	for _, ch := range rep.Changes {
+		for _, f := range ch.Flags {
+			if f.Category != review.Breakage {
+				continue
+			}
+			for _, p := range never[ch.Address] {
+				if strings.Contains(f.Message, p) {
+					t.Errorf("%s: breakage flag %q names %q, which the change does not take from a consumer", ch.Address, f.Message, p)
+				}
+			}
+		}
+	}
+	details := map[string][]string{
+		"tokenward_token.api":   {"last use: `2026-12-02` (today), from network `192.0.2.0/24`", "held but not used in the last 30d: `audit:read`"},
+		"tokenward_token.idle":  {"last use: never", "scopes used in the last 30d: none", "held but not used in the last 30d: `x:read`, `x:write`"},
+		"tokenward_token.stale": {"last use: `2026-10-03` (60 days ago), from network `198.51.100.0/24`"},
+		"tokenward_token.ghost": {"usage: `ghost` is not in the store given with --store"},
+	}
+	for _, ch := range rep.Changes {
+		for _, d := range details[ch.Address] {
+			if !strings.Contains(strings.Join(ch.Details, "\n"), d) {
+				t.Errorf("%s: no detail %q in\n%s", ch.Address, d, strings.Join(ch.Details, "\n"))
+			}
+		}
+		if ch.Address == "tokenward_token.fresh" && strings.Contains(strings.Join(ch.Details, "\n"), "use") {
+			t.Errorf("a new token has no use to show, got\n%s", strings.Join(ch.Details, "\n"))
+		}
+	}
+	if rep.Risk != review.High {
+		t.Errorf("risk %s, want high", rep.Risk)
+	}
+	if !strings.Contains(rep.Usage, "2026-11-02 to 2026-12-02") {
+		t.Errorf("usage line %q does not say the window", rep.Usage)
+	}
+}
+
+// TestRuntimeUnavailable: without usage facts the review says so in one
+// line and is otherwise the review without a store.
+func TestRuntimeUnavailable(t *testing.T) {
+	plan := runtimePlan()
+	without := review.Build(plan, review.Options{})
+	with := review.Build(plan, review.Options{Runtime: &review.Runtime{Unavailable: "the store's usage log holds no event yet"}})
+	if without.Usage != "" || strings.Contains(without.Markdown(), "Usage") {
+		t.Errorf("a review without --store speaks of usage: %q", without.Usage)
+	}
+	got := strings.Replace(with.Markdown(), "\nUsage: not shown, the store's usage log holds no event yet.\n", "", 1)
+	if got != without.Markdown() {
+		t.Errorf("the review with no usage data is not the review without a store and one line:\n--- got\n%s\n--- without\n%s", with.Markdown(), without.Markdown())
+	}
+	if with.Risk != without.Risk {
+		t.Errorf("risk %s with no usage data, %s without a store", with.Risk, without.Risk)
+	}
+}
+
+// TestRuntimeGolden: the whole report with usage facts, in both forms, the
+// same at every run.
+func TestRuntimeGolden(t *testing.T) {
+	rep := review.Build(runtimePlan(), review.Options{Runtime: runtimeFacts()})
+	for _, g := range []struct{ file, got string }{
+		{"runtime.md", rep.Markdown()},
+		{"runtime.json", string(rep.JSON())},
+		{"runtime_unavailable.md", review.Build(runtimePlan(), review.Options{Runtime: &review.Runtime{Unavailable: "the store could not be read (the reason is in the log)"}}).Markdown()},
+	} {
+		path := filepath.Join("testdata", g.file)
+		if *updateGolden {
+			if err := os.WriteFile(path, []byte(g.got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run with -update to write it)", err)
+		}
+		if g.got != string(want) {
+			t.Errorf("report differs from %s:\n--- got\n%s\n--- want\n%s", path, g.got, want)
+		}
+		if again := review.Build(runtimePlan(), review.Options{Runtime: runtimeFacts()}); g.file == "runtime.md" && again.Markdown() != g.got {
+			t.Error("two reviews of the same plan and facts differ")
+		}
+	}
+}
