@@ -19,7 +19,8 @@ import (
 // of its inputs.
 
 // RecentUse is how recent a use must be for losing it to be high
-// breakage: a consumer that used a scope this week will use it again.
+// breakage, counted in UTC days: a consumer that used a scope this week
+// will use it again.
 const RecentUse = 7 * duration.Day
 
 // Runtime is what the store's usage log says about the plan's tokens.
@@ -210,7 +211,7 @@ func (rt runtime) deleted(ch *Change, name string, u TokenUsage) {
 	if u.LastUsedNetwork != "" {
 		from = " from network " + code(u.LastUsedNetwork)
 	}
-	if rt.facts.Now.Sub(u.LastUsedAt) <= RecentUse {
+	if rt.recent(u.LastUsedAt) {
 		ch.flag(High, Breakage, "token %s is deleted but was used on %s (%s)%s: a consumer still uses it and will start failing",
 			code(name), code(day(u.LastUsedAt)), rt.ago(u.LastUsedAt), from)
 		return
@@ -222,7 +223,7 @@ func (rt runtime) deleted(ch *Change, name string, u TokenUsage) {
 // lost flags a used scope the change takes away.
 func (rt runtime) lost(ch *Change, scope string, su ScopeUse, via string) {
 	window := duration.Format(rt.facts.Window)
-	if rt.facts.Now.Sub(su.LastAt) <= RecentUse {
+	if rt.recent(su.LastAt) {
 		ch.flag(High, Breakage, "scope %s is no longer granted%s but was used %s in the last %s, last on %s (%s): a consumer will start failing",
 			code(scope), via, count(int(su.Uses), "time"), window, code(day(su.LastAt)), rt.ago(su.LastAt))
 		return
@@ -281,9 +282,19 @@ func (rt runtime) effective(after bool, scopes, roles []string) ([]string, bool)
 	return slices.Compact(out), known
 }
 
-// ago says how long before the facts were read t is, in whole days.
+// days counts the UTC days from t's to the day the facts were read.
+func (rt runtime) days(t time.Time) int {
+	y, m, d := t.UTC().Date()
+	ny, nm, nd := rt.facts.Now.UTC().Date()
+	return int(time.Date(ny, nm, nd, 0, 0, 0, 0, time.UTC).Sub(time.Date(y, m, d, 0, 0, 0, 0, time.UTC)) / duration.Day)
+}
+
+// recent reports whether t is within RecentUse days of the facts.
+func (rt runtime) recent(t time.Time) bool { return rt.days(t) <= int(RecentUse/duration.Day) }
+
+// ago says how long before the facts were read t is, in UTC days.
 func (rt runtime) ago(t time.Time) string {
-	days := int(rt.facts.Now.Sub(t) / duration.Day)
+	days := rt.days(t)
 	switch {
 	case days <= 0:
 		return "today"
