@@ -60,9 +60,16 @@ type ScopeUse struct {
 
 // StoreTokens names the tokens whose use the review reads: those the plan
 // changes that exist in the store already (every action but a create), by
-// their name in the store (before the change), sorted.
+// their name in the store (before the change), and those it leaves as they
+// are that hold a role it changes or deletes; sorted.
 func StoreTokens(plan *tfjson.Plan) []string {
 	var out []string
+	changed := changedRoles(plan)
+	for _, h := range unchangedTokens(plan) {
+		if slices.ContainsFunc(h.roles, func(r string) bool { return changed[r] }) {
+			out = append(out, h.name)
+		}
+	}
 	for _, rc := range plan.ResourceChanges {
 		if !managed(rc) || rc.Type != "tokenward_token" {
 			continue
@@ -80,13 +87,53 @@ func StoreTokens(plan *tfjson.Plan) []string {
 	return slices.Compact(out)
 }
 
+// changedRoles are the roles a plan updates, replaces or deletes, by
+// their name before the change.
+func changedRoles(plan *tfjson.Plan) map[string]bool {
+	out := map[string]bool{}
+	for _, rc := range plan.ResourceChanges {
+		if !managed(rc) || rc.Type != "tokenward_role" {
+			continue
+		}
+		if action, ok := actionOf(rc); ok && (action == Update || action == Replace || action == Delete) {
+			r := resource{rc: rc, before: asObject(rc.Change.Before), after: asObject(rc.Change.After)}
+			if name := r.nameOn(false, "name"); name != sensitiveText {
+				out[name] = true
+			}
+		}
+	}
+	return out
+}
+
+// unchangedTokens are the tokens the plan leaves as they are, with their
+// scopes and roles; those hidden are left out.
+func unchangedTokens(plan *tfjson.Plan) []holder {
+	var out []holder
+	for _, rc := range plan.ResourceChanges {
+		if !managed(rc) || rc.Type != "tokenward_token" || !rc.Change.Actions.NoOp() {
+			continue
+		}
+		r := resource{rc: rc, before: asObject(rc.Change.Before), after: asObject(rc.Change.After)}
+		name := r.nameOn(false, "name")
+		if r.before == nil || name == sensitiveText || r.hidden("scopes") || r.hidden("roles") {
+			continue
+		}
+		out = append(out, holder{name: name, scopes: r.list(false, "scopes"), roles: r.list(false, "roles")})
+	}
+	slices.SortFunc(out, func(a, b holder) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
 // runtime is the facts with the plan's roles on both sides, which a
 // token's effective scopes before and after the change are read from.
 type runtime struct {
 	facts *Runtime
 	// roles before and after the change, by name; nil scopes for a role
-	// whose scopes are hidden.
+	// whose scopes are hidden, and for one deleted after it.
 	before, after map[string]role
+	// unchanged are the tokens the plan leaves as they are, which lose
+	// what a role they hold loses.
+	unchanged []holder
 }
 
 func newRuntime(plan *tfjson.Plan, facts *Runtime) runtime {
@@ -110,7 +157,11 @@ func newRuntime(plan *tfjson.Plan, facts *Runtime) runtime {
 			}
 			m[name] = role{scopes: r.list(side, "scopes"), hidden: r.hidden("scopes")}
 		}
+		if name := r.nameOn(false, "name"); r.before != nil && r.after == nil && name != sensitiveText {
+			rt.after[name] = role{} // deleted: it grants nothing after
+		}
 	}
+	rt.unchanged = unchangedTokens(plan)
 	return rt
 }
 
@@ -129,7 +180,15 @@ func (rt runtime) line() string {
 // review adds to a token's change its use and the breakage the change
 // causes: a scope it loses that was used, its deletion while it is used.
 func (rt runtime) review(ch *Change, r resource) {
-	if rt.facts == nil || rt.facts.Unavailable != "" || r.rc.Type != "tokenward_token" || ch.Action == Create {
+	if rt.facts == nil || rt.facts.Unavailable != "" || ch.Action == Create {
+		return
+	}
+	switch r.rc.Type {
+	case "tokenward_role":
+		rt.reviewRole(ch, r)
+		return
+	case "tokenward_token":
+	default:
 		return
 	}
 	name := r.nameOn(false, "name")
@@ -197,6 +256,32 @@ func (rt runtime) review(ch *Change, r resource) {
 		for _, s := range used {
 			if token.Grants(before, s) && !token.Grants(after, s) {
 				rt.lost(ch, s, u.Scopes[s], rt.via(s, ownBefore, rolesBefore, rolesAfter))
+			}
+		}
+	}
+}
+
+// reviewRole flags the used scopes that the tokens the plan leaves as they
+// are lose with a role they hold; a changed token's own change says what
+// it loses.
+func (rt runtime) reviewRole(ch *Change, r resource) {
+	name := r.nameOn(false, "name")
+	if r.before == nil || name == sensitiveText || (ch.Action != Update && ch.Action != Replace && ch.Action != Delete) {
+		return
+	}
+	for _, h := range rt.unchanged {
+		u, ok := rt.facts.Tokens[h.name]
+		if !ok || !slices.Contains(h.roles, name) {
+			continue
+		}
+		before, knownBefore := rt.effective(false, h.scopes, h.roles)
+		after, knownAfter := rt.effective(true, h.scopes, h.roles)
+		if !knownBefore || !knownAfter {
+			continue
+		}
+		for _, s := range sortedScopes(u.Scopes) {
+			if token.Grants(before, s) && !token.Grants(after, s) {
+				rt.lost(ch, s, u.Scopes[s], " to token "+code(h.name))
 			}
 		}
 	}

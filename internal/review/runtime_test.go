@@ -58,6 +58,12 @@ func runtimePlan() *tfjson.Plan {
 		change("tokenward_token", "stale", del, token("stale", "scopes", scopes("s:read")), nil, nil),
 		change("tokenward_token", "ghost", update, token("ghost"), token("ghost", "owner", "nobody"), nil),
 		change("tokenward_token", "fresh", create, nil, token("fresh", "scopes", scopes("f:read")), nil),
+		// batch is left as it is, and loses r:list with the role reader;
+		// cron loses the role legacy, which is deleted.
+		change("tokenward_token", "batch", noop, token("batch", "roles", scopes("reader")), token("batch", "roles", scopes("reader")), nil),
+		change("tokenward_role", "legacy", del, role("legacy", "legacy:run"), nil, nil),
+		change("tokenward_token", "cron", noop, token("cron", "roles", scopes("legacy")), token("cron", "roles", scopes("legacy")), nil),
+		change("tokenward_token", "quiet", noop, token("quiet", "roles", scopes("reader")), token("quiet", "roles", scopes("reader")), nil),
 	}}
 }
 
@@ -75,6 +81,9 @@ func runtimeFacts() *review.Runtime {
 		"idle":   {},
 		"old":    {LastUsedAt: daysAgo(3), LastUsedNetwork: "198.51.100.0/24", Scopes: map[string]review.ScopeUse{"o:read": use(5, 3)}},
 		"stale":  {LastUsedAt: daysAgo(60), LastUsedNetwork: "198.51.100.0/24"},
+		"batch":  {LastUsedAt: daysAgo(1), Scopes: map[string]review.ScopeUse{"r:list": use(30, 1)}},
+		"cron":   {LastUsedAt: daysAgo(3), Scopes: map[string]review.ScopeUse{"legacy:run": use(3, 3)}},
+		"quiet":  {LastUsedAt: daysAgo(2), Scopes: map[string]review.ScopeUse{"r:read": use(4, 2)}},
 	}}
 }
 
@@ -91,6 +100,8 @@ func TestRuntimeFlags(t *testing.T) {
 		{"tokenward_token.ci", review.High, "scope `deploy:run` is no longer granted (it came through role `deployer`, removed from the token)"},
 		{"tokenward_token.viewer", review.High, "scope `r:list` is no longer granted (role `reader` no longer grants it) but was used 7 times"},
 		{"tokenward_token.wild", review.High, "scope `files:write` is no longer granted"},
+		{"tokenward_role.reader", review.High, "scope `r:list` is no longer granted to token `batch` but was used 30 times in the last 30d, last on `2026-12-01` (yesterday)"},
+		{"tokenward_role.legacy", review.High, "scope `legacy:run` is no longer granted to token `cron` but was used 3 times"},
 		{"tokenward_token.old", review.High, "token `old` is deleted but was used on `2026-11-29` (3 days ago) from network `198.51.100.0/24`: a consumer still uses it"},
 	}
 	for _, w := range want {
@@ -105,6 +116,7 @@ func TestRuntimeFlags(t *testing.T) {
 		"tokenward_token.stale": {"deleted"},
 		"tokenward_token.idle":  {"no longer granted"},
 		"tokenward_token.fresh": {"used"},
+		"tokenward_role.reader": {"to token `viewer`", "to token `quiet`"}, // viewer's own change says it; quiet keeps what it uses
 	}
 	for _, ch := range rep.Changes {
 		for _, f := range ch.Flags {
@@ -139,6 +151,15 @@ func TestRuntimeFlags(t *testing.T) {
 	}
 	if !strings.Contains(rep.Usage, "2026-11-02 to 2026-12-02") {
 		t.Errorf("usage line %q does not say the window", rep.Usage)
+	}
+}
+
+// TestStoreTokens: the tokens whose use is read are those changed that the
+// store has, and those unchanged that hold a role the plan changes.
+func TestStoreTokens(t *testing.T) {
+	got := strings.Join(review.StoreTokens(runtimePlan()), " ")
+	if want := "api batch ci cron ghost idle old quiet stale viewer wild"; got != want {
+		t.Errorf("StoreTokens = %s, want %s", got, want)
 	}
 }
 
