@@ -201,14 +201,22 @@ func (rt runtime) review(ch *Change, r resource) {
 		return
 	}
 	window := duration.Format(rt.facts.Window)
+	what := "last use: "
+	if ch.Honeytoken {
+		// Whoever presents a decoy is no consumer: nothing of it breaks.
+		what = "last presented (by whoever holds the decoy): "
+	}
 	if u.LastUsedAt.IsZero() {
-		ch.Details = append(ch.Details, "last use: never")
+		ch.Details = append(ch.Details, what+"never")
 	} else {
 		from := ""
 		if u.LastUsedNetwork != "" {
 			from = ", from network " + code(u.LastUsedNetwork)
 		}
-		ch.Details = append(ch.Details, "last use: "+code(day(u.LastUsedAt))+" ("+rt.ago(u.LastUsedAt)+")"+from)
+		ch.Details = append(ch.Details, what+code(day(u.LastUsedAt))+" ("+rt.ago(u.LastUsedAt)+")"+from)
+	}
+	if ch.Honeytoken {
+		return
 	}
 	used := sortedScopes(u.Scopes)
 	if len(used) == 0 {

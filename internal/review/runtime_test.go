@@ -57,6 +57,7 @@ func runtimePlan() *tfjson.Plan {
 		change("tokenward_token", "old", del, token("old", "scopes", scopes("o:read")), nil, nil),
 		change("tokenward_token", "stale", del, token("stale", "scopes", scopes("s:read")), nil, nil),
 		change("tokenward_token", "ghost", update, token("ghost"), token("ghost", "owner", "nobody"), nil),
+		change("tokenward_token", "decoy", del, token("decoy", "honeytoken", true, "scopes", scopes("admin:*")), nil, nil),
 		change("tokenward_token", "fresh", create, nil, token("fresh", "scopes", scopes("f:read")), nil),
 		// batch is left as it is, and loses r:list with the role reader;
 		// cron loses the role legacy, which is deleted.
@@ -81,6 +82,7 @@ func runtimeFacts() *review.Runtime {
 		"idle":   {},
 		"old":    {LastUsedAt: daysAgo(3), LastUsedNetwork: "198.51.100.0/24", Scopes: map[string]review.ScopeUse{"o:read": use(5, 3)}},
 		"stale":  {LastUsedAt: daysAgo(60), LastUsedNetwork: "198.51.100.0/24"},
+		"decoy":  {LastUsedAt: daysAgo(1), LastUsedNetwork: "203.0.113.0/24"},
 		"batch":  {LastUsedAt: daysAgo(1), Scopes: map[string]review.ScopeUse{"r:list": use(30, 1)}},
 		"cron":   {LastUsedAt: daysAgo(3), Scopes: map[string]review.ScopeUse{"legacy:run": use(3, 3)}},
 		"quiet":  {LastUsedAt: daysAgo(2), Scopes: map[string]review.ScopeUse{"r:read": use(4, 2)}},
@@ -116,6 +118,7 @@ func TestRuntimeFlags(t *testing.T) {
 		"tokenward_token.stale": {"deleted"},
 		"tokenward_token.idle":  {"no longer granted"},
 		"tokenward_token.fresh": {"used"},
+		"tokenward_token.decoy": {"still uses", "was used"},
 		"tokenward_role.reader": {"to token `viewer`", "to token `quiet`"}, // viewer's own change says it; quiet keeps what it uses
 	}
 	for _, ch := range rep.Changes {
@@ -135,6 +138,7 @@ func TestRuntimeFlags(t *testing.T) {
 		"tokenward_token.idle":  {"last use: never", "scopes used in the last 30d: none", "held but not used in the last 30d: `x:read`, `x:write`"},
 		"tokenward_token.stale": {"last use: `2026-10-03` (60 days ago), from network `198.51.100.0/24`"},
 		"tokenward_token.ghost": {"usage: `ghost` is not in the store given with --store"},
+		"tokenward_token.decoy": {"last presented (by whoever holds the decoy): `2026-12-01` (yesterday), from network `203.0.113.0/24`"},
 	}
 	for _, ch := range rep.Changes {
 		for _, d := range details[ch.Address] {
@@ -158,7 +162,7 @@ func TestRuntimeFlags(t *testing.T) {
 // store has, and those unchanged that hold a role the plan changes.
 func TestStoreTokens(t *testing.T) {
 	got := strings.Join(review.StoreTokens(runtimePlan()), " ")
-	if want := "api batch ci cron ghost idle old quiet stale viewer wild"; got != want {
+	if want := "api batch ci cron decoy ghost idle old quiet stale viewer wild"; got != want {
 		t.Errorf("StoreTokens = %s, want %s", got, want)
 	}
 }
