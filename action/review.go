@@ -272,14 +272,14 @@ func (c *cli) reviewUsage(ctx context.Context, cfg registry.Config, plan *tfjson
 	}
 	names := map[string]string{} // token id → name in the store
 	for _, name := range review.StoreTokens(plan) {
-		ti, err := reg.Token(ctx, name)
+		id, err := reg.TokenID(ctx, name)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // not in this store: the review says so
 		}
 		if err != nil {
 			return unavailable("the store's tokens could not be read", err)
 		}
-		at, ip, ok, err := reg.LastUsed(ctx, ti.ID)
+		at, ip, ok, err := reg.LastUsed(ctx, id)
 		if err != nil {
 			return unavailable("the usage log could not be read", err)
 		}
@@ -288,7 +288,7 @@ func (c *cli) reviewUsage(ctx context.Context, cfg registry.Config, plan *tfjson
 			u.LastUsedAt, u.LastUsedNetwork = at, store.UsageNetwork(ip)
 		}
 		rt.Tokens[name] = u
-		names[ti.ID] = name
+		names[id] = name
 	}
 	if len(names) == 0 {
 		return rt
