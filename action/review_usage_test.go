@@ -1,9 +1,12 @@
 package main
 
 import (
+	"database/sql"
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -194,6 +197,62 @@ func TestReviewUsageWindowFlag(t *testing.T) {
 		r := plainEnv().run(t, "", "review", "--plan", plan, "--usage-window", c.value)
 		if r.code != exitUsage || !strings.Contains(r.stderr, c.phrase) {
 			t.Errorf("--usage-window %s: exit %d, want %d saying %q\n%s", c.value, r.code, exitUsage, c.phrase, r.stderr)
+		}
+	}
+}
+
+// TestPostgresReviewRole: the role the README gives review --store,
+// created with exactly its SQL, reads what the review needs, without a
+// master key, and nothing else of the store.
+func TestPostgresReviewRole(t *testing.T) {
+	t.Parallel()
+	w := runtimeWorld(t, "postgres", true)
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)TestPostgresReviewRole runs exactly the SQL of the next block\\. -->\n```sql\n(.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatal("README.md has no SQL block after the marker of TestPostgresReviewRole")
+	}
+	u, err := url.Parse(w.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := sql.Open("pgx", w.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = owner.Exec(`DROP OWNED BY tokenward_review`)
+		_, _ = owner.Exec(`DROP ROLE IF EXISTS tokenward_review`)
+		owner.Close()
+	})
+	for _, stmt := range strings.Split(string(m[1]), ";") {
+		if stmt = strings.TrimSpace(stmt); stmt == "" {
+			continue
+		}
+		stmt = strings.ReplaceAll(stmt, "DATABASE tokenward ", "DATABASE "+strings.TrimPrefix(u.Path, "/")+" ")
+		if _, err := owner.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	u.User = url.UserPassword("tokenward_review", "change-me")
+	reviewer := w.with("TOKENWARD_STORE", "")
+	r := reviewer.run(t, "", "review", "--plan", runtimePlanFile(t), "--store", u.String())
+	if r.code != exitFailed || !strings.Contains(r.stdout, "scope `billing:read` is no longer granted but was used 2 times") ||
+		!strings.Contains(r.stdout, "token `nightly` is deleted but was used") || !strings.Contains(r.stderr, "audit head: ") {
+		t.Fatalf("review --store as the review role: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// Nothing else: not the destinations, settings or sealed values.
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, table := range []string{"destinations", "token_versions", "settings", "user_values", "alerts"} {
+		if _, err := db.ExecContext(t.Context(), "SELECT 1 FROM "+table+" LIMIT 1"); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("the review role reads %s: %v", table, err)
 		}
 	}
 }
