@@ -2,6 +2,7 @@ package review
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -44,8 +45,9 @@ type TokenUsage struct {
 	// when it was never used.
 	LastUsedAt time.Time
 	// LastUsedNetwork is the /24 (IPv4) or /48 (IPv6) the last use came
-	// from; "" when unknown. Never a whole address: the report may be a
-	// comment on a public pull request.
+	// from; "" when unknown. The report never shows a whole address (it
+	// may be a comment on a public pull request): an address or a longer
+	// prefix given here is shown as its /24 or /48.
 	LastUsedNetwork string
 	// Scopes are the scopes the token's valid verifications required over
 	// the window, by scope.
@@ -210,8 +212,8 @@ func (rt runtime) review(ch *Change, r resource) {
 		ch.Details = append(ch.Details, what+"never")
 	} else {
 		from := ""
-		if u.LastUsedNetwork != "" {
-			from = ", from network " + code(u.LastUsedNetwork)
+		if n := network(u.LastUsedNetwork); n != "" {
+			from = ", from network " + code(n)
 		}
 		ch.Details = append(ch.Details, what+code(day(u.LastUsedAt))+" ("+rt.ago(u.LastUsedAt)+")"+from)
 	}
@@ -301,8 +303,8 @@ func (rt runtime) deleted(ch *Change, name string, u TokenUsage) {
 		return
 	}
 	from := ""
-	if u.LastUsedNetwork != "" {
-		from = " from network " + code(u.LastUsedNetwork)
+	if n := network(u.LastUsedNetwork); n != "" {
+		from = " from network " + code(n)
 	}
 	if rt.recent(u.LastUsedAt) {
 		ch.flag(High, Breakage, "token %s is deleted but was used on %s (%s)%s: a consumer still uses it and will start failing",
@@ -398,6 +400,29 @@ func (rt runtime) ago(t time.Time) string {
 }
 
 func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// network is s as the report may show it: a /24 (IPv4) or /48 (IPv6) at
+// most, or a shorter prefix; "" for anything else.
+func network(s string) string {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		a, aerr := netip.ParseAddr(s)
+		if aerr != nil {
+			return ""
+		}
+		a = a.WithZone("")
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	a, bits := p.Addr(), p.Bits()
+	if a.Is4In6() {
+		a, bits = a.Unmap(), max(bits-96, 0)
+	}
+	most := 48
+	if a.Is4() {
+		most = 24
+	}
+	return netip.PrefixFrom(a, min(bits, most)).Masked().String()
+}
 
 func sortedScopes(m map[string]ScopeUse) []string {
 	out := make([]string, 0, len(m))

@@ -212,3 +212,36 @@ func TestRuntimeGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestRuntimeNeverShowsAnAddress: whatever the caller passes as the last
+// use's network, the report shows at most its /24 or /48.
+func TestRuntimeNeverShowsAnAddress(t *testing.T) {
+	cases := []struct{ given, shown string }{
+		{"192.0.2.77", "192.0.2.0/24"},
+		{"192.0.2.77/32", "192.0.2.0/24"},
+		{"::ffff:192.0.2.9", "192.0.2.0/24"},
+		{"2001:db8:1:2::5", "2001:db8:1::/48"},
+		{"2001:db8:1:2::/64", "2001:db8:1::/48"},
+		{"10.0.0.0/8", "10.0.0.0/8"},
+		{"not an address", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.given, func(t *testing.T) {
+			facts := &review.Runtime{Now: runtimeNow, Window: 30 * 24 * time.Hour, Tokens: map[string]review.TokenUsage{
+				"old": {LastUsedAt: daysAgo(1), LastUsedNetwork: c.given}}}
+			plan := &tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{
+				change("tokenward_token", "old", del, token("old"), nil, nil)}}
+			md := review.Build(plan, review.Options{Runtime: facts}).Markdown()
+			if c.shown == "" {
+				if strings.Contains(md, "network") {
+					t.Errorf("%q is shown as a network:\n%s", c.given, md)
+				}
+				return
+			}
+			if !strings.Contains(md, "- last use: `2026-12-01` (yesterday), from network `"+c.shown+"`") ||
+				!strings.Contains(md, "was used on `2026-12-01` (yesterday) from network `"+c.shown+"`") {
+				t.Errorf("%q is not shown as %s:\n%s", c.given, c.shown, md)
+			}
+		})
+	}
+}
