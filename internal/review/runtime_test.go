@@ -1,7 +1,9 @@
 package review_test
 
 import (
+	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -241,6 +243,35 @@ func TestRuntimeNeverShowsAnAddress(t *testing.T) {
 			if !strings.Contains(md, "- last use: `2026-12-01` (yesterday), from network `"+c.shown+"`") ||
 				!strings.Contains(md, "was used on `2026-12-01` (yesterday) from network `"+c.shown+"`") {
 				t.Errorf("%q is not shown as %s:\n%s", c.given, c.shown, md)
+			}
+		})
+	}
+}
+
+// BenchmarkReviewRuntime reviews bigPlan's 1,000 changed tokens without
+// and with usage facts for each (ten used scopes, one of them lost), side
+// by side: the facts' cost is the difference.
+func BenchmarkReviewRuntime(b *testing.B) {
+	plan, err := review.Read(bytes.NewReader(bigPlan(b, 1000)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	facts := &review.Runtime{Now: runtimeNow, Window: 30 * 24 * time.Hour, Tokens: map[string]review.TokenUsage{}}
+	for _, name := range review.StoreTokens(plan) {
+		u := review.TokenUsage{LastUsedAt: daysAgo(1), LastUsedNetwork: "192.0.2.0/24", Scopes: map[string]review.ScopeUse{}}
+		for i := range 10 {
+			u.Scopes[fmt.Sprintf("c:%d", i)] = review.ScopeUse{Uses: 5, LastAt: daysAgo(i)}
+		}
+		u.Scopes["a:read"] = review.ScopeUse{Uses: 1, LastAt: daysAgo(2)}
+		facts.Tokens[name] = u
+	}
+	for _, c := range []struct {
+		name string
+		opts review.Options
+	}{{"without", review.Options{}}, {"with", review.Options{Runtime: facts}}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				_ = review.Build(plan, c.opts).Markdown()
 			}
 		})
 	}
