@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -254,5 +257,85 @@ func TestPostgresReviewRole(t *testing.T) {
 		if _, err := db.ExecContext(t.Context(), "SELECT 1 FROM "+table+" LIMIT 1"); err == nil || !strings.Contains(err.Error(), "permission denied") {
 			t.Errorf("the review role reads %s: %v", table, err)
 		}
+	}
+}
+
+// BenchmarkReviewStore runs review on a plan that takes a scope from each
+// of n tokens, without and with --store (SQLite, n tokens each with 100
+// usage events), side by side: the usage reads' cost is the difference.
+// Set TOKENWARD_BENCH_TOKENS for n (default 1000).
+func BenchmarkReviewStore(b *testing.B) {
+	n, err := strconv.Atoi(envOr("TOKENWARD_BENCH_TOKENS", "1000"))
+	if err != nil || n < 1 {
+		b.Fatalf("TOKENWARD_BENCH_TOKENS: %v", err)
+	}
+	ctx := b.Context()
+	path := filepath.Join(b.TempDir(), "tw.db")
+	env := registrytest.Env(b, path)
+	env["TOKENWARD_NOW"] = usageNow.Format(time.RFC3339)
+	getenv := func(k string) string { return env[k] }
+	reg, err := registry.Open(ctx, registry.Config{Getenv: getenv, Create: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range []string{"a:read", "a:write"} {
+		if _, err := reg.CreateScope(ctx, s, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	u, err := reg.UsageLog()
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok := func(name string, scopes ...string) map[string]any {
+		return map[string]any{"name": name, "owner": "o", "scopes": scopes, "roles": []string{}, "ttl": "90d", "rotate_before": "14d", "overlap": "1d"}
+	}
+	var changes []any
+	for i := range n {
+		name := fmt.Sprintf("t%05d", i)
+		tk, err := reg.CreateToken(ctx, registry.TokenSpec{Name: name, Scopes: []string{"a:read", "a:write"},
+			Lifetime: store.Lifetime{TTL: 90 * 24 * time.Hour, RotateBefore: 14 * 24 * time.Hour, Overlap: 24 * time.Hour}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		evs := make([]store.UsageEvent, 100)
+		for j := range evs {
+			evs[j] = store.UsageEvent{At: usageNow.Add(-time.Duration(j) * 7 * time.Hour), TokenID: tk.ID, TokenName: name, Code: "valid",
+				Endpoint: "introspect", SourceIP: "192.0.2.1", ScopesRequired: []string{"a:read", "a:write"}[j%2:]}
+		}
+		if err := u.AppendUsage(ctx, evs); err != nil {
+			b.Fatal(err)
+		}
+		changes = append(changes, map[string]any{"address": "tokenward_token." + name, "mode": "managed", "type": "tokenward_token", "name": name,
+			"change": map[string]any{"actions": []string{"update"}, "before": tok(name, "a:read", "a:write"), "after": tok(name, "a:read")}})
+	}
+	reg.Close()
+	raw, err := json.Marshal(map[string]any{"format_version": "1.2", "resource_changes": changes})
+	if err != nil {
+		b.Fatal(err)
+	}
+	plan := filepath.Join(b.TempDir(), "plan.json")
+	if err := os.WriteFile(plan, raw, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	delete(env, "TOKENWARD_MASTER_KEY")
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"without", []string{"review", "--plan", plan, "--fail-on", "never"}},
+		{"with", []string{"review", "--plan", plan, "--fail-on", "never", "--store", path}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				var out, errOut bytes.Buffer
+				if code := run(ctx, c.args, strings.NewReader(""), &out, &errOut, getenv); code != exitOK {
+					b.Fatalf("exit %d: %s", code, errOut.String())
+				}
+				if c.name == "with" && !strings.Contains(out.String(), "scope `a:write` is no longer granted") {
+					b.Fatalf("no breakage flag:\n%s", out.String()[:min(out.Len(), 2000)])
+				}
+			}
+		})
 	}
 }
