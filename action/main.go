@@ -42,7 +42,7 @@ const usage = `tokenward manages API tokens and user configuration.
 Usage:
   tokenward rotate [--dry-run] [--force] [--token NAME]... [--max-rotations N] [--workers N] [--skip-files] [--honeytokens]
                                         rotate every token that is due and deliver the new values (honeytokens only when asked)
-  tokenward review --plan plan.json [--format markdown|json] [--fail-on high] [--policy FILE]
+  tokenward review --plan plan.json [--format markdown|json] [--fail-on high] [--policy FILE] [--store DSN [--usage-window 30d]]
                                         report what a plan grants, with risk flags; exit 1 at --fail-on
   tokenward verify [--scope S]... [--all]
                                         read a token on stdin and verify it (JSON out; exit 0 when valid);

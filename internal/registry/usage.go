@@ -152,6 +152,19 @@ func (r *Registry) LastUsed(ctx context.Context, tokenID string) (at time.Time, 
 	return u.LastUsed(ctx, tokenID)
 }
 
+// TokenID returns the id of the token name, which the usage log keys its
+// events by; ErrNotFound (wrapped) when the store has no such token. It
+// reads the token alone, not its versions or destinations, so a reader of
+// the usage log needs no grant on those.
+func (r *Registry) TokenID(ctx context.Context, name string) (id string, err error) {
+	err = r.st.View(ctx, func(tx store.Tx) error {
+		tk, err := tx.GetToken(ctx, name)
+		id = tk.ID
+		return err
+	})
+	return id, err
+}
+
 // UsageReader reads the usage log and the alerts. They hold no token
 // value and no sealed value, so it needs no master key, and it opens the
 // store read-only.

@@ -16,6 +16,9 @@ func (r Report) Markdown() string {
 	b.WriteString("\n\n")
 	b.WriteString(r.policyLine())
 	b.WriteString("\n")
+	if r.Usage != "" {
+		b.WriteString("\n" + text(r.Usage) + "\n")
+	}
 	if len(r.Changes) == 0 {
 		return b.String()
 	}

@@ -157,6 +157,9 @@ type Report struct {
 	// report does not list.
 	Others int          `json:"other_changes"`
 	Policy PolicyResult `json:"policy"`
+	// Usage is one line about the store's usage facts (review --store):
+	// the window they cover, or why there are none; empty without them.
+	Usage string `json:"usage,omitempty"`
 }
 
 // Count returns how many changes have action a.
@@ -176,6 +179,9 @@ type Options struct {
 	// PolicySource names where Policy came from, for the report; "none"
 	// when empty.
 	PolicySource string
+	// Runtime is what the store's usage log says about the plan's tokens;
+	// nil when no store was given.
+	Runtime *Runtime
 }
 
 // Build reviews a plan: every change to a tokenward resource, in address
@@ -186,6 +192,8 @@ func Build(plan *tfjson.Plan, opts Options) Report {
 		rep.Policy.Source = "none"
 	}
 	w := newWorld(plan)
+	rt := newRuntime(plan, opts.Runtime)
+	rep.Usage = rt.line()
 	for _, rc := range plan.ResourceChanges {
 		if !managed(rc) {
 			continue
@@ -223,6 +231,7 @@ func Build(plan *tfjson.Plan, opts Options) Report {
 		if rc.PreviousAddress != "" && rc.PreviousAddress != rc.Address {
 			ch.Details = append(ch.Details, "moved from "+code(rc.PreviousAddress))
 		}
+		rt.review(&ch, c)
 		slices.SortStableFunc(ch.Flags, func(a, b Flag) int { return int(b.Level - a.Level) })
 		for _, f := range ch.Flags {
 			if f.Policy {
