@@ -19,7 +19,8 @@ const IssueMarker = "<!-- tokenward-report -->"
 // VolatileEnd (such as the date of the run, or the window's dates), and any
 // ```mermaid chart, changes from run to run without the findings changing,
 // and is left out of the fingerprint that tells whether the issue must be
-// edited.
+// edited. A report that knows its findings better says so with
+// FingerprintLine instead.
 const (
 	VolatileStart = "<!-- tokenward-volatile -->"
 	VolatileEnd   = "<!-- /tokenward-volatile -->"
@@ -27,7 +28,28 @@ const (
 
 // fingerprintPrefix starts the hidden line, right after IssueMarker, that
 // holds the fingerprint of the findings the issue shows.
-const fingerprintPrefix = "<!-- tokenward-fingerprint: sha256:"
+const fingerprintPrefix = "<!-- tokenward-fingerprint: "
+
+// FingerprintLine is a hidden line a report's Markdown may hold to give its
+// own fingerprint, such as a hash of its findings' level, kind, token, scope
+// and user: PublishIssue then compares that one, and the text around it
+// (ages in days, counts of verifications, the audit head) may change from
+// run to run without an edit. key is 1 to 128 letters, digits, and . _ : -;
+// another key is ignored, and the fingerprint computed from the text.
+func FingerprintLine(key string) string { return fingerprintPrefix + key + " -->\n" }
+
+// validKey reports whether key may be a fingerprint (see FingerprintLine).
+func validKey(key string) bool {
+	if key == "" || len(key) > 128 {
+		return false
+	}
+	for _, r := range key {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("._:-", r)) {
+			return false
+		}
+	}
+	return true
+}
 
 // maxClosedPages bounds how many pages (of 100) of closed issues are read
 // to find the report issue to reopen: beyond them, a new issue is opened.
@@ -111,7 +133,8 @@ type Issue struct {
 //
 // With findings, an open issue is edited only when the findings changed:
 // the body holds a fingerprint of the report without its volatile parts
-// (see VolatileStart), so runs whose findings are the same edit nothing.
+// (see VolatileStart), or the one the report gives (see FingerprintLine),
+// so runs whose findings are the same edit nothing.
 // A closed issue is reopened, so that the history of the report (who looked,
 // what was said, what links to it) stays in one place; but one that someone
 // else closed while it showed these same findings was dismissed on purpose
@@ -163,8 +186,8 @@ func PublishIssue(ctx context.Context, c *github.Client, repo string, r IssueRep
 		return Issue{Number: open.GetNumber(), URL: urlOf(closed, open), Action: IssueClosed}, nil
 	}
 
-	fp := Fingerprint(r.Body)
-	text, truncated := fitBody(IssueMarker, fingerprintPrefix+fp+" -->\n"+r.Body, "an issue")
+	fp, body := reportFingerprint(r.Body)
+	text, truncated := fitBody(IssueMarker, FingerprintLine(fp)+body, "an issue")
 	if open != nil {
 		out := Issue{Number: open.GetNumber(), URL: open.GetHTMLURL(), Action: IssueUnchanged, Truncated: truncated}
 		if fingerprintOf(open.GetBody()) == fp && open.GetTitle() == title {
@@ -299,6 +322,21 @@ func Fingerprint(markdown string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// reportFingerprint is the fingerprint of a report, and the report without
+// the FingerprintLine that gave it: the first valid one the report holds,
+// else "sha256:" and its Fingerprint.
+func reportFingerprint(markdown string) (string, string) {
+	at := 0
+	for line := range strings.Lines(markdown) {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), fingerprintPrefix)
+		if key, ok2 := strings.CutSuffix(rest, " -->"); ok && ok2 && validKey(key) {
+			return key, markdown[:at] + markdown[at+len(line):]
+		}
+		at += len(line)
+	}
+	return "sha256:" + Fingerprint(markdown), markdown
+}
+
 // fingerprintOf is the fingerprint an issue's body holds, "" when none.
 func fingerprintOf(body string) string {
 	rest, ok := strings.CutPrefix(strings.TrimLeft(body, " \t\r\n"), IssueMarker)
@@ -310,7 +348,7 @@ func fingerprintOf(body string) string {
 		return ""
 	}
 	fp, _, ok := strings.Cut(rest, " -->")
-	if !ok || len(fp) != sha256.Size*2 {
+	if !ok || !validKey(fp) {
 		return ""
 	}
 	return fp

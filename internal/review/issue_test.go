@@ -350,3 +350,43 @@ func TestFingerprint(t *testing.T) {
 		}
 	}
 }
+
+// A report that gives its own fingerprint is compared by it: its text may
+// change without an edit.
+func TestPublishIssueWithTheReportsFingerprint(t *testing.T) {
+	t.Parallel()
+	s := issuesFake(t)
+	c := client(t, s, issuesToken, 0)
+	ctx := context.Background()
+	withKey := func(key, text string) string {
+		return "## tokenward report\n\n" + review.FingerprintLine(key) + text + "\n"
+	}
+	publish := func(body string) review.Issue {
+		t.Helper()
+		is, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Body: body, Findings: 1, Now: dec2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return is
+	}
+	publish(withKey("findings:v1:abc", "`deploy` was last used 59 days ago"))
+	body := reportIssues(s)[0].Body
+	if strings.Count(body, "tokenward-fingerprint") != 1 || !strings.HasPrefix(body, review.IssueMarker+"\n"+review.FingerprintLine("findings:v1:abc")) {
+		t.Fatalf("body:\n%s", body)
+	}
+	for _, tc := range []struct {
+		name, body string
+		want       review.IssueAction
+		edits      int
+	}{
+		{"same key, other text", withKey("findings:v1:abc", "`deploy` was last used 66 days ago"), review.IssueUnchanged, 0},
+		{"another key", withKey("findings:v1:abd", "`deploy` was last used 66 days ago"), review.IssueUpdated, 1},
+		{"an invalid key is text", withKey("findings v1 <b>", "`deploy` was last used 66 days ago"), review.IssueUpdated, 2},
+		{"the invalid key again", withKey("findings v1 <b>", "`deploy` was last used 66 days ago"), review.IssueUnchanged, 2},
+	} {
+		got := publish(tc.body)
+		if is := reportIssues(s); got.Action != tc.want || is[0].Edits != tc.edits {
+			t.Errorf("%s: %s with %d edits, want %s with %d", tc.name, got.Action, is[0].Edits, tc.want, tc.edits)
+		}
+	}
+}
