@@ -42,18 +42,23 @@ func TestActionMapsEveryInput(t *testing.T) {
 			t.Errorf("input %s is mapped to %s as %q", name, env, got)
 		}
 	}
-	for _, name := range []string{"command", "store", "master-key", "github-token", "app-id", "app-installation-id", "app-private-key", "dry-run", "force", "tokens", "max-rotations", "workers", "skip-files", "plan", "format", "fail-on", "policy"} {
+	for _, name := range []string{"command", "store", "master-key", "github-token", "app-id", "app-installation-id", "app-private-key", "dry-run", "force", "tokens", "max-rotations", "workers", "skip-files", "plan", "format", "fail-on", "unused-after", "policy"} {
 		if _, ok := action.Inputs[name]; !ok {
 			t.Errorf("input %s is missing", name)
 		}
 	}
-	for _, name := range []string{"rotated", "failed", "next-due", "audit-head", "risk", "changes"} {
+	for _, name := range []string{"rotated", "failed", "next-due", "audit-head", "risk", "changes", "findings"} {
 		if got := action.Outputs[name].Value; got != "${{ steps."+last.ID+".outputs."+name+" }}" {
 			t.Errorf("output %s = %q", name, got)
 		}
 	}
 	if action.Inputs["command"].Default != "rotate" {
 		t.Errorf("command defaults to %q, want rotate", action.Inputs["command"].Default)
+	}
+	// review fails at high by default and report never: an input default
+	// would override one of them.
+	if d := action.Inputs["fail-on"].Default; d != "" {
+		t.Errorf("fail-on defaults to %q, want empty: each command has its own default", d)
 	}
 }
 
@@ -73,8 +78,8 @@ func TestExampleWorkflowsUseRealInputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	files, err := filepath.Glob("../examples/workflows/*.yml")
-	if err != nil || len(files) < 3 {
-		t.Fatalf("want the rotate, audit and review workflows, got %v (%v)", files, err)
+	if err != nil || len(files) < 4 {
+		t.Fatalf("want the rotate, audit, review and report workflows, got %v (%v)", files, err)
 	}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)

@@ -59,6 +59,10 @@ func TestGivenFlagWinsOverInput(t *testing.T) {
 			args: []string{"review", "--plan", reviewTestdata + "/settings.plan.json", "--fail-on", "never"}, want: []string{"tokenward review"}},
 		{name: "review input fail-on fills a flag not given", inputs: []string{"INPUT_FAIL-ON", "info"},
 			args: []string{"review", "--plan", reviewTestdata + "/settings.plan.json"}, wantExit: exitFailed, want: []string{"--fail-on info"}},
+		// action.yml's fail-on defaults to empty, so each command keeps its
+		// own default: high for review (and never for report).
+		{name: "review empty input fail-on keeps high", inputs: []string{"INPUT_FAIL-ON", ""},
+			args: []string{"review", "--plan", reviewTestdata + "/settings.plan.json"}, wantExit: exitFailed, want: []string{"--fail-on high"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,9 +21,11 @@ const Marker = "<!-- tokenward-review -->"
 // comment; PublishComment truncates a longer report to fit.
 const MaxCommentLength = 65536
 
-// truncatedNote ends a report cut to fit in a comment.
-const truncatedNote = "\n---\n\n**This report was truncated** to fit GitHub's limit of 65536 characters for a comment. " +
-	"The whole report is in the step summary of this workflow run.\n"
+// truncatedNote ends a report cut to fit in a comment or an issue.
+func truncatedNote(what string) string {
+	return "\n---\n\n**This report was truncated** to fit GitHub's limit of 65536 characters for " + what + ". " +
+		"The whole report is in the step summary of this workflow run.\n"
+}
 
 // Comment is tokenward's review comment as PublishComment left it.
 type Comment struct {
@@ -71,10 +73,10 @@ func PublishComment(ctx context.Context, c *github.Client, repo string, number i
 	if number <= 0 {
 		return Comment{}, fmt.Errorf("publish review comment on %s: a pull request number is a positive number", where)
 	}
-	text, truncated := commentText(body)
+	text, truncated := fitBody(Marker, body, "a comment")
 	found, err := findComment(ctx, c, owner, name, number, author(ctx, c))
 	if err != nil {
-		return Comment{}, fmt.Errorf("publish review comment on %s: list its comments: %w", where, explain(ctx, err, repo, number, listing))
+		return Comment{}, fmt.Errorf("publish review comment on %s: list its comments: %w", where, explain(ctx, err, commentSubject(repo, number), listing))
 	}
 	if found != nil {
 		out := Comment{ID: found.GetID(), URL: found.GetHTMLURL(), Truncated: truncated}
@@ -83,7 +85,7 @@ func PublishComment(ctx context.Context, c *github.Client, repo string, number i
 		}
 		edited, _, err := c.Issues.EditComment(ctx, owner, name, found.GetID(), &github.IssueComment{Body: &text})
 		if err != nil {
-			return Comment{}, fmt.Errorf("publish review comment on %s: update comment %d: %w", where, found.GetID(), explain(ctx, err, repo, number, updating))
+			return Comment{}, fmt.Errorf("publish review comment on %s: update comment %d: %w", where, found.GetID(), explain(ctx, err, commentSubject(repo, number), updating))
 		}
 		if u := edited.GetHTMLURL(); u != "" {
 			out.URL = u
@@ -92,7 +94,7 @@ func PublishComment(ctx context.Context, c *github.Client, repo string, number i
 	}
 	created, _, err := c.Issues.CreateComment(ctx, owner, name, number, &github.IssueComment{Body: &text})
 	if err != nil {
-		return Comment{}, fmt.Errorf("publish review comment on %s: create the comment: %w", where, explain(ctx, err, repo, number, creating))
+		return Comment{}, fmt.Errorf("publish review comment on %s: create the comment: %w", where, explain(ctx, err, commentSubject(repo, number), creating))
 	}
 	return Comment{ID: created.GetID(), URL: created.GetHTMLURL(), Created: true, Truncated: truncated}, nil
 }
@@ -112,11 +114,14 @@ func author(ctx context.Context, c *github.Client) string {
 // comments now: by login when it is known, else by any bot. Anyone may post
 // a comment that starts with Marker; taking a person's comment for ours
 // would let them edit the review that gates the merge.
-func written(cm *github.IssueComment, login string) bool {
+func written(cm *github.IssueComment, login string) bool { return isUs(cm.GetUser(), login) }
+
+// isUs reports whether u is the identity that writes now (see written).
+func isUs(u *github.User, login string) bool {
 	if login != "" {
-		return cm.GetUser().GetLogin() == login
+		return u.GetLogin() == login
 	}
-	return cm.GetUser().GetType() == "Bot"
+	return u.GetType() == "Bot"
 }
 
 // findComment returns the oldest comment of the pull request written by
@@ -142,38 +147,43 @@ func findComment(ctx context.Context, c *github.Client, owner, name string, numb
 	}
 }
 
-func isOurs(body string) bool {
-	return strings.HasPrefix(strings.TrimLeft(body, " \t\r\n"), Marker)
+func isOurs(body string) bool { return startsWith(body, Marker) }
+
+// startsWith reports whether body starts with marker, after blank space.
+func startsWith(body, marker string) bool {
+	return strings.HasPrefix(strings.TrimLeft(body, " \t\r\n"), marker)
 }
 
-// commentText is the body to write: Marker, then body, cut to fit GitHub's
-// limit. It reports whether body was cut.
-func commentText(body string) (string, bool) {
-	if !strings.HasPrefix(body, Marker) {
-		body = Marker + "\n" + body
+// fitBody is the body to write: marker, then body, cut to fit GitHub's
+// limit, with a note that says it was cut to fit in what ("a comment").
+// It reports whether body was cut.
+func fitBody(marker, body, what string) (string, bool) {
+	if !strings.HasPrefix(body, marker) {
+		body = marker + "\n" + body
 	}
 	if utf8.RuneCountInString(body) <= MaxCommentLength {
 		return body, false
 	}
+	note := truncatedNote(what)
 	// Keep whole lines that fit with the note, then close what the cut left
 	// open, so that the note is not rendered inside a code block or a
 	// collapsed <details>; drop a line more while that does not fit.
-	budget := MaxCommentLength - utf8.RuneCountInString(truncatedNote)
+	budget := MaxCommentLength - utf8.RuneCountInString(note)
 	kept := prefixRunes(body, budget)
-	if i := strings.LastIndexByte(kept, '\n'); i > len(Marker) {
+	if i := strings.LastIndexByte(kept, '\n'); i > len(marker) {
 		kept = kept[:i+1]
 	} else {
 		// No line ends after the marker's: cut within the line.
 		kept = prefixRunes(body, budget-1) + "\n"
 	}
 	for {
-		text := kept + closers(kept) + truncatedNote
+		text := kept + closers(kept) + note
 		if utf8.RuneCountInString(text) <= MaxCommentLength {
 			return text, true
 		}
 		i := strings.LastIndexByte(kept[:len(kept)-1], '\n')
-		if i < len(Marker) {
-			return Marker + "\n" + truncatedNote, true
+		if i < len(marker) {
+			return marker + "\n" + note, true
 		}
 		kept = kept[:i+1]
 	}
@@ -216,7 +226,7 @@ func closers(markdown string) string {
 	return b.String()
 }
 
-// step is the request of PublishComment that failed.
+// step is the request of PublishComment or PublishIssue that failed.
 type step int
 
 const (
@@ -225,10 +235,36 @@ const (
 	creating
 )
 
-// explain says what to fix after a request about the pull request failed.
-// A POST that got no answer, or a 5xx, may have created the comment all the
-// same, and the error says so.
-func explain(ctx context.Context, err error, repo string, number int, s step) error {
+// subject is what explain says about what PublishComment or PublishIssue
+// writes.
+type subject struct {
+	forbidden string // the permission to give, on a 403
+	notFound  string // a 404 while listing or creating
+	gone      string // a 404 while updating
+	disabled  string // a 410
+	rejected  string // a 422
+	made      string // what a POST makes, such as "created the comment"
+	next      string // what the next run does when a POST may have made it all the same
+}
+
+// commentSubject is the review comment on pull request number of repo.
+func commentSubject(repo string, number int) subject {
+	return subject{
+		forbidden: "the token may not comment on pull requests: give the workflow job `permissions: pull-requests: write` " +
+			"(a GitHub App needs Pull requests: write); a pull request from a fork gets a read-only GITHUB_TOKEN, which cannot comment",
+		notFound: fmt.Sprintf("repository %s or its pull request #%d not found, or the token cannot see it", repo, number),
+		gone:     fmt.Sprintf("the comment, repository %s or its pull request #%d is gone (was the comment deleted meanwhile?); run again", repo, number),
+		disabled: "GitHub refused the request",
+		rejected: "GitHub rejected the comment",
+		made:     "created the comment",
+		next:     "the next run updates that one rather than adding another",
+	}
+}
+
+// explain says what to fix after a request about sub failed. A POST that
+// got no answer, or a 5xx, may have created what it asked for all the same,
+// and the error says so.
+func explain(ctx context.Context, err error, sub subject, s step) error {
 	var (
 		er    *github.ErrorResponse
 		rate  *github.RateLimitError
@@ -241,23 +277,24 @@ func explain(ctx context.Context, err error, repo string, number int, s step) er
 		return &destination.GitHubError{Hint: "GitHub rate limited the request; try again later", Detail: err.Error(), Err: err}
 	case !errors.As(err, &er) || er.Response == nil:
 		if s == creating {
-			return &destination.GitHubError{Hint: err.Error() + "; if GitHub created the comment all the same, the next run updates that one rather than adding another", Err: err}
+			return &destination.GitHubError{Hint: err.Error() + "; if GitHub " + sub.made + " all the same, " + sub.next, Err: err}
 		}
 		return err
 	}
 	return destination.ExplainGitHub(err, func(code int, _ string) (string, bool) {
 		switch {
 		case code == http.StatusForbidden:
-			return "the token may not comment on pull requests: give the workflow job `permissions: pull-requests: write` " +
-				"(a GitHub App needs Pull requests: write); a pull request from a fork gets a read-only GITHUB_TOKEN, which cannot comment", false
+			return sub.forbidden, false
 		case code == http.StatusNotFound && s == updating:
-			return fmt.Sprintf("the comment, repository %s or its pull request #%d is gone (was the comment deleted meanwhile?); run again", repo, number), false
+			return sub.gone, false
 		case code == http.StatusNotFound:
-			return fmt.Sprintf("repository %s or its pull request #%d not found, or the token cannot see it", repo, number), false
+			return sub.notFound, false
+		case code == http.StatusGone:
+			return sub.disabled, false
 		case code == http.StatusUnprocessableEntity:
-			return "GitHub rejected the comment", false
+			return sub.rejected, false
 		case code >= 500 && s == creating:
-			return fmt.Sprintf("GitHub failed with %d; if it created the comment all the same, the next run updates that one rather than adding another", code), false
+			return fmt.Sprintf("GitHub failed with %d; if it %s all the same, %s", code, sub.made, sub.next), false
 		case code >= 500:
 			return fmt.Sprintf("GitHub failed with %d; try again later", code), false
 		default:

@@ -22,6 +22,15 @@ type issue struct {
 	number   int
 	pull     bool
 	comments []*comment // in creation order
+
+	// What issues.go serves: the issue itself.
+	user, title, body  string
+	state, stateReason string // open or closed; completed, not_planned, reopened or ""
+	closedBy           string // login of who closed it last; "" while never closed
+	created, updated   time.Time
+	closed             time.Time // zero while open
+	order              int64     // increases with every change, to sort by updated
+	edits              int       // successful PATCHes of the issue
 }
 
 type comment struct {
@@ -62,7 +71,7 @@ func (s *Server) addIssue(fullName string, number int, pull bool) {
 		r.issues = map[int]*issue{}
 	}
 	if _, ok := r.issues[number]; !ok {
-		r.issues[number] = &issue{number: number, pull: pull}
+		r.issues[number] = s.newIssue(number, pull, "octocat", fmt.Sprintf("#%d", number), "")
 	}
 }
 
@@ -100,6 +109,7 @@ func (s *Server) newComment(is *issue, user, body string) *comment {
 	now := time.Now().UTC().Truncate(time.Second)
 	c := &comment{id: s.nextID, issue: is, user: user, body: body, created: now, updated: now}
 	is.comments = append(is.comments, c)
+	s.touch(is) // a comment updates its issue, as on GitHub
 	return c
 }
 
@@ -264,7 +274,7 @@ func (s *Server) mayComment(w http.ResponseWriter, r *http.Request, rp *reposito
 	case rp == nil:
 		notFound(w)
 		return false
-	case !s.tokenCanComment(r):
+	case !s.tokenCanComment(r) && !s.grant(r).WriteIssues:
 		writeJSON(w, http.StatusForbidden, message("Resource not accessible by integration"))
 		return false
 	}

@@ -17,6 +17,7 @@ type repository struct {
 	actions, dependabot *scope
 	envs                map[string]*scope
 	issues              map[int]*issue // issues and pull requests, by number
+	issuesOff           bool           // the repository's issues are disabled
 }
 
 type organization struct {

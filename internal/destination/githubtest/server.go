@@ -7,8 +7,10 @@
 // environment, organization and Dependabot scope; opens every sealed box it
 // receives and keeps the plaintext for assertions; answers 201 on create and
 // 204 on update, 404 for what it does not know and 422 for what GitHub
-// rejects; keeps issue and pull request comments, listed in pages with
-// GitHub's Link header and written as the token's user; publishes
+// rejects; keeps issues (listed, filtered and sorted as GitHub does, with
+// pull requests among them; created, edited, closed and reopened) and issue
+// and pull request comments, listed in pages with GitHub's Link header and
+// written as the token's user; publishes
 // secret-scanning partner signing keys (ECDSA P-256) and signs reports with
 // them, keeps secret-scanning alerts and sends their signed webhooks; and
 // can be told to fail matching requests (5xx, stalls, rate limits).
@@ -130,6 +132,10 @@ func (s *Server) routes() []route {
 		{"PUT /repositories/{id}/environments/{env}/secrets/{name}", s.secrets(environment, putOp)},
 		{"DELETE /repositories/{id}/environments/{env}/secrets/{name}", s.secrets(environment, deleteOp)},
 
+		{"GET /repos/{owner}/{repo}/issues", s.listIssues},
+		{"POST /repos/{owner}/{repo}/issues", s.createIssue},
+		{"GET /repos/{owner}/{repo}/issues/{number}", s.getIssue},
+		{"PATCH /repos/{owner}/{repo}/issues/{number}", s.editIssue},
 		{"GET /repos/{owner}/{repo}/issues/{number}/comments", s.listComments},
 		{"POST /repos/{owner}/{repo}/issues/{number}/comments", s.createComment},
 		{"PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", s.editComment},
@@ -216,17 +222,19 @@ type TokenGrant struct {
 	// WriteComments allows creating and editing issue and pull request
 	// comments, as GitHub's pull-requests: write or issues: write does.
 	WriteComments bool
+	// WriteIssues allows creating, editing, closing and reopening issues,
+	// and commenting on them, as GitHub's issues: write does.
+	WriteIssues bool
 	// ResolveAlerts allows updating secret-scanning alerts, as GitHub's
 	// secret_scanning_alerts: write does.
 	ResolveAlerts bool
 }
 
 // AddToken accepts tok as a credential acting as DefaultLogin; canWrite
-// grants it every write permission (secrets, comments and secret-scanning
-// alerts), false makes it
-// read-only.
+// grants it every write permission (secrets, comments, issues and
+// secret-scanning alerts), false makes it read-only.
 func (s *Server) AddToken(tok string, canWrite bool) {
-	s.AddTokenGrant(tok, TokenGrant{WriteSecrets: canWrite, WriteComments: canWrite, ResolveAlerts: canWrite})
+	s.AddTokenGrant(tok, TokenGrant{WriteSecrets: canWrite, WriteComments: canWrite, WriteIssues: canWrite, ResolveAlerts: canWrite})
 }
 
 // AddTokenGrant accepts tok as a credential with the given grant, such as a
