@@ -17,8 +17,6 @@ import (
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden reports of runtime_test.go in testdata")
 
-var noop = []tfjson.Action{tfjson.ActionNoop}
-
 // runtimeNow is when the facts of the runtime tests were read.
 var runtimeNow = time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 
