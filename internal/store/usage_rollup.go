@@ -93,12 +93,13 @@ func usageDailyCounts(events []UsageEvent) map[usageDailyKey]*usageDailyCount {
 			if sc == "" {
 				continue
 			}
+			sc = text(sc)
 			for _, prev := range e.ScopesRequired[:i] {
-				if prev == sc {
+				if text(prev) == sc {
 					continue scopes
 				}
 			}
-			k.scope = text(sc)
+			k.scope = sc
 			add(k, name, at, false)
 		}
 	}
@@ -107,8 +108,9 @@ func usageDailyCounts(events []UsageEvent) map[usageDailyKey]*usageDailyCount {
 
 // rollUpUsage adds a batch of events to the daily rollup inside tx, the
 // transaction that appends them: one multi-row upsert for a batch of the
-// server's size (on PostgreSQL one for any batch). Rows go in key order so two writers on PostgreSQL lock
-// the rows they share in the same order and never deadlock.
+// server's size (on PostgreSQL one for any batch). Rows go in key order,
+// so two writers on PostgreSQL lock the rows they share in the same order
+// and never deadlock.
 func (s *sqlStore) rollUpUsage(ctx context.Context, tx *sql.Tx, events []UsageEvent) error {
 	counts := usageDailyCounts(events)
 	if len(counts) == 0 {
