@@ -342,8 +342,8 @@ func (r *Recorder) reportDrops(final bool) {
 func writeFailure(err error) string {
 	var pg interface{ SQLState() string }
 	if errors.As(err, &pg) && pg.SQLState() == "42501" {
-		return fmt.Sprintf("the store's role may not write the usage log (%v): grant it INSERT on usage_events "+
-			"and USAGE on the sequence usage_events_seq_seq (the usage guide, docs/guides/usage.md)", err)
+		return fmt.Sprintf("the store's role may not write the usage log (%v): grant it INSERT on usage_events, "+
+			"USAGE on the sequence usage_events_seq_seq and SELECT, INSERT, UPDATE on usage_daily (the usage guide, docs/guides/usage.md)", err)
 	}
 	if errors.Is(err, store.ErrReadOnly) {
 		return "the store was opened read-only"
