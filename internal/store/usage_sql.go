@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,8 +67,8 @@ func dayStart(t time.Time) time.Time { return t.UTC().Truncate(day) }
 // usageColumns are the columns AppendUsage writes, in its order.
 const usageColumns = `at, token_id, token_name, version_id, fingerprint, code, endpoint, source_ip, source_key, network, user_agent, method, path, scopes_required, caller, instance, honeytoken`
 
-// usageColumnCount is the number of usageColumns.
-var usageColumnCount = strings.Count(usageColumns, ",") + 1
+// usageColumnCount is the number of usageColumns (a test checks it).
+const usageColumnCount = 17
 
 // sourceKey is an address as the source_key column holds it: 16 bytes,
 // IPv4 mapped into IPv6 (as netip's As16 gives it); nil when ip is not an
@@ -127,31 +128,15 @@ func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) error {
 	if err != nil {
 		return fmt.Errorf("append usage events: begin transaction: %w", err)
 	}
+	var boxes usageBoxes
+	args := make([]any, 0, min(len(events), usageRowsPerInsert)*usageColumnCount)
 	for start := 0; start < len(events); start += usageRowsPerInsert {
 		chunk := events[start:min(start+usageRowsPerInsert, len(events))]
-		var b strings.Builder
-		b.Grow(40 + len(usageColumns) + len(chunk)*(usageColumnCount*2+3))
-		b.WriteString(`INSERT INTO usage_events (` + usageColumns + `) VALUES `)
-		args := make([]any, 0, len(chunk)*usageColumnCount)
-		for i, e := range chunk {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString("(?" + strings.Repeat(",?", usageColumnCount-1) + ")")
-			scopes := e.ScopesRequired
-			if scopes == nil {
-				scopes = []string{}
-			}
-			sj, _ := json.Marshal(scopes) // a []string always marshals
-			var key any
-			if k := sourceKey(e.SourceIP); k != nil {
-				key = k
-			}
-			args = append(args, micros(e.At), text(e.TokenID), text(e.TokenName), text(e.VersionID), text(e.Fingerprint), text(e.Code),
-				text(e.Endpoint), text(e.SourceIP), key, UsageNetwork(e.SourceIP), text(e.UserAgent), text(e.Method), text(e.Path),
-				text(string(sj)), text(e.Caller), text(e.Instance), e.Honeytoken)
+		args = args[:0]
+		for i := range chunk {
+			args = boxes.row(args, &chunk[i])
 		}
-		if _, err := tx.ExecContext(ctx, s.d.bind(b.String()), args...); err != nil {
+		if err := s.insertUsage(ctx, tx, len(chunk), args); err != nil {
 			_ = tx.Rollback()
 			return fmt.Errorf("append %d usage events: %w", len(events), err)
 		}
@@ -160,6 +145,112 @@ func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) error {
 		return fmt.Errorf("append %d usage events: commit: %w", len(events), err)
 	}
 	return nil
+}
+
+// insertUsage runs one multi-row INSERT of n events in tx. A full chunk,
+// what every batch is made of under load, runs a statement prepared once
+// for the store's life: parsing 500 rows of placeholders costs SQLite
+// about as much as inserting them.
+func (s *sqlStore) insertUsage(ctx context.Context, tx *sql.Tx, n int, args []any) error {
+	if n == usageRowsPerInsert {
+		if st, err := s.prepared(ctx, usageInsertFull); err == nil {
+			_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, s.d.bind(usageInsert(n)), args...)
+	return err
+}
+
+// usageInsert is the INSERT of n events.
+func usageInsert(n int) string {
+	row := "(?" + strings.Repeat(",?", usageColumnCount-1) + ")"
+	var b strings.Builder
+	b.Grow(40 + len(usageColumns) + n*(len(row)+1))
+	b.WriteString(`INSERT INTO usage_events (` + usageColumns + `) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+	}
+	return b.String()
+}
+
+// usageInsertFull is the INSERT of a full chunk.
+var usageInsertFull = usageInsert(usageRowsPerInsert)
+
+// usageBoxes builds the arguments of events' rows, keeping each column's
+// last value as it was boxed (and the last source's key and network, the
+// last scopes' JSON): the events of a batch repeat a few tokens, callers,
+// codes and sources, so most of a row's values are boxed once a batch
+// rather than allocated once a row.
+type usageBoxes struct {
+	text [usageColumnCount]struct {
+		s string
+		v any
+	}
+	source        string
+	key, network  any
+	scopes        []string
+	scopesJSON    any
+	sourceCounted bool
+}
+
+// The indexes of the text columns in usageColumns.
+const (
+	colTokenID     = 1
+	colTokenName   = 2
+	colVersionID   = 3
+	colFingerprint = 4
+	colCode        = 5
+	colEndpoint    = 6
+	colSourceIP    = 7
+	colUserAgent   = 10
+	colMethod      = 11
+	colPath        = 12
+	colCaller      = 14
+	colInstance    = 15
+)
+
+// str is s as a column's argument, boxed once while the column repeats.
+func (b *usageBoxes) str(col int, s string) any {
+	c := &b.text[col]
+	if c.v != nil && c.s == s {
+		return c.v
+	}
+	c.s, c.v = s, text(s)
+	return c.v
+}
+
+// row appends e's arguments, in usageColumns' order, to args.
+func (b *usageBoxes) row(args []any, e *UsageEvent) []any {
+	if !b.sourceCounted || e.SourceIP != b.source {
+		b.source, b.sourceCounted = e.SourceIP, true
+		b.key = nil
+		if k := sourceKey(e.SourceIP); k != nil {
+			b.key = k
+		}
+		b.network = UsageNetwork(e.SourceIP)
+	}
+	if b.scopesJSON == nil || !slices.Equal(e.ScopesRequired, b.scopes) {
+		b.scopes, b.scopesJSON = e.ScopesRequired, text(scopesJSON(e.ScopesRequired))
+	}
+	return append(args, micros(e.At), b.str(colTokenID, e.TokenID), b.str(colTokenName, e.TokenName),
+		b.str(colVersionID, e.VersionID), b.str(colFingerprint, e.Fingerprint), b.str(colCode, e.Code),
+		b.str(colEndpoint, e.Endpoint), b.str(colSourceIP, e.SourceIP), b.key, b.network,
+		b.str(colUserAgent, e.UserAgent), b.str(colMethod, e.Method), b.str(colPath, e.Path),
+		b.scopesJSON, b.str(colCaller, e.Caller), b.str(colInstance, e.Instance), e.Honeytoken)
+}
+
+// scopesJSON is scopes as the scopes_required column holds them, a JSON
+// array ("[]" for none), as json.Marshal writes it.
+func scopesJSON(scopes []string) string {
+	if scopes == nil {
+		scopes = []string{}
+	}
+	sj, _ := json.Marshal(scopes) // a []string always marshals
+	return string(sj)
 }
 
 // text is s as both engines store it: PostgreSQL refuses NUL and bytes
