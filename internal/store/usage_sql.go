@@ -13,6 +13,9 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // The usage log and the alerts of both engines (the contract is usage.go).
@@ -121,25 +124,32 @@ func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
+	// One transaction holds the events and the rollup. On PostgreSQL it
+	// runs on a connection of its own, so the events go in by COPY on it.
+	var conn *sql.Conn
+	var tx *sql.Tx
+	var err error
 	if s.d == postgresDialect {
 		s.ensureBatchPartitions(ctx, events)
+		if conn, err = s.db.Conn(ctx); err != nil {
+			return fmt.Errorf("append usage events: %w", err)
+		}
+		defer conn.Close()
+		tx, err = conn.BeginTx(ctx, nil)
+	} else {
+		tx, err = s.db.BeginTx(ctx, nil)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("append usage events: begin transaction: %w", err)
 	}
-	var boxes usageBoxes
-	args := make([]any, 0, min(len(events), usageRowsPerInsert)*usageColumnCount)
-	for start := 0; start < len(events); start += usageRowsPerInsert {
-		chunk := events[start:min(start+usageRowsPerInsert, len(events))]
-		args = args[:0]
-		for i := range chunk {
-			args = boxes.row(args, &chunk[i])
-		}
-		if err := s.insertUsage(ctx, tx, len(chunk), args); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("append %d usage events: %w", len(events), err)
-		}
+	if conn != nil {
+		err = copyUsage(ctx, conn, events)
+	} else {
+		err = s.insertUsageRows(ctx, tx, events)
+	}
+	if err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("append %d usage events: %w", len(events), err)
 	}
 	if err := s.rollUpUsage(ctx, tx, events); err != nil {
 		_ = tx.Rollback()
@@ -150,6 +160,62 @@ func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) error {
 	}
 	return nil
 }
+
+// insertUsageRows appends events in tx by multi-row INSERTs (SQLite).
+func (s *sqlStore) insertUsageRows(ctx context.Context, tx *sql.Tx, events []UsageEvent) error {
+	var boxes usageBoxes
+	args := make([]any, 0, min(len(events), usageRowsPerInsert)*usageColumnCount)
+	for start := 0; start < len(events); start += usageRowsPerInsert {
+		chunk := events[start:min(start+usageRowsPerInsert, len(events))]
+		args = args[:0]
+		for i := range chunk {
+			args = boxes.row(args, &chunk[i])
+		}
+		if err := s.insertUsage(ctx, tx, len(chunk), args); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyUsage appends events by COPY on conn, inside the transaction open
+// on it (PostgreSQL): no statement of thousands of parameters to parse
+// and plan, and rows routed to the day partitions (or DEFAULT) as an
+// INSERT's are. COPY FROM needs the INSERT grant only.
+func copyUsage(ctx context.Context, conn *sql.Conn, events []UsageEvent) error {
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("the pgx driver gave a %T", dc)
+		}
+		n, err := c.Conn().CopyFrom(ctx, pgx.Identifier{"usage_events"}, usageColumnNames, &usageCopy{events: events, i: -1})
+		if err == nil && n != int64(len(events)) {
+			err = fmt.Errorf("copied %d of the events", n)
+		}
+		return err
+	})
+}
+
+// usageColumnNames are usageColumns, one a name.
+var usageColumnNames = strings.Split(usageColumns, ", ")
+
+// usageCopy is a batch as pgx's CopyFrom reads it: one row at a time, in
+// a slice it encodes before asking for the next.
+type usageCopy struct {
+	events []UsageEvent
+	i      int
+	boxes  usageBoxes
+	row    []any
+}
+
+func (u *usageCopy) Next() bool { u.i++; return u.i < len(u.events) }
+
+func (u *usageCopy) Values() ([]any, error) {
+	u.row = u.boxes.row(u.row[:0], &u.events[u.i])
+	return u.row, nil
+}
+
+func (u *usageCopy) Err() error { return nil }
 
 // insertUsage runs one multi-row INSERT of n events in tx. A full chunk,
 // what every batch is made of under load, runs a statement prepared once
