@@ -366,3 +366,32 @@ func TestUsageRollupBackfill(t *testing.T) {
 		})
 	}
 }
+
+// TestUsageRollupHostileText: scopes and names that are not valid text on
+// PostgreSQL (NUL, bytes that are not UTF-8) are stored as U+FFFD, as the
+// events are; two that become the same scope count once an event, and the
+// batch is never refused.
+func TestUsageRollupHostileText(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, st store.Store, _ string) {
+		ctx := t.Context()
+		at := usageDay.Add(time.Hour)
+		if err := usageLog(t, st).AppendUsage(ctx, []store.UsageEvent{
+			scoped(at, "id-x", "x\x00", "valid", "a\x00", "a\xff", "b"),
+			scoped(at.Add(time.Second), "id-x", "x\xfe", "valid", "a\xff"),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := usageRollup(t, st).ScopeUses(ctx, usageDay)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []store.ScopeUse{
+			{TokenID: "id-x", TokenName: "x\uFFFD", Scope: "a\uFFFD", Uses: 2, LastAt: at.Add(time.Second)},
+			{TokenID: "id-x", TokenName: "x\uFFFD", Scope: "b", Uses: 1, LastAt: at},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("ScopeUses:\n got %+v\nwant %+v", got, want)
+		}
+	})
+}
