@@ -13,7 +13,10 @@
 # with the usage log on against off, two serve processes side by side on
 # CPU 0, on SQLite and on PostgreSQL (a throwaway server, on CPU 0 too, when
 # its binaries are installed; PG=0 skips it), goal on >= 0.8x off, and the
-# events the "on" server wrote and dropped (goal: none dropped).
+# events the "on" server wrote and dropped (goal: none dropped), and the
+# CPU time a verification costs each server (PostgreSQL's processes
+# counted in), which a shared machine's load does not change as it
+# changes requests/s.
 #
 #   bench/serve.sh                  # ROUNDS=5 DURATION=5s CONNECTIONS=32 EXTRA=100000
 #   KEEP=1 bench/serve.sh           # keep the work folder (wrk's output, the logs)
@@ -145,6 +148,7 @@ bench() {
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
   errors=$(awk '/Socket errors:/ {sub(/.*Socket errors: /, ""); print}' <<<"$out")
+  last_requests=$(awk '/ requests in / {print $1}' <<<"$out")
   echo "$e $label $rps $p50 $p90 $p99 ${non2xx:-0} ${errors:-none}" | tee -a "$work/results" | sed 's/^/  /'
 }
 
@@ -210,6 +214,39 @@ ON_ADDR=127.0.0.1:18431
 # metric ADDR NAME: a metric's value from /metrics.
 metric() { curl -fs "http://$1/metrics" | awk -v n="$2" '$1 == n {print $2}'; }
 declare -A written dropped served
+# cpu_ticks PID...: the CPU time (user and system, in clock ticks) the
+# processes used so far; 0 for one that is gone.
+cpu_ticks() {
+  local t=0 pid v
+  for pid in "$@"; do
+    v=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+    t=$((t + ${v:-0}))
+  done
+  echo $t
+}
+# pg_pids: PostgreSQL's processes (the postmaster and its children), when
+# it runs: its CPU counts as the "on" server's (the writes are the usage
+# log's).
+pg_pids() {
+  [ -n "${pgdir:-}" ] && [ -f "$pgdir/data/postmaster.pid" ] || return 0
+  local pm
+  pm=$(head -1 "$pgdir/data/postmaster.pid")
+  echo "$pm" $(pgrep -P "$pm")
+}
+# cpu_round ADDR LABEL PID: one bench round of verify, appending "label
+# requests ticks" to $work/cpu: the server's CPU and PostgreSQL's in the
+# round. On a shared machine the requests/s depend on what CPU 0 gave the
+# server; its CPU time per request does not.
+cpu_round() {
+  local addr=$1 label=$2 pid=$3 before after pgs
+  pgs=$(pg_pids)
+  before=$(cpu_ticks "$pid" $pgs)
+  bench verify "$addr" "$label" "$values/verify.lua"
+  # A PostgreSQL backend that began in the round counts from 0: take each
+  # pid once.
+  after=$(cpu_ticks $(echo "$pid" $pgs $(pg_pids) | tr ' ' '\n' | sort -u))
+  echo "$label $last_requests $((after - before))" >>"$work/cpu"
+}
 # usage_rounds ENGINE STORE VALUES: the rounds on one store.
 usage_rounds() {
   local engine=$1 st=$2 values=$3 caller client off_pid on_pid
@@ -235,8 +272,8 @@ EOF
     exit 1
   fi
   for _ in $(seq 1 "$ROUNDS"); do
-    bench verify $OFF_ADDR "usage-$engine/off" "$values/verify.lua"
-    bench verify $ON_ADDR "usage-$engine/on" "$values/verify.lua"
+    cpu_round $OFF_ADDR "usage-$engine/off" "$off_pid"
+    cpu_round $ON_ADDR "usage-$engine/on" "$on_pid"
   done
   # Wait for the queue to drain (at most 30 s) and the last batch's flush
   # interval (1 s), then count.
@@ -291,14 +328,18 @@ echo "| 3 tokens | ${small_startup} s | ${small_rss} MiB | (see the gateway test
 echo "| $EXTRA + 3 tokens | ${startup} s | ${big_rss} MiB | ${reload:-more than 60} s |"
 fi
 echo
-echo "| store | usage log off req/s | on req/s | on / off (goal >= 0.8x) | off latency | on latency | events written | dropped |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| store | usage log off req/s | on req/s | on / off (goal >= 0.8x) | off latency | on latency | events written | dropped | CPU µs a verification off | on | off / on |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+hz=$(getconf CLK_TCK)
 for engine in "${engines_run[@]}"; do
   on=$(awk -v k="usage-$engine/on" '$2 == k' "$work/results" | sort -k3,3n | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
   off=$(awk -v k="usage-$engine/off" '$2 == k' "$work/results" | sort -k3,3n | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
-  echo "$off|$on|${written[$engine]}|${dropped[$engine]}" | awk -F'|' -v e="$engine" '{
+  # The CPU a verification costs, all rounds of each server together.
+  cpu=$(awk -v e="usage-$engine/" -v hz="$hz" 'index($1, e) == 1 {r[$1] += $2; t[$1] += $3}
+    END {f = t[e "off"] / hz * 1e6 / r[e "off"]; o = t[e "on"] / hz * 1e6 / r[e "on"]; printf "%.1f|%.1f|%.2fx", f, o, f / o}' "$work/cpu")
+  echo "$off|$on|${written[$engine]}|${dropped[$engine]}|$cpu" | awk -F'|' -v e="$engine" '{
     split($1, f, " "); split($2, o, " ")
-    printf "| %s | %.0f | %.0f | %.2fx | p50 %s  p99 %s | p50 %s  p99 %s | %s | %s |\n", e, f[3], o[3], o[3] / f[3], f[4], f[6], o[4], o[6], $3, $4
+    printf "| %s | %.0f | %.0f | %.2fx | p50 %s  p99 %s | p50 %s  p99 %s | %s | %s | %s | %s | %s |\n", e, f[3], o[3], o[3] / f[3], f[4], f[6], o[4], o[6], $3, $4, $5, $6, $7
   }'
 done
 non=$(awk '{s += $7} END {print s + 0}' "$work/results")

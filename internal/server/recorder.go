@@ -25,6 +25,8 @@ import (
 type Recorder struct {
 	log         store.UsageLog
 	queue       chan store.UsageEvent
+	kick        chan struct{} // a batch's worth is queued (cap 1)
+	kickAt      int           // the queue's length that kicks the writer
 	batchSize   int
 	interval    time.Duration
 	retries     int
@@ -131,13 +133,16 @@ func NewRecorder(log store.UsageLog, opts ...RecorderOption) *Recorder {
 	r := &Recorder{log: log, batchSize: DefaultUsageBatch, interval: DefaultUsageInterval,
 		retries: 3, backoff: 100 * time.Millisecond, reportEvery: time.Minute,
 		logger: slog.New(slog.DiscardHandler), now: time.Now,
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(r)
 	}
 	if r.queue == nil {
 		r.queue = make(chan store.UsageEvent, DefaultUsageQueue)
 	}
+	// A queue shorter than two batches kicks at half its size, so it
+	// never fills while the writer sleeps.
+	r.kickAt = max(1, min(r.batchSize, cap(r.queue)/2))
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.written = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "tokenward_usage_events_written_total",
@@ -165,6 +170,14 @@ func (r *Recorder) Record(ev store.UsageEvent) {
 	}
 	select {
 	case r.queue <- ev:
+		// The writer sleeps until a batch is queued or the interval ends:
+		// one wake-up a batch, not one an event.
+		if len(r.queue) >= r.kickAt {
+			select {
+			case r.kick <- struct{}{}:
+			default:
+			}
+		}
 	default:
 		r.overflowN.Add(1)
 	}
@@ -224,7 +237,9 @@ func (r *Recorder) Collect(ch chan<- prometheus.Metric) {
 	r.depth.Collect(ch)
 }
 
-// run is the writer: it batches the queue's events until Close.
+// run is the writer: it batches the queue's events until Close. It sleeps
+// until Record kicks it (a batch is queued) or the flush interval ends, so
+// an event waits at most the interval for its write.
 func (r *Recorder) run() {
 	defer close(r.done)
 	tick := time.NewTicker(r.interval)
@@ -232,30 +247,40 @@ func (r *Recorder) run() {
 	batch := make([]store.UsageEvent, 0, r.batchSize)
 	for {
 		select {
-		case ev := <-r.queue:
-			if batch = append(batch, ev); len(batch) >= r.batchSize {
+		case <-r.kick:
+			for len(r.queue) >= r.kickAt {
+				batch = r.take(batch, r.batchSize)
 				batch = r.flush(batch)
 			}
 		case <-tick.C:
+			batch = r.take(batch, len(r.queue))
 			batch = r.flush(batch)
 			r.reportDrops(false)
 		case <-r.stop:
-		drain:
-			for {
-				select {
-				case ev := <-r.queue:
-					if batch = append(batch, ev); len(batch) >= r.batchSize {
-						batch = r.flush(batch)
-					}
-				default:
-					break drain
-				}
+			for len(r.queue) > 0 {
+				batch = r.take(batch, len(r.queue))
 			}
 			r.flush(batch)
 			r.reportDrops(true)
 			return
 		}
 	}
+}
+
+// take moves at most n queued events into batch, writing each batch that
+// fills; it returns the batch to fill next.
+func (r *Recorder) take(batch []store.UsageEvent, n int) []store.UsageEvent {
+	for ; n > 0; n-- {
+		select {
+		case ev := <-r.queue:
+			if batch = append(batch, ev); len(batch) >= r.batchSize {
+				batch = r.flush(batch)
+			}
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // flush writes a batch, retrying a failed write; it returns an empty batch

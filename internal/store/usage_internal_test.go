@@ -1,0 +1,52 @@
+package store
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestUsageColumns checks the column count and indexes AppendUsage builds
+// its rows with against usageColumns.
+func TestUsageColumns(t *testing.T) {
+	cols := strings.Split(usageColumns, ", ")
+	if len(cols) != usageColumnCount {
+		t.Fatalf("usageColumns has %d columns, usageColumnCount says %d", len(cols), usageColumnCount)
+	}
+	for name, i := range map[string]int{"token_id": colTokenID, "token_name": colTokenName, "version_id": colVersionID,
+		"fingerprint": colFingerprint, "code": colCode, "endpoint": colEndpoint, "source_ip": colSourceIP,
+		"user_agent": colUserAgent, "method": colMethod, "path": colPath, "caller": colCaller, "instance": colInstance} {
+		if cols[i] != name {
+			t.Errorf("column %d is %s, not %s", i, cols[i], name)
+		}
+	}
+}
+
+// TestUsageBoxesRows checks that a row's arguments are its own event's
+// whatever the rows before it held: the boxes kept from one row never
+// leak a value into the next.
+func TestUsageBoxesRows(t *testing.T) {
+	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	evs := []UsageEvent{
+		{At: at, TokenID: "t1", TokenName: "a", Code: "valid", Endpoint: "verify", SourceIP: "10.0.0.1", ScopesRequired: []string{"x:read"}, Caller: "c"},
+		{At: at.Add(time.Second), TokenID: "t1", TokenName: "a", Code: "valid", Endpoint: "verify", SourceIP: "10.0.0.1", ScopesRequired: []string{"x:read"}, Caller: "c"},
+		{At: at, Code: "malformed", Endpoint: "authz", UserAgent: "ua\x00", Method: "GET", Path: "/p", Honeytoken: true},
+		{At: at, TokenID: "t2", TokenName: "b", Code: "valid", Endpoint: "verify", SourceIP: "2001:db8::1", ScopesRequired: []string{"x:read", "y"}},
+	}
+	var b usageBoxes
+	for i := range evs {
+		e := &evs[i]
+		scopes := scopesJSON(e.ScopesRequired)
+		var key any
+		if k := sourceKey(e.SourceIP); k != nil {
+			key = k
+		}
+		want := []any{micros(e.At), text(e.TokenID), text(e.TokenName), text(e.VersionID), text(e.Fingerprint), text(e.Code),
+			text(e.Endpoint), text(e.SourceIP), key, UsageNetwork(e.SourceIP), text(e.UserAgent), text(e.Method), text(e.Path),
+			scopes, text(e.Caller), text(e.Instance), e.Honeytoken}
+		if got := b.row(nil, e); !reflect.DeepEqual(got, want) {
+			t.Errorf("event %d: row\n%#v\nwant\n%#v", i, got, want)
+		}
+	}
+}
