@@ -358,7 +358,7 @@ func alertFindings(s *snapshot, _ Options) []Finding {
 		level         review.Level
 	}
 	presented := map[[2]string]*group{} // detector, token
-	open := map[string]*group{}          // detector
+	open := map[string]*group{}         // detector
 	for _, a := range s.alerts {
 		at := a.At.UTC()
 		if (a.Detector == detect.ExpiredVersionUsed || a.Detector == detect.RevokedVersionUsed) && !at.Before(s.since) {
