@@ -74,7 +74,11 @@ type UsageLog interface {
 	// false when it never was.
 	LastUsed(ctx context.Context, tokenID string) (at time.Time, ip string, ok bool, err error)
 	// PruneUsage removes the events older than before (whole partitions on
-	// PostgreSQL) and says what it removed.
+	// PostgreSQL) and says what it removed. The daily rollup loses the
+	// rows of the days that end by before; the day before falls in keeps
+	// its rows whole (on SQLite they still count that day's events before
+	// the cut, which are gone; on PostgreSQL that day's partition stays
+	// too).
 	PruneUsage(ctx context.Context, before time.Time) (UsagePruned, error)
 	// EnsureUsagePartitions creates the daily partitions from the day of
 	// from through days days ahead; on SQLite it does nothing.
@@ -145,11 +149,17 @@ type ScopeUse struct {
 // the events are millions. AppendUsage keeps it in the transaction that
 // appends the events, and PruneUsage prunes it with them.
 type UsageRollup interface {
-	// UsageDays returns the rows of the days from the day of since to the
-	// day before until (zero until: no bound), by day, then token name.
+	// UsageDays returns the tokens' totals of the whole UTC days from the
+	// day since falls in up to the day until falls in, that day excluded
+	// (zero since or until: no bound), by day, then token name: since
+	// 2026-12-01T15:00Z and until 2026-12-03T09:00Z give the rows of
+	// December 1 and 2. A token renamed in the window has the name of its
+	// newest event on each day.
 	UsageDays(ctx context.Context, since, until time.Time) ([]UsageDay, error)
-	// ScopeUses returns one row per token and required scope over the days
-	// from the day of since on, by token name, then scope.
+	// ScopeUses returns one row per token (by id) and required scope,
+	// summed over the whole UTC days from the day since falls in on, by
+	// token name, then scope. A token that no valid verification asked
+	// for a scope has no row.
 	ScopeUses(ctx context.Context, since time.Time) ([]ScopeUse, error)
 }
 

@@ -156,6 +156,10 @@ func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) error {
 			return fmt.Errorf("append %d usage events: %w", len(events), err)
 		}
 	}
+	if err := s.rollUpUsage(ctx, tx, events); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("append %d usage events: commit: %w", len(events), err)
 	}
@@ -350,7 +354,8 @@ func (s *sqlStore) LastUsed(ctx context.Context, tokenID string) (time.Time, str
 	return fromMicros(at), ip, true, nil
 }
 
-func (s *sqlStore) PruneUsage(ctx context.Context, before time.Time) (UsagePruned, error) {
+// pruneUsageEvents is PruneUsage's removal of the events.
+func (s *sqlStore) pruneUsageEvents(ctx context.Context, before time.Time) (UsagePruned, error) {
 	var p UsagePruned
 	if s.d == postgresDialect {
 		// Whole days first: dropping a partition costs the same for any

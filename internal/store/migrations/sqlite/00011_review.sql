@@ -30,7 +30,7 @@ CREATE TABLE usage_daily (
 CREATE INDEX usage_daily_day ON usage_daily (day);
 
 -- The events logged before this migration, rolled up as AppendUsage would
--- have.
+-- have (an event that lists a scope twice counts once).
 INSERT INTO usage_daily (token_id, day, scope, token_name, uses, failures, last_at)
 SELECT token_id, day, '', name, uses, failures, last FROM (
     SELECT token_id, (at / 86400000000) * 86400000000 AS day, COUNT(*) AS uses,
@@ -40,7 +40,7 @@ SELECT token_id, day, '', name, uses, failures, last FROM (
 ) t;
 INSERT INTO usage_daily (token_id, day, scope, token_name, uses, failures, last_at)
 SELECT token_id, day, scope, name, uses, 0, last FROM (
-    SELECT e.token_id, (e.at / 86400000000) * 86400000000 AS day, j.value AS scope, COUNT(*) AS uses,
+    SELECT e.token_id, (e.at / 86400000000) * 86400000000 AS day, j.value AS scope, COUNT(DISTINCT e.seq) AS uses,
            MAX(e.at) AS last, e.token_name AS name
     FROM usage_events e, json_each(e.scopes_required) j
     WHERE e.token_id <> '' AND e.code = 'valid' AND j.value <> ''

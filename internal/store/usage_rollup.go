@@ -1,0 +1,253 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// The usage log's daily rollup (usage_daily, migration 00011, whose
+// comment is the contract): AppendUsage folds each batch into it in the
+// transaction that appends the events, PruneUsage prunes it with them, and
+// UsageDays and ScopeUses read it.
+
+var (
+	_ UsageRollup = (*sqlStore)(nil)
+	_ UsageRollup = readOnlyStore{}
+)
+
+const (
+	// dayMicros is a day in the microseconds the store counts time in.
+	dayMicros = int64(day / time.Microsecond)
+	// usageDailyRowsPerUpsert bounds one multi-row upsert of the rollup:
+	// 7 parameters a row stay far below both engines' limits.
+	usageDailyRowsPerUpsert = 1000
+	// usageDailyColumns are the columns rollUpUsage writes, in its order.
+	usageDailyColumns = `token_id, day, scope, token_name, uses, failures, last_at`
+)
+
+// usageDailyKey is a row of the rollup: a token's UTC day, scope ”
+// being its totals.
+type usageDailyKey struct {
+	tokenID string
+	day     int64
+	scope   string
+}
+
+// usageDailyCount is what a batch adds to one row of the rollup.
+type usageDailyCount struct {
+	name           string // the token's name at last
+	uses, failures int64
+	last           int64
+}
+
+// microsDay is the UTC midnight starting the day of us, both in
+// microseconds.
+func microsDay(us int64) int64 {
+	d := us - us%dayMicros
+	if us < 0 && d != us {
+		d -= dayMicros
+	}
+	return d
+}
+
+// usageDailyCounts aggregates a batch as the rollup counts it: per token,
+// UTC day and scope; the totals row (”) counts every event and the
+// failures, a scope's row the valid events that required the scope (once
+// an event, however often it lists it). Events of no token are left out.
+func usageDailyCounts(events []UsageEvent) map[usageDailyKey]*usageDailyCount {
+	counts := make(map[usageDailyKey]*usageDailyCount, 16)
+	add := func(k usageDailyKey, name string, at int64, failed bool) {
+		c := counts[k]
+		if c == nil {
+			c = &usageDailyCount{name: name, last: at}
+			counts[k] = c
+		}
+		c.uses++
+		if failed {
+			c.failures++
+		}
+		// The later event names the row; of events at the same time, the
+		// one appended last, as the upsert's >= decides across batches.
+		if at >= c.last {
+			c.last, c.name = at, name
+		}
+	}
+	for _, e := range events {
+		if e.TokenID == "" {
+			continue
+		}
+		at := micros(e.At)
+		id, name := text(e.TokenID), text(e.TokenName)
+		k := usageDailyKey{tokenID: id, day: microsDay(at)}
+		valid := e.Code == "valid"
+		add(k, name, at, !valid)
+		if !valid {
+			continue
+		}
+	scopes:
+		for i, sc := range e.ScopesRequired {
+			if sc == "" {
+				continue
+			}
+			for _, prev := range e.ScopesRequired[:i] {
+				if prev == sc {
+					continue scopes
+				}
+			}
+			k.scope = text(sc)
+			add(k, name, at, false)
+		}
+	}
+	return counts
+}
+
+// rollUpUsage adds a batch of events to the daily rollup inside tx, the
+// transaction that appends them: one multi-row upsert for a batch of the
+// server's size. Rows go in key order so two writers on PostgreSQL lock
+// the rows they share in the same order and never deadlock.
+func (s *sqlStore) rollUpUsage(ctx context.Context, tx *sql.Tx, events []UsageEvent) error {
+	counts := usageDailyCounts(events)
+	if len(counts) == 0 {
+		return nil
+	}
+	keys := make([]usageDailyKey, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.tokenID != b.tokenID {
+			return a.tokenID < b.tokenID
+		}
+		if a.day != b.day {
+			return a.day < b.day
+		}
+		return a.scope < b.scope
+	})
+	greatest := "MAX"
+	if s.d == postgresDialect {
+		greatest = "GREATEST"
+	}
+	conflict := ` ON CONFLICT (token_id, day, scope) DO UPDATE SET uses = usage_daily.uses + excluded.uses,
+		failures = usage_daily.failures + excluded.failures,
+		last_at = ` + greatest + `(usage_daily.last_at, excluded.last_at),
+		token_name = CASE WHEN excluded.last_at >= usage_daily.last_at THEN excluded.token_name ELSE usage_daily.token_name END`
+	for start := 0; start < len(keys); start += usageDailyRowsPerUpsert {
+		chunk := keys[start:min(start+usageDailyRowsPerUpsert, len(keys))]
+		var b strings.Builder
+		b.Grow(100 + len(conflict) + len(chunk)*16)
+		b.WriteString(`INSERT INTO usage_daily (` + usageDailyColumns + `) VALUES `)
+		args := make([]any, 0, len(chunk)*7)
+		for i, k := range chunk {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?,?,?,?,?,?,?)")
+			c := counts[k]
+			args = append(args, k.tokenID, k.day, k.scope, c.name, c.uses, c.failures, c.last)
+		}
+		b.WriteString(conflict)
+		if _, err := tx.ExecContext(ctx, s.d.bind(b.String()), args...); err != nil {
+			return fmt.Errorf("append %d usage events: daily rollup: %w", len(events), err)
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) UsageDays(ctx context.Context, since, until time.Time) ([]UsageDay, error) {
+	query := `SELECT token_id, token_name, day, uses, failures, last_at FROM usage_daily WHERE scope = '' AND day >= ?`
+	args := []any{micros(dayStart(since))}
+	if !until.IsZero() {
+		query, args = query+` AND day < ?`, append(args, micros(dayStart(until)))
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.bind(query+` ORDER BY day, token_name, token_id`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read the daily usage: %w", err)
+	}
+	defer rows.Close()
+	out := []UsageDay{}
+	for rows.Next() {
+		var u UsageDay
+		var d, last int64
+		if err := rows.Scan(&u.TokenID, &u.TokenName, &d, &u.Uses, &u.Failures, &last); err != nil {
+			return nil, fmt.Errorf("read the daily usage: %w", err)
+		}
+		u.Day, u.LastAt = fromMicros(d), fromMicros(last)
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the daily usage: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) ScopeUses(ctx context.Context, since time.Time) ([]ScopeUse, error) {
+	// The name of the newest row: SQLite takes a bare column from the row
+	// of the one MAX; PostgreSQL has to be told.
+	name := `token_name`
+	if s.d == postgresDialect {
+		name = `(array_agg(token_name ORDER BY last_at DESC))[1]`
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.bind(`SELECT token_id, `+name+` AS name, scope, CAST(SUM(uses) AS BIGINT), MAX(last_at)
+		FROM usage_daily WHERE scope <> '' AND day >= ? GROUP BY token_id, scope ORDER BY name, token_id, scope`), micros(dayStart(since)))
+	if err != nil {
+		return nil, fmt.Errorf("read the scopes used: %w", err)
+	}
+	defer rows.Close()
+	out := []ScopeUse{}
+	for rows.Next() {
+		var u ScopeUse
+		var last int64
+		if err := rows.Scan(&u.TokenID, &u.TokenName, &u.Scope, &u.Uses, &last); err != nil {
+			return nil, fmt.Errorf("read the scopes used: %w", err)
+		}
+		u.LastAt = fromMicros(last)
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the scopes used: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) PruneUsage(ctx context.Context, before time.Time) (UsagePruned, error) {
+	p, err := s.pruneUsageEvents(ctx, before)
+	if err != nil {
+		return p, err
+	}
+	return p, s.pruneUsageDaily(ctx, before)
+}
+
+// pruneUsageDaily removes the rollup's rows of the days that end by
+// before, one day a transaction so a long-unpruned store never holds the
+// SQLite write lock for long. The day before falls in keeps its rows
+// whole, as PostgreSQL keeps that day's partition.
+func (s *sqlStore) pruneUsageDaily(ctx context.Context, before time.Time) error {
+	rows, err := s.db.QueryContext(ctx, s.d.bind(`SELECT DISTINCT day FROM usage_daily WHERE day < ? ORDER BY day`), micros(dayStart(before)))
+	if err != nil {
+		return fmt.Errorf("prune the daily usage: %w", err)
+	}
+	var days []int64
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return fmt.Errorf("prune the daily usage: %w", err)
+		}
+		days = append(days, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("prune the daily usage: %w", err)
+	}
+	for _, d := range days {
+		if _, err := s.db.ExecContext(ctx, s.d.bind(`DELETE FROM usage_daily WHERE day = ?`), d); err != nil {
+			return fmt.Errorf("prune the daily usage of %s: %w", fromMicros(d).Format(time.DateOnly), err)
+		}
+	}
+	return nil
+}
