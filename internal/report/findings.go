@@ -269,7 +269,7 @@ func rotationFindings(s *snapshot, _ Options) []Finding {
 		if ti.Pending != nil {
 			out = append(out, Finding{Level: review.Warn, Kind: KindRotationUnfinished, Token: ti.Name,
 				Detail: fmt.Sprintf("a rotation of `%s` began on %s and has not finished: its new version is still pending", ti.Name, date(ti.Pending.CreatedAt)),
-				Fix:    fmt.Sprintf("run `tokenward rotate --token %s` to resume it, after fixing what its failed delivery below says", ti.Name)})
+				Fix:    fmt.Sprintf("run `tokenward rotate --token %s` to resume it; if it fails again, its error says which destination refused the new value", ti.Name)})
 		}
 		out = append(out, deliveryFindings(s, ti)...)
 	}
