@@ -365,7 +365,7 @@ func usageApplies(ti registry.TokenInfo) bool {
 // busiest is the chart's series: the n tokens with the most verifications
 // in the window, most first, then by name.
 func (s *snapshot) busiest(n int) []Series {
-	var out []Series
+	out := []Series{}
 	for _, ti := range s.tokens {
 		u := s.usage[ti.ID]
 		if u == nil || u.uses == 0 || ti.Honeytoken {
