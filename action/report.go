@@ -77,7 +77,11 @@ func (c *cli) report(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.fail(exitTrouble, "%v", err)
 	}
-	md := rep.Markdown()
+	// The Markdown is rendered only when something shows it.
+	var md string
+	if s.format == "markdown" || c.getenv("GITHUB_STEP_SUMMARY") != "" || c.inWorkflow() {
+		md = rep.Markdown()
+	}
 	if s.format == "json" {
 		_, err = c.stdout.Write(rep.JSON())
 	} else {

@@ -192,7 +192,7 @@ func unusedScopes(s *snapshot, opts Options) []Finding {
 				rest := slices.DeleteFunc(slices.Clone(s.roles[r]), func(sc string) bool { return sc == f.scope })
 				line := fmt.Sprintf("it comes through role `%s`: remove it from the `tokenward_role` `%s` (`scopes = %s`)", r, r, quoted(rest))
 				if len(others) > 0 {
-					line += fmt.Sprintf(", which takes it from the role's other holders too (%s), or drop the role from this token and grant the scopes it uses directly", ticked(others))
+					line += fmt.Sprintf(", which takes it from the role's other holders too (%s), or drop the role from this token and grant the scopes it uses directly", some(others))
 				}
 				fix = append(fix, line)
 			}
@@ -207,7 +207,16 @@ func via(g *grant, name string, holders map[string][]string) string {
 	if g.own {
 		return fmt.Sprintf(" in the `scopes` of the `tokenward_token` whose name is `%s`", name)
 	}
-	return fmt.Sprintf(" in the `tokenward_role` `%s` (held by %s)", g.roles[0], ticked(holders[g.roles[0]]))
+	return fmt.Sprintf(" in the `tokenward_role` `%s` (held by %s)", g.roles[0], some(holders[g.roles[0]]))
+}
+
+// some lists up to five names, and how many more there are: a role held
+// by thousands of tokens must not make every finding about it that long.
+func some(names []string) string {
+	if len(names) <= 5 {
+		return ticked(names)
+	}
+	return fmt.Sprintf("%s and %d others", ticked(names[:5]), len(names)-5)
 }
 
 // policyToken is what the policy checks of a stored token, as the
@@ -421,10 +430,8 @@ func alertFindings(s *snapshot, _ Options) []Finding {
 		}
 		sort.Strings(tokens)
 		detail := fmt.Sprintf("%d open %s alerts, raised from %s to %s", g.n, d, date(g.first), date(g.latest))
-		if len(tokens) > 5 {
-			detail += fmt.Sprintf(", on %s and %d other tokens", ticked(tokens[:5]), len(tokens)-5)
-		} else if len(tokens) > 0 {
-			detail += ", on " + ticked(tokens)
+		if len(tokens) > 0 {
+			detail += ", on " + some(tokens)
 		}
 		level := max(g.level, review.Info)
 		out = append(out, Finding{Level: level, Kind: KindOpenAlerts, Detail: detail,

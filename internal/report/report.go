@@ -170,7 +170,7 @@ type snapshot struct {
 type tokenUse struct {
 	uses, failures int64
 	lastAt         time.Time
-	perDay         map[time.Time][2]int64
+	perDay         [][2]int64 // by day of the window: uses, failures
 	scopes         map[string]int64 // required scope → valid verifications
 }
 
@@ -266,19 +266,23 @@ func (s *snapshot) readUsage(ctx context.Context, reg *registry.Registry, opts O
 			return fmt.Errorf("report: %w", err)
 		}
 	}
-	days, err := roll.UsageDays(ctx, s.since, time.Time{})
-	if err != nil {
-		return fmt.Errorf("report: read the daily usage: %w", err)
-	}
-	for _, d := range days {
-		u := s.use(d.TokenID)
-		u.uses += d.Uses
-		u.failures += d.Failures
-		if d.LastAt.After(u.lastAt) {
-			u.lastAt = d.LastAt
+	// A day at a time, so that only one day's rows (one per token used
+	// that day) are held at once.
+	for i, d := range s.days {
+		days, err := roll.UsageDays(ctx, d, d.AddDate(0, 0, 1))
+		if err != nil {
+			return fmt.Errorf("report: read the usage of %s: %w", date(d), err)
 		}
-		c := u.perDay[day(d.Day)]
-		u.perDay[day(d.Day)] = [2]int64{c[0] + d.Uses, c[1] + d.Failures}
+		for _, ud := range days {
+			u := s.use(ud.TokenID)
+			u.uses += ud.Uses
+			u.failures += ud.Failures
+			if ud.LastAt.After(u.lastAt) {
+				u.lastAt = ud.LastAt
+			}
+			u.perDay[i][0] += ud.Uses
+			u.perDay[i][1] += ud.Failures
+		}
 	}
 	uses, err := roll.ScopeUses(ctx, s.since)
 	if err != nil {
@@ -305,7 +309,7 @@ func (s *snapshot) readUsage(ctx context.Context, reg *registry.Registry, opts O
 func (s *snapshot) use(tokenID string) *tokenUse {
 	u := s.usage[tokenID]
 	if u == nil {
-		u = &tokenUse{perDay: map[time.Time][2]int64{}, scopes: map[string]int64{}}
+		u = &tokenUse{perDay: make([][2]int64, len(s.days)), scopes: map[string]int64{}}
 		s.usage[tokenID] = u
 	}
 	return u
@@ -373,8 +377,7 @@ func (s *snapshot) busiest(n int) []Series {
 		}
 		se := Series{Token: ti.Name, Total: u.uses, Failed: u.failures,
 			Uses: make([]int64, len(s.days)), Failures: make([]int64, len(s.days))}
-		for i, d := range s.days {
-			c := u.perDay[d]
+		for i, c := range u.perDay {
 			se.Uses[i], se.Failures[i] = c[0], c[1]
 		}
 		out = append(out, se)
