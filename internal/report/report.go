@@ -170,7 +170,7 @@ type snapshot struct {
 type tokenUse struct {
 	uses, failures int64
 	lastAt         time.Time
-	perDay         [][2]int64 // by day of the window: uses, failures
+	perDay         [][2]int64       // by day of the window: uses, failures
 	scopes         map[string]int64 // required scope → valid verifications
 }
 
