@@ -28,8 +28,8 @@ var sections = []section{
 
 // Markdown renders the report: a chart of the busiest tokens' use, then
 // one section per kind of trouble, each finding with its level and fix.
-// It holds no time but the window's dates, so an unchanged store renders
-// the same text on another day's run only when the window is the same.
+// It holds no time but the window's dates: the same store and clock render
+// the same text, so a workflow can edit an issue only when it changed.
 func (r *Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## tokenward report: risk %s\n\n", strings.ToUpper(r.Risk.String()))
