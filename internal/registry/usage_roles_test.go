@@ -108,6 +108,22 @@ func TestPostgresServerUsageRole(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("append usage events as the server role: %v", err)
 	}
+	// The batch's event of a token was rolled up, and a second batch adds
+	// to its row (the upsert's UPDATE).
+	if err := u.AppendUsage(ctx, []store.UsageEvent{{At: time.Now(), TokenID: "x", TokenName: "ci", Code: "expired", SourceIP: "192.0.2.1"}}); err != nil {
+		t.Fatalf("append to the day's rollup as the server role: %v", err)
+	}
+	rollup, err := reg.UsageRollup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	days, err := rollup.UsageDays(ctx, time.Now().Add(-24*time.Hour), time.Time{})
+	if err != nil {
+		t.Fatalf("read the daily rollup as the server role: %v", err)
+	}
+	if len(days) != 1 || days[0].Uses != 2 || days[0].Failures != 1 {
+		t.Errorf("daily rollup %+v, want the token's two events of today, one failed", days)
+	}
 	parts, err := store.UsagePartitions(ctx, reg.Store())
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +144,7 @@ func TestPostgresServerUsageRole(t *testing.T) {
 
 	refused(t, serverDSN, "the server role",
 		`DELETE FROM usage_events`,
+		`DELETE FROM usage_daily`,
 		`UPDATE alerts SET acked_by = 'mallory'`,
 		`DELETE FROM alerts`,
 		`DELETE FROM audit_events`,
@@ -164,8 +181,8 @@ func TestPostgresUsageMaintainRole(t *testing.T) {
 	now := time.Now().UTC()
 	ou, _ := store.AsUsageLog(owner)
 	if err := ou.AppendUsage(ctx, []store.UsageEvent{
-		{At: now.Add(-100 * 24 * time.Hour), TokenName: "ci", Code: "valid"},
-		{At: now.Add(-time.Hour), TokenName: "ci", Code: "valid"},
+		{At: now.Add(-100 * 24 * time.Hour), TokenID: "x", TokenName: "ci", Code: "valid"},
+		{At: now.Add(-time.Hour), TokenID: "x", TokenName: "ci", Code: "valid"},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +214,11 @@ func TestPostgresUsageMaintainRole(t *testing.T) {
 	if p.Count != 2 {
 		t.Errorf("pruned %+v, want the two old events", p)
 	}
+	// The old day's rollup went with its events; today's stays.
+	or, _ := store.AsUsageRollup(owner)
+	if days, err := or.UsageDays(ctx, time.Time{}, time.Time{}); err != nil || len(days) != 1 || !days[0].Day.Equal(now.Truncate(24*time.Hour)) {
+		t.Errorf("daily rollup after maintain: %+v, %v; want today's row only", days, err)
+	}
 	parts, _ := store.UsagePartitions(ctx, owner)
 	if len(parts) != 8 || !parts[7].Equal(now.Truncate(24*time.Hour).Add(7*24*time.Hour)) {
 		t.Errorf("partitions %v, want today and 7 days ahead", parts)
@@ -212,6 +234,8 @@ func TestPostgresUsageMaintainRole(t *testing.T) {
 		`SELECT COUNT(*) FROM tokens`,
 		`SELECT COUNT(*) FROM token_versions`,
 		`INSERT INTO usage_events (at, code) VALUES (0, 'valid')`,
+		`INSERT INTO usage_daily (token_id, day, scope, uses, last_at) VALUES ('x', 0, '', 1, 0)`,
+		`UPDATE usage_daily SET uses = 0`,
 		`UPDATE alerts SET detail = 'nothing to see'`,
 		`DELETE FROM alerts`,
 		`DELETE FROM audit_events`)

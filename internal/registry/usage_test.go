@@ -50,6 +50,19 @@ func TestMaintainUsage(t *testing.T) {
 		if p != want {
 			t.Errorf("pruned %+v, want %+v", p, want)
 		}
+		// The registry's signing wrapper reaches the daily rollup, which
+		// lost the days wholly before the cut.
+		rollup, err := f.reg.UsageRollup()
+		if err != nil {
+			t.Fatal(err)
+		}
+		days, err := rollup.UsageDays(ctx, time.Time{}, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(days) != 2 || !days[0].Day.Equal(time.Date(2026, 9, 4, 0, 0, 0, 0, time.UTC)) || !days[1].Day.Equal(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)) {
+			t.Errorf("daily rollup after the prune: %+v, want September 4 and December 2", days)
+		}
 		e := lastAudit(t, f.st)
 		wantDetails := map[string]string{"count": "2", "from": "2026-08-24T09:30:00Z", "to": "2026-09-02T09:30:00Z",
 			"before": "2026-09-03T09:30:00Z", "retention": "90d"}

@@ -9,14 +9,20 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
 )
 
-// BenchmarkAppendUsageRollup appends batches of 1,000 events of 10 tokens, as
-// the server's writer does at full load, on each engine: the cost of a
-// batch with its daily rollup (10 tokens: about 40 rows of it a batch).
+// BenchmarkAppendUsageRollup appends batches of 1,000 events, as the
+// server's writer does at full load, on each engine: the cost of a batch
+// with its daily rollup, for a batch of 10 tokens (about 40 rows of the
+// rollup) and of 1,000 (about 2,300, as a store of 10,000 busy tokens
+// gives).
 //
 //	go test ./internal/store/ -run '^$' -bench AppendUsageRollup -benchtime 30x -count 5
 func BenchmarkAppendUsageRollup(b *testing.B) {
-	for _, engine := range []string{"sqlite", "postgres"} {
-		b.Run(engine, func(b *testing.B) {
+	for _, c := range []struct {
+		engine string
+		tokens int
+	}{{"sqlite", 10}, {"postgres", 10}, {"sqlite", 1000}, {"postgres", 1000}} {
+		engine := c.engine
+		b.Run(fmt.Sprintf("%s/tokens=%d", engine, c.tokens), func(b *testing.B) {
 			ctx := b.Context()
 			dsn := filepath.Join(b.TempDir(), "tokenward.db")
 			if engine == "postgres" {
@@ -31,7 +37,7 @@ func BenchmarkAppendUsageRollup(b *testing.B) {
 			at := time.Now().UTC()
 			batch := make([]store.UsageEvent, 1000)
 			for i := range batch {
-				name := fmt.Sprintf("token-%d", i%10)
+				name := fmt.Sprintf("token-%d", i%c.tokens)
 				code := "valid"
 				if i%50 == 0 {
 					code = "expired"

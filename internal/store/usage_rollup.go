@@ -22,8 +22,8 @@ var (
 const (
 	// dayMicros is a day in the microseconds the store counts time in.
 	dayMicros = int64(day / time.Microsecond)
-	// usageDailyRowsPerUpsert bounds one multi-row upsert of the rollup:
-	// 7 parameters a row stay far below both engines' limits.
+	// usageDailyRowsPerUpsert bounds one multi-row upsert of the rollup on
+	// SQLite: 7 parameters a row stay far below its limit.
 	usageDailyRowsPerUpsert = 1000
 	// usageDailyColumns are the columns rollUpUsage writes, in its order.
 	usageDailyColumns = `token_id, day, scope, token_name, uses, failures, last_at`
@@ -107,7 +107,7 @@ func usageDailyCounts(events []UsageEvent) map[usageDailyKey]*usageDailyCount {
 
 // rollUpUsage adds a batch of events to the daily rollup inside tx, the
 // transaction that appends them: one multi-row upsert for a batch of the
-// server's size. Rows go in key order so two writers on PostgreSQL lock
+// server's size (on PostgreSQL one for any batch). Rows go in key order so two writers on PostgreSQL lock
 // the rows they share in the same order and never deadlock.
 func (s *sqlStore) rollUpUsage(ctx context.Context, tx *sql.Tx, events []UsageEvent) error {
 	counts := usageDailyCounts(events)
@@ -136,6 +136,23 @@ func (s *sqlStore) rollUpUsage(ctx context.Context, tx *sql.Tx, events []UsageEv
 		failures = usage_daily.failures + excluded.failures,
 		last_at = ` + greatest + `(usage_daily.last_at, excluded.last_at),
 		token_name = CASE WHEN excluded.last_at >= usage_daily.last_at THEN excluded.token_name ELSE usage_daily.token_name END`
+	if s.d == postgresDialect {
+		// Seven arrays, not seven parameters a row: one statement text
+		// for any batch, and no VALUES list of thousands of rows to parse
+		// and plan.
+		ids, days, scopes, names := make([]string, len(keys)), make([]int64, len(keys)), make([]string, len(keys)), make([]string, len(keys))
+		uses, failures, lasts := make([]int64, len(keys)), make([]int64, len(keys)), make([]int64, len(keys))
+		for i, k := range keys {
+			c := counts[k]
+			ids[i], days[i], scopes[i], names[i], uses[i], failures[i], lasts[i] = k.tokenID, k.day, k.scope, c.name, c.uses, c.failures, c.last
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO usage_daily (`+usageDailyColumns+`)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])`+conflict,
+			ids, days, scopes, names, uses, failures, lasts); err != nil {
+			return fmt.Errorf("append %d usage events: daily rollup: %w", len(events), err)
+		}
+		return nil
+	}
 	for start := 0; start < len(keys); start += usageDailyRowsPerUpsert {
 		chunk := keys[start:min(start+usageDailyRowsPerUpsert, len(keys))]
 		var b strings.Builder
