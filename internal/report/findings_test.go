@@ -2,6 +2,7 @@ package report
 
 import (
 	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -86,4 +87,25 @@ func TestBrokenAuditChain(t *testing.T) {
 			t.Errorf("findings %+v, audit %+v", got, rep.Audit)
 		}
 	})
+}
+
+// TestMarkdownCapsLongSections: a section shows its MaxRows most severe
+// findings and says how many more the JSON lists.
+func TestMarkdownCapsLongSections(t *testing.T) {
+	t.Parallel()
+	rep := &Report{Window: Window{Days: 1}, Busiest: []Series{}}
+	for i := range MaxRows + 5 {
+		rep.Findings = append(rep.Findings, Finding{Level: review.Warn, Kind: KindNeverUsed, Token: fmt.Sprintf("tok-%d", i), Detail: fmt.Sprintf("never used %d", i)})
+	}
+	rep.Findings = append(rep.Findings, Finding{Level: review.High, Kind: KindNeverUsed, Detail: "the severe one"})
+	md := rep.Markdown()
+	if got := strings.Count(md, "| **warn** | never used"); got != MaxRows-1 {
+		t.Errorf("%d warn rows shown, want %d", got, MaxRows-1)
+	}
+	if !strings.Contains(md, "| **high** | the severe one") || !strings.Contains(md, "\n6 more findings of this section are not shown") {
+		t.Errorf("markdown:\n%s", md)
+	}
+	if got := strings.Count(string(rep.JSON()), `"kind": "never_used"`); got != MaxRows+6 {
+		t.Errorf("the JSON lists %d findings, want all %d", got, MaxRows+6)
+	}
 }

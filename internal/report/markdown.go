@@ -3,10 +3,14 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/review"
 )
+
+// MaxRows is how many findings a section of the Markdown shows.
+const MaxRows = 25
 
 // section is one heading of the Markdown and the kinds filed under it.
 type section struct {
@@ -59,9 +63,15 @@ func (r *Report) Markdown() string {
 			}
 			continue
 		}
+		// The most severe first; the rest of a long section is left to
+		// the JSON, so the text fits a step summary (1 MiB) and an issue.
+		sort.SliceStable(rows, func(i, j int) bool { return rows[i].Level > rows[j].Level })
 		b.WriteString("| Level | Finding | What to do |\n|:------|:--------|:-----------|\n")
-		for _, f := range rows {
+		for _, f := range rows[:min(len(rows), MaxRows)] {
 			fmt.Fprintf(&b, "| **%s** | %s | %s |\n", f.Level, cell(f.Detail), cell(f.Fix))
+		}
+		if n := len(rows) - MaxRows; n > 0 {
+			fmt.Fprintf(&b, "\n%d more findings of this section are not shown: `tokenward report --format json` lists them all.\n", n)
 		}
 	}
 	return b.String()
