@@ -1,12 +1,15 @@
-// Command fill prepares the store bench/report.sh measures tokenward
-// report on (SQLite): T tokens (tok-0 … tok-T-1, each holding
+// Command fill prepares a SQLite store to time tokenward report on in
+// minutes, where bench/report.sh seeds one through AppendUsage as the
+// server writes (tens of minutes): T tokens (tok-0 … tok-T-1, each holding
 // billing:read and billing:write, one in four also the role deployer,
 // with a current version) written through the store, then N usage events
 // in SQL over the last D days across the first nine tenths of the tokens
 // (the last tenth is never used), each requiring billing:read (one in 50
 // refused as revoked), and the daily rollup built from them with the
 // migration's backfill. The rows bypass serve's usage writer: the store
-// is for benchmarks only.
+// is for benchmarks only. Then, for example:
+//
+//	TOKENWARD_NOW=2026-11-27T09:00:00Z /usr/bin/time -f '%e s %M KB' tokenward report --store STORE --format json >/dev/null
 package main
 
 import (
