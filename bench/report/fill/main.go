@@ -95,9 +95,12 @@ func run() error {
 	start := now.Add(-time.Duration(*days) * 24 * time.Hour)
 	used := *tokens * 9 / 10
 	cols := `at, token_id, token_name, version_id, fingerprint, code, endpoint, source_ip, source_key, network, user_agent, scopes_required, instance`
-	exprs := fmt.Sprintf(`%[1]d + g * %[2]d / %[3]d, 'id-' || (g %% %[4]d), 'tok-' || (g %% %[4]d), 'v-' || (g %% %[4]d), 'fp',
+	// start + g × step, not start + g × span / n: g × span overflows 64
+	// bits at 10 million events over 30 days, and SQLite turns it into a
+	// float.
+	exprs := fmt.Sprintf(`%[1]d + g * %[2]d, 'id-' || (g %% %[3]d), 'tok-' || (g %% %[3]d), 'v-' || (g %% %[3]d), 'fp',
 		CASE WHEN g %% 50 = 0 THEN 'revoked' ELSE 'valid' END, 'verify', '10.0.0.1', unhex('00000000000000000000ffff0a000001'), '10.0.0.0/24',
-		'bench/1.0', '["billing:read"]', 'bench'`, start.UnixMicro(), now.Sub(start).Microseconds()-1, *n, used)
+		'bench/1.0', '["billing:read"]', 'bench'`, start.UnixMicro(), (now.Sub(start).Microseconds()-1) / *n, used)
 	for lo := int64(1); lo <= *n; lo += chunk {
 		hi := min(lo+chunk-1, *n)
 		q := fmt.Sprintf(`WITH RECURSIVE s(g) AS (SELECT %d UNION ALL SELECT g + 1 FROM s WHERE g < %d) INSERT INTO usage_events (%s) SELECT %s FROM s`, lo, hi, cols, exprs)
