@@ -65,6 +65,9 @@ Usage:
   tokenward alerts [--since 24h] [--format table|json] [--limit N]
                                         the alerts serve's detectors raised; no master key
   tokenward alerts ack [--by NAME] ID   record who acknowledged an alert
+  tokenward report [--format markdown|json] [--unused-after 30d] [--fail-on info|warn|high|never] [--policy FILE]
+                                        review the store as it is: unused tokens and scopes, policy, rotation, values,
+                                        alerts, audit chain; exit 1 at --fail-on; read-only, the master key optional
   tokenward config get --user U         print a user's effective configuration (JSON)
   tokenward config set --user U K=V...  set some of a user's values (V is JSON, or a plain string); never a sensitive one
   tokenward config set --user U --stdin [K]   the same from stdin (or --file F): K's value, or KEY=VALUE lines or a JSON object
@@ -144,6 +147,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.usageCommand(ctx, args[1:])
 	case "alerts":
 		return c.alertsCommand(ctx, args[1:])
+	case "report":
+		return c.report(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "tokenward", version)
 		return exitOK

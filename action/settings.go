@@ -65,6 +65,14 @@ var flagSources = map[string]map[string]flagSource{
 		"fail-on": {input: "fail-on"},
 		"policy":  {input: "policy"},
 	},
+	// fail-on has no input: action.yml's defaults to review's high, and
+	// report's default is never (give --fail-on in the command input).
+	"tokenward report": {
+		"format":       {input: "format"},
+		"fail-on":      {env: "TOKENWARD_FAIL_ON"},
+		"policy":       {input: "policy"},
+		"unused-after": {env: "TOKENWARD_UNUSED_AFTER"},
+	},
 }
 
 // takesArguments lists the commands that take arguments after their flags;

@@ -100,6 +100,48 @@ func OpenVerifier(ctx context.Context, cfg Config, opts ...Option) (*Registry, e
 	return r, nil
 }
 
+// OpenReader opens a registry that only reads, for tokenward report: the
+// store read-only (no migration, nothing written, never created), with the
+// master key when the Config or the environment gives one, so sensitive
+// values can be opened to be checked, and without it otherwise (hasKey
+// false). A key that does not open the store's key check is an error.
+func OpenReader(ctx context.Context, cfg Config, opts ...Option) (r *Registry, hasKey bool, err error) {
+	getenv := cfg.getenv()
+	keys, err := seal.FromEnv(cfg.keyEnv())
+	switch {
+	case errors.Is(err, seal.ErrNoKey) && cfg.MasterKeyFile == "" && getenv(seal.EnvKeyFile) == "":
+		keys = nil
+	case err != nil:
+		return nil, false, fmt.Errorf("master key: %w", err)
+	}
+	now, err := ClockFromEnv(getenv)
+	if err != nil {
+		return nil, false, err
+	}
+	cfg.Create = false
+	if cfg, err = cfg.resolved(); err != nil {
+		return nil, false, err
+	}
+	st, err := OpenStore(ctx, cfg, store.ReadOnly())
+	if err != nil {
+		return nil, false, err
+	}
+	r = New(st, keys, cfg.options(now, opts)...)
+	r.loc = store.Location(cfg.dsn())
+	if keys == nil {
+		return r, false, nil
+	}
+	sealed, err := r.storedKeyCheck(ctx)
+	if err == nil && sealed != nil {
+		err = r.opensKeyCheck(sealed)
+	}
+	if err != nil {
+		st.Close()
+		return nil, false, err
+	}
+	return r, true, nil
+}
+
 // OpenStore opens only the store a Config names, for readers that need no
 // key, such as the audit verifier; opts are passed to store.Open. A store
 // that does not exist is an error saying how to create one, unless

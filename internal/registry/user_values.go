@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -193,4 +194,76 @@ func (r *Registry) EffectiveConfig(ctx context.Context, user string) ([]Effectiv
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// ValueProblem is a stored user value that no longer holds: its setting is
+// gone, or the setting's current type or constraints refuse it. It never
+// holds the value.
+type ValueProblem struct {
+	User, Key string
+	// Orphan: no setting has the key any more.
+	Orphan bool
+	// Reason is what the setting's rules refuse, in CheckValue's words,
+	// which never quote the value; empty for an orphan.
+	Reason string
+	// Sensitive: the setting is sensitive (the value was opened to check it).
+	Sensitive bool
+}
+
+// ValueCheck is the outcome of CheckAllUserValues.
+type ValueCheck struct {
+	Checked  int            // values checked against their setting
+	Problems []ValueProblem // by user, then key
+	// Unchecked counts the sensitive values left sealed for want of a
+	// master key, by setting key.
+	Unchecked map[string]int
+}
+
+// CheckAllUserValues checks every user's stored values against the
+// current settings, in one read: the values of settings that no longer
+// exist, and those the setting's current rules refuse. Sensitive values
+// are opened to be checked only when the registry has the master key;
+// otherwise they are counted as unchecked.
+func (r *Registry) CheckAllUserValues(ctx context.Context) (ValueCheck, error) {
+	out := ValueCheck{Unchecked: map[string]int{}}
+	err := r.st.View(ctx, func(tx store.Tx) error {
+		settings, err := tx.ListSettings(ctx)
+		if err != nil {
+			return err
+		}
+		byKey := make(map[string]store.Setting, len(settings))
+		for _, s := range settings {
+			byKey[s.Key] = s
+		}
+		vals, err := tx.ListAllUserValues(ctx)
+		if err != nil {
+			return err
+		}
+		for _, v := range vals {
+			s, ok := byKey[v.Key]
+			if !ok {
+				out.Problems = append(out.Problems, ValueProblem{User: v.User, Key: v.Key, Orphan: true})
+				continue
+			}
+			if v.Value == nil && len(v.Sealed) > 0 && r.keys == nil {
+				out.Unchecked[v.Key]++
+				continue
+			}
+			opened, err := r.openValue(v.Value, v.Sealed, userValueAAD(v.User, v.Key))
+			if err != nil {
+				return fmt.Errorf("value of %s for user %s: %w", v.Key, v.User, err)
+			}
+			out.Checked++
+			if err := CheckValue(specOf(s), opened); err != nil {
+				reason := err.Error()
+				var ie *InvalidError
+				if errors.As(err, &ie) {
+					reason = ie.Field + " " + ie.Reason
+				}
+				out.Problems = append(out.Problems, ValueProblem{User: v.User, Key: v.Key, Reason: reason, Sensitive: s.Sensitive})
+			}
+		}
+		return nil
+	})
+	return out, err
 }

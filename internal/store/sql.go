@@ -867,6 +867,10 @@ func (t *sqlTx) ListSealedUserValues(ctx context.Context) ([]UserValue, error) {
 	return t.userValues(ctx, "list sealed user values", `sealed_value IS NOT NULL ORDER BY user_id, key`)
 }
 
+func (t *sqlTx) ListAllUserValues(ctx context.Context) ([]UserValue, error) {
+	return t.userValues(ctx, "list user values", `TRUE ORDER BY user_id, key`)
+}
+
 // --- audit
 
 func (t *sqlTx) AppendAudit(ctx context.Context, e audit.Event) (audit.Event, error) {

@@ -240,6 +240,9 @@ type Tx interface {
 	ListUserValues(ctx context.Context, user string) ([]UserValue, error)
 	// ListSealedUserValues returns every user value that is kept sealed.
 	ListSealedUserValues(ctx context.Context) ([]UserValue, error)
+	// ListAllUserValues returns every user's values, by user, then key,
+	// for a review of them all in one query.
+	ListAllUserValues(ctx context.Context) ([]UserValue, error)
 
 	// KeyCheck returns the value sealed to check the master key, nil when
 	// none is stored yet; PutKeyCheck stores it, replacing the old one.

@@ -471,6 +471,14 @@ func TestSettingsAndUserValues(t *testing.T) {
 			if len(sealed) != 1 || sealed[0].Key != "smtp.password" {
 				t.Errorf("sealed user values = %+v", sealed)
 			}
+			all, err := tx.ListAllUserValues(ctx)
+			if err != nil {
+				return err
+			}
+			if len(all) != 2 || all[0].User != "alice" || all[0].Key != "session.timeout" || string(all[0].Value) != "45" ||
+				all[1].Key != "smtp.password" || all[1].Value != nil || !reflect.DeepEqual(all[1].Sealed, []byte{9}) {
+				t.Errorf("all user values = %+v", all)
+			}
 			users, err := tx.SettingUsers(ctx, "session.timeout")
 			if err != nil {
 				return err
