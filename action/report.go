@@ -26,14 +26,6 @@ type reportSettings struct {
 	unusedAfter            time.Duration
 }
 
-// reportIssueKeeper keeps the GitHub issue that carries the report in a
-// workflow. *cli gains it with action/report_issue.go (branch
-// h/reportissue); until then the assertion in keepIssue fails and no issue
-// is kept.
-type reportIssueKeeper interface {
-	keepReportIssue(ctx context.Context, markdown string, findings int)
-}
-
 // report reviews the store and prints the findings; in a workflow it sets
 // the outputs risk and findings, writes the step summary and keeps the
 // report's issue. It exits 1 when a finding reaches --fail-on.
@@ -98,20 +90,12 @@ func (c *cli) report(ctx context.Context, args []string) int {
 		c.gha.AddStepSummary(md)
 	}
 	if c.inWorkflow() {
-		c.keepIssue(ctx, md, len(rep.Findings))
+		c.keepReportIssue(ctx, md, len(rep.Findings))
 	}
 	if failAt != review.None && rep.Risk >= failAt {
 		return c.fail(exitFailed, "report: %d findings reach %s (risk %s), which --fail-on %s refuses", rep.Count(failAt), failAt, rep.Risk, s.failOn)
 	}
 	return exitOK
-}
-
-// keepIssue keeps the report's GitHub issue, when the binary has the
-// keeper (see reportIssueKeeper).
-func (c *cli) keepIssue(ctx context.Context, md string, findings int) {
-	if k, ok := any(c).(reportIssueKeeper); ok {
-		k.keepReportIssue(ctx, md, findings)
-	}
 }
 
 // check validates the settings and returns the level that fails the

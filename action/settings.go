@@ -65,13 +65,13 @@ var flagSources = map[string]map[string]flagSource{
 		"fail-on": {input: "fail-on"},
 		"policy":  {input: "policy"},
 	},
-	// fail-on has no input: action.yml's defaults to review's high, and
-	// report's default is never (give --fail-on in the command input).
+	// action.yml's fail-on input defaults to empty, so each command keeps
+	// its own default: high for review, never for report.
 	"tokenward report": {
 		"format":       {input: "format"},
-		"fail-on":      {env: "TOKENWARD_FAIL_ON"},
+		"fail-on":      {env: "TOKENWARD_FAIL_ON", input: "fail-on"},
 		"policy":       {input: "policy"},
-		"unused-after": {env: "TOKENWARD_UNUSED_AFTER"},
+		"unused-after": {env: "TOKENWARD_UNUSED_AFTER", input: "unused-after"},
 	},
 }
 

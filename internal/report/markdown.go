@@ -1,6 +1,8 @@
 package report
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -74,6 +76,8 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, "\n%d more findings of this section are not shown: `tokenward report --format json` lists them all.\n", n)
 		}
 	}
+	// Hidden: what the workflow's issue compares (see fingerprint).
+	b.WriteString("\n" + review.FingerprintLine("findings:"+r.fingerprint()))
 	return b.String()
 }
 
@@ -188,4 +192,15 @@ func (r *Report) JSON() []byte {
 		panic(fmt.Sprintf("report: marshal: %v", err))
 	}
 	return append(b, '\n')
+}
+
+// fingerprint names the findings by what they are about, not by their
+// wording: ages, counts and the chart change every week while the findings
+// stay, and the workflow's issue is edited only when this changes.
+func (r *Report) fingerprint() string {
+	h := sha256.New()
+	for _, f := range r.Findings {
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\n", f.Level, f.Kind, f.Token, f.Scope, f.User)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
