@@ -55,20 +55,29 @@ func quietSDKLogs() {
 // GOMEMLIMIT sets another. Above it the collector runs more often, capped
 // by the runtime at half the CPU, so a provider that truly needs more
 // memory slows down, not fails.
-//
-// GOGC stays Go's default of 100 (GOGC from the environment wins as
-// always). With the framework's per-request leak worked around
-// (internal/pluginserver) a plan of 1,000 tokens keeps little live, and
-// bench/plan.sh with TW_GOGC="100 200 400" measured, medians of five
-// alternating rounds on the shared, heavily loaded 2-core machine: 100
-// planned in 24.7 s with a 54 MiB peak, 200 in 25.2 s with 69 MiB, 400 in
-// 18.8 s with 106 MiB (terraform_data: 10.9 s). Higher values plan faster
-// only by growing the heap toward this limit, past the 60 MiB a plan's
-// provider is allowed (issue 18), so 100 is the fastest that fits.
 const memoryLimit = 100 << 20
+
+// gcPercent is the provider's GOGC, unless GOGC sets another: the heap may
+// grow by half of what is live before the collector runs, not Go's default
+// of all of it. A plan's provider is a short-lived process that keeps
+// little live (about 9 MB at 1,000 tokens, most of it the framework's and
+// gRPC's, with the finished requests' contexts forgotten by
+// internal/pluginserver), so its peak is the binary's own pages (about 30
+// MiB resident, which no setting changes) plus a heap that the collector
+// lets grow to (1 + GOGC/100) times what is live. A soft limit does not
+// lower that: the heap never nears it (TW_GOMEMLIMIT=40MiB left the peak at
+// 67 MiB). Measured with bench/plan.sh (1,000 applied tokens, medians of
+// alternating rounds on the shared 2-core machine; see the README's plan
+// benchmark): MEASUREMENTS. Higher values plan a little faster only by
+// growing the heap past the 60 MiB a plan's provider is allowed (issue
+// 18).
+const gcPercent = 50
 
 func limitMemory() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
 	}
 }
