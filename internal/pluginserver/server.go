@@ -52,8 +52,9 @@ type Framework interface {
 // for each resource, and a finished context keeps its loggers and gRPC
 // values: at 256 the finished contexts' loggers were about 4 of the 9 MB a
 // plan's provider held live (heap profile of a plan of 1,000 tokens), and
-// the collector lets the heap grow to a multiple of what is live. A StopProvider with
-// nothing in flight costs next to nothing, so the wrapper tries often.
+// the collector lets the heap grow to a multiple of what is live. A
+// StopProvider with nothing in flight costs next to nothing, so the wrapper
+// tries often (see main.go for the figures).
 const DefaultForgetEvery = 64
 
 // A Server is a Framework, so tf6server finds every optional RPC on it.
