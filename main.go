@@ -57,14 +57,22 @@ func quietSDKLogs() {
 // memory slows down, not fails.
 //
 // GOGC stays Go's default of 100 (GOGC from the environment wins as
-// always). With the framework's per-request leak worked around
-// (internal/pluginserver) a plan of 1,000 tokens keeps little live, and
-// bench/plan.sh with TW_GOGC="100 200 400" measured, medians of five
-// alternating rounds on the shared, heavily loaded 2-core machine: 100
-// planned in 24.7 s with a 54 MiB peak, 200 in 25.2 s with 69 MiB, 400 in
-// 18.8 s with 106 MiB (terraform_data: 10.9 s). Higher values plan faster
-// only by growing the heap toward this limit, past the 60 MiB a plan's
-// provider is allowed (issue 18), so 100 is the fastest that fits.
+// always). A plan's provider is a short-lived process that keeps little
+// live (about 9 MB at 1,000 tokens, most of it the framework's and gRPC's),
+// so its peak is the binary's own resident pages (about 30 MiB, which no
+// setting changes) plus a heap the collector lets grow to (1 + GOGC/100)
+// times what is live; a soft limit does not lower that, since the heap
+// never nears it (TW_GOMEMLIMIT=40MiB left the peak at 67 MiB). With
+// internal/pluginserver forgetting finished requests' contexts every 64
+// RPCs rather than 256, and the release's static build (CGO_ENABLED=0),
+// bench/plan.sh (1,000 applied tokens, medians of five alternating rounds
+// on the shared 2-core machine, 2026-12-02) measured: TW_GOGC="50 100",
+// GOGC 100 planned in 17.2 s with a 57 MiB peak (55-57 in the rounds),
+// 50 in 22.7 s with 50 MiB (do-nothing provider 22.4 s); TW_GOGC="50 75",
+// 75 in 26.7 s with 54 MiB, 50 in 27.0 s with 51 MiB (do-nothing 27.3 s).
+// So 100 is the fastest that stays under the 60 MiB a plan's provider is
+// allowed (issue 18); if what a plan keeps live grows, 75 is the next step
+// (before these changes, 100 peaked at 64-68 MiB).
 const memoryLimit = 100 << 20
 
 func limitMemory() {
