@@ -220,13 +220,15 @@ func some(names []string) string {
 }
 
 // policyToken is what the policy checks of a stored token, as the
-// provider builds it from a plan.
-func policyToken(ti registry.TokenInfo, roles map[string][]string) policy.Token {
+// provider builds it from a plan: privileged names the privileged scopes,
+// so that max_privileged_scopes and require_owner_for_privileged apply.
+func policyToken(ti registry.TokenInfo, roles map[string][]string, privileged []string) policy.Token {
 	t := policy.Token{Name: ti.Name, Owner: ti.Owner, Scopes: ti.Scopes, Roles: map[string][]string{},
 		TTL: ti.Lifetime.TTL, RotateBefore: ti.Lifetime.RotateBefore, Overlap: ti.Lifetime.Overlap, Honeytoken: ti.Honeytoken}
 	for _, r := range ti.Roles {
 		t.Roles[r] = roles[r]
 	}
+	t.Privileged = policy.PrivilegedHeld(privileged, t.Scopes, t.Roles)
 	for _, d := range ti.Destinations {
 		c, err := destination.Decode(d)
 		if err != nil {
@@ -242,9 +244,16 @@ func policyFindings(s *snapshot, opts Options) []Finding {
 	if opts.Policy.Empty() {
 		return nil
 	}
+	privileged := make([]string, 0, len(s.privileged))
+	for sc, p := range s.privileged {
+		if p {
+			privileged = append(privileged, sc)
+		}
+	}
+	sort.Strings(privileged)
 	var out []Finding
 	for _, ti := range s.tokens {
-		for _, v := range opts.Policy.CheckToken(policyToken(ti, s.roles)) {
+		for _, v := range opts.Policy.CheckToken(policyToken(ti, s.roles, privileged)) {
 			out = append(out, Finding{Level: review.High, Kind: KindPolicyViolation, Token: ti.Name,
 				Detail: fmt.Sprintf("`%s` breaks the policy: %s", ti.Name, v.String()),
 				Fix:    fmt.Sprintf("change %s of the `tokenward_token` whose name is `%s` to meet the policy, or change the policy if it is what should change", v.Field, ti.Name)})

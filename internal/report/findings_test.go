@@ -10,6 +10,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/policy"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/review"
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
@@ -45,6 +46,39 @@ func TestUnusedScopeLevels(t *testing.T) {
 	}
 	if wild.Kind != KindWildcardNarrower || wild.Scope != "billing:*" || wild.Level != review.Info || !strings.Contains(wild.Fix, "grant `billing:read` instead of `billing:*`") {
 		t.Errorf("wildcard: %+v", wild)
+	}
+}
+
+// TestPolicyPrivileged: the policy's privileged rules see the privileged
+// scopes a stored token holds, directly, through a role or a wildcard; a
+// scope not privileged counts for neither.
+func TestPolicyPrivileged(t *testing.T) {
+	t.Parallel()
+	tk := func(name, owner string, roles []string, scopes ...string) registry.TokenInfo {
+		return registry.TokenInfo{Token: store.Token{ID: "id-" + name, Name: name, Owner: owner, Scopes: scopes, Roles: roles}}
+	}
+	s := &snapshot{
+		tokens: []registry.TokenInfo{
+			tk("direct", "", nil, "admin:write"),
+			tk("by-role", "", []string{"deployer"}),
+			tk("wildcard", "ops", nil, "admin:*", "billing:refund"),
+			tk("plain", "", nil, "billing:read"),
+		},
+		privileged: map[string]bool{"admin:write": true, "admin:delete": true, "billing:refund": true, "billing:read": false},
+		roles:      map[string][]string{"deployer": {"deploy:read", "admin:delete"}},
+	}
+	got := policyFindings(s, Options{Policy: policy.Policy{RequireOwnerForPrivileged: true, MaxPrivilegedScopes: 2}})
+	var tokens []string
+	for _, f := range got {
+		if f.Kind != KindPolicyViolation || f.Level != review.High {
+			t.Errorf("finding %+v", f)
+		}
+		tokens = append(tokens, f.Token)
+	}
+	// wildcard holds three privileged scopes (admin:* covers two) with an
+	// owner; direct and by-role hold one each without.
+	if strings.Join(tokens, " ") != "direct by-role wildcard" {
+		t.Errorf("policy findings on %v, want direct, by-role, wildcard: %+v", tokens, got)
 	}
 }
 
