@@ -317,7 +317,10 @@ func (e *Engine) Dropped() int64 { return e.dropped.Load() }
 // Processed is how many events the detectors have looked at.
 func (e *Engine) Processed() int64 { return e.processed.Load() }
 
-// Run runs the detectors (and the webhook's sender) until ctx ends.
+// Run runs the detectors (and the webhook's sender) until ctx ends. The
+// events queued by then are still looked at: a server stops its listener
+// before its detectors, and a honeytoken presented just before a stop
+// must still raise its alert.
 func (e *Engine) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if e.webhook != nil {
@@ -328,11 +331,25 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			e.drain(ctx)
 			return ctx.Err()
 		case ev := <-e.queue:
 			// The alert's own writes outlive a stop that comes mid-event.
 			e.observe(context.WithoutCancel(ctx), ev)
 			e.processed.Add(1)
+		}
+	}
+}
+
+// drain looks at the events left in the queue, without waiting for more.
+func (e *Engine) drain(ctx context.Context) {
+	for {
+		select {
+		case ev := <-e.queue:
+			e.observe(context.WithoutCancel(ctx), ev)
+			e.processed.Add(1)
+		default:
+			return
 		}
 	}
 }

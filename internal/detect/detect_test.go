@@ -3,6 +3,7 @@ package detect
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -405,6 +406,28 @@ func TestRun(t *testing.T) {
 	<-done
 	if got := detectors(al.list()); got[FailureBurst] != 1 {
 		t.Errorf("alerts %v after %d events, want one failure_burst", got, e.Processed())
+	}
+}
+
+// TestRunDrainsOnStop: the events queued when the engine is stopped are
+// still looked at, so the alert of a verification answered just before a
+// server stops is raised.
+func TestRunDrainsOnStop(t *testing.T) {
+	t.Parallel()
+	e, al, _ := engine(t, Defaults())
+	for _, x := range repeat(20, 0, time.Second, "", "203.0.113.9", "not_found") {
+		e.Record(x)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := e.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	if e.Processed() != 20 {
+		t.Errorf("%d of the 20 queued events looked at", e.Processed())
+	}
+	if got := detectors(al.list()); got[FailureBurst] != 1 {
+		t.Errorf("alerts %v, want one failure_burst", got)
 	}
 }
 
