@@ -373,6 +373,7 @@ func alertFindings(s *snapshot, _ Options) []Finding {
 		n             int
 		first, latest time.Time
 		tokens        map[string]bool
+		codes         map[string]bool // the verification codes the alerts saw
 		level         review.Level
 	}
 	presented := map[[2]string]*group{} // detector, token
@@ -382,8 +383,11 @@ func alertFindings(s *snapshot, _ Options) []Finding {
 		if (a.Detector == detect.ExpiredVersionUsed || a.Detector == detect.RevokedVersionUsed) && !at.Before(s.since) {
 			g := presented[[2]string{a.Detector, a.TokenName}]
 			if g == nil {
-				g = &group{first: at}
+				g = &group{first: at, codes: map[string]bool{}}
 				presented[[2]string{a.Detector, a.TokenName}] = g
+			}
+			if c := a.Evidence["code"]; c != "" {
+				g.codes[c] = true
 			}
 			g.n++
 			g.first, g.latest = minTime(g.first, at), maxTime(g.latest, at)
@@ -421,10 +425,25 @@ func alertFindings(s *snapshot, _ Options) []Finding {
 		if k[0] == detect.RevokedVersionUsed {
 			kind, what = KindRevokedVersionUsed, "a revoked version"
 		}
+		// A previous version past its overlap answers expired, though
+		// its alert is revoked_version_used: the usage log is searched by
+		// the codes the verifications answered.
+		codes := make([]string, 0, len(g.codes))
+		for c := range g.codes {
+			codes = append(codes, c)
+		}
+		sort.Strings(codes)
+		if len(codes) == 0 {
+			codes = []string{strings.TrimSuffix(k[0], "_version_used")}
+		}
+		search := make([]string, len(codes))
+		for i, c := range codes {
+			search[i] = fmt.Sprintf("`tokenward usage --token %s --code %s`", k[1], c)
+		}
 		out = append(out, Finding{Level: review.High, Kind: kind, Token: k[1],
 			Detail: fmt.Sprintf("%s of `%s` was still presented: %d alerts from %s to %s", what, k[1], g.n, date(g.first), date(g.latest)),
-			Fix: fmt.Sprintf("find the consumer that holds the old value (`tokenward usage --token %s --code %s`) and give it the current one; check the destination it reads",
-				k[1], strings.TrimSuffix(k[0], "_version_used"))})
+			Fix: fmt.Sprintf("find the consumer that holds the old value (%s) and give it the current one; check the destination it reads",
+				strings.Join(search, ", "))})
 	}
 	detectors := make([]string, 0, len(open))
 	for d := range open {

@@ -10,6 +10,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/detect"
 	"github.com/tokenward/terraform-provider-tokenward/internal/policy"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/review"
@@ -79,6 +80,37 @@ func TestPolicyPrivileged(t *testing.T) {
 	// owner; direct and by-role hold one each without.
 	if strings.Join(tokens, " ") != "direct by-role wildcard" {
 		t.Errorf("policy findings on %v, want direct, by-role, wildcard: %+v", tokens, got)
+	}
+}
+
+// TestVersionUsedFixSearchesTheCode: a previous version presented after
+// its overlap raises revoked_version_used while the verification answered
+// expired; the fix searches the usage log for the codes answered, and
+// falls back on the detector's when the alerts name none.
+func TestVersionUsedFixSearchesTheCode(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	alert := func(detector, tok, code string) store.Alert {
+		a := store.Alert{At: now.Add(-time.Hour), Detector: detector, TokenName: tok, Severity: store.SeverityHigh}
+		if code != "" {
+			a.Evidence = map[string]string{"code": code}
+		}
+		return a
+	}
+	s := &snapshot{now: now, since: day(now.AddDate(0, 0, -30)), alerts: []store.Alert{
+		alert(detect.RevokedVersionUsed, "billing-ci", "expired"),
+		alert(detect.RevokedVersionUsed, "billing-ci", "revoked"),
+		alert(detect.RevokedVersionUsed, "deploy", ""),
+	}}
+	got := alertFindings(s, Options{})
+	if len(got) != 2 {
+		t.Fatalf("findings = %+v", got)
+	}
+	if want := "(`tokenward usage --token billing-ci --code expired`, `tokenward usage --token billing-ci --code revoked`)"; !strings.Contains(got[0].Fix, want) {
+		t.Errorf("billing-ci's fix %q, want %q", got[0].Fix, want)
+	}
+	if want := "(`tokenward usage --token deploy --code revoked`)"; !strings.Contains(got[1].Fix, want) {
+		t.Errorf("deploy's fix %q, want %q", got[1].Fix, want)
 	}
 }
 
