@@ -22,7 +22,7 @@ import (
 // golden files in internal/review/testdata; -update rewrites them and the
 // plan JSON beside them, which internal/review's own tests read without a
 // terraform.
-var updateReview = flag.Bool("update", false, "rewrite the review golden files in internal/review/testdata")
+var updateReview = flag.Bool("update", false, "rewrite the review golden files in internal/review/testdata and the report ones in testdata")
 
 const reviewTestdata = "../review/testdata"
 
