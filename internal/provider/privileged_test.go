@@ -92,7 +92,8 @@ func TestAccScopePrivileged(t *testing.T) {
 // require_owner_for_privileged refuse a token at plan time, whether its
 // privileged scopes are planned in the same run (referenced, so planned
 // first), through a role planned in the same run, or through a role already
-// in the store; a honeytoken is exempt.
+// in the store; a honeytoken is exempt; a scope demoted in the same run is
+// still privileged for it, and no longer once the demotion is applied.
 func TestAccTokenPolicyPrivileged(t *testing.T) {
 	const base = `
 provider "tokenward" {
@@ -117,6 +118,11 @@ resource "tokenward_role" "refunder" {
 `
 	token := func(body string) string {
 		return "resource \"tokenward_token\" \"t\" {\n  name = \"billing-ci\"\n" + body + "\n}\n"
+	}
+	const refund = "name       = \"billing:refund\"\n  privileged = true"
+	demoted := strings.Replace(base, refund, "name       = \"billing:refund\"\n  privileged = false", 1)
+	if demoted == base {
+		t.Fatal("base no longer declares billing:refund privileged: update the demotion")
 	}
 	env := testEnv(t)
 	resource.Test(t, resource.TestCase{
@@ -147,6 +153,22 @@ resource "tokenward_role" "refunder" {
 			{
 				Config: base + token(`  honeytoken = true`+"\n"+`  scopes = [tokenward_scope.refund.name, tokenward_scope.void.name]`),
 				Check:  resource.TestCheckResourceAttr("tokenward_token.t", "honeytoken", "true"),
+			},
+			{
+				// A demotion planned in the same run does not let the grant
+				// past the policy: the store still says privileged.
+				Config:      demoted + token(`  scopes = [tokenward_scope.refund.name]`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)owner: the token holds privileged scopes \(billing:refund\).*require_owner_for_privileged`),
+			},
+			{
+				// Applied first, the demotion counts for the next grant.
+				Config: demoted,
+				Check:  resource.TestCheckResourceAttr("tokenward_scope.refund", "privileged", "false"),
+			},
+			{
+				Config: demoted + token(`  scopes = [tokenward_scope.refund.name]`),
+				Check:  resource.TestCheckResourceAttr("tokenward_token.t", "scopes.0", "billing:refund"),
 			},
 		},
 	})

@@ -499,8 +499,11 @@ func (d *providerData) planScope(name string, privileged bool) {
 	d.planned[name] = privileged
 }
 
-// privilegedScopes returns the names of the privileged scopes: those the
-// store holds, the built-in ones among them, as this run plans them.
+// privilegedScopes returns the names of the privileged scopes: the built-in
+// ones, and those the store holds or this run plans as privileged. A scope
+// the store holds as privileged stays so when this run plans it otherwise:
+// the demotion counts for grants once applied, so a plan cannot demote a
+// scope and grant it past the policy in one run.
 func (d *providerData) privilegedScopes(ctx context.Context) ([]string, error) {
 	scopes, err := d.reg.Scopes(ctx)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -515,7 +518,7 @@ func (d *providerData) privilegedScopes(ctx context.Context) ([]string, error) {
 	}
 	d.plannedMu.Lock()
 	for name, p := range d.planned {
-		is[name] = p
+		is[name] = is[name] || p
 	}
 	d.plannedMu.Unlock()
 	var out []string

@@ -76,6 +76,16 @@ func TestHoneytokenReview(t *testing.T) {
 				token("decoy", "honeytoken", true, "scopes", []any{"billing:read"}),
 				token("decoy", "honeytoken", false, "scopes", []any{"billing:read"}), nil)},
 			want:  []string{"tokenward_token.decoy high privilege `decoy` stops being a honeytoken"},
+			never: []string{"bait", "privileged"},
+			risk:  review.High,
+		},
+		{
+			name: "a honeytoken holding privileged scopes replaced by a real token",
+			changes: []*tfjson.ResourceChange{change("tokenward_token", "decoy", replace,
+				token("decoy", "honeytoken", true, "scopes", []any{"billing:read", "tokenward:config-read-sensitive"}),
+				token("decoy", "honeytoken", false, "scopes", []any{"billing:read", "tokenward:config-read-sensitive"}), nil)},
+			want: []string{"tokenward_token.decoy high privilege `decoy` stops being a honeytoken: it is replaced by a real token whose values verify, " +
+				"delivered where the decoy was planted, which an intruder may be watching; its values will grant privileged scope `tokenward:config-read-sensitive`"},
 			never: []string{"bait"},
 			risk:  review.High,
 		},

@@ -23,15 +23,19 @@ func builtInPrivileged() map[string]bool {
 	return m
 }
 
-// planScope records whether a scope of the plan is privileged after the
-// change. A scope with a hidden name is left out: nothing can be said of
-// it by name.
+// planScope records whether a scope of the plan is privileged before or
+// after the change: a scope demoted in the plan is still privileged for
+// what the plan grants, since the demotion takes effect only once applied
+// (and a reviewer agrees to the grant and the demotion separately). A scope
+// with a hidden name is left out: nothing can be said of it by name.
 func planScope(w world, r resource) {
-	if r.after == nil {
-		return
-	}
-	if name := r.nameOn(true, "name"); name != sensitiveText && name != unknownText {
-		w.privileged[name] = r.boolOn(true, "privileged")
+	for _, after := range []bool{false, true} {
+		if r.side(after) == nil {
+			continue
+		}
+		if name := r.nameOn(after, "name"); name != sensitiveText && name != unknownText {
+			w.privileged[name] = w.privileged[name] || r.boolOn(after, "privileged")
+		}
 	}
 }
 
@@ -61,20 +65,32 @@ func tokenPrivileged(ch *Change, w world, g grants, before []string) {
 	if ch.Action != Create && ch.Action != Update && ch.Action != Replace {
 		return
 	}
-	names := w.privilegedNames()
-	had := policy.PrivilegedHeld(names, before, nil)
+	had := policy.PrivilegedHeld(w.privilegedNames(), before, nil)
+	roles := w.rolesAfter(g)
+	for _, p := range w.privilegedAfter(g) {
+		if slices.Contains(had, p) {
+			continue
+		}
+		ch.flag(High, Privilege, "privileged scope %s is granted %s: check that the token needs it, and who answers for it", code(p), grantedHow(p, g.scopesAfter, g.rolesAfter, roles))
+	}
+}
+
+// rolesAfter returns the scopes of each role the token holds after the
+// change, those whose scopes the plan shows.
+func (w world) rolesAfter(g grants) map[string][]string {
 	roles := map[string][]string{}
 	for _, name := range g.rolesAfter {
 		if rl, ok := w.roles[name]; ok && !rl.hidden {
 			roles[name] = rl.scopes
 		}
 	}
-	for _, p := range policy.PrivilegedHeld(names, g.scopesAfter, roles) {
-		if slices.Contains(had, p) {
-			continue
-		}
-		ch.flag(High, Privilege, "privileged scope %s is granted %s: check that the token needs it, and who answers for it", code(p), grantedHow(p, g.scopesAfter, g.rolesAfter, roles))
-	}
+	return roles
+}
+
+// privilegedAfter returns the privileged scopes the token holds after the
+// change, directly, through a wildcard or through a role, sorted.
+func (w world) privilegedAfter(g grants) []string {
+	return policy.PrivilegedHeld(w.privilegedNames(), g.scopesAfter, w.rolesAfter(g))
 }
 
 // grantedHow says how scopes and roles grant privileged scope p.
@@ -153,8 +169,11 @@ func wildcardOver(scopes []string, p string) string {
 // tightens the review (their next grants are high, the policy's
 // max_privileged_scopes and require_owner_for_privileged count it). A
 // reviewer should still agree to it and check the holders it names, which
-// the policy now judges. A scope that stops being privileged is a warn too:
-// it loosens the gate for every later grant.
+// the policy now judges. A scope that stops being privileged while tokens
+// or roles of the plan hold it is high: it opens the gate for every later
+// grant, and the holders, those granted it in this plan among them (still
+// judged as privileged here), keep it outside the policy's limits. With no
+// holder it is a warn: it only loosens the gate for later grants.
 func scopePrivilegedChange(ch *Change, r resource, w world) {
 	before, after := r.boolOn(false, "privileged"), r.boolOn(true, "privileged")
 	name := r.nameOn(true, "name")
@@ -179,7 +198,14 @@ func scopePrivilegedChange(ch *Change, r resource, w world) {
 			code(name), holders(tokens, roles), plural(len(tokens)+len(roles), "holds", "hold"))
 	case before && !after:
 		ch.Details = append(ch.Details, "privileged: yes → no")
-		ch.flag(Warn, Privilege, "scope %s stops being privileged: granting it is no longer raised as high, nor counted by the policy", label(name))
+		tokens, roles := w.holdingScope(name)
+		if len(tokens)+len(roles) == 0 || name == sensitiveText {
+			ch.flag(Warn, Privilege, "scope %s stops being privileged: it opens the gate for later grants, which are no longer raised as high, nor counted by the policy", label(name))
+			break
+		}
+		ch.flag(High, Privilege, "scope %s stops being privileged while %s %s it: it opens the gate for later grants, which are no longer raised as high, "+
+			"and its holders keep it outside the policy's privileged limits; grants in this plan are still judged as privileged",
+			code(name), holders(tokens, roles), plural(len(tokens)+len(roles), "holds", "hold"))
 	case after:
 		ch.Details = append(ch.Details, "privileged: yes")
 	}

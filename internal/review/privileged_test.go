@@ -26,8 +26,10 @@ func role(name string, scopes ...any) obj {
 // through a role (a new grant of the role, or a role that grows) or through
 // a wildcard over it, is high; the built-in privileged scopes are known by
 // name; honeytokens hold bait, not privilege; a scope that becomes
-// privileged while held is a warn that names its holders; the policy's
-// limits on privileged scopes are policy flags.
+// privileged while held is a warn that names its holders; one that stops
+// being privileged is high while held, and still privileged for what the
+// plan demoting it grants; the policy's limits on privileged scopes are
+// policy flags.
 func TestPrivilegedReview(t *testing.T) {
 	refund := change("tokenward_scope", "refund", noop, scope("billing:refund", true), scope("billing:refund", true), nil)
 	read := change("tokenward_scope", "read", noop, scope("billing:read", false), scope("billing:read", false), nil)
@@ -126,11 +128,36 @@ func TestPrivilegedReview(t *testing.T) {
 			risk: review.Warn,
 		},
 		{
-			name: "a scope that stops being privileged",
+			name: "a scope that stops being privileged, held by no one",
 			changes: []*tfjson.ResourceChange{
 				change("tokenward_scope", "refund", update, scope("billing:refund", true), scope("billing:refund", false), nil)},
-			want: []string{"tokenward_scope.refund warn privilege `billing:refund` stops being privileged"},
+			want: []string{"tokenward_scope.refund warn privilege `billing:refund` stops being privileged: it opens the gate for later grants"},
 			risk: review.Warn,
+		},
+		{
+			name: "a scope that stops being privileged while a role holds it",
+			changes: []*tfjson.ResourceChange{
+				change("tokenward_scope", "refund", update, scope("billing:refund", true), scope("billing:refund", false), nil),
+				change("tokenward_role", "refunder", noop, role("refunder", "billing:refund"), role("refunder", "billing:refund"), nil),
+				change("tokenward_token", "a", noop, token("a", "roles", []any{"refunder"}), token("a", "roles", []any{"refunder"}), nil)},
+			want: []string{"tokenward_scope.refund high privilege scope `billing:refund` stops being privileged while token `a` and role `refunder` hold it: it opens the gate for later grants"},
+			risk: review.High,
+		},
+		{
+			// The security review's repro: the demotion would hide the grant
+			// beside it, and the policy's limits with it.
+			name: "a scope demoted and granted in the same plan",
+			changes: []*tfjson.ResourceChange{
+				change("tokenward_scope", "refund", update, scope("billing:refund", true), scope("billing:refund", false), nil),
+				change("tokenward_token", "ci", update, token("ci", "owner", "billing", "scopes", []any{"billing:read"}),
+					token("ci", "owner", "", "scopes", []any{"billing:read", "billing:refund"}), nil)},
+			policy: pol,
+			want: []string{
+				"tokenward_token.ci high privilege privileged scope `billing:refund` is granted directly",
+				"tokenward_token.ci high ownership policy: `owner`: the token holds privileged scopes (billing:refund)",
+				"tokenward_scope.refund high privilege scope `billing:refund` stops being privileged while token `ci` holds it",
+			},
+			risk: review.High,
 		},
 		{
 			name: "a token holding a privileged scope is imported",

@@ -190,7 +190,7 @@ func reviewToken(ch *Change, r resource, w world, pol policy.Policy) {
 	}
 	ch.Details = append(ch.Details, fmt.Sprintf("lifetime: ttl %s, rotate_before %s, overlap %s",
 		r.showChange("ttl"), r.showChange("rotate_before"), r.showChange("overlap")))
-	honeytokenDetails(ch, r, honeyBefore, honeyAfter)
+	honeytokenDetails(ch, r, honeyBefore, honeyAfter, w.privilegedAfter(g))
 	tokenRestrictions(ch, r)
 
 	tokenAction(ch, r, len(was), len(will))
@@ -528,16 +528,23 @@ func categoryOf(field string) Category {
 
 // honeytokenDetails says that a token is a honeytoken, and flags a
 // replacement that turns a decoy into a real token or back (the provider
-// never changes it in place: the token is replaced, with new values).
-func honeytokenDetails(ch *Change, r resource, before, after bool) {
+// never changes it in place: the token is replaced, with new values). The
+// decoy's privileged scopes, bait until then, become real: tokenPrivileged
+// does not flag them as granted (the decoy held them already), so the flag
+// names them.
+func honeytokenDetails(ch *Change, r resource, before, after bool, privileged []string) {
 	name := label(ch.Name)
 	switch {
 	case before && after, before && r.after == nil, after && r.before == nil:
 		ch.Details = append(ch.Details, "honeytoken: yes, a decoy: its values never verify, and any use raises the honeytoken_used alert")
 	case before && !after:
 		ch.Details = append(ch.Details, "honeytoken: yes → no")
+		brings := ""
+		if len(privileged) > 0 {
+			brings = fmt.Sprintf("; its values will grant privileged %s %s", plural(len(privileged), "scope", "scopes"), codes(privileged))
+		}
 		ch.flag(High, Privilege, "token %s stops being a honeytoken: it is replaced by a real token whose values verify, delivered where the decoy was planted, "+
-			"which an intruder may be watching", name)
+			"which an intruder may be watching%s", name, brings)
 	case !before && after:
 		ch.Details = append(ch.Details, "honeytoken: no → yes")
 		ch.flag(Info, Privilege, "token %s becomes a honeytoken: it is replaced by a decoy whose values never verify", name)

@@ -16,9 +16,9 @@ type world struct {
 	roles    map[string]role // by role name, as the roles will be
 	tokens   []holder        // tokens that exist after the change, by name
 	settings map[string]bool // setting key → sensitive, before or after the change
-	// privileged is whether each scope is privileged after the change: the
-	// plan's tokenward_scope resources, and the built-in scopes, which are
-	// never in a plan, by name (privileged.go).
+	// privileged is whether each scope is privileged before or after the
+	// change: the plan's tokenward_scope resources, and the built-in scopes,
+	// which are never in a plan, by name (privileged.go).
 	privileged map[string]bool
 }
 
