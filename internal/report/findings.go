@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -34,12 +35,59 @@ func quoted(xs []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
+// maxListed is how many names a list in a finding shows: a token asked
+// for thousands of scopes must not make its finding that long.
+const maxListed = 10
+
+// ticked renders up to maxListed names as code spans, and how many more
+// there are.
 func ticked(xs []string) string {
-	q := make([]string, len(xs))
-	for i, x := range xs {
-		q[i] = "`" + x + "`"
+	n := min(len(xs), maxListed)
+	q := make([]string, n)
+	for i, x := range xs[:n] {
+		q[i] = code(x)
 	}
-	return strings.Join(q, ", ")
+	out := strings.Join(q, ", ")
+	if len(xs) > n {
+		out += fmt.Sprintf(" and %d more", len(xs)-n)
+	}
+	return out
+}
+
+// code renders a name or value from the store: user ids and the scopes
+// verifications required come from API clients, and none may write the
+// report's Markdown or HTML (see review.Code).
+func code(s string) string { return review.Code(s) }
+
+// plainArg is an argument the shell reads as it is.
+var plainArg = regexp.MustCompile(`^[A-Za-z0-9_.@:=-]+$`)
+
+// command renders a command line to copy, each argument quoted for the
+// shell unless it is plain, as one code span.
+func command(args ...string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = shellArg(a)
+	}
+	return review.Command(strings.Join(q, " "))
+}
+
+// shellArg quotes a for a POSIX shell: in single quotes nothing is
+// expanded, and a quote is closed, escaped and reopened.
+func shellArg(a string) string {
+	if plainArg.MatchString(a) {
+		return a
+	}
+	return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+}
+
+// scopesFix says how to set a token's or role's scopes to keep: the list
+// itself when it is short, else the scopes to take out of it.
+func scopesFix(keep, drop []string) string {
+	if len(keep) <= maxListed {
+		return review.Command("scopes = " + quoted(keep))
+	}
+	return "`scopes` without " + ticked(drop)
 }
 
 // ago says how long before now t was, in whole days.
@@ -52,9 +100,9 @@ func ago(now, t time.Time) string {
 }
 
 func removeFix(ti registry.TokenInfo) string {
-	fix := fmt.Sprintf("remove the `tokenward_token` whose name is `%s` from the Terraform configuration, or record why it stays in its description", ti.Name)
+	fix := fmt.Sprintf("remove the `tokenward_token` whose name is %s from the Terraform configuration, or record why it stays in its description", code(ti.Name))
 	if ti.Owner != "" {
-		fix += fmt.Sprintf(" (owner: %s)", ti.Owner)
+		fix += fmt.Sprintf(" (owner: %s)", code(ti.Owner))
 	}
 	return fix
 }
@@ -67,21 +115,31 @@ func unusedTokens(s *snapshot, opts Options) []Finding {
 		if !usageApplies(ti) {
 			continue
 		}
-		if u := s.usage[ti.ID]; u != nil && u.uses > 0 {
+		// Used means verified: a token whose verifications all failed
+		// serves nobody, and is not unused either.
+		u := s.usage[ti.ID]
+		if u != nil && u.uses > u.failures {
+			continue
+		}
+		if u != nil && u.uses > 0 {
+			out = append(out, Finding{Level: review.Warn, Kind: KindVerificationsFailed, Token: ti.Name,
+				Detail: fmt.Sprintf("%s had %d verifications in the window (since %s), all failed: its consumers present a value that does not verify", code(ti.Name), u.uses, date(s.since)),
+				Fix: fmt.Sprintf("find what its consumers present (%s) and give them its current value: a rotation they missed, or a destination not delivered; if nobody needs it, %s",
+					command("tokenward", "usage", "--token", ti.Name), removeFix(ti))})
 			continue
 		}
 		last, ok := s.lastUsed[ti.ID]
 		switch {
 		case !ok && ti.CreatedAt.Before(s.now.Add(-opts.UnusedAfter)):
 			out = append(out, Finding{Level: review.Warn, Kind: KindNeverUsed, Token: ti.Name,
-				Detail: fmt.Sprintf("`%s` was created on %s and has never been used", ti.Name, date(ti.CreatedAt)), Fix: removeFix(ti)})
+				Detail: fmt.Sprintf("%s was created on %s and has never been used", code(ti.Name), date(ti.CreatedAt)), Fix: removeFix(ti)})
 		case !ok:
 			out = append(out, Finding{Level: review.Info, Kind: KindNeverUsed, Token: ti.Name,
-				Detail: fmt.Sprintf("`%s` was created on %s, less than %s ago, and has not been used yet", ti.Name, date(ti.CreatedAt), window),
+				Detail: fmt.Sprintf("%s was created on %s, less than %s ago, and has not been used yet", code(ti.Name), date(ti.CreatedAt), window),
 				Fix:    "none yet; if it is still unused after " + window + ", " + removeFix(ti)})
 		case last.Before(s.now.Add(-opts.UnusedAfter)):
 			out = append(out, Finding{Level: review.Warn, Kind: KindUnused, Token: ti.Name,
-				Detail: fmt.Sprintf("`%s` was last used on %s (%s), more than %s ago", ti.Name, date(last), ago(s.now, last), window), Fix: removeFix(ti)})
+				Detail: fmt.Sprintf("%s was last used on %s (%s), more than %s ago", code(ti.Name), date(last), ago(s.now, last), window), Fix: removeFix(ti)})
 		}
 	}
 	return out
@@ -106,8 +164,8 @@ func unusedScopes(s *snapshot, opts Options) []Finding {
 	var out []Finding
 	for _, ti := range s.tokens {
 		u := s.usage[ti.ID]
-		if !usageApplies(ti) || u == nil || u.uses == 0 {
-			continue
+		if !usageApplies(ti) || u == nil || u.uses <= u.failures {
+			continue // not verified: no scope was ever required (see unusedTokens)
 		}
 		grants := map[string]*grant{}
 		for _, sc := range ti.Scopes {
@@ -173,8 +231,8 @@ func unusedScopes(s *snapshot, opts Options) []Finding {
 			g := grants[f.scope]
 			if f.narrow != nil {
 				out = append(out, Finding{Level: review.Info, Kind: KindWildcardNarrower, Token: ti.Name, Scope: f.scope,
-					Detail: fmt.Sprintf("`%s` holds `%s`; %s it required only %s of it", ti.Name, f.scope, span, ticked(f.narrow)),
-					Fix:    fmt.Sprintf("grant %s instead of `%s`%s", ticked(f.narrow), f.scope, via(g, ti.Name, holders))})
+					Detail: fmt.Sprintf("%s holds %s; %s it required only %s of it", code(ti.Name), code(f.scope), span, ticked(f.narrow)),
+					Fix:    fmt.Sprintf("grant %s instead of %s%s", ticked(f.narrow), code(f.scope), via(g, ti.Name, holders))})
 				continue
 			}
 			level := review.Warn
@@ -182,15 +240,15 @@ func unusedScopes(s *snapshot, opts Options) []Finding {
 			if s.privileged[f.scope] {
 				level, what = review.High, " (a privileged scope)"
 			}
-			d := fmt.Sprintf("`%s` holds %s; %s %s: `%s`%s was never required", ti.Name, ticked(held), span, asked, f.scope, what)
+			d := fmt.Sprintf("%s holds %s; %s %s: %s%s was never required", code(ti.Name), ticked(held), span, asked, code(f.scope), what)
 			var fix []string
 			if g.own {
-				fix = append(fix, fmt.Sprintf("set `scopes = %s` on the `tokenward_token` whose name is `%s`", quoted(keep), ti.Name))
+				fix = append(fix, fmt.Sprintf("set %s on the `tokenward_token` whose name is %s", scopesFix(keep, unusedOwn), code(ti.Name)))
 			}
 			for _, r := range g.roles {
 				others := slices.DeleteFunc(slices.Clone(holders[r]), func(n string) bool { return n == ti.Name })
 				rest := slices.DeleteFunc(slices.Clone(s.roles[r]), func(sc string) bool { return sc == f.scope })
-				line := fmt.Sprintf("it comes through role `%s`: remove it from the `tokenward_role` `%s` (`scopes = %s`)", r, r, quoted(rest))
+				line := fmt.Sprintf("it comes through role %s: remove it from the `tokenward_role` %s (%s)", code(r), code(r), scopesFix(rest, []string{f.scope}))
 				if len(others) > 0 {
 					line += fmt.Sprintf(", which takes it from the role's other holders too (%s), or drop the role from this token and grant the scopes it uses directly", some(others))
 				}
@@ -205,9 +263,9 @@ func unusedScopes(s *snapshot, opts Options) []Finding {
 // via says where a wildcard comes from, for its fix.
 func via(g *grant, name string, holders map[string][]string) string {
 	if g.own {
-		return fmt.Sprintf(" in the `scopes` of the `tokenward_token` whose name is `%s`", name)
+		return fmt.Sprintf(" in the `scopes` of the `tokenward_token` whose name is %s", code(name))
 	}
-	return fmt.Sprintf(" in the `tokenward_role` `%s` (held by %s)", g.roles[0], some(holders[g.roles[0]]))
+	return fmt.Sprintf(" in the `tokenward_role` %s (held by %s)", code(g.roles[0]), some(holders[g.roles[0]]))
 }
 
 // some lists up to five names, and how many more there are: a role held
@@ -255,14 +313,16 @@ func policyFindings(s *snapshot, opts Options) []Finding {
 	for _, ti := range s.tokens {
 		for _, v := range opts.Policy.CheckToken(policyToken(ti, s.roles, privileged)) {
 			out = append(out, Finding{Level: review.High, Kind: KindPolicyViolation, Token: ti.Name,
-				Detail: fmt.Sprintf("`%s` breaks the policy: %s", ti.Name, v.String()),
-				Fix:    fmt.Sprintf("change %s of the `tokenward_token` whose name is `%s` to meet the policy, or change the policy if it is what should change", v.Field, ti.Name)})
+				Detail: fmt.Sprintf("%s breaks the policy: %s", code(ti.Name), v.String()),
+				Fix:    fmt.Sprintf("change %s of the `tokenward_token` whose name is %s to meet the policy, or change the policy if it is what should change", v.Field, code(ti.Name))})
 		}
 	}
 	return out
 }
 
-const rotateFix = "run `tokenward rotate --token %s` (the scheduled rotate workflow should have: read its last run's log)"
+const rotateFix = "run %s (the scheduled rotate workflow should have: read its last run's log)"
+
+func rotateCommand(name string) string { return command("tokenward", "rotate", "--token", name) }
 
 // rotationFindings: rotations overdue or unfinished, current versions
 // expired, and destinations whose last delivery failed.
@@ -272,22 +332,22 @@ func rotationFindings(s *snapshot, _ Options) []Finding {
 		if ti.Honeytoken {
 			continue // a decoy is rotated only when asked, and its values never verify
 		}
-		fix := fmt.Sprintf(rotateFix, ti.Name)
+		fix := fmt.Sprintf(rotateFix, rotateCommand(ti.Name))
 		switch {
 		case ti.Current == nil && ti.Pending == nil:
 			out = append(out, Finding{Level: review.Warn, Kind: KindNoCurrentVersion, Token: ti.Name,
-				Detail: fmt.Sprintf("`%s` has no live version: its consumers hold no value that verifies", ti.Name), Fix: fix})
+				Detail: fmt.Sprintf("%s has no live version: its consumers hold no value that verifies", code(ti.Name)), Fix: fix})
 		case ti.Current != nil && !ti.Current.ExpiresAt.After(s.now):
 			out = append(out, Finding{Level: review.High, Kind: KindVersionExpired, Token: ti.Name,
-				Detail: fmt.Sprintf("the current version of `%s` expired on %s (%s): its consumers' value no longer verifies", ti.Name, date(ti.Current.ExpiresAt), ago(s.now, ti.Current.ExpiresAt)), Fix: fix})
+				Detail: fmt.Sprintf("the current version of %s expired on %s (%s): its consumers' value no longer verifies", code(ti.Name), date(ti.Current.ExpiresAt), ago(s.now, ti.Current.ExpiresAt)), Fix: fix})
 		case ti.Current != nil && !ti.NextRotationAt().After(s.now):
 			out = append(out, Finding{Level: review.Warn, Kind: KindRotationOverdue, Token: ti.Name,
-				Detail: fmt.Sprintf("`%s` has been due for rotation since %s; its current version expires on %s", ti.Name, date(ti.NextRotationAt()), date(ti.Current.ExpiresAt)), Fix: fix})
+				Detail: fmt.Sprintf("%s has been due for rotation since %s; its current version expires on %s", code(ti.Name), date(ti.NextRotationAt()), date(ti.Current.ExpiresAt)), Fix: fix})
 		}
 		if ti.Pending != nil {
 			out = append(out, Finding{Level: review.Warn, Kind: KindRotationUnfinished, Token: ti.Name,
-				Detail: fmt.Sprintf("a rotation of `%s` began on %s and has not finished: its new version is still pending", ti.Name, date(ti.Pending.CreatedAt)),
-				Fix:    fmt.Sprintf("run `tokenward rotate --token %s` to resume it; if it fails again, its error says which destination refused the new value", ti.Name)})
+				Detail: fmt.Sprintf("a rotation of %s began on %s and has not finished: its new version is still pending", code(ti.Name), date(ti.Pending.CreatedAt)),
+				Fix:    fmt.Sprintf("run %s to resume it; if it fails again, its error says which destination refused the new value", rotateCommand(ti.Name))})
 		}
 		out = append(out, deliveryFindings(s, ti)...)
 	}
@@ -311,12 +371,12 @@ func deliveryFindings(s *snapshot, ti registry.TokenInfo) []Finding {
 			if !ok || d.Outcome != audit.Failure {
 				continue
 			}
-			detail := fmt.Sprintf("the last delivery of the %s version of `%s` to %s failed on %s", v.State, ti.Name, dest.Key, date(d.At))
+			detail := fmt.Sprintf("the last delivery of the %s version of %s to %s failed on %s", v.State, code(ti.Name), code(dest.Key), date(d.At))
 			if d.Detail != "" {
-				detail += ": " + clip(d.Detail, 200)
+				detail += ": " + code(clip(d.Detail, 200))
 			}
 			out = append(out, Finding{Level: review.High, Kind: KindDeliveryFailed, Token: ti.Name, Detail: detail,
-				Fix: fmt.Sprintf("fix the destination's access (the error says what it refused), then run `tokenward rotate --token %s`", ti.Name)})
+				Fix: fmt.Sprintf("fix the destination's access (the error says what it refused), then run %s", rotateCommand(ti.Name))})
 		}
 	}
 	return out
@@ -342,14 +402,15 @@ func valueFindings(s *snapshot, _ Options) []Finding {
 	for _, p := range s.values.Problems {
 		if p.Orphan {
 			out = append(out, Finding{Level: review.Warn, Kind: KindOrphanUserValue, User: p.User,
-				Detail: fmt.Sprintf("user `%s` holds a value of `%s`, which no setting declares any more", p.User, p.Key),
-				Fix:    fmt.Sprintf("remove it (`tokenward config unset --user %s %s`), or declare the `tokenward_setting` `%s` again", p.User, p.Key, p.Key)})
+				Detail: fmt.Sprintf("user %s holds a value of %s, which no setting declares any more", code(p.User), code(p.Key)),
+				Fix: fmt.Sprintf("remove it (%s), or declare the `tokenward_setting` %s again",
+					command("tokenward", "config", "unset", "--user", p.User, p.Key), code(p.Key))})
 			continue
 		}
 		out = append(out, Finding{Level: review.Warn, Kind: KindInvalidUserValue, User: p.User,
-			Detail: fmt.Sprintf("the value user `%s` holds for `%s` no longer passes the setting: %s; the user gets the default instead", p.User, p.Key, p.Reason),
-			Fix: fmt.Sprintf("set a valid value (`tokenward config set --user %s %s=...`, or the `tokenward_user_config` of user `%s` when Terraform manages it), unset it, or relax the setting's constraints",
-				p.User, p.Key, p.User)})
+			Detail: fmt.Sprintf("the value user %s holds for %s no longer passes the setting: %s; the user gets the default instead", code(p.User), code(p.Key), p.Reason),
+			Fix: fmt.Sprintf("set a valid value (%s, or the `tokenward_user_config` of user %s when Terraform manages it), unset it, or relax the setting's constraints",
+				command("tokenward", "config", "set", "--user", p.User, p.Key+"=..."), code(p.User))})
 	}
 	if len(s.values.Unchecked) > 0 {
 		keys := make([]string, 0, len(s.values.Unchecked))
@@ -436,12 +497,12 @@ func alertFindings(s *snapshot, _ Options) []Finding {
 		if len(codes) == 0 {
 			codes = []string{strings.TrimSuffix(k[0], "_version_used")}
 		}
-		search := make([]string, len(codes))
-		for i, c := range codes {
-			search[i] = fmt.Sprintf("`tokenward usage --token %s --code %s`", k[1], c)
+		search := make([]string, min(len(codes), maxListed))
+		for i, c := range codes[:len(search)] {
+			search[i] = command("tokenward", "usage", "--token", k[1], "--code", c)
 		}
 		out = append(out, Finding{Level: review.High, Kind: kind, Token: k[1],
-			Detail: fmt.Sprintf("%s of `%s` was still presented: %d alerts from %s to %s", what, k[1], g.n, date(g.first), date(g.latest)),
+			Detail: fmt.Sprintf("%s of %s was still presented: %d alerts from %s to %s", what, code(k[1]), g.n, date(g.first), date(g.latest)),
 			Fix: fmt.Sprintf("find the consumer that holds the old value (%s) and give it the current one; check the destination it reads",
 				strings.Join(search, ", "))})
 	}

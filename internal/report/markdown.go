@@ -22,7 +22,7 @@ type section struct {
 }
 
 var sections = []section{
-	{"Tokens not used", []string{KindNeverUsed, KindUnused}, "Every token was used in the window."},
+	{"Tokens not used", []string{KindNeverUsed, KindUnused, KindVerificationsFailed}, "Every token was used in the window."},
 	{"Scopes granted but never required", []string{KindUnusedScope, KindWildcardNarrower}, "Every token used in the window required every scope it holds."},
 	{"Policy", []string{KindPolicyViolation}, "Every token meets the policy."},
 	{"Rotation and delivery", []string{KindNoCurrentVersion, KindVersionExpired, KindRotationOverdue, KindRotationUnfinished, KindDeliveryFailed}, "No rotation is overdue or unfinished, and every last delivery succeeded."},
@@ -136,7 +136,7 @@ func (r *Report) chart(b *strings.Builder) {
 	if len(r.Busiest) > 0 {
 		b.WriteString("| Token | Verifications | Failures |\n|:------|------:|------:|\n")
 		for _, s := range r.Busiest {
-			fmt.Fprintf(b, "| `%s` | %d | %d |\n", s.Token, s.Total, s.Failed)
+			fmt.Fprintf(b, "| %s | %d | %d |\n", cell(code(s.Token)), s.Total, s.Failed)
 		}
 		b.WriteString("\n")
 	}
@@ -175,9 +175,15 @@ func (r *Report) auditLine(b *strings.Builder) {
 }
 
 // cell makes text safe in a table cell: no line break, no column break.
+// Runs of spaces stay: in a code span they may be part of a name.
 func cell(s string) string {
-	s = strings.ReplaceAll(text(s), "|", `\|`)
-	return s
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.ReplaceAll(s, "|", `\|`)
 }
 
 // text puts s on one line.

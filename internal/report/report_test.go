@@ -210,7 +210,7 @@ func TestReportFindings(t *testing.T) {
 			{KindVersionExpired, "expiring", "", review.High, "expired on 2026-10-12", "tokenward rotate --token expiring"},
 			{KindRotationOverdue, "deploy-two", "", review.Warn, "due for rotation since 2026-11-12", ""},
 			{KindRotationUnfinished, "deploy-bot", "", review.Warn, "still pending", ""},
-			{KindDeliveryFailed, "billing-ci", "", review.High, "to github_secret:acme/billing:BILLING_TOKEN failed on 2026-11-25: 403", ""},
+			{KindDeliveryFailed, "billing-ci", "", review.High, "to `github_secret:acme/billing:BILLING_TOKEN` failed on 2026-11-25: `403", ""},
 			{KindExpiredVersionUsed, "expiring", "", review.High, "2 alerts", "--code expired"},
 			{KindInvalidUserValue, "", "", review.Warn, "user `alice` holds for `session.timeout` no longer passes the setting: value must be at most 60", ""},
 			{KindInvalidUserValue, "", "", review.Warn, "`smtp.password` no longer passes the setting: value does not match the pattern", ""},

@@ -323,16 +323,15 @@ func Fingerprint(markdown string) string {
 }
 
 // reportFingerprint is the fingerprint of a report, and the report without
-// the FingerprintLine that gave it: the first valid one the report holds,
-// else "sha256:" and its Fingerprint.
+// the FingerprintLine that gave it: its last line, where the report writes
+// it, else "sha256:" and its Fingerprint. A fingerprint line anywhere else
+// is text: a value the report quotes must not choose the key.
 func reportFingerprint(markdown string) (string, string) {
-	at := 0
-	for line := range strings.Lines(markdown) {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), fingerprintPrefix)
-		if key, ok2 := strings.CutSuffix(rest, " -->"); ok && ok2 && validKey(key) {
-			return key, markdown[:at] + markdown[at+len(line):]
-		}
-		at += len(line)
+	body := strings.TrimRight(markdown, " \t\r\n")
+	at := strings.LastIndexByte(body, '\n') + 1
+	rest, ok := strings.CutPrefix(strings.TrimSpace(body[at:]), fingerprintPrefix)
+	if key, ok2 := strings.CutSuffix(rest, " -->"); ok && ok2 && validKey(key) {
+		return key, body[:at]
 	}
 	return "sha256:" + Fingerprint(markdown), markdown
 }

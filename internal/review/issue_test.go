@@ -359,7 +359,7 @@ func TestPublishIssueWithTheReportsFingerprint(t *testing.T) {
 	c := client(t, s, issuesToken, 0)
 	ctx := context.Background()
 	withKey := func(key, text string) string {
-		return "## tokenward report\n\n" + review.FingerprintLine(key) + text + "\n"
+		return "## tokenward report\n\n" + text + "\n\n" + review.FingerprintLine(key)
 	}
 	publish := func(body string) review.Issue {
 		t.Helper()
@@ -383,6 +383,12 @@ func TestPublishIssueWithTheReportsFingerprint(t *testing.T) {
 		{"another key", withKey("findings:v1:abd", "`deploy` was last used 66 days ago"), review.IssueUpdated, 1},
 		{"an invalid key is text", withKey("findings v1 <b>", "`deploy` was last used 66 days ago"), review.IssueUpdated, 2},
 		{"the invalid key again", withKey("findings v1 <b>", "`deploy` was last used 66 days ago"), review.IssueUnchanged, 2},
+		// Only the last line is the report's own: one a finding quotes
+		// earlier is text, and does not choose the key.
+		{"a key back", withKey("findings:v1:abc", "`deploy` was last used 66 days ago"), review.IssueUpdated, 3},
+		{"the key earlier alone is text", "## tokenward report\n\n" + review.FingerprintLine("findings:v1:abc") + "`deploy` was last used 66 days ago\n", review.IssueUpdated, 4},
+		{"the key back again", withKey("findings:v1:abc", "`deploy` was last used 66 days ago"), review.IssueUpdated, 5},
+		{"the key earlier, another last", withKey("findings:v1:xyz", review.FingerprintLine("findings:v1:abc")+"`deploy` was last used 66 days ago"), review.IssueUpdated, 6},
 	} {
 		got := publish(tc.body)
 		if is := reportIssues(s); got.Action != tc.want || is[0].Edits != tc.edits {

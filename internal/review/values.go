@@ -211,15 +211,27 @@ const maxShown = 120
 // characters, and fenced so that no backquote in s can close it early. What
 // is inside a code span is never read as Markdown or HTML, so a value
 // cannot forge the report's marker or formatting.
-func code(s string) string {
+func code(s string) string { return span(s, maxShown) }
+
+// Code is code, for the Markdown of other packages: every name or value
+// from the store that a report quotes goes through it.
+func Code(s string) string { return code(s) }
+
+// Command renders a command line to copy as a code span, as code does but
+// whole: a command cut short is another command. Its arguments must be
+// quoted for the shell already.
+func Command(s string) string { return span(s, 0) }
+
+// span is code with a limit of n characters, none when n is 0.
+func span(s string, n int) string {
 	s = strings.Map(func(r rune) rune {
 		if r < ' ' || r == 0x7f || r == '\u2028' || r == '\u2029' {
 			return ' '
 		}
 		return r
 	}, s)
-	if utf8.RuneCountInString(s) > maxShown {
-		s = string([]rune(s)[:maxShown-1]) + "…"
+	if n > 0 && utf8.RuneCountInString(s) > n {
+		s = string([]rune(s)[:n-1]) + "…"
 	}
 	fence := "`"
 	for strings.Contains(s, fence) {
