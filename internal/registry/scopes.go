@@ -14,7 +14,7 @@ import (
 )
 
 var (
-	scopeNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_.-]*:([a-z][a-z0-9_.-]*|\*)$`)
+	scopeNamePattern = store.ScopeNamePattern // the usage rollup's, too
 	namePattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 )
 
