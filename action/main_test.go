@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -137,6 +138,42 @@ func TestVerify(t *testing.T) {
 				t.Fatalf("output %+v", out)
 			}
 		})
+	}
+}
+
+// TestVerifyRefusesBadScopes: a --scope that is not a scope name, or more
+// of them than registry.MaxRequiredScopes, is a usage error (exit 2) said
+// on stderr, before any token is verified or any use recorded.
+func TestVerifyRefusesBadScopes(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	many := []string{"verify"}
+	for i := range registry.MaxRequiredScopes + 1 {
+		many = append(many, "--scope", fmt.Sprintf("billing:x%d", i))
+	}
+	atCap := append([]string{"verify"}, many[1:1+2*registry.MaxRequiredScopes]...)
+	cases := []struct {
+		name       string
+		args       []string
+		wantStderr string
+	}{
+		{"upper case", []string{"verify", "--scope", "Billing:Read"}, `scope 1, "Billing:Read", is not a scope name`},
+		{"no action", []string{"verify", "--scope", "billing:read", "--scope", "billing"}, `scope 2, "billing", is not a scope name`},
+		{"empty", []string{"verify", "--scope", ""}, `scope 1, "", is not a scope name`},
+		{"a token value", []string{"verify", "--scope", w.value}, "it looks like a token value"},
+		{"too many", many, fmt.Sprintf("%d scopes are required; a verification requires at most %d", registry.MaxRequiredScopes+1, registry.MaxRequiredScopes)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := w.run(t, w.value, tc.args...)
+			if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, tc.wantStderr) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d and %q", r.code, r.stdout, r.stderr, exitUsage, tc.wantStderr)
+			}
+		})
+	}
+	// The cap itself is allowed: the token lacks the made-up scopes.
+	if r := w.run(t, w.value, atCap...); r.code != exitFailed || !strings.Contains(r.stdout, "insufficient_scope") {
+		t.Fatalf("%d scopes: exit %d, stdout %q, stderr %q; want exit %d, insufficient_scope", registry.MaxRequiredScopes, r.code, r.stdout, r.stderr, exitFailed)
 	}
 }
 

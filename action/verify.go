@@ -54,6 +54,9 @@ func (c *cli) verify(ctx context.Context, args []string) int {
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
+	if err := registry.CheckRequiredScopes(scopes); err != nil {
+		return c.fail(exitUsage, "verify: --scope: %v", err)
+	}
 	if *sourceIP != "" && *serverURL == "" {
 		return c.fail(exitUsage, "verify: --source-ip is for --server: give the server's URL too")
 	}

@@ -10,10 +10,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/store"
+	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
 
 var (
-	scopeNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_.-]*:([a-z][a-z0-9_.-]*|\*)$`)
+	scopeNamePattern = store.ScopeNamePattern // the usage rollup's, too
 	namePattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 )
 
@@ -50,6 +51,36 @@ func CheckScopeName(name string) error {
 	}
 	if !scopeNamePattern.MatchString(name) {
 		return invalid("name", "scope %q must be resource:action in lower case (letters, digits, _ . -), such as billing:read, or resource:* for every action of a resource", name)
+	}
+	return nil
+}
+
+// MaxRequiredScopes is how many scopes one verification may require (a
+// request to /v1/verify or /v1/authz, or tokenward verify --scope). A real
+// check needs a few; the cap is there because every required scope is kept
+// in the usage log and rolled up into usage_daily, one row a scope a token
+// a day, and a wildcard such as billing:* grants billing:<anything>, so an
+// unbounded list of made-up scopes would grow the log, the rollup and the
+// report without limit.
+const MaxRequiredScopes = 32
+
+// CheckRequiredScopes reports whether scopes may be required of a token:
+// at most MaxRequiredScopes, each a valid scope name (CheckScopeName). The
+// error names the first bad one by its position; it quotes it cut short,
+// and not at all when it looks like a token value, pasted by mistake.
+func CheckRequiredScopes(scopes []string) error {
+	if len(scopes) > MaxRequiredScopes {
+		return invalid("scopes", "%d scopes are required; a verification requires at most %d", len(scopes), MaxRequiredScopes)
+	}
+	for i, s := range scopes {
+		if len(s) <= maxNameLength && scopeNamePattern.MatchString(s) {
+			continue
+		}
+		shown := Quote(s)
+		if strings.Contains(s, token.Prefix) {
+			shown = "(not quoted: it looks like a token value)"
+		}
+		return invalid("scopes", "scope %d, %s, is not a scope name: write resource:action in lower case (letters, digits, _ . -), such as billing:read, at most %d characters", i+1, shown, maxNameLength)
 	}
 	return nil
 }

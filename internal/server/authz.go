@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
 
@@ -61,6 +62,14 @@ func (s *Server) authz(w http.ResponseWriter, r *http.Request) {
 	var required []string
 	for _, v := range query["scope"] {
 		required = append(required, strings.Fields(v)...)
+	}
+	// Refused before verification, so a made-up scope that a wildcard
+	// grants never reaches the usage log and its rollup.
+	if err := registry.CheckRequiredScopes(required); err != nil {
+		u.code = codeBadRequest
+		h.Set(HeaderCode, string(u.code))
+		badRequest(w, err.Error()+": fix the auth URI in the gateway's configuration")
+		return
 	}
 	src := s.clientAddr(r)
 	out := s.verifyOnce(value, required, src, true)

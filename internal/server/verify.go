@@ -9,14 +9,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/token"
 )
 
 // VerifyRequest is the body of POST /v1/verify. Fields it does not know are
 // refused, so a misspelt "scope" cannot verify a token without its scopes.
 type VerifyRequest struct {
-	Token    string   `json:"token"`
-	Scopes   []string `json:"scopes,omitempty"`    // every one must be granted
+	Token string `json:"token"`
+	// Scopes must all be granted: at most registry.MaxRequiredScopes, each
+	// a valid scope name, or the request is refused with 400.
+	Scopes   []string `json:"scopes,omitempty"`
 	SourceIP string   `json:"source_ip,omitempty"` // where the token was presented from
 }
 
@@ -93,6 +96,11 @@ func decodeVerify(body []byte) (VerifyRequest, error) {
 	}
 	if req.Token == "" {
 		return req, errors.New(`the field "token" is required: the token to verify`)
+	}
+	// Refused before verification, so a made-up scope that a wildcard
+	// grants never reaches the usage log and its rollup.
+	if err := registry.CheckRequiredScopes(req.Scopes); err != nil {
+		return req, err
 	}
 	return req, nil
 }

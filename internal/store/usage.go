@@ -147,7 +147,11 @@ type ScopeUse struct {
 
 // UsageRollup reads the usage log's daily rollup: thousands of rows where
 // the events are millions. AppendUsage keeps it in the transaction that
-// appends the events, and PruneUsage prunes it with them.
+// appends the events, and PruneUsage prunes it with them. A required scope
+// is rolled up only when it is a valid scope name (ScopeNamePattern), and
+// one batch adds at most 64 distinct scope rows a token and day: the
+// events past that count in the token's totals only, so made-up scopes
+// (which a wildcard such as billing:* grants) cannot grow it without bound.
 type UsageRollup interface {
 	// UsageDays returns the tokens' totals of the whole UTC days from the
 	// day since falls in up to the day until falls in, that day excluded

@@ -44,7 +44,7 @@ func BenchmarkAppendUsageRollup(b *testing.B) {
 				}
 				batch[i] = store.UsageEvent{At: at.Add(time.Duration(i) * time.Millisecond), TokenID: "id-" + name, TokenName: name,
 					VersionID: "v-" + name, Fingerprint: "fp", Code: code, Endpoint: "verify", SourceIP: fmt.Sprintf("192.0.2.%d", i%200),
-					UserAgent: "curl/8", ScopesRequired: []string{"billing:read", fmt.Sprintf("scope:%d", i%3)}, Instance: "i1"}
+					UserAgent: "curl/8", ScopesRequired: []string{"billing:read", fmt.Sprintf("scope:s%d", i%3)}, Instance: "i1"}
 			}
 			// The partitions of the day are made before the clock starts.
 			if err := u.AppendUsage(ctx, batch); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -27,7 +28,39 @@ const (
 	usageDailyRowsPerUpsert = 1000
 	// usageDailyColumns are the columns rollUpUsage writes, in its order.
 	usageDailyColumns = `token_id, day, scope, token_name, uses, failures, last_at`
+	// maxRollupScopesPerDay is how many distinct scope rows one batch adds
+	// to the rollup for one token and day; the scopes past it are counted
+	// in the totals row only. The endpoints refuse more than 32 required
+	// scopes a verification (registry.MaxRequiredScopes), so this only
+	// bites on a batch of many verifications each asking for other scopes
+	// (or a log written by a release without that check): a token granted
+	// billing:* is valid for billing:<anything>, and each made-up scope
+	// would otherwise be a row of usage_daily and a line of the report.
+	maxRollupScopesPerDay = 64
+	// maxRollupScopeLength is the longest scope rolled up, in bytes: the
+	// longest scope name (registry.MaxNameLength).
+	maxRollupScopeLength = 128
 )
+
+// ScopeNamePattern is what a scope name is: resource:action in lower case
+// (letters, digits, _ . -), or resource:* for every action of a resource.
+// The registry checks names with it; the rollup rolls up only the required
+// scopes that match it.
+var ScopeNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_.-]*:([a-z][a-z0-9_.-]*|\*)$`)
+
+// rollupScope reports whether the rollup keeps a row for the required
+// scope sc: a valid scope name, which an event logged by a caller that
+// skipped the endpoints' check may lack.
+func rollupScope(sc string) bool {
+	return sc != "" && len(sc) <= maxRollupScopeLength && ScopeNamePattern.MatchString(sc)
+}
+
+// usageDailyDay is a token's UTC day, whose distinct scope rows a batch
+// bounds.
+type usageDailyDay struct {
+	tokenID string
+	day     int64
+}
 
 // usageDailyKey is a row of the rollup: a token's UTC day, scope ”
 // being its totals.
@@ -58,8 +91,12 @@ func microsDay(us int64) int64 {
 // UTC day and scope; the totals row (”) counts every event and the
 // failures, a scope's row the valid events that required the scope (once
 // an event, however often it lists it). Events of no token are left out.
+// Only valid scope names get a row (rollupScope), and at most
+// maxRollupScopesPerDay distinct scopes a token and day, the first the
+// batch lists: the events past it count in the totals only.
 func usageDailyCounts(events []UsageEvent) map[usageDailyKey]*usageDailyCount {
 	counts := make(map[usageDailyKey]*usageDailyCount, 16)
+	scopeRows := map[usageDailyDay]int{}
 	add := func(k usageDailyKey, name string, at int64, failed bool) {
 		c := counts[k]
 		if c == nil {
@@ -90,16 +127,22 @@ func usageDailyCounts(events []UsageEvent) map[usageDailyKey]*usageDailyCount {
 		}
 	scopes:
 		for i, sc := range e.ScopesRequired {
-			if sc == "" {
-				continue
+			if !rollupScope(sc) {
+				continue // a valid name is valid text: no text() needed
 			}
-			sc = text(sc)
 			for _, prev := range e.ScopesRequired[:i] {
-				if text(prev) == sc {
+				if prev == sc {
 					continue scopes
 				}
 			}
 			k.scope = sc
+			if counts[k] == nil {
+				d := usageDailyDay{tokenID: id, day: k.day}
+				if scopeRows[d] >= maxRollupScopesPerDay {
+					continue
+				}
+				scopeRows[d]++
+			}
 			add(k, name, at, false)
 		}
 	}

@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"testing"
 	"time"
@@ -23,8 +25,14 @@ func usageRollup(t *testing.T, st store.Store) store.UsageRollup {
 	return r
 }
 
+// handScopeName is a scope name as the registry documents it, written
+// again here so that the rollup's own pattern is checked, not copied.
+var handScopeName = regexp.MustCompile(`^[a-z][a-z0-9_.-]*:([a-z][a-z0-9_.-]*|\*)$`)
+
 // rolledUpByHand aggregates events the way usage_daily's contract says,
-// one loop at a time, for the rows from the day of since on.
+// one loop at a time, for the rows from the day of since on. It applies
+// no cap on the scopes of a token and day: the tests that use it stay
+// below it.
 func rolledUpByHand(events []store.UsageEvent, since time.Time) ([]store.UsageDay, []store.ScopeUse) {
 	type dayKey struct {
 		id  string
@@ -56,7 +64,7 @@ func rolledUpByHand(events []store.UsageEvent, since time.Time) ([]store.UsageDa
 		}
 		seen := map[string]bool{}
 		for _, sc := range e.ScopesRequired {
-			if sc == "" || seen[sc] {
+			if !handScopeName.MatchString(sc) || len(sc) > 128 || seen[sc] {
 				continue
 			}
 			seen[sc] = true
@@ -246,7 +254,7 @@ func TestUsageRollupManyBatches(t *testing.T) {
 		ctx := t.Context()
 		u, r := usageLog(t, st), usageRollup(t, st)
 		codes := []string{"valid", "valid", "valid", "expired", "insufficient_scope"}
-		scopes := [][]string{nil, {"a"}, {"a", "b"}, {"c", "a", "c"}}
+		scopes := [][]string{nil, {"x:a"}, {"x:a", "b"}, {"x:c", "x:a", "x:c"}} // "b" is no scope name: no row
 		n := 0
 		for batch := 0; batch < 6; batch++ {
 			var events []store.UsageEvent
@@ -367,18 +375,18 @@ func TestUsageRollupBackfill(t *testing.T) {
 	}
 }
 
-// TestUsageRollupHostileText: scopes and names that are not valid text on
-// PostgreSQL (NUL, bytes that are not UTF-8) are stored as U+FFFD, as the
-// events are; two that become the same scope count once an event, and the
-// batch is never refused.
+// TestUsageRollupHostileText: names that are not valid text on PostgreSQL
+// (NUL, bytes that are not UTF-8) are stored as U+FFFD, as the events are;
+// a required scope that is not a scope name (those, or any other) gets no
+// row, and the batch is never refused.
 func TestUsageRollupHostileText(t *testing.T) {
 	t.Parallel()
 	forEachEngine(t, func(t *testing.T, st store.Store, _ string) {
 		ctx := t.Context()
 		at := usageDay.Add(time.Hour)
 		if err := usageLog(t, st).AppendUsage(ctx, []store.UsageEvent{
-			scoped(at, "id-x", "x\x00", "valid", "a\x00", "a\xff", "b"),
-			scoped(at.Add(time.Second), "id-x", "x\xfe", "valid", "a\xff"),
+			scoped(at, "id-x", "x\x00", "valid", "a:b\x00", "a:b\xff", "x:b", "X:B", "x:", "x:b:c"),
+			scoped(at.Add(time.Second), "id-x", "x\xfe", "valid", "a:b\xff", "x:b"),
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -386,12 +394,83 @@ func TestUsageRollupHostileText(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []store.ScopeUse{
-			{TokenID: "id-x", TokenName: "x\uFFFD", Scope: "a\uFFFD", Uses: 2, LastAt: at.Add(time.Second)},
-			{TokenID: "id-x", TokenName: "x\uFFFD", Scope: "b", Uses: 1, LastAt: at},
-		}
+		want := []store.ScopeUse{{TokenID: "id-x", TokenName: "x\uFFFD", Scope: "x:b", Uses: 2, LastAt: at.Add(time.Second)}}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("ScopeUses:\n got %+v\nwant %+v", got, want)
+		}
+		days, err := usageRollup(t, st).UsageDays(ctx, usageDay, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(days) != 1 || days[0].Uses != 2 || days[0].TokenName != "x\uFFFD" {
+			t.Errorf("UsageDays: %+v, want one day of 2 uses named x\uFFFD", days)
+		}
+	})
+}
+
+// TestUsageRollupScopeCap: an event that lists 5,000 distinct made-up
+// scopes (as a wildcard billing:* would grant), and a batch of many such
+// events, add at most 64 scope rows a token and day; every event still
+// counts in the totals.
+func TestUsageRollupScopeCap(t *testing.T) {
+	t.Parallel()
+	const rowCap = 64 // the rollup's documented bound
+	forEachEngine(t, func(t *testing.T, st store.Store, _ string) {
+		ctx := t.Context()
+		u, r := usageLog(t, st), usageRollup(t, st)
+		junk := make([]string, 5000)
+		for i := range junk {
+			junk[i] = fmt.Sprintf("billing:junk%d", i)
+		}
+		at := usageDay.Add(time.Hour)
+		// One event of 5,000 scopes, then a batch of 50 events of 100 other
+		// scopes each, for the same token and day; another token's one
+		// scope is counted as ever.
+		batch := []store.UsageEvent{scoped(at, "id-w", "wild", "valid", append([]string{"billing:read"}, junk...)...),
+			scoped(at, "id-o", "other", "valid", "billing:read")}
+		if err := u.AppendUsage(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		if first, err := r.ScopeUses(ctx, usageDay); err != nil || len(first) != rowCap+1 {
+			t.Fatalf("after the event of 5,000 scopes: %d scope rows, %v; want %d (and the other token's)", len(first), err, rowCap+1)
+		}
+		var second []store.UsageEvent
+		for i := range 50 {
+			second = append(second, scoped(at.Add(time.Duration(i)*time.Second), "id-w", "wild", "valid", junk[i*100:(i+1)*100]...))
+		}
+		if err := u.AppendUsage(ctx, second); err != nil {
+			t.Fatal(err)
+		}
+		scopes, err := r.ScopeUses(ctx, usageDay)
+		if err != nil {
+			t.Fatal(err)
+		}
+		perToken := map[string]int{}
+		read := false
+		for _, s := range scopes {
+			perToken[s.TokenID]++
+			read = read || s.TokenID == "id-w" && s.Scope == "billing:read" && s.Uses == 1
+		}
+		// Each batch adds at most rowCap rows: two batches, at most 2*cap.
+		if n := perToken["id-w"]; n < rowCap || n > 2*rowCap {
+			t.Errorf("%d scope rows for the token of 5,000 scopes, want between %d and %d", n, rowCap, 2*rowCap)
+		}
+		if !read {
+			t.Errorf("the first scope the event listed, billing:read, has no row of 1 use: %+v", scopes[:min(len(scopes), 3)])
+		}
+		if perToken["id-o"] != 1 {
+			t.Errorf("the other token has %d scope rows, want 1", perToken["id-o"])
+		}
+		days, err := r.UsageDays(ctx, usageDay, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		uses := map[string]int64{}
+		for _, d := range days {
+			uses[d.TokenID] = d.Uses
+		}
+		if uses["id-w"] != 51 || uses["id-o"] != 1 {
+			t.Errorf("totals %v, want id-w 51 and id-o 1", uses)
 		}
 	})
 }

@@ -16,7 +16,13 @@ ALTER TABLE scopes ADD COLUMN privileged BOOLEAN NOT NULL DEFAULT FALSE;
 -- required that scope, so "granted but never required" and "used in the
 -- last 7 days" are answered from it. last_at is the newest event counted;
 -- token_name the name it had then. Events of no known token (token_id '')
--- are not rolled up. Retention prunes it with the events.
+-- are not rolled up. Retention prunes it with the events. A required scope
+-- gets a row only when it is a valid scope name (store.ScopeNamePattern),
+-- and one batch of AppendUsage adds at most 64 distinct scope rows a token
+-- and day (the first it lists); the events past that count in the totals
+-- row only. The endpoints refuse more than 32 required scopes a request,
+-- but a wildcard grant such as billing:* is valid for billing:<anything>,
+-- so without these bounds made-up scopes would each add a row.
 CREATE TABLE usage_daily (
     token_id   TEXT NOT NULL,
     day        BIGINT NOT NULL, -- Unix microseconds of the UTC midnight
@@ -30,7 +36,8 @@ CREATE TABLE usage_daily (
 CREATE INDEX usage_daily_day ON usage_daily (day);
 
 -- The events logged before this migration, rolled up as AppendUsage would
--- have (an event that lists a scope twice counts once).
+-- have (an event that lists a scope twice counts once), except for the
+-- bounds above: the backfill rolls up every scope the log holds.
 INSERT INTO usage_daily (token_id, day, scope, token_name, uses, failures, last_at)
 SELECT token_id, day, '', name, uses, failures, last FROM (
     SELECT token_id, (at / 86400000000) * 86400000000 AS day, COUNT(*) AS uses,
