@@ -203,7 +203,7 @@ func PublishIssue(ctx context.Context, c *github.Client, repo string, r IssueRep
 	}
 	marker := IssueMarkerFor(r.Key)
 	sub := issueSubject(repo)
-	open, err := findIssue(ctx, c, owner, name, login, marker, "open")
+	open, foreign, err := findIssue(ctx, c, owner, name, login, marker, "open")
 	if err != nil {
 		return Issue{}, fmt.Errorf("keep the report issue of %s: list its open issues: %w", repo, explain(ctx, err, sub, listing))
 	}
@@ -240,7 +240,7 @@ func PublishIssue(ctx context.Context, c *github.Client, repo string, r IssueRep
 		return out, nil
 	}
 
-	closed, err := findIssue(ctx, c, owner, name, login, marker, "closed")
+	closed, _, err := findIssue(ctx, c, owner, name, login, marker, "closed")
 	if err != nil {
 		return Issue{}, fmt.Errorf("keep the report issue of %s: list its closed issues: %w", repo, explain(ctx, err, sub, listing))
 	}
@@ -266,6 +266,13 @@ func PublishIssue(ctx context.Context, c *github.Client, repo string, r IssueRep
 		return Issue{Number: full.GetNumber(), URL: urlOf(reopened, full), Action: IssueReopened, Truncated: truncated}, nil
 	}
 
+	if foreign != nil {
+		// Opening another would open one every run: say whose it is.
+		return Issue{}, fmt.Errorf("keep the report issue of %s: #%d starts with this store's marker but was opened by %s, not %s: "+
+			"if that is the token's own bot (a GitHub App's token given as github-token), pass the App's inputs instead (app-id, app-private-key); "+
+			"else close it, or give this report another issue-key",
+			repo, foreign.GetNumber(), fmt.Sprintf("%q", foreign.GetUser().GetLogin()), login)
+	}
 	created, _, err := c.Issues.Create(ctx, owner, name, &github.IssueRequest{Title: &title, Body: &text})
 	if err != nil {
 		return Issue{}, fmt.Errorf("keep the report issue of %s: open it: %w", repo, explain(ctx, err, sub, creating))
@@ -293,8 +300,9 @@ func urlOf(answer, before *github.Issue) string {
 // reads, however many others are open. Closed ones most recently updated
 // first, up to maxClosedPages pages. A personal token's login narrows the
 // listing to its issues; a bot's is matched here, as GitHub's creator
-// filter is not documented for bots.
-func findIssue(ctx context.Context, c *github.Client, owner, name, login, marker, state string) (*github.Issue, error) {
+// filter is not documented for bots. When login is a bot's and none is
+// ours, foreign is the first open one with marker that another bot wrote.
+func findIssue(ctx context.Context, c *github.Client, owner, name, login, marker, state string) (ours, foreign *github.Issue, err error) {
 	opts := &github.IssueListByRepoOptions{State: state, Sort: "created", Direction: "desc",
 		ListOptions: github.ListOptions{PerPage: 100}}
 	if !strings.HasSuffix(login, "[bot]") {
@@ -307,15 +315,21 @@ func findIssue(ctx context.Context, c *github.Client, owner, name, login, marker
 	for pages := 1; ; pages++ {
 		page, resp, err := c.Issues.ListByRepo(ctx, owner, name, opts)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, is := range page {
-			if !is.IsPullRequest() && startsWith(is.GetBody(), marker) && isUs(is.GetUser(), login) {
-				return is, nil
+			if is.IsPullRequest() || !startsWith(is.GetBody(), marker) {
+				continue
+			}
+			if isUs(is.GetUser(), login) {
+				return is, nil, nil
+			}
+			if foreign == nil && state == "open" && opts.Creator == "" && is.GetUser().GetType() == "Bot" {
+				foreign = is
 			}
 		}
 		if resp.NextPage == 0 || pages >= limit {
-			return nil, nil
+			return nil, foreign, nil
 		}
 		opts.Page = resp.NextPage
 	}

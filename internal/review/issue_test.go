@@ -407,24 +407,31 @@ func TestPublishIssueWithTheReportsFingerprint(t *testing.T) {
 
 // The workflow's GITHUB_TOKEN cannot say who it is (GET /user fails): with
 // Bot set to WorkflowBot, an issue another GitHub App's bot opened with the
-// same marker is neither edited nor closed.
+// same marker is neither edited nor closed; nor is another opened beside
+// it, which would open one every run if that bot were the token's own.
 func TestPublishIssueOtherBot(t *testing.T) {
 	t.Parallel()
 	s := issuesFake(t)
 	other := s.OpenIssue("acme/api", "some-other-app[bot]", "report", marker+"\nfake report")
 	c := client(t, s, issuesToken, 0)
 	ctx := context.Background()
-	got, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Key: storeKey, Bot: review.WorkflowBot, Body: report(1, "a finding"), Findings: 1, Now: dec2})
-	if err != nil || got.Action != review.IssueCreated || got.Number == other {
-		t.Fatalf("with another bot's issue = %+v, %v; want a new issue", got, err)
+	_, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Key: storeKey, Bot: review.WorkflowBot, Body: report(1, "a finding"), Findings: 1, Now: dec2})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf(`#%d starts with this store's marker but was opened by "some-other-app[bot]", not github-actions[bot]`, other)) ||
+		!strings.Contains(err.Error(), "another issue-key") {
+		t.Fatalf("with another bot's issue: err = %v", err)
 	}
-	if got, err = review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Key: storeKey, Bot: review.WorkflowBot, Body: report(8), Now: dec2}); err != nil ||
-		got.Action != review.IssueClosed || got.Number == other {
-		t.Fatalf("no findings = %+v, %v; want ours closed", got, err)
+	got, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Key: storeKey, Bot: review.WorkflowBot, Body: report(8), Now: dec2})
+	if err != nil || got.Action != review.IssueNone {
+		t.Fatalf("no findings = %+v, %v; want nothing done", got, err)
 	}
+	if n := s.Count("POST ") + s.Count("PATCH "); n != 0 {
+		t.Errorf("%d writes", n)
+	}
+	// Our own issue, beside it, is the one kept.
+	ours := s.OpenIssue("acme/api", review.WorkflowBot, "report", marker+"\nold report")
 	if got, err = review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Key: storeKey, Bot: review.WorkflowBot, Body: report(15), Now: dec2}); err != nil ||
-		got.Action != review.IssueNone {
-		t.Fatalf("no findings again = %+v, %v; want nothing done", got, err)
+		got.Action != review.IssueClosed || got.Number != ours {
+		t.Fatalf("no findings with ours open = %+v, %v; want #%d closed", got, err, ours)
 	}
 	var is githubtest.Issue
 	for _, x := range s.Issues("acme/api") {
