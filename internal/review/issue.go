@@ -162,6 +162,9 @@ type Issue struct {
 // The most recently created open issue among the last maxOpenPages pages
 // of open issues is taken first; when none is open, the most recently
 // updated closed one among the last maxClosedPages pages of closed issues.
+// An open issue with the marker that another bot wrote is not touched; with
+// none of ours, it is an error rather than a new issue beside it, which a
+// run would open again and again if that bot were in fact the token's own.
 //
 // With findings, an open issue is edited only when the findings changed:
 // the body holds a fingerprint of the report without its volatile parts
