@@ -42,7 +42,7 @@ func TestActionMapsEveryInput(t *testing.T) {
 			t.Errorf("input %s is mapped to %s as %q", name, env, got)
 		}
 	}
-	for _, name := range []string{"command", "store", "master-key", "github-token", "app-id", "app-installation-id", "app-private-key", "dry-run", "force", "tokens", "max-rotations", "workers", "skip-files", "plan", "format", "fail-on", "unused-after", "policy"} {
+	for _, name := range []string{"command", "store", "master-key", "github-token", "app-id", "app-installation-id", "app-private-key", "dry-run", "force", "tokens", "max-rotations", "workers", "skip-files", "plan", "format", "fail-on", "unused-after", "policy", "issue-key", "keep-issue"} {
 		if _, ok := action.Inputs[name]; !ok {
 			t.Errorf("input %s is missing", name)
 		}

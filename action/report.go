@@ -24,6 +24,9 @@ import (
 type reportSettings struct {
 	format, failOn, policy string
 	unusedAfter            time.Duration
+	// issueKey names the store in the report issue's marker (default: a
+	// hash of the store's id); keepIssue is auto, true or false.
+	issueKey, keepIssue string
 }
 
 // report reviews the store and prints the findings; in a workflow it sets
@@ -35,6 +38,8 @@ func (c *cli) report(ctx context.Context, args []string) int {
 	fs.StringVar(&s.format, "format", "markdown", "markdown or json (input \"format\")")
 	fs.StringVar(&s.failOn, "fail-on", never, "exit 1 when a finding reaches info, warn or high; never to only report (default $TOKENWARD_FAIL_ON)")
 	fs.StringVar(&s.policy, "policy", "", "a policy file, HCL or JSON, with the settings of the provider's policy block, checked against every token (input \"policy\")")
+	fs.StringVar(&s.issueKey, "issue-key", "", "in a workflow, the name of the store in the report issue's hidden marker, 1 to 64 letters, digits, and . _ -; each key keeps its own issue (default: a hash of the store's id) (input \"issue-key\")")
+	fs.StringVar(&s.keepIssue, "keep-issue", "auto", "in a workflow, keep the report issue: auto on schedule, workflow_dispatch and push runs only; true on every run; false never (input \"keep-issue\")")
 	unusedAfter := spanFlag(fs, "unused-after", report.DefaultUnusedAfter, "a token unused this long is reported, and scopes are weighed over this window, such as 30d (default $TOKENWARD_UNUSED_AFTER)")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
@@ -90,7 +95,8 @@ func (c *cli) report(ctx context.Context, args []string) int {
 		c.gha.AddStepSummary(md)
 	}
 	if c.inWorkflow() {
-		c.keepReportIssue(ctx, md, len(rep.Findings))
+		c.keepReportIssue(ctx, reportIssueRun{markdown: md, findings: rep.Count(review.Warn), keep: s.keepIssue,
+			key: func() (string, error) { return reportIssueKey(ctx, reg, s.issueKey) }})
 	}
 	if failAt != review.None && rep.Risk >= failAt {
 		return c.fail(exitFailed, "report: %d findings reach %s (risk %s), which --fail-on %s refuses", rep.Count(failAt), failAt, rep.Risk, s.failOn)
@@ -103,6 +109,12 @@ func (c *cli) report(ctx context.Context, args []string) int {
 func (s reportSettings) check() (review.Level, error) {
 	if s.format != "markdown" && s.format != "json" {
 		return review.None, fmt.Errorf("--format %q must be markdown or json", clean(s.format))
+	}
+	if s.issueKey != "" && !review.ValidIssueKey(s.issueKey) {
+		return review.None, fmt.Errorf("--issue-key %q must be 1 to 64 letters, digits, and . _ -, such as production", clean(s.issueKey))
+	}
+	if s.keepIssue != "auto" && s.keepIssue != "true" && s.keepIssue != "false" {
+		return review.None, fmt.Errorf("--keep-issue %q must be auto, true or false", clean(s.keepIssue))
 	}
 	if s.unusedAfter <= 0 {
 		return review.None, errors.New("--unused-after must be longer than zero, such as 30d")

@@ -61,6 +61,9 @@ func TestReport(t *testing.T) {
 		{"empty window", w, []string{"--unused-after", "0"}, exitUsage, "", "--unused-after must be longer than zero"},
 		{"missing policy", w, []string{"--policy", filepath.Join(t.TempDir(), "none.hcl")}, exitUsage, "", "none.hcl"},
 		{"an argument", w, []string{"extra"}, exitUsage, "", "unexpected argument"},
+		{"bad issue key", w, []string{"--issue-key", "prod store"}, exitUsage, "", "--issue-key \"prod store\" must be 1 to 64 letters, digits, and . _ -"},
+		{"bad issue key from the input", w.with("INPUT_ISSUE-KEY", "<!--"), nil, exitUsage, "", "--issue-key \"<!--\" must be"},
+		{"bad keep-issue", w.with("INPUT_KEEP-ISSUE", "sometimes"), nil, exitUsage, "", "--keep-issue \"sometimes\" must be auto, true or false"},
 		{"no store", w.with("TOKENWARD_STORE", filepath.Join(t.TempDir(), "missing.db")), nil, exitTrouble, "", "missing.db"},
 		{"wrong key", w.with("TOKENWARD_MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="), nil, exitTrouble, "", "does not match the store"},
 	}

@@ -72,6 +72,8 @@ var flagSources = map[string]map[string]flagSource{
 		"fail-on":      {env: "TOKENWARD_FAIL_ON", input: "fail-on"},
 		"policy":       {input: "policy"},
 		"unused-after": {env: "TOKENWARD_UNUSED_AFTER", input: "unused-after"},
+		"issue-key":    {input: "issue-key"},
+		"keep-issue":   {input: "keep-issue"},
 	},
 }
 

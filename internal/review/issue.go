@@ -11,9 +11,24 @@ import (
 	"github.com/google/go-github/v60/github"
 )
 
-// IssueMarker is the hidden HTML comment that identifies tokenward's report
-// issue in a repository. The body of that issue starts with it.
-const IssueMarker = "<!-- tokenward-report -->"
+// IssueMarker starts the hidden HTML comment that identifies tokenward's
+// report issue in a repository: the body of that issue starts with
+// IssueMarkerFor(key), which names the store it reports on, so that two
+// report workflows (a staging and a production store) keep two issues.
+const IssueMarker = "<!-- tokenward-report"
+
+// IssueMarkerFor is the hidden line that starts the body of the report
+// issue of key (see IssueReport.Key).
+func IssueMarkerFor(key string) string { return IssueMarker + " key=" + key + " -->" }
+
+// ValidIssueKey reports whether key may name a report issue: 1 to 64
+// letters, digits, and . _ -.
+func ValidIssueKey(key string) bool {
+	return len(key) <= 64 && validKey(key) && !strings.Contains(key, ":")
+}
+
+// WorkflowBot is the author of what a workflow's own GITHUB_TOKEN writes.
+const WorkflowBot = "github-actions[bot]"
 
 // Volatile parts of a report: what lies between VolatileStart and
 // VolatileEnd (such as the date of the run, or the window's dates), and any
@@ -52,8 +67,13 @@ func validKey(key string) bool {
 }
 
 // maxClosedPages bounds how many pages (of 100) of closed issues are read
-// to find the report issue to reopen: beyond them, a new issue is opened.
-const maxClosedPages = 10
+// to find the report issue to reopen, and maxOpenPages of open ones: beyond
+// them, a new issue is opened. Anyone who may open issues could otherwise
+// make every run read them all.
+const (
+	maxClosedPages = 10
+	maxOpenPages   = 10
+)
 
 // IssueReport is what PublishIssue keeps the report issue saying.
 type IssueReport struct {
@@ -61,8 +81,20 @@ type IssueReport struct {
 	Title string
 	// Body is the report, Markdown.
 	Body string
-	// Findings is how many findings the report has; 0 closes the issue.
+	// Findings is how many findings the report has to act on; 0 closes
+	// the issue.
 	Findings int
+	// Key names the store the report is about: only the issue whose body
+	// starts with IssueMarkerFor(Key) is kept (see ValidIssueKey).
+	Key string
+	// Bot is the login the client writes as when GitHub does not tell
+	// (GET /user fails for a workflow's GITHUB_TOKEN and a GitHub App's
+	// installation token): WorkflowBot for the workflow's token. Empty
+	// takes the issue of any bot: an App's bot is `SLUG[bot]`, which its
+	// installation token cannot learn, so the marker's key is then what
+	// sets the issue apart. A personal token's login (GET /user) is used
+	// whatever Bot says.
+	Bot string
 	// Now dates the comment that closes the issue.
 	Now time.Time
 }
@@ -124,12 +156,15 @@ type Issue struct {
 // PublishIssue keeps tokenward's one report issue in repo (owner/name) up to
 // date with r, and returns it.
 //
-// The issue is found by IssueMarker, which starts its body, and by its
-// author, with the rule of PublishComment: the user of a personal token
-// (from GET /user), or else any bot. Pull requests, which the issues API
-// lists too, are skipped. The oldest open issue is taken first; when none
-// is open, the most recently updated closed one among the last
-// maxClosedPages pages of closed issues.
+// The issue is found by IssueMarkerFor(r.Key), which starts its body, and
+// by its author: the user of a personal token (from GET /user), else r.Bot,
+// else any bot. Pull requests, which the issues API lists too, are skipped.
+// The most recently created open issue among the last maxOpenPages pages
+// of open issues is taken first; when none is open, the most recently
+// updated closed one among the last maxClosedPages pages of closed issues.
+// An open issue with the marker that another bot wrote is not touched; with
+// none of ours, it is an error rather than a new issue beside it, which a
+// run would open again and again if that bot were in fact the token's own.
 //
 // With findings, an open issue is edited only when the findings changed:
 // the body holds a fingerprint of the report without its volatile parts
@@ -155,6 +190,9 @@ func PublishIssue(ctx context.Context, c *github.Client, repo string, r IssueRep
 	if c == nil {
 		return Issue{}, fmt.Errorf("keep the report issue of %s: no GitHub client", repo)
 	}
+	if !ValidIssueKey(r.Key) {
+		return Issue{}, fmt.Errorf("keep the report issue of %s: issue key %q must be 1 to 64 letters, digits, and . _ -", repo, r.Key)
+	}
 	if r.Findings < 0 {
 		return Issue{}, fmt.Errorf("keep the report issue of %s: %d findings is not a count", repo, r.Findings)
 	}
@@ -163,8 +201,12 @@ func PublishIssue(ctx context.Context, c *github.Client, repo string, r IssueRep
 		title = "tokenward report"
 	}
 	login := author(ctx, c)
+	if login == "" && r.Bot != "" {
+		login = r.Bot
+	}
+	marker := IssueMarkerFor(r.Key)
 	sub := issueSubject(repo)
-	open, err := findIssue(ctx, c, owner, name, login, "open")
+	open, foreign, err := findIssue(ctx, c, owner, name, login, marker, "open")
 	if err != nil {
 		return Issue{}, fmt.Errorf("keep the report issue of %s: list its open issues: %w", repo, explain(ctx, err, sub, listing))
 	}
@@ -187,10 +229,10 @@ func PublishIssue(ctx context.Context, c *github.Client, repo string, r IssueRep
 	}
 
 	fp, body := reportFingerprint(r.Body)
-	text, truncated := fitBody(IssueMarker, FingerprintLine(fp)+body, "an issue")
+	text, truncated := fitBody(marker, FingerprintLine(fp)+body, "an issue")
 	if open != nil {
 		out := Issue{Number: open.GetNumber(), URL: open.GetHTMLURL(), Action: IssueUnchanged, Truncated: truncated}
-		if fingerprintOf(open.GetBody()) == fp && open.GetTitle() == title {
+		if fingerprintOf(open.GetBody(), marker) == fp && open.GetTitle() == title {
 			return out, nil
 		}
 		edited, err := editIssue(ctx, c, owner, name, open.GetNumber(), &github.IssueRequest{Title: &title, Body: &text})
@@ -201,7 +243,7 @@ func PublishIssue(ctx context.Context, c *github.Client, repo string, r IssueRep
 		return out, nil
 	}
 
-	closed, err := findIssue(ctx, c, owner, name, login, "closed")
+	closed, _, err := findIssue(ctx, c, owner, name, login, marker, "closed")
 	if err != nil {
 		return Issue{}, fmt.Errorf("keep the report issue of %s: list its closed issues: %w", repo, explain(ctx, err, sub, listing))
 	}
@@ -212,7 +254,7 @@ func PublishIssue(ctx context.Context, c *github.Client, repo string, r IssueRep
 		if err != nil {
 			return Issue{}, fmt.Errorf("keep the report issue %s: read it: %w", where, explain(ctx, err, sub, updating))
 		}
-		same := fingerprintOf(full.GetBody()) == fp
+		same := fingerprintOf(full.GetBody(), marker) == fp
 		if same && !isUs(full.GetClosedBy(), login) {
 			return Issue{Number: full.GetNumber(), URL: full.GetHTMLURL(), Action: IssueDismissed, Truncated: truncated}, nil
 		}
@@ -227,6 +269,13 @@ func PublishIssue(ctx context.Context, c *github.Client, repo string, r IssueRep
 		return Issue{Number: full.GetNumber(), URL: urlOf(reopened, full), Action: IssueReopened, Truncated: truncated}, nil
 	}
 
+	if foreign != nil {
+		// Opening another would open one every run: say whose it is.
+		return Issue{}, fmt.Errorf("keep the report issue of %s: #%d starts with this store's marker but was opened by %s, not %s: "+
+			"if that is the token's own bot (a GitHub App's token given as github-token), pass the App's inputs instead (app-id, app-private-key); "+
+			"else close it, or give this report another issue-key",
+			repo, foreign.GetNumber(), fmt.Sprintf("%q", foreign.GetUser().GetLogin()), login)
+	}
 	created, _, err := c.Issues.Create(ctx, owner, name, &github.IssueRequest{Title: &title, Body: &text})
 	if err != nil {
 		return Issue{}, fmt.Errorf("keep the report issue of %s: open it: %w", repo, explain(ctx, err, sub, creating))
@@ -249,28 +298,41 @@ func urlOf(answer, before *github.Issue) string {
 
 // findIssue returns tokenward's report issue among the issues of owner/name
 // in state (open or closed), or nil: written by login (see isUs) and whose
-// body starts with IssueMarker. Open issues are read oldest first, every
-// page until it is found, so that one is kept whatever else is open; closed
-// ones most recently updated first, up to maxClosedPages pages. A personal
-// token's login narrows the listing to its issues.
-func findIssue(ctx context.Context, c *github.Client, owner, name, login, state string) (*github.Issue, error) {
-	opts := &github.IssueListByRepoOptions{State: state, Creator: login, Sort: "created", Direction: "asc",
+// body starts with marker. Open issues are read newest first, up to
+// maxOpenPages pages: the issue a run opens is the first the next run
+// reads, however many others are open. Closed ones most recently updated
+// first, up to maxClosedPages pages. A personal token's login narrows the
+// listing to its issues; a bot's is matched here, as GitHub's creator
+// filter is not documented for bots. When login is a bot's and none is
+// ours, foreign is the first open one with marker that another bot wrote.
+func findIssue(ctx context.Context, c *github.Client, owner, name, login, marker, state string) (ours, foreign *github.Issue, err error) {
+	opts := &github.IssueListByRepoOptions{State: state, Sort: "created", Direction: "desc",
 		ListOptions: github.ListOptions{PerPage: 100}}
+	if !strings.HasSuffix(login, "[bot]") {
+		opts.Creator = login
+	}
+	limit := maxOpenPages
 	if state == "closed" {
-		opts.Sort, opts.Direction = "updated", "desc"
+		opts.Sort, limit = "updated", maxClosedPages
 	}
 	for pages := 1; ; pages++ {
 		page, resp, err := c.Issues.ListByRepo(ctx, owner, name, opts)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, is := range page {
-			if !is.IsPullRequest() && startsWith(is.GetBody(), IssueMarker) && isUs(is.GetUser(), login) {
-				return is, nil
+			if is.IsPullRequest() || !startsWith(is.GetBody(), marker) {
+				continue
+			}
+			if isUs(is.GetUser(), login) {
+				return is, nil, nil
+			}
+			if foreign == nil && state == "open" && opts.Creator == "" && is.GetUser().GetType() == "Bot" {
+				foreign = is
 			}
 		}
-		if resp.NextPage == 0 || (state == "closed" && pages >= maxClosedPages) {
-			return nil, nil
+		if resp.NextPage == 0 || pages >= limit {
+			return nil, foreign, nil
 		}
 		opts.Page = resp.NextPage
 	}
@@ -336,9 +398,10 @@ func reportFingerprint(markdown string) (string, string) {
 	return "sha256:" + Fingerprint(markdown), markdown
 }
 
-// fingerprintOf is the fingerprint an issue's body holds, "" when none.
-func fingerprintOf(body string) string {
-	rest, ok := strings.CutPrefix(strings.TrimLeft(body, " \t\r\n"), IssueMarker)
+// fingerprintOf is the fingerprint an issue's body that starts with marker
+// holds, "" when none.
+func fingerprintOf(body, marker string) string {
+	rest, ok := strings.CutPrefix(strings.TrimLeft(body, " \t\r\n"), marker)
 	if !ok {
 		return ""
 	}

@@ -18,6 +18,11 @@ import (
 // issuesToken may write issues, as `permissions: issues: write` allows.
 const issuesToken = "test-token-may-write-issues"
 
+// storeKey names the store of the report issue; marker starts its body.
+const storeKey = "prod-7f3a"
+
+var marker = review.IssueMarkerFor(storeKey)
+
 // dec2 is the day of the runs.
 var dec2 = time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
 
@@ -40,7 +45,8 @@ func issuesFake(t *testing.T) *githubtest.Server {
 	return s
 }
 
-// reportIssues returns the issues whose body starts with the marker.
+// reportIssues returns the issues whose body starts with IssueMarker,
+// whatever their key.
 func reportIssues(s *githubtest.Server) []githubtest.Issue {
 	var out []githubtest.Issue
 	for _, is := range s.Issues("acme/api") {
@@ -63,7 +69,7 @@ func TestPublishIssueLifecycle(t *testing.T) {
 	ctx := context.Background()
 	publish := func(body string, findings int) review.Issue {
 		t.Helper()
-		is, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{
+		is, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Key: storeKey,
 			Title: fmt.Sprintf("tokenward report: %d findings", findings), Body: body, Findings: findings, Now: dec2})
 		if err != nil {
 			t.Fatal(err)
@@ -85,7 +91,7 @@ func TestPublishIssueLifecycle(t *testing.T) {
 	}
 	is := one()
 	if is.Title != "tokenward report: 1 findings" || is.User != bot || is.State != "open" || is.Edits != 0 ||
-		!strings.HasPrefix(is.Body, review.IssueMarker+"\n<!-- tokenward-fingerprint: sha256:") ||
+		!strings.HasPrefix(is.Body, marker+"\n<!-- tokenward-fingerprint: sha256:") ||
 		!strings.Contains(is.Body, "billing-ci holds billing:write") {
 		t.Errorf("created issue = %+v", is)
 	}
@@ -150,19 +156,19 @@ func TestPublishIssueDismissed(t *testing.T) {
 	c := client(t, s, issuesToken, 0)
 	ctx := context.Background()
 	body := report(1, "billing-ci holds billing:write")
-	first, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Body: body, Findings: 1, Now: dec2})
+	first, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Key: storeKey, Body: body, Findings: 1, Now: dec2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.CloseIssue("acme/api", first.Number, "octocat", "not_planned")
-	got, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Body: report(8, "billing-ci holds billing:write"), Findings: 1, Now: dec2})
+	got, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Key: storeKey, Body: report(8, "billing-ci holds billing:write"), Findings: 1, Now: dec2})
 	if err != nil || got.Action != review.IssueDismissed || got.Number != first.Number {
 		t.Fatalf("same findings after a person closed the issue = %+v, %v; want it left closed", got, err)
 	}
 	if is := reportIssues(s); len(is) != 1 || is[0].State != "closed" || is[0].Edits != 0 {
 		t.Errorf("dismissed issue: %+v", is)
 	}
-	got, err = review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Body: report(15, "deploy never used"), Findings: 1, Now: dec2})
+	got, err = review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Key: storeKey, Body: report(15, "deploy never used"), Findings: 1, Now: dec2})
 	if err != nil || got.Action != review.IssueReopened || got.Number != first.Number {
 		t.Fatalf("new findings = %+v, %v; want the issue reopened", got, err)
 	}
@@ -174,7 +180,7 @@ func TestPublishIssueDismissed(t *testing.T) {
 
 func TestPublishIssueFindsItsIssue(t *testing.T) {
 	t.Parallel()
-	mark := review.IssueMarker + "\nold report"
+	mark := marker + "\nold report"
 	for _, tc := range []struct {
 		name   string
 		seed   func(s *githubtest.Server) int // returns the number that must be kept, 0 for a new issue
@@ -186,7 +192,7 @@ func TestPublishIssueFindsItsIssue(t *testing.T) {
 			return 0
 		}, issuesToken, review.IssueCreated},
 		{"an issue that only mentions the marker is not ours", func(s *githubtest.Server) int {
-			s.OpenIssue("acme/api", bot, "about", "We use "+review.IssueMarker)
+			s.OpenIssue("acme/api", bot, "about", "We use "+marker)
 			return 0
 		}, issuesToken, review.IssueCreated},
 		{"a pull request is not an issue", func(s *githubtest.Server) int {
@@ -194,14 +200,22 @@ func TestPublishIssueFindsItsIssue(t *testing.T) {
 			s.AddComment("acme/api", 1, bot, mark) // a comment, not the body: still a new issue
 			return 0
 		}, issuesToken, review.IssueCreated},
-		{"past 150 other open issues, the oldest of two", func(s *githubtest.Server) int {
+		{"before 150 other open issues, the newest of two", func(s *githubtest.Server) int {
+			s.OpenIssue("acme/api", bot, "report", mark)
+			n := s.OpenIssue("acme/api", bot, "report", mark)
 			for range 150 {
 				s.OpenIssue("acme/api", "octocat", "other", "x")
 			}
-			n := s.OpenIssue("acme/api", bot, "report", mark)
-			s.OpenIssue("acme/api", bot, "report", mark)
 			return n
 		}, issuesToken, review.IssueUpdated},
+		{"another store's issue is not ours", func(s *githubtest.Server) int {
+			s.OpenIssue("acme/api", bot, "report", review.IssueMarkerFor("staging")+"\nold report")
+			return 0
+		}, issuesToken, review.IssueCreated},
+		{"an issue marked without a key is not ours", func(s *githubtest.Server) int {
+			s.OpenIssue("acme/api", bot, "report", "<!-- tokenward-report -->\nold report")
+			return 0
+		}, issuesToken, review.IssueCreated},
 		{"an open one before a closed one", func(s *githubtest.Server) int {
 			n := s.OpenIssue("acme/api", bot, "report", mark)
 			s.CloseIssue("acme/api", s.OpenIssue("acme/api", bot, "report", mark), bot, "completed")
@@ -226,7 +240,7 @@ func TestPublishIssueFindsItsIssue(t *testing.T) {
 			want := tc.seed(s)
 			before := s.Issues("acme/api")
 			got, err := review.PublishIssue(context.Background(), client(t, s, tc.tok, 0), "acme/api",
-				review.IssueReport{Body: report(1, "a finding"), Findings: 1, Now: dec2})
+				review.IssueReport{Key: storeKey, Body: report(1, "a finding"), Findings: 1, Now: dec2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -278,13 +292,13 @@ func TestPublishIssueErrors(t *testing.T) {
 			s := issuesFake(t)
 			s.AddTokenGrant(writerToken+"-no-comments", githubtest.TokenGrant{})
 			if tc.seed {
-				s.OpenIssue("acme/api", bot, "report", review.IssueMarker+"\nold")
+				s.OpenIssue("acme/api", bot, "report", marker+"\nold")
 			}
 			if tc.setup != nil {
 				tc.setup(s)
 			}
 			_, err := review.PublishIssue(context.Background(), client(t, s, tc.tok, 0), tc.repo,
-				review.IssueReport{Body: report(1, "x"), Findings: tc.findings, Now: dec2})
+				review.IssueReport{Key: storeKey, Body: report(1, "x"), Findings: tc.findings, Now: dec2})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -314,7 +328,7 @@ func TestPublishIssueTruncates(t *testing.T) {
 	t.Parallel()
 	s := issuesFake(t)
 	body := report(1) + strings.Repeat("- **warn** a token not used for 30 days, remove it or say why it stays\n", 2000)
-	got, err := review.PublishIssue(context.Background(), client(t, s, issuesToken, 0), "acme/api", review.IssueReport{Body: body, Findings: 2000, Now: dec2})
+	got, err := review.PublishIssue(context.Background(), client(t, s, issuesToken, 0), "acme/api", review.IssueReport{Key: storeKey, Body: body, Findings: 2000, Now: dec2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +338,7 @@ func TestPublishIssueTruncates(t *testing.T) {
 		t.Fatalf("got %+v, body of %d characters", got, utf8.RuneCountInString(is[0].Body))
 	}
 	// The fingerprint is of the whole report: the cut one is not edited again.
-	again, err := review.PublishIssue(context.Background(), client(t, s, issuesToken, 0), "acme/api", review.IssueReport{Body: body, Findings: 2000, Now: dec2})
+	again, err := review.PublishIssue(context.Background(), client(t, s, issuesToken, 0), "acme/api", review.IssueReport{Key: storeKey, Body: body, Findings: 2000, Now: dec2})
 	if err != nil || again.Action != review.IssueUnchanged {
 		t.Errorf("second run = %+v, %v; want unchanged", again, err)
 	}
@@ -363,7 +377,7 @@ func TestPublishIssueWithTheReportsFingerprint(t *testing.T) {
 	}
 	publish := func(body string) review.Issue {
 		t.Helper()
-		is, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Body: body, Findings: 1, Now: dec2})
+		is, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Key: storeKey, Body: body, Findings: 1, Now: dec2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,7 +385,7 @@ func TestPublishIssueWithTheReportsFingerprint(t *testing.T) {
 	}
 	publish(withKey("findings:v1:abc", "`deploy` was last used 59 days ago"))
 	body := reportIssues(s)[0].Body
-	if strings.Count(body, "tokenward-fingerprint") != 1 || !strings.HasPrefix(body, review.IssueMarker+"\n"+review.FingerprintLine("findings:v1:abc")) {
+	if strings.Count(body, "tokenward-fingerprint") != 1 || !strings.HasPrefix(body, marker+"\n"+review.FingerprintLine("findings:v1:abc")) {
 		t.Fatalf("body:\n%s", body)
 	}
 	for _, tc := range []struct {
@@ -394,5 +408,108 @@ func TestPublishIssueWithTheReportsFingerprint(t *testing.T) {
 		if is := reportIssues(s); got.Action != tc.want || is[0].Edits != tc.edits {
 			t.Errorf("%s: %s with %d edits, want %s with %d", tc.name, got.Action, is[0].Edits, tc.want, tc.edits)
 		}
+	}
+}
+
+// The workflow's GITHUB_TOKEN cannot say who it is (GET /user fails): with
+// Bot set to WorkflowBot, an issue another GitHub App's bot opened with the
+// same marker is neither edited nor closed; nor is another opened beside
+// it, which would open one every run if that bot were the token's own.
+func TestPublishIssueOtherBot(t *testing.T) {
+	t.Parallel()
+	s := issuesFake(t)
+	other := s.OpenIssue("acme/api", "some-other-app[bot]", "report", marker+"\nfake report")
+	c := client(t, s, issuesToken, 0)
+	ctx := context.Background()
+	_, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Key: storeKey, Bot: review.WorkflowBot, Body: report(1, "a finding"), Findings: 1, Now: dec2})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf(`#%d starts with this store's marker but was opened by "some-other-app[bot]", not github-actions[bot]`, other)) ||
+		!strings.Contains(err.Error(), "another issue-key") {
+		t.Fatalf("with another bot's issue: err = %v", err)
+	}
+	got, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Key: storeKey, Bot: review.WorkflowBot, Body: report(8), Now: dec2})
+	if err != nil || got.Action != review.IssueNone {
+		t.Fatalf("no findings = %+v, %v; want nothing done", got, err)
+	}
+	if n := s.Count("POST ") + s.Count("PATCH "); n != 0 {
+		t.Errorf("%d writes", n)
+	}
+	// Our own issue, beside it, is the one kept.
+	ours := s.OpenIssue("acme/api", review.WorkflowBot, "report", marker+"\nold report")
+	if got, err = review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Key: storeKey, Bot: review.WorkflowBot, Body: report(15), Now: dec2}); err != nil ||
+		got.Action != review.IssueClosed || got.Number != ours {
+		t.Fatalf("no findings with ours open = %+v, %v; want #%d closed", got, err, ours)
+	}
+	var is githubtest.Issue
+	for _, x := range s.Issues("acme/api") {
+		if x.Number == other {
+			is = x
+		}
+	}
+	if is.Number != other || is.State != "open" || is.Edits != 0 || is.Body != marker+"\nfake report" || len(s.Comments("acme/api", other)) != 0 {
+		t.Errorf("another bot's issue was touched: %+v", is)
+	}
+}
+
+// Two report workflows, on two stores, keep two issues: the one with no
+// findings closes its own, not the other's.
+func TestPublishIssueTwoKeys(t *testing.T) {
+	t.Parallel()
+	s := issuesFake(t)
+	c := client(t, s, issuesToken, 0)
+	ctx := context.Background()
+	publish := func(key, body string, findings int) review.Issue {
+		t.Helper()
+		got, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Key: key, Bot: review.WorkflowBot, Body: body, Findings: findings, Now: dec2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	prod := publish("prod", report(1, "billing-ci never used"), 1)
+	staging := publish("staging", report(1, "test-ci never used"), 1)
+	if prod.Action != review.IssueCreated || staging.Action != review.IssueCreated || prod.Number == staging.Number {
+		t.Fatalf("two stores = %+v and %+v; want two issues", prod, staging)
+	}
+	if got := publish("staging", report(8), 0); got.Action != review.IssueClosed || got.Number != staging.Number {
+		t.Errorf("staging with no findings = %+v; want #%d closed", got, staging.Number)
+	}
+	if got := publish("prod", report(8, "billing-ci never used"), 1); got.Action != review.IssueUnchanged || got.Number != prod.Number {
+		t.Errorf("prod a week later = %+v; want #%d unchanged", got, prod.Number)
+	}
+	for _, is := range reportIssues(s) {
+		want := map[int]string{prod.Number: "open", staging.Number: "closed"}[is.Number]
+		if is.State != want || !strings.HasPrefix(is.Body, review.IssueMarkerFor(map[int]string{prod.Number: "prod", staging.Number: "staging"}[is.Number])+"\n") {
+			t.Errorf("issue #%d: %+v, want %s", is.Number, is, want)
+		}
+	}
+	for _, key := range []string{"", "a b", "x:y", "<!--", strings.Repeat("k", 65)} {
+		if _, err := review.PublishIssue(ctx, c, "acme/api", review.IssueReport{Key: key, Body: "x", Findings: 1, Now: dec2}); err == nil ||
+			!strings.Contains(err.Error(), "must be 1 to 64 letters, digits, and . _ -") {
+			t.Errorf("key %q: err = %v", key, err)
+		}
+	}
+}
+
+// Open issues are read up to maxOpenPages pages: a report issue older than
+// a thousand open issues is not found, and a new one is opened, which the
+// next run finds first.
+func TestPublishIssueOpenPagesCapped(t *testing.T) {
+	t.Parallel()
+	s := issuesFake(t)
+	old := s.OpenIssue("acme/api", bot, "report", marker+"\nold report")
+	for range 1000 {
+		s.OpenIssue("acme/api", "octocat", "other", "x")
+	}
+	c := client(t, s, issuesToken, 0)
+	got, err := review.PublishIssue(context.Background(), c, "acme/api", review.IssueReport{Key: storeKey, Bot: review.WorkflowBot, Body: report(1, "a finding"), Findings: 1, Now: dec2})
+	if err != nil || got.Action != review.IssueCreated || got.Number == old {
+		t.Fatalf("got %+v, %v; want a new issue", got, err)
+	}
+	if n := s.Count("GET /repos/acme/api/issues"); n > 10+10 {
+		t.Errorf("%d listing requests, want at most 10 pages of open and 10 of closed issues", n)
+	}
+	again, err := review.PublishIssue(context.Background(), c, "acme/api", review.IssueReport{Key: storeKey, Bot: review.WorkflowBot, Body: report(8, "a finding"), Findings: 1, Now: dec2})
+	if err != nil || again.Action != review.IssueUnchanged || again.Number != got.Number {
+		t.Errorf("next run = %+v, %v; want #%d unchanged", again, err, got.Number)
 	}
 }
