@@ -16,7 +16,9 @@ ALTER TABLE scopes ADD COLUMN privileged BOOLEAN NOT NULL DEFAULT FALSE;
 -- required that scope, so "granted but never required" and "used in the
 -- last 7 days" are answered from it. last_at is the newest event counted;
 -- token_name the name it had then. Events of no known token (token_id '')
--- are not rolled up. Retention prunes it with the events.
+-- are not rolled up. Retention prunes it with the events. WITHOUT ROWID:
+-- the rows live in the primary key's B-tree, so an upsert finds and
+-- updates one B-tree, not the key's index and then the table.
 CREATE TABLE usage_daily (
     token_id   TEXT NOT NULL,
     day        BIGINT NOT NULL, -- Unix microseconds of the UTC midnight
@@ -26,7 +28,7 @@ CREATE TABLE usage_daily (
     failures   BIGINT NOT NULL DEFAULT 0,
     last_at    BIGINT NOT NULL,
     PRIMARY KEY (token_id, day, scope)
-);
+) WITHOUT ROWID;
 CREATE INDEX usage_daily_day ON usage_daily (day);
 
 -- The events logged before this migration, rolled up as AppendUsage would
