@@ -23,8 +23,16 @@ import (
 // reported (WithDropReport: the audit chain) at most once per report
 // interval. Build one with NewRecorder and end it with Close.
 type Recorder struct {
-	log         store.UsageLog
-	queue       chan store.UsageEvent
+	log store.UsageLog
+	// The queue: the events waiting for the writer, oldest first, at most
+	// queueCap. A slice the writer swaps for a fresh one, not a channel: a
+	// channel of 65,536 events is a 17 MiB buffer of pointers that every
+	// garbage collection scans in full, however few events it holds
+	// (about 2% of a busy server's CPU); the slice holds what is queued,
+	// and is the batch the writer hands the store.
+	qmu         sync.Mutex
+	pending     []store.UsageEvent
+	queueCap    int
 	kick        chan struct{} // a batch's worth is queued (cap 1)
 	kickAt      int           // the queue's length that kicks the writer
 	batchSize   int
@@ -86,7 +94,7 @@ type RecorderOption func(*Recorder)
 func WithUsageQueue(n int) RecorderOption {
 	return func(r *Recorder) {
 		if n > 0 {
-			r.queue = make(chan store.UsageEvent, n)
+			r.queueCap = n
 		}
 	}
 }
@@ -130,19 +138,17 @@ func WithRecorderClock(now func() time.Time) RecorderOption { return func(r *Rec
 
 // NewRecorder starts a recorder writing to log.
 func NewRecorder(log store.UsageLog, opts ...RecorderOption) *Recorder {
-	r := &Recorder{log: log, batchSize: DefaultUsageBatch, interval: DefaultUsageInterval,
+	r := &Recorder{log: log, queueCap: DefaultUsageQueue, batchSize: DefaultUsageBatch, interval: DefaultUsageInterval,
 		retries: 3, backoff: 100 * time.Millisecond, reportEvery: time.Minute,
 		logger: slog.New(slog.DiscardHandler), now: time.Now,
 		stop: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(r)
 	}
-	if r.queue == nil {
-		r.queue = make(chan store.UsageEvent, DefaultUsageQueue)
-	}
+	r.pending = make([]store.UsageEvent, 0, min(r.batchSize, r.queueCap))
 	// A queue shorter than two batches kicks at half its size, so it
 	// never fills while the writer sleeps.
-	r.kickAt = max(1, min(r.batchSize, cap(r.queue)/2))
+	r.kickAt = max(1, min(r.batchSize, r.queueCap/2))
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.written = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "tokenward_usage_events_written_total",
@@ -155,7 +161,7 @@ func NewRecorder(log store.UsageLog, opts ...RecorderOption) *Recorder {
 	r.depth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "tokenward_usage_queue_depth",
 		Help: "Usage events waiting to be written.",
-	}, func() float64 { return float64(len(r.queue)) })
+	}, func() float64 { return float64(r.queued()) })
 	r.reportedAt = r.now() // triedAt stays zero: the first drops are reported at once
 	go r.run()
 	return r
@@ -168,19 +174,53 @@ func (r *Recorder) Record(ev store.UsageEvent) {
 		r.overflowN.Add(1)
 		return
 	}
-	select {
-	case r.queue <- ev:
-		// The writer sleeps until a batch is queued or the interval ends:
-		// one wake-up a batch, not one an event.
-		if len(r.queue) >= r.kickAt {
-			select {
-			case r.kick <- struct{}{}:
-			default:
-			}
-		}
-	default:
+	r.qmu.Lock()
+	n := len(r.pending)
+	if n >= r.queueCap {
+		r.qmu.Unlock()
 		r.overflowN.Add(1)
+		return
 	}
+	r.pending = append(r.pending, ev)
+	r.qmu.Unlock()
+	// The writer sleeps until a batch is queued or the interval ends: one
+	// wake-up a batch, not one an event.
+	if n+1 >= r.kickAt {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// queued is the number of events waiting for the writer.
+func (r *Recorder) queued() int {
+	r.qmu.Lock()
+	defer r.qmu.Unlock()
+	return len(r.pending)
+}
+
+// take takes the queued events, leaving a fresh slice of a batch's
+// capacity to queue into (made before the lock is taken, so Record never
+// waits for the allocation). With batches, it takes only the batches a
+// kick writes: of the batch size, the last one at least the kick's size;
+// the rest stays queued for the next kick or the interval.
+func (r *Recorder) take(batches bool) []store.UsageEvent {
+	fresh := make([]store.UsageEvent, 0, min(r.batchSize, r.queueCap))
+	r.qmu.Lock()
+	events := r.pending
+	if batches {
+		rest := len(events)
+		for rest >= r.kickAt {
+			rest -= min(rest, r.batchSize)
+		}
+		n := len(events) - rest
+		fresh = append(fresh, events[n:]...)
+		events = events[:n:n]
+	}
+	r.pending = fresh
+	r.qmu.Unlock()
+	return events
 }
 
 // Written and Dropped are the events written and dropped since start.
@@ -244,52 +284,36 @@ func (r *Recorder) run() {
 	defer close(r.done)
 	tick := time.NewTicker(r.interval)
 	defer tick.Stop()
-	batch := make([]store.UsageEvent, 0, r.batchSize)
 	for {
 		select {
 		case <-r.kick:
-			for len(r.queue) >= r.kickAt {
-				batch = r.take(batch, r.batchSize)
-				batch = r.flush(batch)
+			for r.queued() >= r.kickAt {
+				r.write(r.take(true))
 			}
 		case <-tick.C:
-			batch = r.take(batch, len(r.queue))
-			batch = r.flush(batch)
+			r.write(r.take(false))
 			r.reportDrops(false)
 		case <-r.stop:
-			for len(r.queue) > 0 {
-				batch = r.take(batch, len(r.queue))
-			}
-			r.flush(batch)
+			r.write(r.take(false))
 			r.reportDrops(true)
 			return
 		}
 	}
 }
 
-// take moves at most n queued events into batch, writing each batch that
-// fills; it returns the batch to fill next.
-func (r *Recorder) take(batch []store.UsageEvent, n int) []store.UsageEvent {
-	for ; n > 0; n-- {
-		select {
-		case ev := <-r.queue:
-			if batch = append(batch, ev); len(batch) >= r.batchSize {
-				batch = r.flush(batch)
-			}
-		default:
-			return batch
-		}
+// write writes events in batches of at most the batch size. The store
+// may keep the slices it was given: the queue never appends to them
+// again (take left it a fresh one).
+func (r *Recorder) write(events []store.UsageEvent) {
+	for len(events) > 0 {
+		n := min(len(events), r.batchSize)
+		r.flush(events[:n:n])
+		events = events[n:]
 	}
-	return batch
 }
 
-// flush writes a batch, retrying a failed write; it returns an empty batch
-// to fill next. The store may keep the slice it was given, so a new one is
-// made.
-func (r *Recorder) flush(batch []store.UsageEvent) []store.UsageEvent {
-	if len(batch) == 0 {
-		return batch
-	}
+// flush writes a batch, retrying a failed write.
+func (r *Recorder) flush(batch []store.UsageEvent) {
 	var err error
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(r.ctx, usageWriteTimeout)
@@ -299,7 +323,7 @@ func (r *Recorder) flush(batch []store.UsageEvent) []store.UsageEvent {
 			r.writtenN.Add(int64(len(batch)))
 			r.written.Add(float64(len(batch)))
 			r.setFailing("")
-			return make([]store.UsageEvent, 0, r.batchSize)
+			return
 		}
 		if attempt >= r.retries || r.ctx.Err() != nil {
 			break
@@ -320,7 +344,6 @@ func (r *Recorder) flush(batch []store.UsageEvent) []store.UsageEvent {
 		r.logger.Error("usage log: a batch of events could not be written and is dropped",
 			"events", len(batch), "attempts", r.retries+1, "why", why)
 	}
-	return make([]store.UsageEvent, 0, r.batchSize)
 }
 
 func (r *Recorder) setFailing(why string) {

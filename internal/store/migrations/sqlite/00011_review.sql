@@ -23,6 +23,8 @@ ALTER TABLE scopes ADD COLUMN privileged BOOLEAN NOT NULL DEFAULT FALSE;
 -- row only. The endpoints refuse more than 32 required scopes a request,
 -- but a wildcard grant such as billing:* is valid for billing:<anything>,
 -- so without these bounds made-up scopes would each add a row.
+-- WITHOUT ROWID: the rows live in the primary key's B-tree, so an upsert
+-- finds and updates one B-tree, not the key's index and then the table.
 CREATE TABLE usage_daily (
     token_id   TEXT NOT NULL,
     day        BIGINT NOT NULL, -- Unix microseconds of the UTC midnight
@@ -32,7 +34,7 @@ CREATE TABLE usage_daily (
     failures   BIGINT NOT NULL DEFAULT 0,
     last_at    BIGINT NOT NULL,
     PRIMARY KEY (token_id, day, scope)
-);
+) WITHOUT ROWID;
 CREATE INDEX usage_daily_day ON usage_daily (day);
 
 -- The events logged before this migration, rolled up as AppendUsage would
