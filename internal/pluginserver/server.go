@@ -22,6 +22,11 @@
 // The workaround can go when the framework no longer keeps a finished
 // request's context: TestFrameworkKeepsFinishedContextsUntilStop fails
 // then, and says so.
+//
+// A provider that is a ShortcutProvider also has the RPCs of an unchanged
+// resource answered without the framework (shortcut.go): the leak's
+// workaround made a plan no slower than a do-nothing framework provider,
+// and the shortcut makes it faster than one.
 package pluginserver
 
 import (
@@ -72,6 +77,10 @@ type Server struct {
 	// until its stream ends) and for writing while the framework forgets.
 	gate     sync.RWMutex
 	finished atomic.Int64 // RPCs finished since the framework last forgot
+
+	shortcut Shortcut // answers some RPCs first; nil for none
+	check    bool     // WithShortcutCheck
+	shortcutStats
 }
 
 // Option configures a Server.
@@ -97,15 +106,29 @@ func New(inner Framework, opts ...Option) *Server {
 }
 
 // NewProtocol6WithError is providerserver.NewProtocol6WithError with the
-// server wrapped, for terraform-plugin-testing's provider factories.
+// server wrapped, for terraform-plugin-testing's provider factories. A
+// provider that is a ShortcutProvider has its shortcut answer first.
 func NewProtocol6WithError(p provider.Provider, opts ...Option) func() (tfprotov6.ProviderServer, error) {
 	return func() (tfprotov6.ProviderServer, error) {
-		inner, ok := providerserver.NewProtocol6(p)().(Framework)
-		if !ok {
-			return nil, fmt.Errorf("serve provider: the framework's protocol 6 server lacks an RPC of the protocol")
+		srv, err := NewServer(p, opts...)
+		if err != nil {
+			return nil, err
 		}
-		return New(inner, opts...), nil
+		return srv, nil
 	}
+}
+
+// NewServer is the wrapped server of p, as NewProtocol6WithError returns
+// it, with its own type.
+func NewServer(p provider.Provider, opts ...Option) (*Server, error) {
+	inner, ok := providerserver.NewProtocol6(p)().(Framework)
+	if !ok {
+		return nil, fmt.Errorf("serve provider: the framework's protocol 6 server lacks an RPC of the protocol")
+	}
+	if sp, ok := p.(ShortcutProvider); ok {
+		opts = append([]Option{WithShortcut(sp.Shortcut())}, opts...)
+	}
+	return New(inner, opts...), nil
 }
 
 // Serve serves the provider at address (such as
@@ -209,15 +232,15 @@ func (s *Server) ValidateResourceConfig(ctx context.Context, req *tfprotov6.Vali
 }
 
 func (s *Server) UpgradeResourceState(ctx context.Context, req *tfprotov6.UpgradeResourceStateRequest) (*tfprotov6.UpgradeResourceStateResponse, error) {
-	return unary(s, ctx, req, s.inner.UpgradeResourceState)
+	return s.upgradeResourceState(ctx, req)
 }
 
 func (s *Server) ReadResource(ctx context.Context, req *tfprotov6.ReadResourceRequest) (*tfprotov6.ReadResourceResponse, error) {
-	return unary(s, ctx, req, s.inner.ReadResource)
+	return s.readResource(ctx, req)
 }
 
 func (s *Server) PlanResourceChange(ctx context.Context, req *tfprotov6.PlanResourceChangeRequest) (*tfprotov6.PlanResourceChangeResponse, error) {
-	return unary(s, ctx, req, s.inner.PlanResourceChange)
+	return s.planResourceChange(ctx, req)
 }
 
 func (s *Server) ApplyResourceChange(ctx context.Context, req *tfprotov6.ApplyResourceChangeRequest) (*tfprotov6.ApplyResourceChangeResponse, error) {

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/issuer/issuerfake"
+	"github.com/tokenward/terraform-provider-tokenward/internal/pluginserver"
 	"github.com/tokenward/terraform-provider-tokenward/internal/provider"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 )
@@ -30,7 +30,7 @@ const credentialAddr = "tokenward_credential.billing_db"
 func credentialFactories(env map[string]string, srv *issuerfake.Server) map[string]func() (tfprotov6.ProviderServer, error) {
 	getenv := func(k string) string { return env[k] }
 	return map[string]func() (tfprotov6.ProviderServer, error){
-		"tokenward": providerserver.NewProtocol6WithError(provider.NewWithIssuers("test", getenv, srv.Open)()),
+		"tokenward": pluginserver.NewProtocol6WithError(provider.NewWithIssuers("test", getenv, srv.Open)(), pluginserver.WithShortcutCheck()),
 	}
 }
 

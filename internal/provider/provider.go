@@ -24,6 +24,7 @@ import (
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
 	"github.com/tokenward/terraform-provider-tokenward/internal/issuer"
+	"github.com/tokenward/terraform-provider-tokenward/internal/pluginserver"
 	"github.com/tokenward/terraform-provider-tokenward/internal/policy"
 	"github.com/tokenward/terraform-provider-tokenward/internal/registry"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
@@ -40,6 +41,19 @@ type Provider struct {
 	// openIssuer connects to a credential's issuer; nil is issuer.Open
 	// with the provider's environment. Tests set a fake's.
 	openIssuer rotation.Opener
+
+	shortcutOnce sync.Once
+	shortcut     *tokenShortcut
+}
+
+// Shortcut answers a plan's RPCs of unchanged tokens without the
+// framework's per-attribute passes (see tokenShortcut); pluginserver asks
+// for it when it serves the provider.
+func (p *Provider) Shortcut() pluginserver.Shortcut { return p.tokenShortcut() }
+
+func (p *Provider) tokenShortcut() *tokenShortcut {
+	p.shortcutOnce.Do(func() { p.shortcut = newTokenShortcut() })
+	return p.shortcut
 }
 
 // New returns a constructor of the provider at a version, as
@@ -293,6 +307,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	}
 	resp.ResourceData = data
 	resp.DataSourceData = data
+	p.tokenShortcut().configure(data)
 }
 
 // withoutEmpty returns m with every empty string as null, and nil when

@@ -16,11 +16,12 @@ import (
 
 // factories serves the provider in-process with a fixed environment, so
 // tests never read or change the real one, through the wrapper main.go
-// serves it with.
+// serves it with. Every answer of the wrapper's shortcut is checked
+// against the framework's answer to the same request.
 func factories(env map[string]string) map[string]func() (tfprotov6.ProviderServer, error) {
 	getenv := func(k string) string { return env[k] }
 	return map[string]func() (tfprotov6.ProviderServer, error){
-		"tokenward": pluginserver.NewProtocol6WithError(provider.New("test", getenv)()),
+		"tokenward": pluginserver.NewProtocol6WithError(provider.New("test", getenv)(), pluginserver.WithShortcutCheck()),
 	}
 }
 
