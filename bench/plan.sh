@@ -11,7 +11,9 @@
 # tokens/data is the goal of issue 18 (at most 3.0); tokens/null is what
 # tokenward's own work costs over a bare framework provider (at most 1.0,
 # since tokenward works around the framework's per-request leak that the
-# null provider keeps); null/data is Terraform's and the framework's share.
+# null provider keeps, and answers an unchanged token's upgrade, read and
+# plan without the framework: internal/pluginserver's shortcut); null/data
+# is Terraform's and the framework's share.
 #
 # Each round plans all three, in an order that turns every round, RUNS
 # rounds (default 5), and the medians are compared, so every side sees the
