@@ -11,9 +11,10 @@
 // 100 MB live and the collector runs almost without pause. StopProvider does
 // nothing else: it cancels the registered contexts and forgets them.
 //
-// Server wraps the framework's server. Every RPC passes through it and is
-// counted in flight until it returns, or, for a streaming RPC, until its
-// stream ends. After every few hundred finished RPCs, at a moment when none
+// Server wraps the framework's server. Every RPC passes through it, and
+// every RPC it passes to the framework is counted in flight until it
+// returns, or, for a streaming RPC, until its stream ends (a shortcut's
+// answers never reach the framework and are not counted). After every few hundred finished RPCs, at a moment when none
 // is in flight, it calls the framework's StopProvider itself, holding new
 // RPCs back until the call returns: it cancels only contexts of requests
 // that have finished, and the framework forgets them. A real StopProvider
@@ -68,7 +69,7 @@ var _ Framework = (*Server)(nil)
 // Server is a protocol 6 provider server that passes every RPC to the
 // framework's and lets the framework forget finished requests' contexts.
 // It does not embed Framework: an RPC added to the protocol fails to
-// compile here rather than bypass the count of RPCs in flight.
+// compile here rather than reach the framework without being counted.
 type Server struct {
 	inner Framework
 	every int64

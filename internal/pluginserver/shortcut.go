@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -28,6 +27,12 @@ import (
 // answer, or declines (false) and the framework answers: a shortcut takes
 // only the cases it can prove it answers alike, and declines the rest.
 // WithShortcutCheck makes the Server prove it on every answer.
+//
+// A shortcut must never call the framework's server: its answers are not
+// counted in flight (they register no context with the framework, so the
+// framework's StopProvider, the wrapper's or Terraform's, has nothing of
+// theirs to forget; Terraform's still cancels their contexts through
+// tf6server, as it cancels every request's).
 type Shortcut interface {
 	UpgradeResourceState(context.Context, *tfprotov6.UpgradeResourceStateRequest) (*tfprotov6.UpgradeResourceStateResponse, bool)
 	ReadResource(context.Context, *tfprotov6.ReadResourceRequest) (*tfprotov6.ReadResourceResponse, bool)
@@ -112,34 +117,50 @@ func (s *Server) sameValue(typeName string, a, b *tfprotov6.DynamicValue) string
 }
 
 // samePrivate reports whether two private states hold the same keys and
-// values (the framework writes them as a JSON object of base64 values).
+// values (the framework writes them as a JSON object of base64 values; no
+// private state and an empty or null object are the same), or names the
+// keys that differ: a private state may hold what a diagnostic must not.
 func samePrivate(a, b []byte) string {
 	if bytes.Equal(a, b) {
 		return ""
 	}
-	decode := func(p []byte) (map[string][]byte, error) {
+	decode := func(p []byte) (map[string][]byte, bool) {
 		m := map[string][]byte{}
 		if len(p) == 0 {
-			return m, nil
+			return m, true
 		}
-		err := json.Unmarshal(p, &m)
-		return m, err
+		return m, json.Unmarshal(p, &m) == nil
 	}
-	ma, errA := decode(a)
-	mb, errB := decode(b)
-	if errA != nil || errB != nil || !reflect.DeepEqual(ma, mb) {
-		return fmt.Sprintf("the private states differ: shortcut %q, framework %q", a, b)
+	ma, okA := decode(a)
+	mb, okB := decode(b)
+	if !okA || !okB {
+		return fmt.Sprintf("the private states differ (one is not a JSON object: shortcut %t, framework %t)", okA, okB)
 	}
-	return ""
+	var differ []string
+	for k, v := range ma {
+		if w, ok := mb[k]; !ok || !bytes.Equal(v, w) {
+			differ = append(differ, k)
+		}
+	}
+	for k := range mb {
+		if _, ok := ma[k]; !ok {
+			differ = append(differ, k)
+		}
+	}
+	if len(differ) == 0 {
+		return ""
+	}
+	sort.Strings(differ)
+	return "the private states differ in " + strings.Join(differ, ", ")
 }
 
-// noDiagnostics reports why the framework's answer is not one a shortcut
-// gives: a shortcut answers only what passes without a diagnostic.
+// noDiagnostics reports why answers with diagnostics d are not ones a
+// shortcut gives: a shortcut answers only what passes without any.
 func noDiagnostics(d []*tfprotov6.Diagnostic) string {
 	if len(d) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("the framework answered with %d diagnostics (first: %s: %s)", len(d), d[0].Summary, d[0].Detail)
+	return fmt.Sprintf("the answers carry %d diagnostics (first: %s: %s)", len(d), d[0].Summary, d[0].Detail)
 }
 
 func (s *Server) upgradeResourceState(ctx context.Context, req *tfprotov6.UpgradeResourceStateRequest) (*tfprotov6.UpgradeResourceStateResponse, error) {
@@ -153,7 +174,7 @@ func (s *Server) upgradeResourceState(ctx context.Context, req *tfprotov6.Upgrad
 			if err != nil {
 				return fw, err
 			}
-			why := noDiagnostics(fw.Diagnostics)
+			why := noDiagnostics(append(resp.Diagnostics, fw.Diagnostics...))
 			if why == "" {
 				why = s.sameValue(req.TypeName, resp.UpgradedState, fw.UpgradedState)
 			}
@@ -177,15 +198,15 @@ func (s *Server) readResource(ctx context.Context, req *tfprotov6.ReadResourceRe
 			if err != nil {
 				return fw, err
 			}
-			why := noDiagnostics(fw.Diagnostics)
+			why := noDiagnostics(append(resp.Diagnostics, fw.Diagnostics...))
 			if why == "" {
 				why = s.sameValue(req.TypeName, resp.NewState, fw.NewState)
 			}
 			if why == "" {
 				why = samePrivate(resp.Private, fw.Private)
 			}
-			if why == "" && (fw.Deferred != nil || fw.NewIdentity != nil) {
-				why = "the framework deferred or returned an identity"
+			if why == "" && (fw.Deferred != nil || fw.NewIdentity != nil || resp.Deferred != nil || resp.NewIdentity != nil) {
+				why = "an answer deferred or returned an identity"
 			}
 			if why != "" {
 				return &tfprotov6.ReadResourceResponse{Diagnostics: shortcutMismatch("ReadResource", why)}, nil
@@ -207,15 +228,16 @@ func (s *Server) planResourceChange(ctx context.Context, req *tfprotov6.PlanReso
 			if err != nil {
 				return fw, err
 			}
-			why := noDiagnostics(fw.Diagnostics)
+			why := noDiagnostics(append(resp.Diagnostics, fw.Diagnostics...))
 			if why == "" {
 				why = s.sameValue(req.TypeName, resp.PlannedState, fw.PlannedState)
 			}
 			if why == "" {
 				why = samePrivate(resp.PlannedPrivate, fw.PlannedPrivate)
 			}
-			if why == "" && (len(fw.RequiresReplace) > 0 || fw.Deferred != nil || fw.PlannedIdentity != nil) {
-				why = "the framework planned a replacement, deferred or planned an identity"
+			if why == "" && (len(fw.RequiresReplace)+len(resp.RequiresReplace) > 0 || fw.Deferred != nil || resp.Deferred != nil ||
+				fw.PlannedIdentity != nil || resp.PlannedIdentity != nil) {
+				why = "an answer planned a replacement, deferred or planned an identity"
 			}
 			if why != "" {
 				return &tfprotov6.PlanResourceChangeResponse{Diagnostics: shortcutMismatch("PlanResourceChange", why)}, nil

@@ -307,7 +307,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	}
 	resp.ResourceData = data
 	resp.DataSourceData = data
-	p.tokenShortcut().configure(data)
+	p.tokenShortcut().configure(ctx, data)
 }
 
 // withoutEmpty returns m with every empty string as null, and nil when
@@ -622,10 +622,14 @@ func (p *Provider) Resources(context.Context) []func() resource.Resource {
 		guarded(newRoleResource),
 		guarded(newSettingResource),
 		guarded(newUserConfigResource),
-		guarded(newTokenResource),
+		tokenResourceFactory,
 		guarded(newCredentialResource),
 	}
 }
+
+// tokenResourceFactory builds the token resource, for the framework and
+// for the token shortcut alike.
+var tokenResourceFactory = guarded(newTokenResource)
 
 // DataSources lists the provider's data sources.
 func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {

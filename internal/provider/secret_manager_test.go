@@ -104,6 +104,31 @@ func TestAccTokenSecretManagers(t *testing.T) {
 	})
 }
 
+// TestAccTokenVaultCredentialsRemoved: a plan of an unchanged token that
+// delivers to Vault fails, saying so, once the provider has no Vault
+// credentials, and plans cleanly once they are back.
+func TestAccTokenVaultCredentialsRemoved(t *testing.T) {
+	env := testEnv(t)
+	secretManagers(t, env)
+	addr, vaultToken := env["TOKENWARD_VAULT_ADDR"], env["TOKENWARD_VAULT_TOKEN"]
+	cfg := tokenConfig(`  vault_secrets = [{ path = "apps/billing", key = "API_TOKEN" }]`)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(env),
+		Steps: []resource.TestStep{
+			{Config: cfg},
+			{
+				PreConfig: func() { delete(env, "TOKENWARD_VAULT_ADDR"); delete(env, "TOKENWARD_VAULT_TOKEN") },
+				Config:    cfg, PlanOnly: true,
+				ExpectError: regexp.MustCompile(`(?s)Vault is not configured.*vault_secrets`),
+			},
+			{
+				PreConfig: func() { env["TOKENWARD_VAULT_ADDR"], env["TOKENWARD_VAULT_TOKEN"] = addr, vaultToken },
+				Config:    cfg, PlanOnly: true,
+			},
+		},
+	})
+}
+
 // TestAccTokenSecretManagerNotOwned: a secret that exists without the
 // token's mark fails the apply with how to hand it over, and stays as it
 // was.

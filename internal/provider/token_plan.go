@@ -376,19 +376,31 @@ func (r *tokenResource) unchanged(ctx context.Context, req resource.ModifyPlanRe
 	if resp.Diagnostics.HasError() || status.ValueString() == statusUnissued {
 		return false
 	}
-	if r.data == nil || r.data.github {
+	if r.data == nil || (r.data.github && r.data.vault) {
 		return true
 	}
+	// An unchanged token still needs the credentials of its destinations:
+	// a plan says so when they were taken away.
 	var name types.String
 	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("name"), &name)...)
-	lists := githubLists(tokenModel{})
-	for i := range lists {
-		resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root(lists[i].attr), &lists[i].list)...)
+	if !r.data.github {
+		lists := githubLists(tokenModel{})
+		for i := range lists {
+			resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root(lists[i].attr), &lists[i].list)...)
+		}
+		if resp.Diagnostics.HasError() {
+			return true
+		}
+		r.checkGitHub(name, lists, &resp.Diagnostics)
 	}
-	if resp.Diagnostics.HasError() {
-		return true
+	if !r.data.vault {
+		var vault types.List
+		resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("vault_secrets"), &vault)...)
+		if resp.Diagnostics.HasError() {
+			return true
+		}
+		r.data.checkVault("token", name, vault, &resp.Diagnostics)
 	}
-	r.checkGitHub(name, lists, &resp.Diagnostics)
 	return true
 }
 

@@ -8,12 +8,16 @@ import (
 	"reflect"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/defaults"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
@@ -43,10 +47,9 @@ import (
 type tokenShortcut struct {
 	schema schema.Schema
 	typ    tftypes.Type
-	// usable is false when the schema has a default or plan modifier the
-	// shortcut cannot prove idle on an unchanged token (unusable says
-	// which): it declines everything then.
-	usable   bool
+	// unusable says why the shortcut declines everything, when the schema
+	// has a default or plan modifier it cannot prove idle on an unchanged
+	// token; nil when it answers.
 	unusable error
 	defaults []fieldDefault
 	// res is the token resource configured with the provider's data, as
@@ -71,19 +74,28 @@ func newTokenShortcut() *tokenShortcut {
 	var resp resource.SchemaResponse
 	newTokenResource().(*tokenResource).Schema(ctx, resource.SchemaRequest{}, &resp)
 	s := &tokenShortcut{schema: resp.Schema, typ: resp.Schema.Type().TerraformType(ctx)}
-	s.unusable = s.inspect(ctx)
 	if resp.Diagnostics.HasError() {
 		s.unusable = fmt.Errorf("the schema fails: %v", resp.Diagnostics)
+	} else {
+		s.unusable = s.inspect(ctx)
 	}
-	s.usable = s.unusable == nil
 	return s
 }
 
-// configure gives the shortcut the provider's data.
-func (s *tokenShortcut) configure(data *providerData) {
-	r := newTokenResource().(*tokenResource)
-	r.data = data
-	s.res.Store(&guardedResource{Resource: r, data: data})
+// configure gives the shortcut the provider's data: its token resource is
+// built and configured as the framework builds and configures one for
+// each RPC (Provider.Resources, Configure).
+func (s *tokenShortcut) configure(ctx context.Context, data any) {
+	g, ok := tokenResourceFactory().(*guardedResource)
+	if !ok {
+		return // not the guarded resource inspect was told about: decline
+	}
+	var resp resource.ConfigureResponse
+	g.Configure(ctx, resource.ConfigureRequest{ProviderData: data}, &resp)
+	if resp.Diagnostics.HasError() || g.data == nil {
+		return
+	}
+	s.res.Store(g)
 }
 
 // idleModifiers are the plan modifiers that leave a planned value alone
@@ -98,17 +110,39 @@ var idleModifiers = map[reflect.Type]bool{
 	reflect.TypeOf(keepEquivalentDuration{}):                true,
 }
 
+// staticDefaults are the defaults whose value is the same at any path and
+// time, so inspect can take it once.
+var staticDefaults = map[reflect.Type]bool{
+	reflect.TypeOf(stringdefault.StaticString("")): true,
+	reflect.TypeOf(booldefault.StaticBool(false)):  true,
+	reflect.TypeOf(int64default.StaticInt64(0)):    true,
+}
+
+// knownAttributes are the attribute types inspect reads: it finds their
+// plan modifiers in a PlanModifiers field, their default in a Default
+// field, and a list's nested object in NestedObject.
+var knownAttributes = map[reflect.Type]bool{
+	reflect.TypeOf(schema.StringAttribute{}):       true,
+	reflect.TypeOf(schema.BoolAttribute{}):         true,
+	reflect.TypeOf(schema.Int64Attribute{}):        true,
+	reflect.TypeOf(schema.SetAttribute{}):          true,
+	reflect.TypeOf(schema.ListAttribute{}):         true,
+	reflect.TypeOf(schema.MapAttribute{}):          true,
+	reflect.TypeOf(schema.ListNestedAttribute{}):   true,
+	reflect.TypeOf(schema.SingleNestedAttribute{}): true,
+}
+
 // inspect collects the schema's defaults and checks its plan modifiers;
 // the error says what the shortcut cannot answer for.
 func (s *tokenShortcut) inspect(ctx context.Context) error {
 	if len(s.schema.Blocks) > 0 {
 		return fmt.Errorf("the schema has blocks")
 	}
+	if _, ok := newTokenResource().(resource.ResourceWithIdentity); ok {
+		return fmt.Errorf("the resource has an identity, which the shortcut does not answer")
+	}
 	for name, a := range s.schema.Attributes {
-		if err := checkModifiers(name, a); err != nil {
-			return err
-		}
-		d, err := attributeDefault(ctx, name, a)
+		d, err := inspectAttribute(ctx, name, a)
 		if err != nil {
 			return err
 		}
@@ -121,17 +155,12 @@ func (s *tokenShortcut) inspect(ctx context.Context) error {
 			nested = a.NestedObject.Attributes
 		case schema.SingleNestedAttribute:
 			nested = a.Attributes
-		case schema.SetNestedAttribute, schema.MapNestedAttribute:
-			return fmt.Errorf("%s: nested sets and maps are not supported", name)
 		}
 		for n, na := range nested {
 			if _, deeper := na.(schema.NestedAttribute); deeper {
 				return fmt.Errorf("%s.%s: nested attributes two levels deep are not supported", name, n)
 			}
-			if err := checkModifiers(name+"."+n, na); err != nil {
-				return err
-			}
-			d, err := attributeDefault(ctx, name+"."+n, na)
+			d, err := inspectAttribute(ctx, name+"."+n, na)
 			if err != nil {
 				return err
 			}
@@ -147,114 +176,61 @@ func (s *tokenShortcut) inspect(ctx context.Context) error {
 	return nil
 }
 
-// checkModifiers reports a plan modifier of a that is not known idle.
-func checkModifiers(name string, a schema.Attribute) error {
-	var mods []any
-	switch a := a.(type) {
-	case schema.StringAttribute:
-		for _, m := range a.PlanModifiers {
-			mods = append(mods, m)
-		}
-	case schema.BoolAttribute:
-		for _, m := range a.PlanModifiers {
-			mods = append(mods, m)
-		}
-	case schema.Int64Attribute:
-		for _, m := range a.PlanModifiers {
-			mods = append(mods, m)
-		}
-	case schema.SetAttribute:
-		for _, m := range a.PlanModifiers {
-			mods = append(mods, m)
-		}
-	case schema.ListAttribute:
-		for _, m := range a.PlanModifiers {
-			mods = append(mods, m)
-		}
-	case schema.MapAttribute:
-		for _, m := range a.PlanModifiers {
-			mods = append(mods, m)
-		}
-	case schema.ListNestedAttribute:
-		for _, m := range a.PlanModifiers {
-			mods = append(mods, m)
-		}
-	case schema.SingleNestedAttribute:
-		for _, m := range a.PlanModifiers {
-			mods = append(mods, m)
-		}
-	default:
-		return fmt.Errorf("%s: a %T is not supported", name, a)
+// inspectAttribute checks a's plan modifiers (and its nested object's) and
+// returns its default as a value, nil for none.
+func inspectAttribute(ctx context.Context, name string, a schema.Attribute) (*tftypes.Value, error) {
+	v := reflect.ValueOf(a)
+	if !knownAttributes[v.Type()] {
+		return nil, fmt.Errorf("%s: a %T is not supported", name, a)
 	}
-	for _, m := range mods {
-		if !idleModifiers[reflect.TypeOf(m)] {
-			return fmt.Errorf("%s: plan modifier %T is not known to leave an unchanged value alone", name, m)
+	idle := func(mods reflect.Value) error {
+		for i := range mods.Len() {
+			if m := mods.Index(i).Interface(); !idleModifiers[reflect.TypeOf(m)] {
+				return fmt.Errorf("%s: plan modifier %T is not known to leave an unchanged value alone", name, m)
+			}
+		}
+		return nil
+	}
+	if err := idle(v.FieldByName("PlanModifiers")); err != nil {
+		return nil, err
+	}
+	if obj := v.FieldByName("NestedObject"); obj.IsValid() {
+		if err := idle(obj.FieldByName("PlanModifiers")); err != nil {
+			return nil, err
 		}
 	}
-	return nil
-}
-
-// attributeDefault is a's default as a value, nil for none.
-func attributeDefault(ctx context.Context, name string, a schema.Attribute) (*tftypes.Value, error) {
+	def := v.FieldByName("Default")
+	if !def.IsValid() || def.IsNil() {
+		return nil, nil
+	}
+	if !staticDefaults[def.Elem().Type()] {
+		return nil, fmt.Errorf("%s: default %s is not known to be static", name, def.Elem().Type())
+	}
 	p := path.Root(name)
-	var v interface {
+	var value interface {
 		ToTerraformValue(context.Context) (tftypes.Value, error)
 	}
 	var diags diag.Diagnostics
-	switch a := a.(type) {
-	case schema.StringAttribute:
-		if a.Default == nil {
-			return nil, nil
-		}
+	switch d := def.Interface().(type) {
+	case defaults.String:
 		var resp defaults.StringResponse
-		a.Default.DefaultString(ctx, defaults.StringRequest{Path: p}, &resp)
-		v, diags = resp.PlanValue, resp.Diagnostics
-	case schema.BoolAttribute:
-		if a.Default == nil {
-			return nil, nil
-		}
+		d.DefaultString(ctx, defaults.StringRequest{Path: p}, &resp)
+		value, diags = resp.PlanValue, resp.Diagnostics
+	case defaults.Bool:
 		var resp defaults.BoolResponse
-		a.Default.DefaultBool(ctx, defaults.BoolRequest{Path: p}, &resp)
-		v, diags = resp.PlanValue, resp.Diagnostics
-	case schema.Int64Attribute:
-		if a.Default == nil {
-			return nil, nil
-		}
+		d.DefaultBool(ctx, defaults.BoolRequest{Path: p}, &resp)
+		value, diags = resp.PlanValue, resp.Diagnostics
+	case defaults.Int64:
 		var resp defaults.Int64Response
-		a.Default.DefaultInt64(ctx, defaults.Int64Request{Path: p}, &resp)
-		v, diags = resp.PlanValue, resp.Diagnostics
-	case schema.SetAttribute:
-		if a.Default != nil {
-			return nil, fmt.Errorf("%s: a default set is not supported", name)
-		}
-		return nil, nil
-	case schema.ListAttribute:
-		if a.Default != nil {
-			return nil, fmt.Errorf("%s: a default list is not supported", name)
-		}
-		return nil, nil
-	case schema.MapAttribute:
-		if a.Default != nil {
-			return nil, fmt.Errorf("%s: a default map is not supported", name)
-		}
-		return nil, nil
-	case schema.ListNestedAttribute:
-		if a.Default != nil {
-			return nil, fmt.Errorf("%s: a default list is not supported", name)
-		}
-		return nil, nil
-	case schema.SingleNestedAttribute:
-		if a.Default != nil {
-			return nil, fmt.Errorf("%s: a default object is not supported", name)
-		}
-		return nil, nil
+		d.DefaultInt64(ctx, defaults.Int64Request{Path: p}, &resp)
+		value, diags = resp.PlanValue, resp.Diagnostics
 	default:
-		return nil, fmt.Errorf("%s: a %T is not supported", name, a)
+		return nil, fmt.Errorf("%s: a %T default is not supported", name, d)
 	}
 	if diags.HasError() {
 		return nil, fmt.Errorf("%s: its default fails", name)
 	}
-	tv, err := v.ToTerraformValue(ctx)
+	tv, err := value.ToTerraformValue(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -273,7 +249,7 @@ func (s *tokenShortcut) ValueType(typeName string) (tftypes.Type, bool) {
 // framework does: decoded from its JSON, attributes the schema no longer
 // has dropped, and encoded again.
 func (s *tokenShortcut) UpgradeResourceState(_ context.Context, req *tfprotov6.UpgradeResourceStateRequest) (*tfprotov6.UpgradeResourceStateResponse, bool) {
-	if req.TypeName != tokenTypeName || !s.usable || req.Version != s.schema.Version || req.RawState == nil ||
+	if req.TypeName != tokenTypeName || s.unusable != nil || req.Version != s.schema.Version || req.RawState == nil ||
 		req.RawState.JSON == nil || len(req.RawState.Flatmap) > 0 {
 		return nil, false
 	}
@@ -293,7 +269,7 @@ func (s *tokenShortcut) UpgradeResourceState(_ context.Context, req *tfprotov6.U
 // ReadResource answers a token the store holds as the state has it.
 func (s *tokenShortcut) ReadResource(ctx context.Context, req *tfprotov6.ReadResourceRequest) (*tfprotov6.ReadResourceResponse, bool) {
 	g := s.res.Load()
-	if req.TypeName != tokenTypeName || !s.usable || g == nil || req.CurrentState == nil || req.CurrentIdentity != nil {
+	if req.TypeName != tokenTypeName || s.unusable != nil || g == nil || req.CurrentState == nil || req.CurrentIdentity != nil {
 		return nil, false
 	}
 	priv, ok := providerPrivate(req.Private)
@@ -333,7 +309,7 @@ func (s *tokenShortcut) ReadResource(ctx context.Context, req *tfprotov6.ReadRes
 // its prior state, when nothing changes it: the plan is the prior state.
 func (s *tokenShortcut) PlanResourceChange(ctx context.Context, req *tfprotov6.PlanResourceChangeRequest) (*tfprotov6.PlanResourceChangeResponse, bool) {
 	g := s.res.Load()
-	if req.TypeName != tokenTypeName || !s.usable || g == nil || req.PriorState == nil || req.ProposedNewState == nil ||
+	if req.TypeName != tokenTypeName || s.unusable != nil || g == nil || req.PriorState == nil || req.ProposedNewState == nil ||
 		req.Config == nil || req.PriorIdentity != nil {
 		return nil, false
 	}
@@ -419,28 +395,31 @@ func (s *tokenShortcut) defaultsHold(config, prior tftypes.Value) bool {
 }
 
 // providerPrivate is a resource's private state as the framework keeps it
-// (a JSON object of base64 values), when it holds the provider's keys
-// only; false when the framework has keys of its own in it (as after an
-// import), which only it handles.
+// (a JSON object of base64 values, each UTF-8 JSON: privatestate.NewData),
+// when it holds the provider's keys only; false for anything else: keys of
+// the framework's own (as after an import), or what the framework would
+// refuse, which only it answers.
 func providerPrivate(raw []byte) (privateKeys, bool) {
-	keys := privateKeys{}
 	if len(raw) == 0 {
-		return keys, true
+		return privateKeys{}, true
 	}
-	if err := json.Unmarshal(raw, (*map[string][]byte)(&keys)); err != nil {
+	var keys privateKeys
+	if err := json.Unmarshal(raw, (*map[string][]byte)(&keys)); err != nil || keys == nil {
 		return nil, false
 	}
 	for k, v := range keys {
-		if strings.HasPrefix(k, ".") || !json.Valid(v) {
+		if strings.HasPrefix(k, ".") || !utf8.Valid(v) || !json.Valid(v) {
 			return nil, false
 		}
 	}
 	return keys, true
 }
 
-// privateKeys is the provider's keys of a private state.
+// privateKeys is the provider's keys of a private state, read as the
+// framework's private state is by guardedResource.elsewhere.
 type privateKeys map[string][]byte
 
+// GetKey is the value of key, nil when it has none.
 func (p privateKeys) GetKey(_ context.Context, key string) ([]byte, diag.Diagnostics) {
 	return p[key], nil
 }
