@@ -50,3 +50,47 @@ func TestUsageBoxesRows(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageBoxesEmptyNull checks the rows of SQLite's INSERT: an empty
+// text column that defaults to ” is NULL, which the INSERT coalesces to
+// ” (checked on both engines by the usage tests, which read every field
+// back); code, scopes and the rest keep their values.
+func TestUsageBoxesEmptyNull(t *testing.T) {
+	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	evs := []UsageEvent{
+		{At: at, TokenID: "t1", TokenName: "a", Code: "valid", Endpoint: "verify", SourceIP: "10.0.0.1", Caller: "c"},
+		{At: at, Code: "", SourceIP: "not an address"},
+		{At: at, TokenID: "t1", TokenName: "a", VersionID: "v", Fingerprint: "f", Code: "valid", Endpoint: "authz",
+			SourceIP: "10.0.0.1", UserAgent: "ua", Method: "GET", Path: "/p", Caller: "c", Instance: "i"},
+	}
+	b := usageBoxes{emptyNull: true}
+	plain := usageBoxes{}
+	for i := range evs {
+		got, full := b.row(nil, &evs[i]), plain.row(nil, &evs[i])
+		for col := range full {
+			want := full[col]
+			if usageEmptyNull(col) && want == "" {
+				want = nil
+			}
+			if !reflect.DeepEqual(got[col], want) {
+				t.Errorf("event %d, column %d: %#v, want %#v", i, col, got[col], want)
+			}
+		}
+	}
+	insert := usageInsert(1)
+	for col, name := range strings.Split(usageColumns, ", ") {
+		switch name {
+		case "code", "scopes_required", "at", "source_key", "honeytoken":
+			if usageEmptyNull(col) {
+				t.Errorf("column %s may be NULL for ''", name)
+			}
+		default:
+			if !usageEmptyNull(col) {
+				t.Errorf("text column %s binds '' as text", name)
+			}
+		}
+	}
+	if n := strings.Count(insert, "coalesce(?,'')"); n != 12 {
+		t.Errorf("the INSERT coalesces %d arguments, want 12: %s", n, insert)
+	}
+}

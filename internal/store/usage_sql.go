@@ -170,7 +170,7 @@ func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) error {
 
 // insertUsageRows appends events in tx by multi-row INSERTs (SQLite).
 func (s *sqlStore) insertUsageRows(ctx context.Context, tx *sql.Tx, events []UsageEvent) error {
-	var boxes usageBoxes
+	boxes := usageBoxes{emptyNull: true}
 	args := make([]any, 0, min(len(events), usageRowsPerInsert)*usageColumnCount)
 	for start := 0; start < len(events); start += usageRowsPerInsert {
 		chunk := events[start:min(start+usageRowsPerInsert, len(events))]
@@ -239,9 +239,24 @@ func (s *sqlStore) insertUsage(ctx context.Context, tx *sql.Tx, n int, args []an
 	return err
 }
 
-// usageInsert is the INSERT of n events.
+// usageInsert is the INSERT of n events. The text columns whose default
+// is ” take NULL for ” (usageBoxes.emptyNull), which the INSERT makes ”
+// again: binding a NULL costs SQLite's driver no copy of the value into C
+// memory and no unbinding after the statement, and most events leave
+// several of those columns empty.
 func usageInsert(n int) string {
-	row := "(?" + strings.Repeat(",?", usageColumnCount-1) + ")"
+	var r strings.Builder
+	for i := range usageColumnCount {
+		if i > 0 {
+			r.WriteByte(',')
+		}
+		if usageEmptyNull(i) {
+			r.WriteString("coalesce(?,'')")
+		} else {
+			r.WriteByte('?')
+		}
+	}
+	row := "(" + r.String() + ")"
 	var b strings.Builder
 	b.Grow(40 + len(usageColumns) + n*(len(row)+1))
 	b.WriteString(`INSERT INTO usage_events (` + usageColumns + `) VALUES `)
@@ -263,7 +278,10 @@ var usageInsertFull = usageInsert(usageRowsPerInsert)
 // codes and sources, so most of a row's values are boxed once a batch
 // rather than allocated once a row.
 type usageBoxes struct {
-	text [usageColumnCount]struct {
+	// emptyNull: an empty text column that defaults to '' is NULL (the
+	// SQLite INSERT's arguments; see usageInsert).
+	emptyNull bool
+	text      [usageColumnCount]struct {
 		s string
 		v any
 	}
@@ -283,6 +301,7 @@ const (
 	colCode        = 5
 	colEndpoint    = 6
 	colSourceIP    = 7
+	colNetwork     = 9
 	colUserAgent   = 10
 	colMethod      = 11
 	colPath        = 12
@@ -290,8 +309,23 @@ const (
 	colInstance    = 15
 )
 
+// usageEmptyNull tells whether usageColumns' column col defaults to ”,
+// so that NULL may stand for ” in the INSERT: the text columns but code
+// (which has no default) and scopes_required (never empty).
+func usageEmptyNull(col int) bool {
+	switch col {
+	case colTokenID, colTokenName, colVersionID, colFingerprint, colEndpoint, colSourceIP, colNetwork,
+		colUserAgent, colMethod, colPath, colCaller, colInstance:
+		return true
+	}
+	return false
+}
+
 // str is s as a column's argument, boxed once while the column repeats.
 func (b *usageBoxes) str(col int, s string) any {
+	if s == "" && b.emptyNull && col != colCode {
+		return nil
+	}
 	c := &b.text[col]
 	if c.v != nil && c.s == s {
 		return c.v
@@ -309,6 +343,9 @@ func (b *usageBoxes) row(args []any, e *UsageEvent) []any {
 			b.key = k
 		}
 		b.network = UsageNetwork(e.SourceIP)
+		if b.network == "" && b.emptyNull {
+			b.network = nil
+		}
 	}
 	if b.scopesJSON == nil || !slices.Equal(e.ScopesRequired, b.scopes) {
 		b.scopes, b.scopesJSON = e.ScopesRequired, text(scopesJSON(e.ScopesRequired))
