@@ -542,10 +542,25 @@ func (s *sqlStore) UsageSummary(ctx context.Context, q UsageQuery) ([]UsageSumma
 	return out, nil
 }
 
+// lastUsedQuery finds a token's last event: its time is the largest
+// last_at of the token's totals rows in the daily rollup (which every
+// append updates in the events' transaction, and retention prunes only
+// with the events of the day), the event one probe of the index on at. No
+// index on (token_id, at) is kept for this one query (migration 00012).
+// When retention removed the event but kept its day's rollup (the day a
+// cut falls in, on SQLite), the token has no event left: none is found,
+// as a scan of the events would find none.
+const lastUsedQuery = `SELECT e.at, e.source_ip FROM usage_events e
+	WHERE e.at = (SELECT MAX(d.last_at) FROM usage_daily d WHERE d.token_id = ? AND d.scope = '') AND e.token_id = ?
+	ORDER BY e.seq DESC LIMIT 1`
+
 func (s *sqlStore) LastUsed(ctx context.Context, tokenID string) (time.Time, string, bool, error) {
 	var at int64
 	var ip string
-	err := s.queryRow(ctx, `SELECT at, source_ip FROM usage_events WHERE token_id = ? ORDER BY at DESC, seq DESC LIMIT 1`, tokenID).Scan(&at, &ip)
+	if tokenID == "" {
+		return time.Time{}, "", false, nil
+	}
+	err := s.queryRow(ctx, lastUsedQuery, tokenID, tokenID).Scan(&at, &ip)
 	if err == sql.ErrNoRows {
 		return time.Time{}, "", false, nil
 	}
