@@ -49,7 +49,9 @@ func TestUsageLastUsed(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, st store.Store, _ string) {
 		ctx := t.Context()
 		u := usageLog(t, st)
-		d := func(n, hour int) time.Time { return usageDay.Add(time.Duration(n)*24*time.Hour + time.Duration(hour)*time.Hour) }
+		d := func(n, hour int) time.Time {
+			return usageDay.Add(time.Duration(n)*24*time.Hour + time.Duration(hour)*time.Hour)
+		}
 		at := func(tm time.Time, id, name, ip, code string) store.UsageEvent {
 			return store.UsageEvent{At: tm, TokenID: id, TokenName: name, Code: code, Endpoint: "verify", SourceIP: ip}
 		}
