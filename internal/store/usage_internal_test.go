@@ -1,6 +1,8 @@
 package store
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -92,5 +94,59 @@ func TestUsageBoxesEmptyNull(t *testing.T) {
 	}
 	if n := strings.Count(insert, "coalesce(?,'')"); n != 12 {
 		t.Errorf("the INSERT coalesces %d arguments, want 12: %s", n, insert)
+	}
+}
+
+// TestUsageDailyCountsRuns checks the rollup's counts of a batch whose
+// events come in runs (the previous event again at another time, as a
+// busy token's do), where usageDailyCounts adds to the previous event's
+// rows, against the same events counted one at a time and merged as the
+// upsert merges rows: uses and failures add up, the latest time wins and
+// names the row (of equal times, the later event).
+func TestUsageDailyCountsRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 12))
+	day0 := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	scopeSets := [][]string{nil, {"billing:read"}, {"billing:read", "billing:write"}, {"billing:read", "billing:read"}, {"Not A Scope", "deploy:run"}}
+	var events []UsageEvent
+	for len(events) < 3000 {
+		if len(events) > 0 && rng.IntN(10) < 7 {
+			e := events[len(events)-1]
+			e.At = day0.Add(time.Duration(rng.IntN(3*24*60)) * time.Minute) // may cross a day, or tie
+			events = append(events, e)
+			continue
+		}
+		tok := rng.IntN(4)
+		e := UsageEvent{At: day0.Add(time.Duration(rng.IntN(3*24*60)) * time.Minute), Code: []string{"valid", "valid", "expired", "insufficient_scope"}[rng.IntN(4)],
+			ScopesRequired: scopeSets[rng.IntN(len(scopeSets))]}
+		if tok > 0 {
+			e.TokenID = fmt.Sprintf("id-%d", tok)
+			e.TokenName = fmt.Sprintf("name-%d-%d", tok, rng.IntN(2)) // renamed now and then
+		}
+		events = append(events, e)
+	}
+	want := map[usageDailyKey]usageDailyCount{}
+	for i := range events {
+		for k, c := range usageDailyCounts(events[i : i+1]) {
+			w, ok := want[k]
+			if !ok {
+				want[k] = *c
+				continue
+			}
+			w.uses += c.uses
+			w.failures += c.failures
+			if c.last >= w.last {
+				w.last, w.name = c.last, c.name
+			}
+			want[k] = w
+		}
+	}
+	got := usageDailyCounts(events)
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, want %d", len(got), len(want))
+	}
+	for k, w := range want {
+		if c := got[k]; c == nil || *c != w {
+			t.Errorf("row %+v: %+v, want %+v", k, c, w)
+		}
 	}
 }
