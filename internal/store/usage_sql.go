@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -120,7 +121,7 @@ func UsageNetwork(ip string) string {
 	return p.String()
 }
 
-func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) error {
+func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) (err error) {
 	if len(events) == 0 {
 		return nil
 	}
@@ -128,7 +129,6 @@ func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) error {
 	// runs on a connection of its own, so the events go in by COPY on it.
 	var conn *sql.Conn
 	var tx *sql.Tx
-	var err error
 	if s.d == postgresDialect {
 		s.ensureBatchPartitions(ctx, events)
 		if conn, err = s.db.Conn(ctx); err != nil {
@@ -137,12 +137,24 @@ func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) error {
 		defer conn.Close()
 		tx, err = conn.BeginTx(ctx, nil)
 	} else {
-		tx, err = s.db.BeginTx(ctx, nil)
+		// SQLite: on the store's usage connection, held between batches.
+		u := &s.usageConn
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		defer func() {
+			if err != nil {
+				u.drop() // a connection an append failed on is not used again
+			}
+		}()
+		if conn, err = u.get(ctx, s.db); err != nil {
+			return fmt.Errorf("append usage events: %w", err)
+		}
+		tx, err = conn.BeginTx(ctx, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("append usage events: begin transaction: %w", err)
 	}
-	if conn != nil {
+	if s.d == postgresDialect {
 		// The commit does not wait for PostgreSQL to flush its WAL: the
 		// events already wait up to a second in the server's memory, and a
 		// crash of PostgreSQL loses at most the last few hundred
@@ -158,14 +170,97 @@ func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) error {
 		_ = tx.Rollback()
 		return fmt.Errorf("append %d usage events: %w", len(events), err)
 	}
-	if err := s.rollUpUsage(ctx, tx, events); err != nil {
+	if err = s.rollUpUsage(ctx, tx, events); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err = tx.Commit(); err != nil {
 		return fmt.Errorf("append %d usage events: commit: %w", len(events), err)
 	}
 	return nil
+}
+
+// usageConn is the connection SQLite's usage appends run on, held for the
+// store's life (until Close, or an append fails on it), with the INSERT
+// of a full chunk prepared on it once and run through the driver itself:
+// database/sql would copy and check the 8,500 arguments of each chunk
+// into a slice it allocates (about a tenth of the append's CPU). Appends
+// take turns on it; SQLite has one writer at a time anyway.
+type usageConn struct {
+	mu   sync.Mutex
+	conn *sql.Conn
+	stmt driver.Stmt            // usageInsertFull, prepared on conn
+	full driver.StmtExecContext // stmt
+	args []driver.NamedValue    // a chunk's arguments, reused
+}
+
+// get returns the held connection, opening it and preparing the INSERT
+// of a full chunk on it when there is none.
+func (u *usageConn) get(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
+	if u.conn != nil {
+		return u.conn, nil
+	}
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = c.Raw(func(dc any) error {
+		p, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("the sqlite driver gave a %T, which cannot prepare", dc)
+		}
+		st, err := p.PrepareContext(ctx, usageInsertFull)
+		if err != nil {
+			return fmt.Errorf("prepare the usage insert: %w", err)
+		}
+		full, ok := st.(driver.StmtExecContext)
+		if !ok {
+			st.Close()
+			return fmt.Errorf("the sqlite driver gave a %T, which cannot execute with a context", st)
+		}
+		u.stmt, u.full = st, full
+		return nil
+	})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	u.conn = c
+	return c, nil
+}
+
+// execFull runs the INSERT of a full chunk with args on the held
+// connection, inside the transaction open on it.
+func (u *usageConn) execFull(ctx context.Context, args []any) error {
+	u.args = u.args[:0]
+	for i, a := range args {
+		u.args = append(u.args, driver.NamedValue{Ordinal: i + 1, Value: a})
+	}
+	return u.conn.Raw(func(any) error {
+		_, err := u.full.ExecContext(ctx, u.args)
+		return err
+	})
+}
+
+// drop closes the held connection (and its statement) for good: the pool
+// discards it rather than hand it out again.
+func (u *usageConn) drop() {
+	if u.conn == nil {
+		return
+	}
+	_ = u.conn.Raw(func(any) error {
+		_ = u.stmt.Close()
+		return driver.ErrBadConn
+	})
+	_ = u.conn.Close()
+	u.conn, u.stmt, u.full, u.args = nil, nil, nil, nil
+}
+
+// closeUsageConn drops the held connection, when the store closes.
+func (s *sqlStore) closeUsageConn() {
+	s.usageConn.mu.Lock()
+	defer s.usageConn.mu.Unlock()
+	s.usageConn.drop()
 }
 
 // insertUsageRows appends events in tx by multi-row INSERTs (SQLite).
@@ -178,7 +273,13 @@ func (s *sqlStore) insertUsageRows(ctx context.Context, tx *sql.Tx, events []Usa
 		for i := range chunk {
 			args = boxes.row(args, &chunk[i])
 		}
-		if err := s.insertUsage(ctx, tx, len(chunk), args); err != nil {
+		var err error
+		if len(chunk) == usageRowsPerInsert && s.usageConn.full != nil {
+			err = s.usageConn.execFull(ctx, args)
+		} else {
+			err = s.insertUsage(ctx, tx, len(chunk), args)
+		}
+		if err != nil {
 			return err
 		}
 	}
