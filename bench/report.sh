@@ -3,8 +3,8 @@
 # 10,000) and EVENTS usage events (default 10,000,000) over the last 30
 # days must take under 10 seconds and 200 MiB. bench/reportseed creates
 # the store: the tokens in one transaction of the store package, then the
-# events through AppendUsage in batches of 1,000, as the server writes
-# them, so the daily rollup is built as in production. Then it measures,
+# events through AppendUsage in batches of 1,000 (the server's hold up
+# to 5,000), so the daily rollup is built as in production. Then it measures,
 # with /usr/bin/time (wall time and peak RSS),
 #
 #   tokenward report --format json --store STORE

@@ -55,7 +55,7 @@ func run() error {
 	n := flag.Int("tokens", 10_000, "how many tokens")
 	events := flag.Int64("events", 10_000_000, "how many usage events")
 	days := flag.Int("days", 30, "over how many days, ending now")
-	batch := flag.Int("batch", 1000, "events per AppendUsage (the server writes at most 1,000)")
+	batch := flag.Int("batch", 1000, "events per AppendUsage (the server writes at most 5,000)")
 	measure := flag.Bool("measure", false, "fill nothing: time the report's reads of the usage log on an existing store")
 	flag.Parse()
 	if *dsn == "" || *n < 10 || *events < 0 || *days < 1 || *batch < 1 {

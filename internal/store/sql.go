@@ -25,11 +25,15 @@ type sqlStore struct {
 	// openSQLite), which cannot be followed (VerificationData).
 	immutable bool
 	usage     usagePartitions // see usage_sql.go
+	usageConn usageConn       // SQLite's usage appends; see usage_sql.go
 }
 
 func (s *sqlStore) Engine() string { return s.d.name }
 
-func (s *sqlStore) Close() error { return s.db.Close() }
+func (s *sqlStore) Close() error {
+	s.closeUsageConn()
+	return s.db.Close()
+}
 
 func (s *sqlStore) Update(ctx context.Context, fn func(Tx) error) error {
 	return s.run(ctx, false, fn)

@@ -71,7 +71,8 @@ type UsageLog interface {
 	// UsageSummary returns one row per token the query selects, by name.
 	UsageSummary(ctx context.Context, q UsageQuery) ([]UsageSummary, error)
 	// LastUsed returns when and from where a token was last used; ok is
-	// false when it never was.
+	// false when it never was, and for the empty id (the events of no
+	// known token are nobody's use).
 	LastUsed(ctx context.Context, tokenID string) (at time.Time, ip string, ok bool, err error)
 	// PruneUsage removes the events older than before (whole partitions on
 	// PostgreSQL) and says what it removed. The daily rollup loses the

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -120,7 +121,7 @@ func UsageNetwork(ip string) string {
 	return p.String()
 }
 
-func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) error {
+func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) (err error) {
 	if len(events) == 0 {
 		return nil
 	}
@@ -128,7 +129,6 @@ func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) error {
 	// runs on a connection of its own, so the events go in by COPY on it.
 	var conn *sql.Conn
 	var tx *sql.Tx
-	var err error
 	if s.d == postgresDialect {
 		s.ensureBatchPartitions(ctx, events)
 		if conn, err = s.db.Conn(ctx); err != nil {
@@ -137,13 +137,32 @@ func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) error {
 		defer conn.Close()
 		tx, err = conn.BeginTx(ctx, nil)
 	} else {
-		tx, err = s.db.BeginTx(ctx, nil)
+		// SQLite: on the store's usage connection, held between batches.
+		u := &s.usageConn
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		defer func() {
+			if err != nil {
+				u.drop() // a connection an append failed on is not used again
+			}
+		}()
+		if conn, err = u.get(ctx, s.db); err != nil {
+			return fmt.Errorf("append usage events: %w", err)
+		}
+		tx, err = conn.BeginTx(ctx, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("append usage events: begin transaction: %w", err)
 	}
-	if conn != nil {
-		err = copyUsage(ctx, conn, events)
+	if s.d == postgresDialect {
+		// The commit does not wait for PostgreSQL to flush its WAL: the
+		// events already wait up to a second in the server's memory, and a
+		// crash of PostgreSQL loses at most the last few hundred
+		// milliseconds of them (wal_writer_delay), never the order or the
+		// consistency of what it keeps (the usage guide says so).
+		if _, err = tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err == nil {
+			err = copyUsage(ctx, conn, events)
+		}
 	} else {
 		err = s.insertUsageRows(ctx, tx, events)
 	}
@@ -151,19 +170,102 @@ func (s *sqlStore) AppendUsage(ctx context.Context, events []UsageEvent) error {
 		_ = tx.Rollback()
 		return fmt.Errorf("append %d usage events: %w", len(events), err)
 	}
-	if err := s.rollUpUsage(ctx, tx, events); err != nil {
+	if err = s.rollUpUsage(ctx, tx, events); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err = tx.Commit(); err != nil {
 		return fmt.Errorf("append %d usage events: commit: %w", len(events), err)
 	}
 	return nil
 }
 
+// usageConn is the connection SQLite's usage appends run on, held for the
+// store's life (until Close, or an append fails on it), with the INSERT
+// of a full chunk prepared on it once and run through the driver itself:
+// database/sql would copy and check the 8,500 arguments of each chunk
+// into a slice it allocates (about a tenth of the append's CPU). Appends
+// take turns on it; SQLite has one writer at a time anyway.
+type usageConn struct {
+	mu   sync.Mutex
+	conn *sql.Conn
+	stmt driver.Stmt            // usageInsertFull, prepared on conn
+	full driver.StmtExecContext // stmt
+	args []driver.NamedValue    // a chunk's arguments, reused
+}
+
+// get returns the held connection, opening it and preparing the INSERT
+// of a full chunk on it when there is none.
+func (u *usageConn) get(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
+	if u.conn != nil {
+		return u.conn, nil
+	}
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = c.Raw(func(dc any) error {
+		p, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("the sqlite driver gave a %T, which cannot prepare", dc)
+		}
+		st, err := p.PrepareContext(ctx, usageInsertFull)
+		if err != nil {
+			return fmt.Errorf("prepare the usage insert: %w", err)
+		}
+		full, ok := st.(driver.StmtExecContext)
+		if !ok {
+			st.Close()
+			return fmt.Errorf("the sqlite driver gave a %T, which cannot execute with a context", st)
+		}
+		u.stmt, u.full = st, full
+		return nil
+	})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	u.conn = c
+	return c, nil
+}
+
+// execFull runs the INSERT of a full chunk with args on the held
+// connection, inside the transaction open on it.
+func (u *usageConn) execFull(ctx context.Context, args []any) error {
+	u.args = u.args[:0]
+	for i, a := range args {
+		u.args = append(u.args, driver.NamedValue{Ordinal: i + 1, Value: a})
+	}
+	return u.conn.Raw(func(any) error {
+		_, err := u.full.ExecContext(ctx, u.args)
+		return err
+	})
+}
+
+// drop closes the held connection (and its statement) for good: the pool
+// discards it rather than hand it out again.
+func (u *usageConn) drop() {
+	if u.conn == nil {
+		return
+	}
+	_ = u.conn.Raw(func(any) error {
+		_ = u.stmt.Close()
+		return driver.ErrBadConn
+	})
+	_ = u.conn.Close()
+	u.conn, u.stmt, u.full, u.args = nil, nil, nil, nil
+}
+
+// closeUsageConn drops the held connection, when the store closes.
+func (s *sqlStore) closeUsageConn() {
+	s.usageConn.mu.Lock()
+	defer s.usageConn.mu.Unlock()
+	s.usageConn.drop()
+}
+
 // insertUsageRows appends events in tx by multi-row INSERTs (SQLite).
 func (s *sqlStore) insertUsageRows(ctx context.Context, tx *sql.Tx, events []UsageEvent) error {
-	var boxes usageBoxes
+	boxes := usageBoxes{emptyNull: true}
 	args := make([]any, 0, min(len(events), usageRowsPerInsert)*usageColumnCount)
 	for start := 0; start < len(events); start += usageRowsPerInsert {
 		chunk := events[start:min(start+usageRowsPerInsert, len(events))]
@@ -171,7 +273,13 @@ func (s *sqlStore) insertUsageRows(ctx context.Context, tx *sql.Tx, events []Usa
 		for i := range chunk {
 			args = boxes.row(args, &chunk[i])
 		}
-		if err := s.insertUsage(ctx, tx, len(chunk), args); err != nil {
+		var err error
+		if len(chunk) == usageRowsPerInsert && s.usageConn.full != nil {
+			err = s.usageConn.execFull(ctx, args)
+		} else {
+			err = s.insertUsage(ctx, tx, len(chunk), args)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -232,9 +340,24 @@ func (s *sqlStore) insertUsage(ctx context.Context, tx *sql.Tx, n int, args []an
 	return err
 }
 
-// usageInsert is the INSERT of n events.
+// usageInsert is the INSERT of n events. The text columns whose default
+// is ” take NULL for ” (usageBoxes.emptyNull), which the INSERT makes ”
+// again: binding a NULL costs SQLite's driver no copy of the value into C
+// memory and no unbinding after the statement, and most events leave
+// several of those columns empty.
 func usageInsert(n int) string {
-	row := "(?" + strings.Repeat(",?", usageColumnCount-1) + ")"
+	var r strings.Builder
+	for i := range usageColumnCount {
+		if i > 0 {
+			r.WriteByte(',')
+		}
+		if usageEmptyNull(i) {
+			r.WriteString("coalesce(?,'')")
+		} else {
+			r.WriteByte('?')
+		}
+	}
+	row := "(" + r.String() + ")"
 	var b strings.Builder
 	b.Grow(40 + len(usageColumns) + n*(len(row)+1))
 	b.WriteString(`INSERT INTO usage_events (` + usageColumns + `) VALUES `)
@@ -256,7 +379,10 @@ var usageInsertFull = usageInsert(usageRowsPerInsert)
 // codes and sources, so most of a row's values are boxed once a batch
 // rather than allocated once a row.
 type usageBoxes struct {
-	text [usageColumnCount]struct {
+	// emptyNull: an empty text column that defaults to '' is NULL (the
+	// SQLite INSERT's arguments; see usageInsert).
+	emptyNull bool
+	text      [usageColumnCount]struct {
 		s string
 		v any
 	}
@@ -276,6 +402,7 @@ const (
 	colCode        = 5
 	colEndpoint    = 6
 	colSourceIP    = 7
+	colNetwork     = 9
 	colUserAgent   = 10
 	colMethod      = 11
 	colPath        = 12
@@ -283,8 +410,23 @@ const (
 	colInstance    = 15
 )
 
+// usageEmptyNull tells whether usageColumns' column col defaults to ”,
+// so that NULL may stand for ” in the INSERT: the text columns but code
+// (which has no default) and scopes_required (never empty).
+func usageEmptyNull(col int) bool {
+	switch col {
+	case colTokenID, colTokenName, colVersionID, colFingerprint, colEndpoint, colSourceIP, colNetwork,
+		colUserAgent, colMethod, colPath, colCaller, colInstance:
+		return true
+	}
+	return false
+}
+
 // str is s as a column's argument, boxed once while the column repeats.
 func (b *usageBoxes) str(col int, s string) any {
+	if s == "" && b.emptyNull && col != colCode {
+		return nil
+	}
 	c := &b.text[col]
 	if c.v != nil && c.s == s {
 		return c.v
@@ -302,6 +444,9 @@ func (b *usageBoxes) row(args []any, e *UsageEvent) []any {
 			b.key = k
 		}
 		b.network = UsageNetwork(e.SourceIP)
+		if b.network == "" && b.emptyNull {
+			b.network = nil
+		}
 	}
 	if b.scopesJSON == nil || !slices.Equal(e.ScopesRequired, b.scopes) {
 		b.scopes, b.scopesJSON = e.ScopesRequired, text(scopesJSON(e.ScopesRequired))
@@ -498,10 +643,25 @@ func (s *sqlStore) UsageSummary(ctx context.Context, q UsageQuery) ([]UsageSumma
 	return out, nil
 }
 
+// lastUsedQuery finds a token's last event: its time is the largest
+// last_at of the token's totals rows in the daily rollup (which every
+// append updates in the events' transaction, and retention prunes only
+// with the events of the day), the event one probe of the index on at. No
+// index on (token_id, at) is kept for this one query (migration 00012).
+// When retention removed the event but kept its day's rollup (the day a
+// cut falls in, on SQLite), the token has no event left: none is found,
+// as a scan of the events would find none.
+const lastUsedQuery = `SELECT e.at, e.source_ip FROM usage_events e
+	WHERE e.at = (SELECT MAX(d.last_at) FROM usage_daily d WHERE d.token_id = ? AND d.scope = '') AND e.token_id = ?
+	ORDER BY e.seq DESC LIMIT 1`
+
 func (s *sqlStore) LastUsed(ctx context.Context, tokenID string) (time.Time, string, bool, error) {
 	var at int64
 	var ip string
-	err := s.queryRow(ctx, `SELECT at, source_ip FROM usage_events WHERE token_id = ? ORDER BY at DESC, seq DESC LIMIT 1`, tokenID).Scan(&at, &ip)
+	if tokenID == "" {
+		return time.Time{}, "", false, nil
+	}
+	err := s.queryRow(ctx, lastUsedQuery, tokenID, tokenID).Scan(&at, &ip)
 	if err == sql.ErrNoRows {
 		return time.Time{}, "", false, nil
 	}
