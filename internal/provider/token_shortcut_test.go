@@ -12,8 +12,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
 	"github.com/tokenward/terraform-provider-tokenward/internal/destination"
-	"github.com/tokenward/terraform-provider-tokenward/internal/pluginserver"
-	"github.com/tokenward/terraform-provider-tokenward/internal/provider"
 	"github.com/tokenward/terraform-provider-tokenward/internal/rotation"
 )
 
@@ -27,18 +25,7 @@ func TestTokenShortcut(t *testing.T) {
 	ctx := t.Context()
 	env := testEnv(t)
 	reg := tokenRegistry(t, env)
-	srv, err := pluginserver.NewServer(provider.New("test", func(k string) string { return env[k] })(), pluginserver.WithShortcutCheck())
-	if err != nil {
-		t.Fatal(err)
-	}
-	schemas, err := srv.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
-	if err != nil || len(schemas.Diagnostics) > 0 {
-		t.Fatal(err, describe(schemas.Diagnostics))
-	}
-	cfg, err := srv.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{Config: dynamic(t, schemas.Provider.ValueType(), nil)})
-	if err != nil || len(cfg.Diagnostics) > 0 {
-		t.Fatal(err, describe(cfg.Diagnostics))
-	}
+	srv, schemas := configuredServer(t, env)
 	tokType := schemas.ResourceSchemas["tokenward_token"].ValueType()
 	fileType := tokType.(tftypes.Object).AttributeTypes["files"].(tftypes.List).ElementType
 	file := filepath.Join(t.TempDir(), "ci-deploy.env")

@@ -22,18 +22,7 @@ func TestTokenReadFollowsTheStoreInOneProcess(t *testing.T) {
 	ctx := t.Context()
 	env := testEnv(t)
 	reg := tokenRegistry(t, env)
-	srv, err := pluginserver.NewProtocol6WithError(provider.New("test", func(k string) string { return env[k] })())()
-	if err != nil {
-		t.Fatal(err)
-	}
-	schemas, err := srv.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
-	if err != nil || len(schemas.Diagnostics) > 0 {
-		t.Fatal(err, describe(schemas.Diagnostics))
-	}
-	cfg, err := srv.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{Config: dynamic(t, schemas.Provider.ValueType(), nil)})
-	if err != nil || len(cfg.Diagnostics) > 0 {
-		t.Fatal(err, describe(cfg.Diagnostics))
-	}
+	srv, schemas := configuredServer(t, env)
 	tokType := schemas.ResourceSchemas["tokenward_token"].ValueType()
 	fileType := tokType.(tftypes.Object).AttributeTypes["files"].(tftypes.List).ElementType
 	dir := t.TempDir()
@@ -139,4 +128,23 @@ func TestTokenReadFollowsTheStoreInOneProcess(t *testing.T) {
 	if got := attr(read(second), "name"); got != "ci-other" {
 		t.Fatalf("Read of the other token after a deletion saw %q", got)
 	}
+}
+
+// configuredServer is the server main.go serves, with the provider
+// configured from env, and its schemas; every shortcut answer is checked.
+func configuredServer(t *testing.T, env map[string]string) (*pluginserver.Server, *tfprotov6.GetProviderSchemaResponse) {
+	t.Helper()
+	srv, err := pluginserver.NewServer(provider.New("test", func(k string) string { return env[k] })(), pluginserver.WithShortcutCheck())
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemas, err := srv.GetProviderSchema(t.Context(), &tfprotov6.GetProviderSchemaRequest{})
+	if err != nil || len(schemas.Diagnostics) > 0 {
+		t.Fatal(err, describe(schemas.Diagnostics))
+	}
+	cfg, err := srv.ConfigureProvider(t.Context(), &tfprotov6.ConfigureProviderRequest{Config: dynamic(t, schemas.Provider.ValueType(), nil)})
+	if err != nil || len(cfg.Diagnostics) > 0 {
+		t.Fatal(err, describe(cfg.Diagnostics))
+	}
+	return srv, schemas
 }

@@ -31,16 +31,7 @@ func BenchmarkAppendUsageRollup(b *testing.B) {
 		engine := c.engine
 		b.Run(fmt.Sprintf("%s/tokens=%d", engine, c.tokens), func(b *testing.B) {
 			ctx := b.Context()
-			dsn := filepath.Join(b.TempDir(), "tokenward.db")
-			if engine == "postgres" {
-				dsn = engines.Postgres().NewDatabase(b, fmt.Errorf("no PostgreSQL for the benchmark"))
-			}
-			st, err := store.Open(ctx, dsn, store.Create())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
-			u, _ := store.AsUsageLog(st)
+			u, _ := benchUsageLog(b, engine)
 			at := time.Now().UTC()
 			batch := make([]store.UsageEvent, 1000)
 			for i := range batch {
@@ -84,16 +75,7 @@ func BenchmarkAppendUsageBatch(b *testing.B) {
 		for _, size := range []int{1000, 5000} {
 			b.Run(fmt.Sprintf("%s/batch=%d", engine, size), func(b *testing.B) {
 				ctx := b.Context()
-				dsn := filepath.Join(b.TempDir(), "tokenward.db")
-				if engine == "postgres" {
-					dsn = engines.Postgres().NewDatabase(b, fmt.Errorf("no PostgreSQL for the benchmark"))
-				}
-				st, err := store.Open(ctx, dsn, store.Create())
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer st.Close()
-				u, _ := store.AsUsageLog(st)
+				u, dsn := benchUsageLog(b, engine)
 				start := time.Now().UTC()
 				batches := make([][]store.UsageEvent, 8) // built before the clock starts, used in turn
 				for k := range batches {
@@ -208,4 +190,21 @@ func (p backends) since(before map[int]time.Duration) (time.Duration, bool) {
 		}
 	}
 	return d, true
+}
+
+// benchUsageLog is the usage log of a new store on engine, closed when b
+// ends, and the store's DSN.
+func benchUsageLog(b *testing.B, engine string) (store.UsageLog, string) {
+	b.Helper()
+	dsn := filepath.Join(b.TempDir(), "tokenward.db")
+	if engine == "postgres" {
+		dsn = engines.Postgres().NewDatabase(b, fmt.Errorf("no PostgreSQL for the benchmark"))
+	}
+	st, err := store.Open(b.Context(), dsn, store.Create())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	u, _ := store.AsUsageLog(st)
+	return u, dsn
 }
