@@ -240,8 +240,7 @@ func (m credentialModel) destinations(ctx context.Context, diags *diag.Diagnosti
 	if l := m.GitHubSecrets; l.IsUnknown() {
 		known = false
 	} else if !l.IsNull() {
-		var es []credentialSecretModel
-		diags.Append(l.ElementsAs(ctx, &es, false)...)
+		es := listAs[credentialSecretModel](ctx, l, diags)
 		for j, e := range es {
 			known = known && stringsKnown(e.Repository, e.Name, e.Environment, e.Field)
 			out = append(out, credentialDeclared{declared{path: fmt.Sprintf("github_secrets[%d]", j), kind: destination.KindRepositorySecret,
@@ -251,8 +250,7 @@ func (m credentialModel) destinations(ctx context.Context, diags *diag.Diagnosti
 	if l := m.GitHubOrganizationSecrets; l.IsUnknown() {
 		known = false
 	} else if !l.IsNull() {
-		var es []credentialOrganizationSecretModel
-		diags.Append(l.ElementsAs(ctx, &es, false)...)
+		es := listAs[credentialOrganizationSecretModel](ctx, l, diags)
 		for j, e := range es {
 			c := destination.Config{Organization: e.Organization.ValueString(), Name: e.Name.ValueString(), Visibility: e.Visibility.ValueString(),
 				Field: e.Field.ValueString()}
@@ -271,8 +269,7 @@ func (m credentialModel) destinations(ctx context.Context, diags *diag.Diagnosti
 	if l := m.GitHubDependabotSecrets; l.IsUnknown() {
 		known = false
 	} else if !l.IsNull() {
-		var es []credentialDependabotSecretModel
-		diags.Append(l.ElementsAs(ctx, &es, false)...)
+		es := listAs[credentialDependabotSecretModel](ctx, l, diags)
 		for j, e := range es {
 			known = known && stringsKnown(e.Repository, e.Name, e.Field)
 			out = append(out, credentialDeclared{declared{path: fmt.Sprintf("github_dependabot_secrets[%d]", j), kind: destination.KindDependabotSecret,
@@ -282,8 +279,7 @@ func (m credentialModel) destinations(ctx context.Context, diags *diag.Diagnosti
 	if l := m.Files; l.IsUnknown() {
 		known = false
 	} else if !l.IsNull() {
-		var es []credentialFileModel
-		diags.Append(l.ElementsAs(ctx, &es, false)...)
+		es := listAs[credentialFileModel](ctx, l, diags)
 		for j, e := range es {
 			known = known && stringsKnown(e.Path, e.Key, e.Format, e.Mode, e.Owner, e.Group, e.Field)
 			c := destination.Config{Path: resolvePath(e.Path.ValueString()), Key: e.Key.ValueString(), Format: e.Format.ValueString(),
@@ -301,8 +297,7 @@ func (m credentialModel) destinations(ctx context.Context, diags *diag.Diagnosti
 	if l := m.VaultSecrets; l.IsUnknown() {
 		known = false
 	} else if !l.IsNull() {
-		var es []credentialVaultSecretModel
-		diags.Append(l.ElementsAs(ctx, &es, false)...)
+		es := listAs[credentialVaultSecretModel](ctx, l, diags)
 		for j, e := range es {
 			c, ok := vaultSecretConfig(e.Path, e.Key, m.Name)
 			c.Field = e.Field.ValueString()
@@ -313,8 +308,7 @@ func (m credentialModel) destinations(ctx context.Context, diags *diag.Diagnosti
 	if l := m.AWSSecrets; l.IsUnknown() {
 		known = false
 	} else if !l.IsNull() {
-		var es []credentialAWSSecretModel
-		diags.Append(l.ElementsAs(ctx, &es, false)...)
+		es := listAs[credentialAWSSecretModel](ctx, l, diags)
 		for j, e := range es {
 			c, ok := awsSecretConfig(e.Name, m.Name)
 			c.Field = e.Field.ValueString()
@@ -409,8 +403,7 @@ func (m *credentialModel) destinationsFromStore(ctx context.Context, ti registry
 	// The prior vault_secrets, as a token's, for the spelling of their keys.
 	var priorVaults []vaultSecretModel
 	if l := m.VaultSecrets; !l.IsNull() && !l.IsUnknown() {
-		var es []credentialVaultSecretModel
-		diags.Append(l.ElementsAs(ctx, &es, false)...)
+		es := listAs[credentialVaultSecretModel](ctx, l, diags)
 		for _, e := range es {
 			priorVaults = append(priorVaults, vaultSecretModel{Path: e.Path, Key: e.Key})
 		}

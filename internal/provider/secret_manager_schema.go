@@ -129,11 +129,10 @@ func vaultSecretFromStore(c destination.Config, name string, prior []vaultSecret
 
 // priorVaultSecrets decodes a prior state's vault_secrets.
 func priorVaultSecrets(ctx context.Context, l types.List, diags *diag.Diagnostics) []vaultSecretModel {
-	var out []vaultSecretModel
-	if !l.IsNull() && !l.IsUnknown() {
-		diags.Append(l.ElementsAs(ctx, &out, false)...)
+	if l.IsNull() || l.IsUnknown() {
+		return nil
 	}
-	return out
+	return listAs[vaultSecretModel](ctx, l, diags)
 }
 
 // checkVault reports the vault_secrets of the resource named name when the

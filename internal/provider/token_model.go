@@ -155,15 +155,13 @@ func (m tokenModel) destinations(ctx context.Context, diags *diag.Diagnostics) (
 		}
 		switch kind {
 		case destination.KindRepositorySecret:
-			var es []githubSecretModel
-			diags.Append(l.ElementsAs(ctx, &es, false)...)
+			es := listAs[githubSecretModel](ctx, l, diags)
 			for j, e := range es {
 				add(j, stringsKnown(e.Repository, e.Name, e.Environment),
 					destination.Config{Repository: e.Repository.ValueString(), Name: e.Name.ValueString(), Environment: e.Environment.ValueString()})
 			}
 		case destination.KindOrganizationSecret:
-			var es []githubOrganizationSecretModel
-			diags.Append(l.ElementsAs(ctx, &es, false)...)
+			es := listAs[githubOrganizationSecretModel](ctx, l, diags)
 			for j, e := range es {
 				c := destination.Config{Organization: e.Organization.ValueString(), Name: e.Name.ValueString(), Visibility: e.Visibility.ValueString()}
 				ok := stringsKnown(e.Organization, e.Name, e.Visibility) && !e.Repositories.IsUnknown()
@@ -178,14 +176,12 @@ func (m tokenModel) destinations(ctx context.Context, diags *diag.Diagnostics) (
 				add(j, ok, c)
 			}
 		case destination.KindDependabotSecret:
-			var es []githubDependabotSecretModel
-			diags.Append(l.ElementsAs(ctx, &es, false)...)
+			es := listAs[githubDependabotSecretModel](ctx, l, diags)
 			for j, e := range es {
 				add(j, stringsKnown(e.Repository, e.Name), destination.Config{Repository: e.Repository.ValueString(), Name: e.Name.ValueString()})
 			}
 		case destination.KindFile:
-			var es []fileModel
-			diags.Append(l.ElementsAs(ctx, &es, false)...)
+			es := listAs[fileModel](ctx, l, diags)
 			for j, e := range es {
 				c := destination.Config{Path: e.resolved(), Key: e.Key.ValueString(), Format: e.Format.ValueString(),
 					Mode: e.Mode.ValueString(), Owner: e.Owner.ValueString(), Group: e.Group.ValueString()}
@@ -200,15 +196,13 @@ func (m tokenModel) destinations(ctx context.Context, diags *diag.Diagnostics) (
 				add(j, ok, c)
 			}
 		case destination.KindVaultKV:
-			var es []vaultSecretModel
-			diags.Append(l.ElementsAs(ctx, &es, false)...)
+			es := listAs[vaultSecretModel](ctx, l, diags)
 			for j, e := range es {
 				c, ok := vaultSecretConfig(e.Path, e.Key, m.Name)
 				add(j, ok, c)
 			}
 		case destination.KindAWSSecret:
-			var es []awsSecretModel
-			diags.Append(l.ElementsAs(ctx, &es, false)...)
+			es := listAs[awsSecretModel](ctx, l, diags)
 			for j, e := range es {
 				c, ok := awsSecretConfig(e.Name, m.Name)
 				add(j, ok, c)
@@ -364,9 +358,7 @@ func optSet(ctx context.Context, vs []string, prior types.Set, diags *diag.Diagn
 	if len(vs) == 0 && prior.IsNull() {
 		return types.SetNull(types.StringType)
 	}
-	s, d := types.SetValueFrom(ctx, types.StringType, vs)
-	diags.Append(d...)
-	return s
+	return stringSetFrom(ctx, vs, diags)
 }
 
 // fromStore builds the resource's state from the store, keeping the prior
@@ -404,7 +396,7 @@ func (r *tokenResource) destinationsFromStore(ctx context.Context, ti registry.T
 	priorVaults := priorVaultSecrets(ctx, prior.VaultSecrets, diags)
 	var priorFiles []fileModel
 	if !prior.Files.IsNull() && !prior.Files.IsUnknown() {
-		diags.Append(prior.Files.ElementsAs(ctx, &priorFiles, false)...)
+		priorFiles = listAs[fileModel](ctx, prior.Files, diags)
 	}
 	for _, d := range ti.Destinations {
 		c, err := destination.Decode(d)
@@ -422,9 +414,7 @@ func (r *tokenResource) destinationsFromStore(ctx context.Context, ti registry.T
 		case destination.KindOrganizationSecret:
 			repos := types.ListNull(types.StringType)
 			if len(c.Repositories) > 0 {
-				var d diag.Diagnostics
-				repos, d = types.ListValueFrom(ctx, types.StringType, c.Repositories)
-				diags.Append(d...)
+				repos = stringListFrom(ctx, c.Repositories, diags)
 			}
 			orgs = append(orgs, githubOrganizationSecretModel{Organization: types.StringValue(c.Organization), Name: types.StringValue(c.Name),
 				Visibility: types.StringValue(c.Visibility), Repositories: repos})
@@ -476,8 +466,7 @@ func withResolved(ctx context.Context, files types.List, diags *diag.Diagnostics
 	if files.IsNull() || files.IsUnknown() {
 		return files
 	}
-	var fs []fileModel
-	diags.Append(files.ElementsAs(ctx, &fs, false)...)
+	fs := listAs[fileModel](ctx, files, diags)
 	changed := false
 	for i, f := range fs {
 		if f.ResolvedPath.IsNull() && filepath.IsAbs(f.Path.ValueString()) {
@@ -488,9 +477,7 @@ func withResolved(ctx context.Context, files types.List, diags *diag.Diagnostics
 	if !changed || diags.HasError() {
 		return files
 	}
-	l, d := types.ListValueFrom(ctx, fileType, fs)
-	diags.Append(d...)
-	return l
+	return listFrom(ctx, fileType, fs, diags)
 }
 
 // fileFromStore is a stored file destination as the state shows it. The
@@ -524,9 +511,7 @@ func optList[T any](ctx context.Context, t types.ObjectType, vs []T, prior types
 	if vs == nil {
 		vs = []T{}
 	}
-	l, d := types.ListValueFrom(ctx, t, vs)
-	diags.Append(d...)
-	return l
+	return listFrom(ctx, t, vs, diags)
 }
 
 // tokenComputed holds the attributes the store decides.

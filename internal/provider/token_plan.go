@@ -140,8 +140,7 @@ func checkFiles(ctx context.Context, l types.List, diags *diag.Diagnostics) {
 	if l.IsNull() || l.IsUnknown() {
 		return
 	}
-	var files []fileModel
-	diags.Append(l.ElementsAs(ctx, &files, false)...)
+	files := listAs[fileModel](ctx, l, diags)
 	for i, f := range files {
 		at := path.Root("files").AtListIndex(i)
 		field := fmt.Sprintf("files[%d]", i)
@@ -295,11 +294,10 @@ func resolveFiles(ctx context.Context, plan *tokenModel, state tokenModel, diags
 	if plan.Files.IsNull() || plan.Files.IsUnknown() {
 		return false
 	}
-	var files []fileModel
-	diags.Append(plan.Files.ElementsAs(ctx, &files, false)...)
+	files := listAs[fileModel](ctx, plan.Files, diags)
 	var before []fileModel
 	if !state.Files.IsNull() && !state.Files.IsUnknown() {
-		diags.Append(state.Files.ElementsAs(ctx, &before, false)...)
+		before = listAs[fileModel](ctx, state.Files, diags)
 	}
 	if diags.HasError() {
 		return false
@@ -327,7 +325,8 @@ func resolveFiles(ctx context.Context, plan *tokenModel, state tokenModel, diags
 	if !changed {
 		return false
 	}
-	l, d := types.ListValueFrom(ctx, fileType, files)
+	var d diag.Diagnostics
+	l := listFrom(ctx, fileType, files, &d)
 	diags.Append(d...)
 	if d.HasError() {
 		return false
