@@ -28,7 +28,7 @@ import (
 // rules, the restrictions and every destination, each on its attribute.
 func (r *tokenResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var m tokenModel
-	resp.Diagnostics.Append(getModel(ctx, req.Config.Schema.Type(), req.Config.Raw, &m)...)
+	resp.Diagnostics.Append(getModel(ctx, tokenModelType(), req.Config.Raw, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -365,14 +365,11 @@ func (r *tokenResource) unchanged(ctx context.Context, req resource.ModifyPlanRe
 	if req.State.Raw.IsNull() || !req.Plan.Raw.Equal(req.State.Raw) || (r.data != nil && !r.data.policy.Empty()) {
 		return false
 	}
-	var files types.List
-	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("files"), &files)...)
-	if resp.Diagnostics.HasError() || !filesResolved(files) {
-		return false
-	}
-	var status types.String
-	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("status"), &status)...)
-	if resp.Diagnostics.HasError() || status.ValueString() == statusUnissued {
+	// The state is the plan: decoded once, rather than an attribute at a
+	// time (the framework's GetAttribute walks the schema for each).
+	var state tokenModel
+	resp.Diagnostics.Append(getModel(ctx, tokenModelType(), req.State.Raw, &state)...)
+	if resp.Diagnostics.HasError() || !filesResolved(state.Files) || state.Status.ValueString() == statusUnissued {
 		return false
 	}
 	if r.data == nil || (r.data.github && r.data.vault) {
@@ -380,25 +377,11 @@ func (r *tokenResource) unchanged(ctx context.Context, req resource.ModifyPlanRe
 	}
 	// An unchanged token still needs the credentials of its destinations:
 	// a plan says so when they were taken away.
-	var name types.String
-	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("name"), &name)...)
 	if !r.data.github {
-		lists := githubLists(tokenModel{})
-		for i := range lists {
-			resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root(lists[i].attr), &lists[i].list)...)
-		}
-		if resp.Diagnostics.HasError() {
-			return true
-		}
-		r.checkGitHub(name, lists, &resp.Diagnostics)
+		r.checkGitHub(state.Name, githubLists(state), &resp.Diagnostics)
 	}
 	if !r.data.vault {
-		var vault types.List
-		resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("vault_secrets"), &vault)...)
-		if resp.Diagnostics.HasError() {
-			return true
-		}
-		r.data.checkVault("token", name, vault, &resp.Diagnostics)
+		r.data.checkVault("token", state.Name, state.VaultSecrets, &resp.Diagnostics)
 	}
 	return true
 }

@@ -278,16 +278,12 @@ func (r *Registry) Token(ctx context.Context, name string) (TokenInfo, error) {
 func (r *Registry) Tokens(ctx context.Context) ([]TokenInfo, error) {
 	var out []TokenInfo
 	err := r.st.View(ctx, func(tx store.Tx) error {
-		tks, err := tx.ListTokens(ctx)
+		tds, err := tx.ListTokenDetails(ctx)
 		if err != nil {
 			return err
 		}
-		for _, tk := range tks {
-			ti, err := describe(ctx, tx, tk)
-			if err != nil {
-				return err
-			}
-			out = append(out, ti)
+		for _, td := range tds {
+			out = append(out, described(td))
 		}
 		return nil
 	})
@@ -295,20 +291,25 @@ func (r *Registry) Tokens(ctx context.Context) ([]TokenInfo, error) {
 }
 
 func describe(ctx context.Context, tx store.Tx, tk store.Token) (TokenInfo, error) {
-	ti := TokenInfo{Token: tk}
+	td := store.TokenDetails{Token: tk}
 	var err error
-	if ti.EffectiveScopes, err = tx.EffectiveScopes(ctx, tk.ID); err != nil {
-		return ti, err
+	if td.EffectiveScopes, err = tx.EffectiveScopes(ctx, tk.ID); err != nil {
+		return TokenInfo{}, err
 	}
-	if ti.Destinations, err = tx.ListDestinations(ctx, tk.ID); err != nil {
-		return ti, err
+	if td.Destinations, err = tx.ListDestinations(ctx, tk.ID); err != nil {
+		return TokenInfo{}, err
 	}
-	versions, err := tx.ListVersions(ctx, tk.ID)
-	if err != nil {
-		return ti, err
+	if td.Versions, err = tx.ListVersions(ctx, tk.ID); err != nil {
+		return TokenInfo{}, err
 	}
-	for i := range versions {
-		v := &versions[i]
+	return described(td), nil
+}
+
+// described is the TokenInfo of a token read with its details.
+func described(td store.TokenDetails) TokenInfo {
+	ti := TokenInfo{Token: td.Token, EffectiveScopes: td.EffectiveScopes, Destinations: td.Destinations}
+	for i := range td.Versions {
+		v := &td.Versions[i]
 		switch v.State {
 		case token.StatePending:
 			ti.Pending = v
@@ -318,7 +319,7 @@ func describe(ctx context.Context, tx store.Tx, tk store.Token) (TokenInfo, erro
 			ti.Previous = v
 		}
 	}
-	return ti, nil
+	return ti
 }
 
 // DeleteToken revokes every version of a token and deletes it: its values

@@ -474,18 +474,91 @@ func (t *sqlTx) GetTokenByID(ctx context.Context, id string) (Token, error) {
 	return tk, nil
 }
 
+// ListTokens reads the tokens, their scopes and their roles in three
+// queries rather than three a token.
 func (t *sqlTx) ListTokens(ctx context.Context) ([]Token, error) {
-	ids, err := t.column(ctx, `SELECT id FROM tokens WHERE deleted_at IS NULL ORDER BY name`)
+	rows, err := t.query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE deleted_at IS NULL ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
-	out := make([]Token, 0, len(ids))
-	for _, id := range ids {
-		tk, err := t.GetTokenByID(ctx, id)
+	out := []Token{}
+	byID := map[string]int{}
+	for rows.Next() {
+		tk, err := scanTokenRow(rows)
 		if err != nil {
-			return nil, err
+			rows.Close()
+			return nil, fmt.Errorf("list tokens: %w", err)
 		}
+		tk.Scopes, tk.Roles = []string{}, []string{}
+		byID[tk.ID] = len(out)
 		out = append(out, tk)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	// Ordered by scope and role within each token, as GetToken orders them.
+	if err := t.pairs(ctx, `SELECT token_id, scope FROM token_scopes ORDER BY token_id, scope`, func(id, scope string) {
+		if i, ok := byID[id]; ok {
+			out[i].Scopes = append(out[i].Scopes, scope)
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("list tokens: scopes: %w", err)
+	}
+	if err := t.pairs(ctx, `SELECT token_id, role FROM token_roles ORDER BY token_id, role`, func(id, role string) {
+		if i, ok := byID[id]; ok {
+			out[i].Roles = append(out[i].Roles, role)
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("list tokens: roles: %w", err)
+	}
+	return out, nil
+}
+
+// ListTokenDetails reads every live token with what EffectiveScopes,
+// ListDestinations and ListVersions return for it, in six queries.
+func (t *sqlTx) ListTokenDetails(ctx context.Context) ([]TokenDetails, error) {
+	tks, err := t.ListTokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	roleScopes := map[string][]string{}
+	if err := t.pairs(ctx, `SELECT role, scope FROM role_scopes ORDER BY role, scope`, func(role, scope string) {
+		roleScopes[role] = append(roleScopes[role], scope)
+	}); err != nil {
+		return nil, fmt.Errorf("list token details: role scopes: %w", err)
+	}
+	out := make([]TokenDetails, len(tks))
+	byID := make(map[string]int, len(tks))
+	for i, tk := range tks {
+		out[i] = TokenDetails{Token: tk, EffectiveScopes: effectiveScopes(tk.Scopes, tk.Roles, roleScopes),
+			Destinations: []Destination{}, Versions: []Version{}}
+		if out[i].EffectiveScopes == nil {
+			out[i].EffectiveScopes = []string{}
+		}
+		byID[tk.ID] = i
+	}
+	rows, err := t.query(ctx, `SELECT token_id, key, kind, config FROM destinations ORDER BY token_id, position`)
+	if err != nil {
+		return nil, fmt.Errorf("list token details: destinations: %w", err)
+	}
+	ds, err := scanDestinations(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list token details: destinations: %w", err)
+	}
+	for _, d := range ds {
+		if i, ok := byID[d.TokenID]; ok {
+			out[i].Destinations = append(out[i].Destinations, d)
+		}
+	}
+	vs, err := t.versions(ctx, "list token details: versions", `token_id IN (SELECT id FROM tokens WHERE deleted_at IS NULL) ORDER BY token_id, created_at DESC, id`)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vs {
+		if i, ok := byID[v.TokenID]; ok {
+			out[i].Versions = append(out[i].Versions, v)
+		}
 	}
 	return out, nil
 }
