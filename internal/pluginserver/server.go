@@ -229,7 +229,7 @@ func (s *Server) StopProvider(ctx context.Context, req *tfprotov6.StopProviderRe
 // --- resource RPCs
 
 func (s *Server) ValidateResourceConfig(ctx context.Context, req *tfprotov6.ValidateResourceConfigRequest) (*tfprotov6.ValidateResourceConfigResponse, error) {
-	return unary(s, ctx, req, s.inner.ValidateResourceConfig)
+	return s.validateResourceConfig(ctx, req)
 }
 
 func (s *Server) UpgradeResourceState(ctx context.Context, req *tfprotov6.UpgradeResourceStateRequest) (*tfprotov6.UpgradeResourceStateResponse, error) {

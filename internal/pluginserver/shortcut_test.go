@@ -18,6 +18,13 @@ type fakeShortcut struct {
 	private []byte
 }
 
+func (f *fakeShortcut) ValidateResourceConfig(context.Context, *tfprotov6.ValidateResourceConfigRequest) (*tfprotov6.ValidateResourceConfigResponse, bool) {
+	if !f.answer {
+		return nil, false
+	}
+	return &tfprotov6.ValidateResourceConfigResponse{}, true
+}
+
 func (f *fakeShortcut) UpgradeResourceState(_ context.Context, req *tfprotov6.UpgradeResourceStateRequest) (*tfprotov6.UpgradeResourceStateResponse, bool) {
 	if !f.answer {
 		return nil, false
@@ -136,5 +143,39 @@ func TestShortcutAnswersAndIsChecked(t *testing.T) {
 				t.Fatalf("a checked answer with another private state gave %v", d)
 			}
 		})
+	}
+}
+
+// TestShortcutValidationIsChecked: a configuration the shortcut passes
+// and the framework refuses fails under WithShortcutCheck, and one both
+// pass passes; a declined one reaches the framework.
+func TestShortcutValidationIsChecked(t *testing.T) {
+	ctx := t.Context()
+	bad := &tfprotov6.DynamicValue{MsgPack: []byte{0xc1}} // not msgpack: the framework cannot decode it
+	validate := func(srv tfprotov6.ProviderServer, config *tfprotov6.DynamicValue) []*tfprotov6.Diagnostic {
+		r, err := srv.ValidateResourceConfig(ctx, &tfprotov6.ValidateResourceConfigRequest{TypeName: "probe_thing", Config: config})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Diagnostics
+	}
+	sc := &fakeShortcut{answer: true}
+	srv := pluginserver.New(framework(t), pluginserver.WithShortcut(sc))
+	configure(t, srv)
+	if d := validate(srv, bad); len(d) > 0 || srv.ShortcutAnswers() != 1 {
+		t.Fatalf("unchecked shortcut: diagnostics %v, %d answers", d, srv.ShortcutAnswers())
+	}
+	sc.answer = false
+	if d := validate(srv, bad); len(d) == 0 || srv.ShortcutAnswers() != 1 {
+		t.Fatalf("declined: the framework passed a configuration it cannot decode (%d answers)", srv.ShortcutAnswers())
+	}
+	sc.answer = true
+	srv = pluginserver.New(framework(t), pluginserver.WithShortcut(sc), pluginserver.WithShortcutCheck())
+	configure(t, srv)
+	if d := validate(srv, bad); len(d) != 1 || !strings.Contains(d[0].Summary, "differs from the framework") || !strings.Contains(d[0].Detail, "ValidateResourceConfig") {
+		t.Fatalf("a checked wrong pass gave %v", d)
+	}
+	if d := validate(srv, thingState(t, "a")); len(d) > 0 {
+		t.Fatalf("a checked right pass gave %v", d)
 	}
 }

@@ -26,10 +26,13 @@ import (
 	"github.com/tokenward/terraform-provider-tokenward/internal/pluginserver"
 )
 
-// tokenShortcut answers the three RPCs Terraform makes for every token of
+// tokenShortcut answers the four RPCs Terraform makes for every token of
 // a plan, for a token that did not change, without the framework's
 // per-attribute passes (see pluginserver.Shortcut for the figures):
 //
+//   - ValidateResourceConfig of a configuration that passes every check:
+//     the same checks, called as the framework calls them, on values
+//     decoded once (token_shortcut_validate.go);
 //   - UpgradeResourceState of a state at the schema's version: decoded from
 //     its JSON and encoded again, the framework's passthrough;
 //   - ReadResource: the token's own Read, called with the decoded state,

@@ -109,6 +109,38 @@ func TestTokenShortcut(t *testing.T) {
 		t.Error("the shortcut did not answer the plan of an unchanged token")
 	}
 
+	// Its configuration's validation: a valid one is answered, an invalid
+	// one (a name the registry refuses, a ttl that is no duration) the
+	// framework answers.
+	validate := func(config *tfprotov6.DynamicValue) []*tfprotov6.Diagnostic {
+		t.Helper()
+		r, err := srv.ValidateResourceConfig(ctx, &tfprotov6.ValidateResourceConfigRequest{TypeName: "tokenward_token", Config: config})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Diagnostics
+	}
+	if !answered(func() {
+		if d := validate(config); len(d) > 0 {
+			t.Fatal("a valid configuration:", describe(d))
+		}
+	}) {
+		t.Error("the shortcut did not answer the validation of a valid configuration")
+	}
+	for _, bad := range []map[string]tftypes.Value{
+		{"name": tftypes.NewValue(tftypes.String, "Not A Name!")},
+		{"name": tftypes.NewValue(tftypes.String, "ci-deploy"), "ttl": tftypes.NewValue(tftypes.String, "forever")},
+		{"name": tftypes.NewValue(tftypes.String, "ci-deploy"), "fingerprint": tftypes.NewValue(tftypes.String, "tw_x")},
+	} {
+		if answered(func() {
+			if d := validate(dynamic(t, tokType, bad)); len(d) == 0 {
+				t.Fatalf("an invalid configuration passed validation: %v", bad)
+			}
+		}) {
+			t.Errorf("the shortcut answered the validation of an invalid configuration: %v", bad)
+		}
+	}
+
 	// A private state without the store: the framework's Read records it.
 	if answered(func() {
 		if r := read(state, nil); !strings.Contains(string(r.Private), `"store"`) {
