@@ -56,27 +56,27 @@ func quietSDKLogs() {
 // by the runtime at half the CPU, so a provider that truly needs more
 // memory slows down, not fails.
 //
-// GOGC stays Go's default of 100 (GOGC from the environment wins as
-// always). A plan's provider is a short-lived process that keeps little
-// live (about 9 MB at 1,000 tokens, most of it the framework's and gRPC's),
-// so its peak is the binary's own resident pages (about 30 MiB, which no
-// setting changes) plus a heap the collector lets grow to (1 + GOGC/100)
-// times what is live; a soft limit does not lower that, since the heap
-// never nears it (TW_GOMEMLIMIT=40MiB left the peak at 67 MiB). With
-// internal/pluginserver forgetting finished requests' contexts every 64
-// RPCs rather than 256, and the release's static build (CGO_ENABLED=0),
-// bench/plan.sh (1,000 applied tokens, medians of five alternating rounds
-// on the shared 2-core machine, 2026-12-02) measured: TW_GOGC="50 100",
-// GOGC 100 planned in 17.2 s with a 57 MiB peak (55-57 in the rounds),
-// 50 in 22.7 s with 50 MiB (do-nothing provider 22.4 s); TW_GOGC="50 75",
-// 75 in 26.7 s with 54 MiB, 50 in 27.0 s with 51 MiB (do-nothing 27.3 s).
-// So 100 is the fastest that stays under the 60 MiB a plan's provider is
-// allowed (issue 18); if what a plan keeps live grows, 75 is the next step
-// (before these changes, 100 peaked at 64-68 MiB).
-const memoryLimit = 100 << 20
+// gcPercent is the provider's GOGC unless GOGC sets another. A plan's
+// provider is a short-lived process that keeps little live (a few MB at
+// 1,000 tokens), so its peak is the binary's own resident pages (about
+// 30 MiB, which no setting changes) plus a heap the collector lets grow to
+// (1 + GOGC/100) times what is live: a higher GOGC trades memory for fewer
+// collections. bench/plan.sh (1,000 applied tokens, medians of five
+// alternating rounds, 2026-12-02, TW_GOGC="100 150 200") measured plans
+// of 2.42x, 2.32x and 2.35x terraform_data with peaks of 48, 51 and 54 MiB
+// (a run of "100 150" alone: 2.44x at 48 MiB, 2.32x at 51 MiB). So 150,
+// the fastest, with room under the 60 MiB a plan's provider is allowed
+// (issue 18); 100 is the step back if what a plan keeps live grows.
+const (
+	memoryLimit = 100 << 20
+	gcPercent   = 150
+)
 
 func limitMemory() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
 	}
 }

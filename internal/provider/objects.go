@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 )
 
 // listAs and listFrom convert a list of objects to a slice of model
@@ -38,22 +39,35 @@ type modelField struct {
 // modelFields caches fieldsOf per struct type.
 var modelFields sync.Map // reflect.Type -> []modelField, nil when the type is not a plain model
 
+// plainFieldTypes are the field types fieldsOf takes: the framework's base
+// values, which neither validate themselves (xattr.ValidateableAttribute)
+// nor have a type that does, so converting them says nothing.
+var plainFieldTypes = map[reflect.Type]bool{
+	reflect.TypeFor[basetypes.StringValue](): true,
+	reflect.TypeFor[basetypes.BoolValue]():   true,
+	reflect.TypeFor[basetypes.Int64Value]():  true,
+	reflect.TypeFor[basetypes.ListValue]():   true,
+	reflect.TypeFor[basetypes.SetValue]():    true,
+}
+
 // fieldsOf returns t's fields when t is a struct whose every field is
-// tagged tfsdk and of an attr.Value type, else nil.
+// exported, tagged tfsdk with a name of its own and of a plain type, else
+// nil.
 func fieldsOf(t reflect.Type) []modelField {
 	if fs, ok := modelFields.Load(t); ok {
 		return fs.([]modelField)
 	}
 	var fs []modelField
 	if t.Kind() == reflect.Struct {
-		valueType := reflect.TypeFor[attr.Value]()
+		names := map[string]bool{}
 		for i := range t.NumField() {
 			f := t.Field(i)
 			name := f.Tag.Get("tfsdk")
-			if name == "" || name == "-" || !f.IsExported() || !f.Type.Implements(valueType) || f.Type.Kind() == reflect.Interface {
+			if name == "" || name == "-" || names[name] || !f.IsExported() || !plainFieldTypes[f.Type] {
 				fs = nil
 				break
 			}
+			names[name] = true
 			fs = append(fs, modelField{name: name, index: i, typ: f.Type})
 		}
 	}

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"reflect"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -116,6 +117,32 @@ func sameDiagnostics(a, b diag.Diagnostics) bool {
 		}
 	}
 	return true
+}
+
+// TestFieldsOf: the destination models are plain, so listAs converts them
+// itself; a field that validates itself or a name used twice is not.
+func TestFieldsOf(t *testing.T) {
+	for _, typ := range []reflect.Type{reflect.TypeFor[fileModel](), reflect.TypeFor[githubSecretModel](), reflect.TypeFor[githubOrganizationSecretModel](),
+		reflect.TypeFor[githubDependabotSecretModel](), reflect.TypeFor[vaultSecretModel](), reflect.TypeFor[awsSecretModel]()} {
+		if fieldsOf(typ) == nil {
+			t.Errorf("%s is not plain: the framework's reflection converts it", typ)
+		}
+	}
+	type custom struct {
+		TTL durationValue `tfsdk:"ttl"`
+	}
+	type twice struct {
+		A types.String `tfsdk:"a"`
+		B types.String `tfsdk:"a"`
+	}
+	type untagged struct {
+		A types.String
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[custom](), reflect.TypeFor[twice](), reflect.TypeFor[untagged](), reflect.TypeFor[string]()} {
+		if fieldsOf(typ) != nil {
+			t.Errorf("%s is taken as plain", typ)
+		}
+	}
 }
 
 func sameFile(a, b fileModel) bool {

@@ -95,7 +95,9 @@ func (s *tokenShortcut) configure(ctx context.Context, data any) {
 	}
 	var resp resource.ConfigureResponse
 	g.Configure(ctx, resource.ConfigureRequest{ProviderData: data}, &resp)
-	if resp.Diagnostics.HasError() || g.data == nil {
+	// The framework configures a resource for each RPC and answers with
+	// whatever Configure says: only one that says nothing is a shortcut's.
+	if len(resp.Diagnostics) > 0 || g.data == nil {
 		return
 	}
 	s.res.Store(g)

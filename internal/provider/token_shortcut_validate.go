@@ -75,7 +75,7 @@ func (s *tokenShortcut) ValidateResourceConfig(ctx context.Context, req *tfproto
 func schemaPasses(ctx context.Context, sch schema.Schema, config tfsdk.Config, writeOnlyAllowed bool) bool {
 	w := validateWalk{ctx: ctx, config: config, caps: validator.ValidateSchemaClientCapabilities{WriteOnlyAttributesAllowed: writeOnlyAllowed}}
 	var attrs map[string]tftypes.Value
-	if err := config.Raw.As(&attrs); err != nil || config.Raw.IsNull() || !config.Raw.IsKnown() || len(sch.Blocks) > 0 {
+	if err := config.Raw.As(&attrs); err != nil || config.Raw.IsNull() || !config.Raw.IsKnown() || len(sch.Blocks) > 0 || sch.DeprecationMessage != "" {
 		return false
 	}
 	for name, a := range sch.Attributes {

@@ -47,9 +47,15 @@ func (s *sqlStore) View(ctx context.Context, fn func(Tx) error) error {
 // SQLite by BEGIN IMMEDIATE, on PostgreSQL by locking the audit head row
 // first, which every change appends to anyway. So a change that reads a
 // record and writes it back never undoes another change committed in
-// between, although PostgreSQL runs at READ COMMITTED. Readers take no lock.
+// between, although PostgreSQL runs at READ COMMITTED. Readers take no lock;
+// on PostgreSQL they read at REPEATABLE READ, so that a read of several
+// statements (ListTokenDetails) sees one moment, as SQLite's readers do.
 func (s *sqlStore) run(ctx context.Context, readOnly bool, fn func(Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly})
+	opts := &sql.TxOptions{ReadOnly: readOnly}
+	if readOnly && s.d == postgresDialect {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
