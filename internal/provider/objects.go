@@ -12,7 +12,8 @@ import (
 )
 
 // listAs and listFrom convert a list of objects to a slice of model
-// structs (fields of attr.Value types, tagged tfsdk) and back: what the
+// structs (fields of the framework's base value types, tagged tfsdk) and
+// back, as decoder.go's getModel decodes a resource's whole model: what the
 // framework's ElementsAs and ListValueFrom do, for the destination lists a
 // plan reads and writes for every token. They exist because the
 // framework's reflection is the larger part of a token's Read and plan:
