@@ -373,6 +373,11 @@ func TestSourceFailsClosedWhenTheStoreStops(t *testing.T) {
 			}
 			t.Cleanup(func() { st.Close() })
 			var logs lockedBuffer
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("the source's log:\n%s", logs.String())
+				}
+			})
 			const maxStale = time.Minute
 			src := run(t, o.wrap(st), server.WithClock(clock.Now), server.WithMaxStaleness(maxStale),
 				server.WithPollInterval(20*time.Millisecond), server.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
